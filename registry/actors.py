@@ -1,0 +1,110 @@
+"""Who is acting: a person, an API token (an integration or a person's own), or the system.
+
+Services take an Actor and decide from it; it caches the actor's team roles so one
+request asks the database once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from registry.models import AuditEvent, Membership, Team
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser
+
+
+@dataclass(eq=False)
+class Actor:
+    kind: str  # one of AuditEvent.ActorType
+    label: str
+    user: AbstractBaseUser | None = None
+    # A team token: an integration acting for one team, never for a person.
+    integration_team: Team | None = None
+    token_id: str = ""
+
+    @classmethod
+    def for_user(cls, user: AbstractBaseUser) -> Actor:
+        return cls(kind=AuditEvent.ActorType.USER, label=user.get_username(), user=user)
+
+    @classmethod
+    def system(cls, label: str = "system") -> Actor:
+        return cls(kind=AuditEvent.ActorType.SYSTEM, label=label)
+
+    @classmethod
+    def integration(cls, team: Team, *, token_id: str, name: str) -> Actor:
+        return cls(
+            kind=AuditEvent.ActorType.TOKEN,
+            label=f"token {name} ({team.slug})",
+            integration_team=team,
+            token_id=token_id,
+        )
+
+    @classmethod
+    def personal_token(cls, user: AbstractBaseUser, *, token_id: str, name: str) -> Actor:
+        return cls(
+            kind=AuditEvent.ActorType.TOKEN,
+            label=f"{user.get_username()} via token {name}",
+            user=user,
+            token_id=token_id,
+        )
+
+    @property
+    def is_system(self) -> bool:
+        return self.kind == AuditEvent.ActorType.SYSTEM
+
+    @property
+    def is_person(self) -> bool:
+        """A human acting: signed in, or through their own personal token."""
+        return self.user is not None
+
+    @property
+    def is_integration(self) -> bool:
+        return self.integration_team is not None
+
+    @cached_property
+    def roles(self) -> dict[int, str]:
+        """Team id -> role, for active teams only (an inactive team cannot act)."""
+        if self.integration_team is not None:
+            if not self.integration_team.is_active:
+                return {}
+            return {self.integration_team.pk: "integration"}
+        if self.user is None:
+            return {}
+        rows = Membership.objects.filter(
+            user=self.user, ended_at__isnull=True, team__is_active=True
+        ).values_list("team_id", "role", "team__kind")
+        self._team_kinds = {team_id: kind for team_id, _, kind in rows}
+        return {team_id: role for team_id, role, _ in rows}
+
+    @property
+    def team_ids(self) -> set[int]:
+        return set(self.roles)
+
+    def member_of(self, team_id: int | None) -> bool:
+        return team_id is not None and team_id in self.roles
+
+    def lead_of(self, team_id: int | None) -> bool:
+        return team_id is not None and self.roles.get(team_id) == Membership.Role.LEAD
+
+    @cached_property
+    def is_security_reviewer(self) -> bool:
+        """A person in an active security team. Tokens never review, even security's."""
+        if not self.is_person:
+            return False
+        self.roles  # noqa: B018 - fills _team_kinds
+        return Team.Kind.SECURITY in self._team_kinds.values()
+
+    @property
+    def sees_everything(self) -> bool:
+        if self.is_system or self.is_security_reviewer:
+            return True
+        team = self.integration_team
+        return team is not None and team.is_active and team.kind == Team.Kind.SECURITY
+
+    def invalidate(self) -> None:
+        """Forget cached roles after a membership change made in the same request."""
+        self.__dict__.pop("roles", None)
+        self.__dict__.pop("is_security_reviewer", None)

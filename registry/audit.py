@@ -1,0 +1,150 @@
+"""The append-only, hash-chained audit trail.
+
+Every service calls `audit_record` inside its own transaction, so a change and its
+event commit together or not at all. The chain head row is locked while appending,
+which gives each event a gap-free `seq` and the exact hash of the event before it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.db import connection, models
+
+from registry.actors import Actor
+from registry.context import current_request_id
+from registry.models import AccessPath, AuditChainHead, AuditEvent
+
+GENESIS_HASH = "0" * 64
+
+
+def jsonable(value: Any) -> Any:
+    """A value as it is stored in `changes`: plain JSON that hashes the same after a
+    round trip through the database."""
+    if isinstance(value, models.Model):
+        # Teams are known by slug in every interface; say the same in the audit log.
+        return getattr(value, "slug", None) or str(value.pk)
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID | Decimal):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, list[Any]]:
+    """{field: [before, after]} for the fields whose value changed."""
+    return {
+        key: [jsonable(before.get(key)), jsonable(after[key])]
+        for key in after
+        if jsonable(before.get(key)) != jsonable(after[key])
+    }
+
+
+def event_hash(event: AuditEvent) -> str:
+    payload = {
+        "seq": event.seq,
+        "created_at": event.created_at.astimezone(dt.UTC).isoformat(),
+        "actor_type": event.actor_type,
+        "actor_user_id": event.actor_user_id,
+        "actor_label": event.actor_label,
+        "action": event.action,
+        "object_type": event.object_type,
+        "object_id": event.object_id,
+        "path_id": str(event.path_id) if event.path_id else None,
+        "changes": event.changes,
+        "reason": event.reason,
+        "request_id": event.request_id,
+        "prev_hash": event.prev_hash,
+    }
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def audit_record(
+    *,
+    actor: Actor,
+    action: str,
+    obj: models.Model,
+    now: dt.datetime,
+    changes: Mapping[str, Any] | None = None,
+    reason: str = "",
+    path: AccessPath | None = None,
+) -> AuditEvent:
+    if not connection.in_atomic_block:
+        # An event written outside the change's transaction could survive a rolled-back
+        # change (or be lost with a committed one): refuse loudly, this is a bug.
+        raise RuntimeError("audit_record must run inside the transaction of the change")
+    head, _ = AuditChainHead.objects.select_for_update().get_or_create(pk=1)
+    event = AuditEvent(
+        seq=head.last_seq + 1,
+        created_at=now,
+        actor_type=actor.kind,
+        actor_user=actor.user,
+        actor_label=actor.label[:200],
+        action=action,
+        object_type=obj._meta.model_name,
+        object_id=str(obj.pk),
+        path=path if path is not None else (obj if isinstance(obj, AccessPath) else None),
+        changes=jsonable(dict(changes or {})),
+        reason=reason,
+        request_id=current_request_id(),
+        prev_hash=head.last_hash or GENESIS_HASH,
+    )
+    event.hash = event_hash(event)
+    event.save(force_insert=True)
+    AuditChainHead.objects.filter(pk=1).update(last_seq=event.seq, last_hash=event.hash)
+    return event
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    checked: int
+    broken_seq: int | None = None
+    problem: str = ""
+
+    @property
+    def intact(self) -> bool:
+        return self.broken_seq is None
+
+
+def _events() -> Iterator[AuditEvent]:
+    return AuditEvent.objects.order_by("seq").iterator(chunk_size=2000)
+
+
+def verify_chain() -> ChainReport:
+    """Walk the whole chain; report the first event that is missing, edited or out of place."""
+    expected_prev = GENESIS_HASH
+    expected_seq = 1
+    checked = 0
+    for event in _events():
+        if event.seq != expected_seq:
+            return ChainReport(checked, expected_seq, f"event #{expected_seq} is missing")
+        if event.prev_hash != expected_prev:
+            return ChainReport(
+                checked, event.seq, f"event #{event.seq} does not follow event #{event.seq - 1}"
+            )
+        if event_hash(event) != event.hash:
+            return ChainReport(
+                checked, event.seq, f"event #{event.seq} was altered after it was written"
+            )
+        expected_prev = event.hash
+        expected_seq += 1
+        checked += 1
+    # The head remembers the last event written: a chain cut short at its end shows here.
+    head = AuditChainHead.objects.filter(pk=1).first()
+    if head is not None and head.last_seq > checked:
+        return ChainReport(
+            checked, checked + 1, f"events after #{checked} are missing (head is #{head.last_seq})"
+        )
+    return ChainReport(checked)

@@ -1,0 +1,118 @@
+"""Errors that services raise, and the messages they carry.
+
+Messages are constants so tests, the API and the UI assert on and show the same words.
+Each error class maps to one HTTP status in the API (see `http_status`).
+"""
+
+from __future__ import annotations
+
+# Who may act
+NOT_ALLOWED = "You are not allowed to do this."
+NOT_A_MEMBER = "Only members of the owning team may do this."
+NOT_A_MEMBER_OF_TEAM = "Only members of that team may act for it."
+NOT_A_LEAD = "Only a lead of the owning team may do this."
+NOT_A_SECURITY_REVIEWER = "Only a security reviewer may do this."
+HUMAN_REQUIRED = "Only a person can do this; integration tokens cannot."
+LEAD_SIGNOFF_REQUIRED = "This path requires a human sign-off from a lead of the owning team."
+SELF_REVIEW_FORBIDDEN = "You cannot decide on a request you made yourself."
+OUTSIDER = "You are not in any team, so you cannot act on access paths."
+TEAM_INACTIVE = "That team is inactive."
+
+# Validation
+REQUIRED = "This field is required."
+TICKET_URL_SCHEME = "The ticket link must be an http:// or https:// URL."
+TICKET_URL_INVALID = "The ticket link is not a valid URL."
+JUSTIFICATION_PLACEHOLDER = (
+    "Write a specific justification: what uses this access and why. "
+    "Placeholders such as 'n/a', 'tbd', 'needed' or 'temp' are not accepted."
+)
+JUSTIFICATION_TOO_SHORT = (
+    "The justification is too short: say what uses this access and why "
+    "(at least {min_length} characters and {min_words} words)."
+)
+LOOKS_LIKE_SECRET = (
+    "This looks like a secret ({kind}). The registry stores metadata about credentials, "
+    "never the credentials themselves: remove it."
+)
+EXPIRY_IN_PAST = "The expiry must be in the future."
+EXPIRY_TOO_FAR = "The expiry may be at most {days} days ahead; longer needs a policy exception."
+EXPIRY_REQUIRED = (
+    "An owned path needs an expiry; 'never' requires an approved no-expiry policy exception."
+)
+REVIEW_INTERVAL_TOO_LONG = (
+    "The review interval may not exceed {days} days, the maximum for a {tier} risk tier."
+)
+UNKNOWN_FIELD = "This field cannot be changed here."
+DUPLICATE_EXTERNAL_ID = "A path with this external id is already registered for this system."
+EXCEPTION_TOO_LONG = "A policy exception may last at most {days} days."
+CONFIRMATIONS_REQUIRED_TO_KEEP = (
+    "To keep this path, confirm that it is still needed, its justification and ticket are "
+    "accurate, its scope is least-privilege and no person uses it interactively."
+)
+REDUCE_SCOPE_NEEDS_NOTE = "Say in the note which scope will be removed."
+NOT_NEEDED_MUST_REVOKE = "A path that is no longer needed must be revoked."
+SAME_TEAM = "The path already belongs to that team."
+SLUG_TAKEN = "A team with this slug already exists."
+ALREADY_MEMBER = "This user is already a member of the team."
+
+# Transitions
+PATH_CHANGED_CONCURRENTLY = "This access path was changed by someone else; reload and retry."
+STALE_VERSION = "This access path has changed since version {expected}; it is now version {actual}."
+PATH_NOT_CLAIMABLE = "Only an unowned path can be claimed; this one is {state}."
+CLAIM_ALREADY_PENDING = "This team already has a pending claim on this path."
+CLAIM_NOT_PENDING = "This claim has already been decided ({status})."
+PATH_NOT_LIVE = "This path is {state}; it can no longer be changed."
+PATH_NOT_OWNED = "This path has no owning team."
+TRANSFER_ALREADY_PENDING = "A transfer of this path is already waiting to be accepted."
+TRANSFER_NOT_PENDING = "This transfer has already been decided ({status})."
+TRANSFER_STALE = "The path is no longer owned by the team that offered it."
+NOT_YET_EXPIRED = "This path's expiry has not been reached."
+EXCEPTION_NOT_PENDING = "This exception request has already been decided ({status})."
+EXCEPTION_ALREADY_PENDING = "An exception for this rule is already waiting for a decision."
+TEAM_ALREADY_INACTIVE = "This team is already inactive."
+TEAM_ALREADY_ACTIVE = "This team is already active."
+MEMBERSHIP_ENDED = "This membership has already ended."
+
+
+class ServiceError(Exception):
+    """A refused request. Nothing was changed."""
+
+    http_status = 400
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class NotAllowed(ServiceError):
+    http_status = 403
+
+
+class NotFound(ServiceError):
+    http_status = 404
+
+
+class InvalidTransition(ServiceError):
+    """The object's current state does not allow this transition."""
+
+    http_status = 409
+
+
+class StaleVersion(ServiceError):
+    http_status = 412
+
+
+class Invalid(ServiceError):
+    """Bad input, with messages per field."""
+
+    http_status = 400
+
+    def __init__(self, errors: dict[str, list[str]]) -> None:
+        self.errors = errors
+        first_field, messages = next(iter(errors.items()))
+        super().__init__(messages[0], field=first_field)
+
+    @classmethod
+    def single(cls, field: str, message: str) -> Invalid:
+        return cls({field: [message]})

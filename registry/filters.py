@@ -1,0 +1,66 @@
+"""The inventory's FilterSet, shared by the HTML pages and the API (house rule 7)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import django_filters
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from registry.models import AccessPath, Team
+from registry.policies import Policy, current_policy
+from registry.status import Status, status_q
+
+
+class AccessPathFilterSet(django_filters.FilterSet):
+    q = django_filters.CharFilter(method="filter_q", label="Search")
+    status = django_filters.MultipleChoiceFilter(
+        choices=Status.choices, method="filter_status", label="Status"
+    )
+    owner_team = django_filters.ModelChoiceFilter(
+        queryset=Team.objects.all(), to_field_name="slug", label="Owner team"
+    )
+    steward_team = django_filters.ModelChoiceFilter(
+        queryset=Team.objects.all(), to_field_name="slug", label="Steward team"
+    )
+    kind = django_filters.MultipleChoiceFilter(choices=AccessPath.Kind.choices)
+    system = django_filters.CharFilter(field_name="system", lookup_expr="iexact")
+    environment = django_filters.MultipleChoiceFilter(choices=AccessPath.Environment.choices)
+    risk_tier = django_filters.MultipleChoiceFilter(choices=AccessPath.RiskTier.choices)
+    created_via = django_filters.MultipleChoiceFilter(choices=AccessPath.CreatedVia.choices)
+    external_id = django_filters.CharFilter(field_name="external_id")
+    expires_before = django_filters.IsoDateTimeFilter(field_name="expires_at", lookup_expr="lt")
+    expires_after = django_filters.IsoDateTimeFilter(field_name="expires_at", lookup_expr="gte")
+    review_due_before = django_filters.IsoDateTimeFilter(
+        field_name="next_review_at", lookup_expr="lt"
+    )
+
+    class Meta:
+        model = AccessPath
+        fields: list[str] = []
+
+    def __init__(
+        self, *args, now: dt.datetime | None = None, policy: Policy | None = None, **kwargs
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.now = now or timezone.now()
+        self.policy = policy or current_policy()
+
+    def filter_q(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        value = value.strip()
+        if not value:
+            return queryset
+        return queryset.filter(
+            Q(name__icontains=value)
+            | Q(external_id__icontains=value)
+            | Q(justification__icontains=value)
+        )
+
+    def filter_status(self, queryset: QuerySet, name: str, value: list[str]) -> QuerySet:
+        if not value:
+            return queryset
+        combined = Q()
+        for status in value:
+            combined |= status_q(status, now=self.now, policy=self.policy)
+        return queryset.filter(combined)

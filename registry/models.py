@@ -1,0 +1,560 @@
+"""The registry's records. Rows are never deleted; every change goes through services.
+
+Models state their own rules (named constraints, partial indexes with the query that
+needs them); services enforce who may change what and write the audit event.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+
+class Team(models.Model):
+    class Kind(models.TextChoices):
+        PRODUCT = "product", "Product"
+        PLATFORM = "platform", "Platform"
+        SECURITY = "security", "Security"
+        IAM = "iam", "IAM"
+        PAM = "pam", "PAM"
+        OTHER = "other", "Other"
+
+    slug = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.PRODUCT)
+    email = models.EmailField(blank=True)
+    chat_webhook_url = models.URLField(blank=True, max_length=500)
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+    )
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["slug"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(parent=F("id")), name="team_is_not_its_own_parent"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.slug
+
+
+class Membership(models.Model):
+    """A user's place in a team. Ending a membership sets `ended_at`; the row stays."""
+
+    class Role(models.TextChoices):
+        MEMBER = "member", "Member"
+        LEAD = "lead", "Lead"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="memberships"
+    )
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="memberships")
+    role = models.CharField(max_length=8, choices=Role.choices, default=Role.MEMBER)
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["team__slug", "user__username"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "team"],
+                condition=Q(ended_at__isnull=True),
+                name="one_current_membership_per_user_and_team",
+            ),
+        ]
+        indexes = [
+            # The status query's "owner team has no members" test (selectors.status) and
+            # the permission checks look up current memberships by team and by user.
+            models.Index(
+                fields=["team", "role"],
+                condition=Q(ended_at__isnull=True),
+                name="membership_current_by_team",
+            ),
+            models.Index(
+                fields=["user"],
+                condition=Q(ended_at__isnull=True),
+                name="membership_current_by_user",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.team} ({self.role})"
+
+
+class AccessPath(models.Model):
+    """One automated access path: who owns it, why it exists and when it should go away."""
+
+    class Kind(models.TextChoices):
+        SERVICE_ACCOUNT = "service_account", "Service account"
+        API_TOKEN = "api_token", "API token"
+        CI_SECRET = "ci_secret", "CI/CD secret"
+        WORKLOAD_IDENTITY = "workload_identity", "Workload identity"
+        SSH_KEY = "ssh_key", "SSH / deploy key"
+        OAUTH_CLIENT = "oauth_client", "OAuth client"
+        CERTIFICATE = "certificate", "Certificate"
+        AGENT_CREDENTIAL = "agent_credential", "AI-agent credential"
+        OTHER = "other", "Other"
+
+    class Environment(models.TextChoices):
+        PROD = "prod", "Production"
+        STAGING = "staging", "Staging"
+        DEV = "dev", "Development"
+        OTHER = "other", "Other"
+
+    class CreatedVia(models.TextChoices):
+        HUMAN = "human", "Human"
+        PIPELINE = "pipeline", "Pipeline"
+        IAC = "iac", "Infrastructure as code"
+        AI_AGENT = "ai_agent", "AI agent"
+        DISCOVERY = "discovery", "Discovery"
+        UNKNOWN = "unknown", "Unknown"
+
+    class RiskTier(models.TextChoices):
+        LOW = "low", "Low"
+        MEDIUM = "medium", "Medium"
+        HIGH = "high", "High"
+        CRITICAL = "critical", "Critical"
+
+    class CredentialLifetime(models.TextChoices):
+        EPHEMERAL = "ephemeral", "Ephemeral"
+        SHORT_LIVED = "short_lived", "Short-lived"
+        LONG_LIVED = "long_lived", "Long-lived"
+        STATIC = "static", "Static"
+
+    class State(models.TextChoices):
+        """Stored lifecycle state. Time-derived statuses (review_due, overdue, lapsed and
+        expiry before the sweep has run) are computed at read time by selectors."""
+
+        UNOWNED = "unowned", "Unowned"
+        CLAIM_PENDING = "claim_pending", "Claim pending"
+        ACTIVE = "active", "Active"
+        EXPIRED = "expired", "Expired"
+        REVOKED = "revoked", "Revoked"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+
+    # identity
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=24, choices=Kind.choices)
+    system = models.CharField(max_length=64)
+    external_id = models.CharField(max_length=500, blank=True)
+    environment = models.CharField(max_length=8, choices=Environment.choices)
+
+    # accountability
+    owner_team = models.ForeignKey(
+        Team, null=True, blank=True, on_delete=models.PROTECT, related_name="owned_paths"
+    )
+    steward_team = models.ForeignKey(
+        Team, null=True, blank=True, on_delete=models.PROTECT, related_name="stewarded_paths"
+    )
+    created_via = models.CharField(
+        max_length=16, choices=CreatedVia.choices, default=CreatedVia.UNKNOWN
+    )
+    created_by_ref = models.CharField(max_length=300, blank=True)
+    consumers = models.TextField(blank=True)
+
+    # traceability
+    ticket_url = models.URLField(max_length=500, blank=True)
+    artifact_ref = models.CharField(max_length=500, blank=True)
+    justification = models.TextField(blank=True)
+
+    # risk
+    privilege_scope = models.TextField(blank=True)
+    risk_tier = models.CharField(max_length=8, choices=RiskTier.choices, default=RiskTier.MEDIUM)
+    data_classification = models.CharField(max_length=64, blank=True)
+    credential_lifetime = models.CharField(
+        max_length=16, choices=CredentialLifetime.choices, default=CredentialLifetime.LONG_LIVED
+    )
+    rotation_days = models.PositiveIntegerField(null=True, blank=True)
+    last_rotated_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    requires_human_signoff = models.BooleanField(default=False)
+    revocation_plan = models.TextField(blank=True)
+
+    # lifecycle
+    expires_at = models.DateTimeField(null=True, blank=True)
+    # Set only by an approved "no_expiry" PolicyException: the one way an owned path may
+    # have no expiry (see the path_owned_has_expiry constraint).
+    expiry_waiver = models.ForeignKey(
+        "PolicyException",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    review_interval_days = models.PositiveIntegerField()
+    last_attested_at = models.DateTimeField(null=True, blank=True)
+    next_review_at = models.DateTimeField(null=True, blank=True)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.UNOWNED)
+    state_changed_at = models.DateTimeField()
+    escalation_stage = models.PositiveSmallIntegerField(default=0)
+    version = models.PositiveIntegerField(default=1)
+
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["system", "external_id"],
+                condition=~Q(external_id=""),
+                name="path_external_id_unique_per_system",
+            ),
+            models.CheckConstraint(
+                condition=Q(owner_team__isnull=True)
+                | Q(expires_at__isnull=False)
+                | Q(expiry_waiver__isnull=False),
+                name="path_owned_has_expiry",
+            ),
+            models.CheckConstraint(
+                condition=~Q(state__in=["unowned", "claim_pending"]) | Q(owner_team__isnull=True),
+                name="path_unowned_states_have_no_owner",
+            ),
+            models.CheckConstraint(
+                condition=~Q(state="active")
+                | (Q(owner_team__isnull=False) & Q(next_review_at__isnull=False)),
+                name="path_active_has_owner_and_review_date",
+            ),
+            models.CheckConstraint(
+                condition=Q(review_interval_days__gte=1), name="path_review_interval_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(escalation_stage__lte=4), name="path_escalation_stage_in_ladder"
+            ),
+        ]
+        indexes = [
+            # Status filters (selectors.status_q): owned live paths by review date
+            # (review_due / overdue / lapsed) ...
+            models.Index(fields=["state", "next_review_at"], name="path_state_review"),
+            # ... and by expiry (expired before the sweep, "expiring in 30 days").
+            models.Index(fields=["state", "expires_at"], name="path_state_expiry"),
+            # A team's queue: its paths ordered by when their review is due.
+            models.Index(fields=["owner_team", "next_review_at", "id"], name="path_owner_review"),
+            models.Index(fields=["steward_team", "state"], name="path_steward_state"),
+            # Cursor pagination of the inventory in creation order.
+            models.Index(fields=["created_at", "id"], name="path_created_cursor"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.system})"
+
+
+class Claim(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+
+    path = models.ForeignKey(AccessPath, on_delete=models.PROTECT, related_name="claims")
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="claims")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    requested_by_label = models.CharField(max_length=200)
+    reason = models.TextField()
+    proposed_expires_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_reason = models.TextField(blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["path", "team"],
+                condition=Q(status="pending"),
+                name="one_pending_claim_per_team_and_path",
+            ),
+        ]
+        indexes = [
+            # Security's pending-claims queue, oldest first; the sweep's stale-claim reminder.
+            models.Index(
+                fields=["created_at"], condition=Q(status="pending"), name="claim_pending_age"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.team} claims {self.path_id} ({self.status})"
+
+
+class Transfer(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        ACCEPTED = "accepted", "Accepted"
+        DECLINED = "declined", "Declined"
+
+    path = models.ForeignKey(AccessPath, on_delete=models.PROTECT, related_name="transfers")
+    from_team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="transfers_out")
+    to_team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="transfers_in")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    requested_by_label = models.CharField(max_length=200)
+    reason = models.TextField()
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_reason = models.TextField(blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["path"],
+                condition=Q(status="pending"),
+                name="one_pending_transfer_per_path",
+            ),
+            models.CheckConstraint(
+                condition=~Q(from_team=F("to_team")), name="transfer_to_another_team"
+            ),
+        ]
+        indexes = [
+            # "Transfers waiting for us" and the sweep's unaccepted-transfer reminder.
+            models.Index(
+                fields=["to_team", "created_at"],
+                condition=Q(status="pending"),
+                name="transfer_pending_by_receiver",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.path_id}: {self.from_team} -> {self.to_team} ({self.status})"
+
+
+class Attestation(models.Model):
+    class Decision(models.TextChoices):
+        KEEP = "keep", "Keep"
+        REDUCE_SCOPE = "reduce_scope", "Reduce scope"
+        REVOKE = "revoke", "Revoke"
+
+    path = models.ForeignKey(AccessPath, on_delete=models.PROTECT, related_name="attestations")
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="attestations")
+    attested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="attestations"
+    )
+    decision = models.CharField(max_length=16, choices=Decision.choices)
+    still_needed = models.BooleanField()
+    justification_accurate = models.BooleanField()
+    least_privilege = models.BooleanField()
+    no_human_use = models.BooleanField()
+    note = models.TextField(blank=True)
+    next_review_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["path", "-created_at"], name="attestation_by_path")]
+
+    def __str__(self) -> str:
+        return f"{self.path_id}: {self.decision} by {self.attested_by}"
+
+
+class PolicyException(models.Model):
+    """A documented, time-boxed waiver of one posture rule for one path."""
+
+    class Rule(models.TextChoices):
+        NO_EXPIRY = "no_expiry", "Owned path without expiry (NHI7)"
+        NHI1_OFFBOARDING = "nhi1_offboarding", "NHI1 improper offboarding"
+        NHI5_OVERPRIVILEGED = "nhi5_overprivileged", "NHI5 overprivileged"
+        NHI7_LONG_LIVED = "nhi7_long_lived", "NHI7 long-lived secret past rotation"
+        NHI8_ENV_ISOLATION = "nhi8_environment_isolation", "NHI8 environment isolation"
+        NHI9_REUSE = "nhi9_reuse", "NHI9 reuse"
+        NHI10_HUMAN_USE = "nhi10_human_use", "NHI10 human use"
+        MISSING_TICKET = "missing_ticket", "Missing ticket"
+        WEAK_JUSTIFICATION = "weak_justification", "Weak justification"
+        STALE_RECORD = "stale_record", "Stale record"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+
+    path = models.ForeignKey(AccessPath, on_delete=models.PROTECT, related_name="exceptions")
+    rule = models.CharField(max_length=32, choices=Rule.choices)
+    reason = models.TextField()
+    expires_at = models.DateTimeField()
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_reason = models.TextField(blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["path", "rule"],
+                condition=Q(status="pending"),
+                name="one_pending_exception_per_path_and_rule",
+            ),
+            models.CheckConstraint(
+                condition=Q(expires_at__gt=F("created_at")), name="exception_is_time_boxed"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["created_at"], condition=Q(status="pending"), name="exception_pending_age"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rule} for {self.path_id} ({self.status})"
+
+
+class Notification(models.Model):
+    """The outbox: one row per (recipient, channel, path, reason, cycle, stage).
+
+    Written in the same transaction as the state it reports and delivered later; the
+    unique key is the last defence against a reminder sent twice.
+    """
+
+    class Audience(models.TextChoices):
+        MEMBERS = "members", "Team members"
+        LEADS = "leads", "Team leads"
+
+    class Channel(models.TextChoices):
+        EMAIL = "email", "Email"
+        SLACK = "slack", "Slack"
+        TEAMS = "teams", "Microsoft Teams"
+        WEBHOOK = "webhook", "Webhook"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENT = "sent", "Sent"
+        DEAD = "dead", "Dead"
+
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="notifications")
+    audience = models.CharField(max_length=8, choices=Audience.choices, default=Audience.MEMBERS)
+    channel = models.CharField(max_length=8, choices=Channel.choices, default=Channel.EMAIL)
+    path = models.ForeignKey(AccessPath, on_delete=models.PROTECT, related_name="notifications")
+    reason = models.CharField(max_length=48)
+    # The due date this reminder concerns: a new attestation moves the due date and so
+    # starts a new cycle, and reminders of the old one can never fire again.
+    cycle = models.DateTimeField()
+    stage = models.PositiveSmallIntegerField(default=0)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["team", "audience", "channel", "path", "reason", "cycle", "stage"],
+                name="notification_once_per_cycle_and_stage",
+            ),
+        ]
+        indexes = [
+            # The delivery run picks pending rows whose next attempt is due.
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(status="pending"),
+                name="notification_due",
+            ),
+            models.Index(fields=["path", "-created_at"], name="notification_by_path"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reason} -> {self.team}/{self.audience} via {self.channel}"
+
+
+class AuditChainHead(models.Model):
+    """The one row that serialises appends to the audit chain.
+
+    Locking it (select_for_update) inside the writing transaction makes the chain's
+    sequence and prev_hash exact even with many concurrent writers.
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    last_seq = models.BigIntegerField(default=0)
+    last_hash = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(id=1), name="audit_chain_head_singleton"),
+        ]
+
+
+class AuditEvent(models.Model):
+    """Append-only, hash-chained record of every change.
+
+    `seq` is gap-free (allocated under the chain-head lock), so a deleted event shows
+    as a gap and an edited one as a hash mismatch; on PostgreSQL triggers also refuse
+    UPDATE, DELETE and TRUNCATE.
+    """
+
+    class ActorType(models.TextChoices):
+        USER = "user", "User"
+        TOKEN = "token", "API token"
+        SYSTEM = "system", "System"
+
+    seq = models.BigIntegerField(primary_key=True)
+    created_at = models.DateTimeField()
+    actor_type = models.CharField(max_length=8, choices=ActorType.choices)
+    actor_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_constraint=True,
+    )
+    actor_label = models.CharField(max_length=200)
+    action = models.CharField(max_length=64)
+    object_type = models.CharField(max_length=32)
+    object_id = models.CharField(max_length=64)
+    path = models.ForeignKey(
+        AccessPath,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="audit_events",
+    )
+    changes = models.JSONField(default=dict, blank=True)
+    reason = models.TextField(blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+    class Meta:
+        ordering = ["seq"]
+        indexes = [
+            # A path's timeline (path detail page, audit-events?path=).
+            models.Index(fields=["path", "seq"], name="audit_by_path"),
+            models.Index(fields=["object_type", "object_id"], name="audit_by_object"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.action} {self.object_type}:{self.object_id}"

@@ -1,0 +1,149 @@
+"""Who may do what to which object.
+
+Each function returns the refusal message, or None when the actor may act. Services
+raise on a refusal; pages and the API use the same functions to offer only the actions
+a user may take, so what is shown and what is allowed cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from registry import errors
+from registry.actors import Actor
+from registry.models import AccessPath, Claim, PolicyException, Team, Transfer
+
+
+def _owning_or_stewarding_team(path: AccessPath) -> int | None:
+    return path.owner_team_id if path.owner_team_id else path.steward_team_id
+
+
+def refuse_register(actor: Actor, owner_team: Team | None) -> str | None:
+    if actor.is_system or actor.is_security_reviewer:
+        return None
+    if not actor.team_ids:
+        return errors.OUTSIDER
+    if owner_team is not None and not actor.member_of(owner_team.pk):
+        return errors.NOT_A_MEMBER_OF_TEAM
+    return None
+
+
+def refuse_update(actor: Actor, path: AccessPath) -> str | None:
+    """Owners (people or their team's integration) edit owned paths; the steward edits
+    unowned ones; security and the system edit anything."""
+    if actor.is_system or actor.is_security_reviewer:
+        return None
+    if not actor.team_ids:
+        return errors.OUTSIDER
+    if actor.member_of(_owning_or_stewarding_team(path)):
+        return None
+    return errors.NOT_A_MEMBER
+
+
+def refuse_revoke(actor: Actor, path: AccessPath) -> str | None:
+    if actor.is_system or actor.is_security_reviewer:
+        return None
+    if actor.is_integration:
+        return errors.HUMAN_REQUIRED
+    if not actor.team_ids:
+        return errors.OUTSIDER
+    if actor.member_of(_owning_or_stewarding_team(path)):
+        return None
+    return errors.NOT_A_MEMBER
+
+
+def refuse_expire(actor: Actor) -> str | None:
+    if actor.is_system or actor.is_security_reviewer:
+        return None
+    return errors.NOT_A_SECURITY_REVIEWER
+
+
+def refuse_claim(actor: Actor, team: Team) -> str | None:
+    if actor.is_system:
+        return None
+    if not actor.team_ids:
+        return errors.OUTSIDER
+    if not actor.member_of(team.pk):
+        return errors.NOT_A_MEMBER_OF_TEAM
+    return None
+
+
+def refuse_review(actor: Actor, requested_by_id: int | None) -> str | None:
+    """Deciding claims and exceptions: a security reviewer, never on their own request."""
+    if not actor.is_security_reviewer:
+        return errors.NOT_A_SECURITY_REVIEWER
+    if requested_by_id is not None and requested_by_id == actor.user.pk:
+        return errors.SELF_REVIEW_FORBIDDEN
+    return None
+
+
+def refuse_claim_decision(actor: Actor, claim: Claim) -> str | None:
+    return refuse_review(actor, claim.requested_by_id)
+
+
+def refuse_transfer(actor: Actor, path: AccessPath) -> str | None:
+    """Handing over accountability is a lead's decision (or security's)."""
+    if actor.is_system or actor.is_security_reviewer:
+        return None
+    if actor.is_integration:
+        return errors.HUMAN_REQUIRED
+    if not actor.team_ids:
+        return errors.OUTSIDER
+    if not actor.lead_of(path.owner_team_id):
+        return errors.NOT_A_LEAD
+    return None
+
+
+def refuse_transfer_answer(actor: Actor, transfer: Transfer) -> str | None:
+    """Only people of the receiving team accept (or decline) accountability."""
+    if actor.is_integration or actor.is_system:
+        return errors.HUMAN_REQUIRED
+    if not actor.team_ids:
+        return errors.OUTSIDER
+    if not actor.member_of(transfer.to_team_id):
+        return errors.NOT_A_MEMBER_OF_TEAM
+    return None
+
+
+def refuse_attest(actor: Actor, path: AccessPath) -> str | None:
+    if not actor.is_person:
+        return errors.HUMAN_REQUIRED
+    if not actor.team_ids:
+        return errors.OUTSIDER
+    if not actor.member_of(path.owner_team_id):
+        return errors.NOT_A_MEMBER
+    if path.requires_human_signoff and not actor.lead_of(path.owner_team_id):
+        return errors.LEAD_SIGNOFF_REQUIRED
+    return None
+
+
+def refuse_exception_request(actor: Actor, path: AccessPath) -> str | None:
+    if actor.is_security_reviewer:
+        return None
+    if not actor.is_person:
+        return errors.HUMAN_REQUIRED
+    if not actor.team_ids:
+        return errors.OUTSIDER
+    if not actor.member_of(_owning_or_stewarding_team(path)):
+        return errors.NOT_A_MEMBER
+    return None
+
+
+def refuse_exception_decision(actor: Actor, exception: PolicyException) -> str | None:
+    return refuse_review(actor, exception.requested_by_id)
+
+
+def refuse_team_admin(actor: Actor) -> str | None:
+    """Creating, deactivating and reactivating teams."""
+    if actor.is_system or actor.is_security_reviewer:
+        return None
+    return errors.NOT_A_SECURITY_REVIEWER
+
+
+def refuse_team_manage(actor: Actor, team: Team) -> str | None:
+    """Editing a team's details and its memberships: its leads, security, the system."""
+    if actor.is_system or actor.is_security_reviewer:
+        return None
+    if actor.is_integration:
+        return errors.HUMAN_REQUIRED
+    if not actor.lead_of(team.pk):
+        return errors.NOT_A_LEAD
+    return None

@@ -1,0 +1,53 @@
+"""Review, reminder and escalation policy. Defaults from DESIGN.md; override any key
+through the NHI_POLICY setting (a dict with the same keys)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+
+
+@dataclass(frozen=True)
+class Policy:
+    review_interval_days: dict[str, int] = field(
+        default_factory=lambda: {"critical": 30, "high": 90, "medium": 180, "low": 365}
+    )
+    # A new owner who gives no expiry gets this one; shorter for riskier paths.
+    default_expiry_days: dict[str, int] = field(
+        default_factory=lambda: {"critical": 90, "high": 180, "medium": 365, "low": 365}
+    )
+    # Further ahead than this is "never" in disguise and needs a no-expiry exception.
+    max_expiry_days: int = 730
+    max_exception_days: int = 365
+    reminder_offsets_days: tuple[int, ...] = (14, 7, 1)
+    # Overdue ladder: days after the due date at which each stage starts.
+    # Stage 1 the owning team, 2 its leads, 3 security, 4 lapsed.
+    escalation_days: tuple[int, ...] = (0, 3, 7, 14)
+    unclaimed_escalation_days: int = 7
+    claim_reminder_days: int = 3
+    transfer_reminder_days: int = 7
+    justification_min_length: int = 25
+    justification_min_words: int = 4
+
+    @property
+    def review_window(self) -> timedelta:
+        """How long before the due date a path counts as review_due (first reminder)."""
+        return timedelta(days=max(self.reminder_offsets_days))
+
+    @property
+    def lapse_after(self) -> timedelta:
+        """How long past the due date an unattested path becomes lapsed."""
+        return timedelta(days=self.escalation_days[-1])
+
+    def interval_for(self, risk_tier: str) -> int:
+        return self.review_interval_days[risk_tier]
+
+    def default_expiry_for(self, risk_tier: str) -> timedelta:
+        return timedelta(days=self.default_expiry_days[risk_tier])
+
+
+def current_policy() -> Policy:
+    overrides = getattr(settings, "NHI_POLICY", None) or {}
+    return Policy(**overrides)

@@ -1,0 +1,97 @@
+"""Every non-trivial read: scoped to what the actor may see and annotated so that
+templates and serializers run no further queries."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
+
+from registry.actors import Actor
+from registry.errors import Invalid
+from registry.filters import AccessPathFilterSet
+from registry.models import AccessPath, AuditEvent, Transfer
+from registry.policies import Policy, current_policy
+from registry.status import status_case, status_q
+
+
+def visible_paths_q(actor: Actor) -> Q | None:
+    """What an actor may read; None means everything.
+
+    Security and the system see the whole estate. A team sees what it owns or stewards,
+    what is offered to it, and unowned paths (so it can claim them). Outsiders see nothing.
+    """
+    if actor.sees_everything:
+        return None
+    team_ids = actor.team_ids
+    if not team_ids:
+        return Q(pk__in=[])
+    offered = Exists(
+        Transfer.objects.filter(
+            path_id=OuterRef("pk"), to_team_id__in=team_ids, status=Transfer.Status.PENDING
+        )
+    )
+    return (
+        Q(owner_team_id__in=team_ids)
+        | Q(steward_team_id__in=team_ids)
+        | Q(state__in=[AccessPath.State.UNOWNED, AccessPath.State.CLAIM_PENDING])
+        | Q(offered)
+    )
+
+
+def path_queryset(
+    *, actor: Actor, now: dt.datetime | None = None, policy: Policy | None = None
+) -> QuerySet[AccessPath]:
+    now = now or timezone.now()
+    policy = policy or current_policy()
+    qs = AccessPath.objects.select_related("owner_team", "steward_team")
+    scope = visible_paths_q(actor)
+    if scope is not None:
+        qs = qs.filter(scope)
+    return qs.annotate(status=status_case(now=now, policy=policy))
+
+
+def path_list(
+    *,
+    actor: Actor,
+    filters: Mapping[str, Any] | None = None,
+    now: dt.datetime | None = None,
+    policy: Policy | None = None,
+) -> QuerySet[AccessPath]:
+    """The inventory: visible paths, annotated with `status`, filtered by the FilterSet."""
+    now = now or timezone.now()
+    policy = policy or current_policy()
+    qs = path_queryset(actor=actor, now=now, policy=policy)
+    filterset = AccessPathFilterSet(data=filters or {}, queryset=qs, now=now, policy=policy)
+    if not filterset.is_valid():
+        raise Invalid({k: [str(m) for m in v] for k, v in filterset.errors.items()})
+    return filterset.qs
+
+
+def path_get(
+    *, actor: Actor, path_id: Any, now: dt.datetime | None = None
+) -> AccessPath | None:
+    """One visible path with its status, or None: callers answer 404, not 403, so an
+    outsider cannot even tell whether a path exists."""
+    try:
+        pk = uuid.UUID(str(path_id))
+    except ValueError:
+        return None
+    return path_queryset(actor=actor, now=now).filter(pk=pk).first()
+
+
+def paths_with_status(
+    status: str, *, now: dt.datetime | None = None, policy: Policy | None = None
+) -> QuerySet[AccessPath]:
+    """All paths in one status, unscoped: for the sweep and the system."""
+    now = now or timezone.now()
+    policy = policy or current_policy()
+    return AccessPath.objects.filter(status_q(status, now=now, policy=policy))
+
+
+def path_timeline(*, path: AccessPath) -> QuerySet[AuditEvent]:
+    return AuditEvent.objects.filter(path=path).select_related("actor_user").order_by("-seq")

@@ -1,0 +1,46 @@
+"""Every state change in the registry (house rule 1). Each service is keyword-only,
+atomic, takes `now`, checks who may act and writes its audit event in the same
+transaction."""
+
+from registry.services.attestations import path_attest
+from registry.services.exceptions import exception_approve, exception_reject, exception_request
+from registry.services.ownership import (
+    claim_approve,
+    claim_reject,
+    path_claim,
+    path_transfer,
+    transfer_accept,
+    transfer_decline,
+)
+from registry.services.paths import path_expire, path_register, path_revoke, path_update
+from registry.services.teams import (
+    membership_add,
+    membership_end,
+    membership_set_role,
+    team_create,
+    team_deactivate,
+    team_reactivate,
+    team_update,
+)
+
+__all__ = [
+    "claim_approve",
+    "claim_reject",
+    "exception_approve",
+    "exception_reject",
+    "exception_request",
+    "membership_add",
+    "membership_end",
+    "membership_set_role",
+    "path_attest",
+    "path_claim",
+    "path_expire",
+    "path_register",
+    "path_revoke",
+    "path_transfer",
+    "path_update",
+    "team_create",
+    "team_deactivate",
+    "team_reactivate",
+    "team_update",
+]

@@ -1,0 +1,154 @@
+"""Building blocks every service uses: time, row locks, compare-and-set saves, checks."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone
+
+from registry import errors
+from registry.actors import Actor
+from registry.audit import audit_record, diff
+from registry.errors import Invalid, InvalidTransition, NotAllowed, StaleVersion
+from registry.models import AccessPath, Claim, Transfer
+from registry.policies import Policy
+from registry.validation import justification_error, secret_errors
+
+LIVE_STATES = (AccessPath.State.UNOWNED, AccessPath.State.CLAIM_PENDING, AccessPath.State.ACTIVE)
+
+
+def resolve_now(now: dt.datetime | None) -> dt.datetime:
+    return now if now is not None else timezone.now()
+
+
+def refuse_if(message: str | None) -> None:
+    """Raise NotAllowed with the refusal from a registry.permissions check, if any."""
+    if message is not None:
+        raise NotAllowed(message)
+
+
+def lock_path(path_id: Any) -> AccessPath:
+    """The path's current row, locked until the transaction ends.
+
+    Every transition on a path starts here, so two concurrent transitions queue and the
+    second sees the first's outcome (and is refused with the right reason) instead of
+    deciding on a stale read.
+    """
+    return (
+        AccessPath.objects.select_for_update(of=("self",))
+        .select_related("owner_team")
+        .get(pk=path_id)
+    )
+
+
+def check_version(path: AccessPath, expected_version: int | None) -> None:
+    if expected_version is not None and expected_version != path.version:
+        raise StaleVersion(
+            errors.STALE_VERSION.format(expected=expected_version, actual=path.version)
+        )
+
+
+def is_live(path: AccessPath, now: dt.datetime) -> bool:
+    """Neither revoked nor expired (by state, or by date before the sweep marked it)."""
+    return path.state in LIVE_STATES and (path.expires_at is None or path.expires_at > now)
+
+
+def require_live(path: AccessPath, now: dt.datetime) -> None:
+    if not is_live(path, now):
+        state = path.state if path.state not in LIVE_STATES else AccessPath.State.EXPIRED
+        raise InvalidTransition(errors.PATH_NOT_LIVE.format(state=state))
+
+
+def save_path(path: AccessPath, changes: Mapping[str, Any], *, now: dt.datetime) -> dict:
+    """Write `changes` by compare-and-set on the version; return the audit diff.
+
+    The row is normally locked already; the version condition is what makes a write
+    based on a stale read fail rather than overwrite (house rule 3).
+    """
+    before = {key: getattr(path, key) for key in changes}
+    values = {**changes, "version": path.version + 1, "updated_at": now}
+    updated = AccessPath.objects.filter(pk=path.pk, version=path.version).update(**values)
+    if updated != 1:
+        raise InvalidTransition(errors.PATH_CHANGED_CONCURRENTLY)
+    for key, value in values.items():
+        setattr(path, key, value)
+    return diff(before, dict(changes))
+
+
+def require_text(field: str, value: str | None) -> str:
+    """A non-empty free-text value that holds no secret."""
+    text = (value or "").strip()
+    if not text:
+        raise Invalid.single(field, errors.REQUIRED)
+    if found := secret_errors({field: text}):
+        raise Invalid(found)
+    return text
+
+
+def require_specific(field: str, value: str | None, policy: Policy) -> str:
+    """Like require_text, and specific enough to explain itself (no placeholders)."""
+    text = require_text(field, value)
+    if message := justification_error(text, policy):
+        raise Invalid.single(field, message)
+    return text
+
+
+def check_expiry(
+    field: str, value: dt.datetime | None, *, now: dt.datetime, max_days: int, message: str
+) -> None:
+    if value is None:
+        return
+    if value <= now:
+        raise Invalid.single(field, errors.EXPIRY_IN_PAST)
+    if value > now + dt.timedelta(days=max_days):
+        raise Invalid.single(field, message.format(days=max_days))
+
+
+def model_field_errors(instance: models.Model, fields: Iterable[str]) -> dict[str, list[str]]:
+    """Django's own field validation (choices, lengths, URLs) for the given fields."""
+    fields = set(fields)
+    exclude = [f.name for f in instance._meta.fields if f.name not in fields]
+    try:
+        instance.clean_fields(exclude=exclude)
+    except ValidationError as exc:
+        return {key: [str(m) for m in messages] for key, messages in exc.message_dict.items()}
+    return {}
+
+
+def close_open_requests(
+    path: AccessPath, *, actor: Actor, now: dt.datetime, why: str
+) -> None:
+    """A revoked or expired path can no longer be claimed or handed over."""
+    for claim in Claim.objects.select_for_update().filter(path=path, status=Claim.Status.PENDING):
+        Claim.objects.filter(pk=claim.pk).update(
+            status=Claim.Status.REJECTED, decided_at=now, decision_reason=why
+        )
+        audit_record(
+            actor=actor,
+            action="claim.rejected",
+            obj=claim,
+            path=path,
+            now=now,
+            changes={"status": [Claim.Status.PENDING, Claim.Status.REJECTED]},
+            reason=why,
+        )
+    pending = Transfer.objects.select_for_update().filter(
+        path=path, status=Transfer.Status.PENDING
+    )
+    for transfer in pending:
+        Transfer.objects.filter(pk=transfer.pk).update(
+            status=Transfer.Status.DECLINED, decided_at=now, decision_reason=why
+        )
+        audit_record(
+            actor=actor,
+            action="transfer.declined",
+            obj=transfer,
+            path=path,
+            now=now,
+            changes={"status": [Transfer.Status.PENDING, Transfer.Status.DECLINED]},
+            reason=why,
+        )

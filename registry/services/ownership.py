@@ -1,0 +1,284 @@
+"""Claims (a team asks to own an unowned path) and transfers (an owner hands a path on)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.db import transaction
+
+from registry import errors, permissions
+from registry.actors import Actor
+from registry.audit import audit_record
+from registry.errors import Invalid, InvalidTransition
+from registry.models import AccessPath, Claim, Team, Transfer
+from registry.policies import current_policy
+from registry.services._common import (
+    check_expiry,
+    is_live,
+    lock_path,
+    refuse_if,
+    require_live,
+    require_specific,
+    require_text,
+    resolve_now,
+    save_path,
+)
+
+State = AccessPath.State
+ANOTHER_CLAIM_APPROVED = "Another team's claim on this path was approved."
+
+
+def _require_active_team(team: Team, field: str) -> None:
+    if not team.is_active:
+        raise Invalid.single(field, errors.TEAM_INACTIVE)
+
+
+@transaction.atomic
+def path_claim(
+    *,
+    actor: Actor,
+    path: AccessPath,
+    team: Team,
+    reason: str,
+    proposed_expires_at: dt.datetime | None = None,
+    now: dt.datetime | None = None,
+) -> Claim:
+    """Ask for `team` to own an unowned path. Competing claims from other teams may wait
+    side by side; a security reviewer picks one."""
+    now = resolve_now(now)
+    policy = current_policy()
+    locked = lock_path(path.pk)
+    refuse_if(permissions.refuse_claim(actor, team))
+    _require_active_team(team, "team")
+    if locked.state not in (State.UNOWNED, State.CLAIM_PENDING) or not is_live(locked, now):
+        state = locked.state if is_live(locked, now) else State.EXPIRED
+        raise InvalidTransition(errors.PATH_NOT_CLAIMABLE.format(state=state))
+    reason = require_specific("reason", reason, policy)
+    check_expiry(
+        "proposed_expires_at",
+        proposed_expires_at,
+        now=now,
+        max_days=policy.max_expiry_days,
+        message=errors.EXPIRY_TOO_FAR,
+    )
+    if Claim.objects.filter(path=locked, team=team, status=Claim.Status.PENDING).exists():
+        raise InvalidTransition(errors.CLAIM_ALREADY_PENDING)
+    claim = Claim.objects.create(
+        path=locked,
+        team=team,
+        requested_by=actor.user,
+        requested_by_label=actor.label,
+        reason=reason,
+        proposed_expires_at=proposed_expires_at,
+        created_at=now,
+    )
+    changes = {"team": [None, team.slug], "status": [None, Claim.Status.PENDING]}
+    if locked.state == State.UNOWNED:
+        changes |= save_path(
+            locked, {"state": State.CLAIM_PENDING, "state_changed_at": now}, now=now
+        )
+    audit_record(
+        actor=actor, action="claim.requested", obj=claim, path=locked, now=now,
+        changes=changes, reason=reason,
+    )
+    return claim
+
+
+def _lock_pending_claim(claim: Claim) -> tuple[AccessPath, Claim]:
+    # Path first, then claim: every service takes locks in this order, so they never
+    # deadlock, and the loser of a race sees the winner's outcome.
+    locked_path = lock_path(claim.path_id)
+    locked_claim = Claim.objects.select_for_update(of=("self",)).select_related("team").get(pk=claim.pk)
+    return locked_path, locked_claim
+
+
+@transaction.atomic
+def claim_approve(
+    *, actor: Actor, claim: Claim, reason: str = "", now: dt.datetime | None = None
+) -> Claim:
+    """Make the claiming team the owner. The path becomes active with a review date from
+    its risk tier and an expiry (the path's, the claim's proposal, or the default); the
+    other pending claims are rejected."""
+    now = resolve_now(now)
+    policy = current_policy()
+    locked_path, locked = _lock_pending_claim(claim)
+    refuse_if(permissions.refuse_claim_decision(actor, locked))
+    if locked.status != Claim.Status.PENDING:
+        raise InvalidTransition(errors.CLAIM_NOT_PENDING.format(status=locked.status))
+    if locked_path.state != State.CLAIM_PENDING or not is_live(locked_path, now):
+        state = locked_path.state if is_live(locked_path, now) else State.EXPIRED
+        raise InvalidTransition(errors.PATH_NOT_CLAIMABLE.format(state=state))
+    _require_active_team(locked.team, "team")
+    if reason:
+        reason = require_text("reason", reason)
+
+    Claim.objects.filter(pk=locked.pk, status=Claim.Status.PENDING).update(
+        status=Claim.Status.APPROVED, decided_by=actor.user, decided_at=now,
+        decision_reason=reason,
+    )
+    expires_at = (
+        locked_path.expires_at
+        or locked.proposed_expires_at
+        or now + policy.default_expiry_for(locked_path.risk_tier)
+    )
+    changes = save_path(
+        locked_path,
+        {
+            "owner_team": locked.team,
+            "state": State.ACTIVE,
+            "state_changed_at": now,
+            "expires_at": expires_at,
+            "next_review_at": now + dt.timedelta(days=locked_path.review_interval_days),
+            "escalation_stage": 0,
+        },
+        now=now,
+    )
+    audit_record(
+        actor=actor, action="claim.approved", obj=locked, path=locked_path, now=now,
+        changes={"status": [Claim.Status.PENDING, Claim.Status.APPROVED]} | changes,
+        reason=reason,
+    )
+    competing = Claim.objects.select_for_update().filter(
+        path=locked_path, status=Claim.Status.PENDING
+    )
+    for other in competing:
+        Claim.objects.filter(pk=other.pk).update(
+            status=Claim.Status.REJECTED, decided_by=actor.user, decided_at=now,
+            decision_reason=ANOTHER_CLAIM_APPROVED,
+        )
+        audit_record(
+            actor=actor, action="claim.rejected", obj=other, path=locked_path, now=now,
+            changes={"status": [Claim.Status.PENDING, Claim.Status.REJECTED]},
+            reason=ANOTHER_CLAIM_APPROVED,
+        )
+    locked.refresh_from_db()
+    return locked
+
+
+@transaction.atomic
+def claim_reject(
+    *, actor: Actor, claim: Claim, reason: str, now: dt.datetime | None = None
+) -> Claim:
+    now = resolve_now(now)
+    locked_path, locked = _lock_pending_claim(claim)
+    refuse_if(permissions.refuse_claim_decision(actor, locked))
+    if locked.status != Claim.Status.PENDING:
+        raise InvalidTransition(errors.CLAIM_NOT_PENDING.format(status=locked.status))
+    reason = require_text("reason", reason)
+    Claim.objects.filter(pk=locked.pk, status=Claim.Status.PENDING).update(
+        status=Claim.Status.REJECTED, decided_by=actor.user, decided_at=now,
+        decision_reason=reason,
+    )
+    changes = {"status": [Claim.Status.PENDING, Claim.Status.REJECTED]}
+    still_claimed = Claim.objects.filter(path=locked_path, status=Claim.Status.PENDING).exists()
+    if locked_path.state == State.CLAIM_PENDING and not still_claimed:
+        changes |= save_path(
+            locked_path, {"state": State.UNOWNED, "state_changed_at": now}, now=now
+        )
+    audit_record(
+        actor=actor, action="claim.rejected", obj=locked, path=locked_path, now=now,
+        changes=changes, reason=reason,
+    )
+    locked.refresh_from_db()
+    return locked
+
+
+@transaction.atomic
+def path_transfer(
+    *,
+    actor: Actor,
+    path: AccessPath,
+    to_team: Team,
+    reason: str,
+    now: dt.datetime | None = None,
+) -> Transfer:
+    """Offer a path to another team. Ownership moves only when that team accepts."""
+    now = resolve_now(now)
+    locked = lock_path(path.pk)
+    refuse_if(permissions.refuse_transfer(actor, locked))
+    require_live(locked, now)
+    if locked.owner_team_id is None:
+        raise InvalidTransition(errors.PATH_NOT_OWNED)
+    if to_team.pk == locked.owner_team_id:
+        raise Invalid.single("to_team", errors.SAME_TEAM)
+    _require_active_team(to_team, "to_team")
+    reason = require_text("reason", reason)
+    if Transfer.objects.filter(path=locked, status=Transfer.Status.PENDING).exists():
+        raise InvalidTransition(errors.TRANSFER_ALREADY_PENDING)
+    transfer = Transfer.objects.create(
+        path=locked,
+        from_team_id=locked.owner_team_id,
+        to_team=to_team,
+        requested_by=actor.user,
+        requested_by_label=actor.label,
+        reason=reason,
+        created_at=now,
+    )
+    audit_record(
+        actor=actor, action="transfer.requested", obj=transfer, path=locked, now=now,
+        changes={
+            "from_team": [None, locked.owner_team.slug],
+            "to_team": [None, to_team.slug],
+            "status": [None, Transfer.Status.PENDING],
+        },
+        reason=reason,
+    )
+    return transfer
+
+
+def _lock_transfer(transfer: Transfer) -> tuple[AccessPath, Transfer]:
+    locked_path = lock_path(transfer.path_id)
+    locked = Transfer.objects.select_for_update(of=("self",)).select_related("to_team").get(pk=transfer.pk)
+    return locked_path, locked
+
+
+@transaction.atomic
+def transfer_accept(
+    *, actor: Actor, transfer: Transfer, now: dt.datetime | None = None
+) -> Transfer:
+    """The receiving team takes ownership. The review clock is not reset: only an
+    attestation does that, so inheriting an overdue path does not hide it."""
+    now = resolve_now(now)
+    locked_path, locked = _lock_transfer(transfer)
+    refuse_if(permissions.refuse_transfer_answer(actor, locked))
+    if locked.status != Transfer.Status.PENDING:
+        raise InvalidTransition(errors.TRANSFER_NOT_PENDING.format(status=locked.status))
+    require_live(locked_path, now)
+    if locked_path.owner_team_id != locked.from_team_id:
+        raise InvalidTransition(errors.TRANSFER_STALE)
+    _require_active_team(locked.to_team, "to_team")
+    Transfer.objects.filter(pk=locked.pk, status=Transfer.Status.PENDING).update(
+        status=Transfer.Status.ACCEPTED, decided_by=actor.user, decided_at=now
+    )
+    changes = save_path(
+        locked_path, {"owner_team": locked.to_team, "escalation_stage": 0}, now=now
+    )
+    audit_record(
+        actor=actor, action="transfer.accepted", obj=locked, path=locked_path, now=now,
+        changes={"status": [Transfer.Status.PENDING, Transfer.Status.ACCEPTED]} | changes,
+    )
+    locked.refresh_from_db()
+    return locked
+
+
+@transaction.atomic
+def transfer_decline(
+    *, actor: Actor, transfer: Transfer, reason: str, now: dt.datetime | None = None
+) -> Transfer:
+    now = resolve_now(now)
+    locked_path, locked = _lock_transfer(transfer)
+    refuse_if(permissions.refuse_transfer_answer(actor, locked))
+    if locked.status != Transfer.Status.PENDING:
+        raise InvalidTransition(errors.TRANSFER_NOT_PENDING.format(status=locked.status))
+    reason = require_text("reason", reason)
+    Transfer.objects.filter(pk=locked.pk, status=Transfer.Status.PENDING).update(
+        status=Transfer.Status.DECLINED, decided_by=actor.user, decided_at=now,
+        decision_reason=reason,
+    )
+    audit_record(
+        actor=actor, action="transfer.declined", obj=locked, path=locked_path, now=now,
+        changes={"status": [Transfer.Status.PENDING, Transfer.Status.DECLINED]},
+        reason=reason,
+    )
+    locked.refresh_from_db()
+    return locked

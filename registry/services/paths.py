@@ -1,0 +1,294 @@
+"""Registering, editing, revoking and expiring access paths."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from django.db import IntegrityError, transaction
+
+from registry import errors, permissions
+from registry.actors import Actor
+from registry.audit import audit_record
+from registry.errors import Invalid, InvalidTransition
+from registry.models import AccessPath, PolicyException
+from registry.policies import Policy, current_policy
+from registry.services._common import (
+    check_version,
+    close_open_requests,
+    is_live,
+    lock_path,
+    model_field_errors,
+    refuse_if,
+    require_live,
+    require_text,
+    resolve_now,
+    save_path,
+)
+from registry.validation import (
+    justification_error,
+    merge_errors,
+    secret_errors,
+    ticket_url_error,
+)
+
+# What a caller may set. Ownership moves only by claim or transfer, and lifecycle fields
+# (state, review dates, escalation, version) only by the services that own them.
+EDITABLE_FIELDS = frozenset(
+    {
+        "name", "kind", "system", "external_id", "environment", "steward_team",
+        "created_via", "created_by_ref", "consumers", "ticket_url", "artifact_ref",
+        "justification", "privilege_scope", "risk_tier", "data_classification",
+        "credential_lifetime", "rotation_days", "last_rotated_at", "last_used_at",
+        "requires_human_signoff", "revocation_plan", "expires_at", "review_interval_days",
+    }
+)  # fmt: skip
+REGISTER_FIELDS = EDITABLE_FIELDS | {"owner_team"}
+REQUIRED_ON_REGISTER = ("name", "kind", "system", "environment")
+# An owned path must say why it exists and where that was decided.
+REQUIRED_WHEN_OWNED = ("justification", "ticket_url")
+
+
+def _refuse_unknown_fields(data: Mapping[str, Any], allowed: frozenset[str]) -> None:
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise Invalid({name: [errors.UNKNOWN_FIELD] for name in unknown})
+
+
+def _domain_errors(
+    path: AccessPath, fields: set[str], *, now: dt.datetime, policy: Policy
+) -> dict[str, list[str]]:
+    """The registry's own rules for the fields being set, on top of Django's."""
+    found: dict[str, list[str]] = {}
+
+    def add(field: str, message: str) -> None:
+        found.setdefault(field, []).append(message)
+
+    owned = path.owner_team_id is not None
+    for field in REQUIRED_WHEN_OWNED:
+        if owned and field in fields and not getattr(path, field).strip():
+            add(field, errors.REQUIRED)
+    if "justification" in fields and path.justification.strip():
+        if message := justification_error(path.justification, policy):
+            add("justification", message)
+    if "ticket_url" in fields and path.ticket_url:
+        if message := ticket_url_error(path.ticket_url):
+            add("ticket_url", message)
+    if "expires_at" in fields and path.expires_at is not None:
+        if path.expires_at <= now:
+            add("expires_at", errors.EXPIRY_IN_PAST)
+        elif path.expires_at > now + dt.timedelta(days=policy.max_expiry_days):
+            add("expires_at", errors.EXPIRY_TOO_FAR.format(days=policy.max_expiry_days))
+    if "expires_at" in fields and path.expires_at is None and owned:
+        if _live_expiry_waiver(path, now) is None:
+            add("expires_at", errors.EXPIRY_REQUIRED)
+    if "review_interval_days" in fields and path.risk_tier in policy.review_interval_days:
+        longest = policy.interval_for(path.risk_tier)
+        if path.review_interval_days > longest:
+            add(
+                "review_interval_days",
+                errors.REVIEW_INTERVAL_TOO_LONG.format(days=longest, tier=path.risk_tier),
+            )
+    values = {field: getattr(path, field) for field in fields}
+    return merge_errors(found, secret_errors(values))
+
+
+def _validate(path: AccessPath, fields: set[str], *, now: dt.datetime, policy: Policy) -> None:
+    found = merge_errors(
+        model_field_errors(path, fields), _domain_errors(path, fields, now=now, policy=policy)
+    )
+    if found:
+        raise Invalid(found)
+
+
+@transaction.atomic
+def path_register(
+    *, actor: Actor, data: Mapping[str, Any], now: dt.datetime | None = None
+) -> AccessPath:
+    """Record a new access path. With an owner team it starts active, with a review date
+    from its risk tier and an expiry; without one it starts unowned."""
+    now = resolve_now(now)
+    policy = current_policy()
+    _refuse_unknown_fields(data, REGISTER_FIELDS)
+    owner = data.get("owner_team")
+    refuse_if(permissions.refuse_register(actor, owner))
+    if owner is not None and not owner.is_active:
+        raise Invalid.single("owner_team", errors.TEAM_INACTIVE)
+    missing = [f for f in REQUIRED_ON_REGISTER if not data.get(f)]
+    if missing:
+        raise Invalid({f: [errors.REQUIRED] for f in missing})
+
+    values = dict(data)
+    risk_tier = values.setdefault("risk_tier", AccessPath.RiskTier.MEDIUM)
+    if risk_tier in policy.review_interval_days:
+        values.setdefault("review_interval_days", policy.interval_for(risk_tier))
+        if owner is not None and values.get("expires_at") is None:
+            values["expires_at"] = now + policy.default_expiry_for(risk_tier)
+    fields = set(values)
+    path = AccessPath(
+        **values,
+        state=AccessPath.State.ACTIVE if owner else AccessPath.State.UNOWNED,
+        state_changed_at=now,
+        created_at=now,
+        updated_at=now,
+    )
+    _validate(path, fields | set(REQUIRED_WHEN_OWNED), now=now, policy=policy)
+    if owner is not None:
+        path.next_review_at = now + dt.timedelta(days=path.review_interval_days)
+    _refuse_duplicate_external_id(path)
+    try:
+        with transaction.atomic():
+            path.save(force_insert=True)
+    except IntegrityError as exc:
+        # A concurrent registration of the same (system, external_id) won the race.
+        raise Invalid.single("external_id", errors.DUPLICATE_EXTERNAL_ID) from exc
+    audit_record(
+        actor=actor,
+        action="access_path.registered",
+        obj=path,
+        now=now,
+        changes={
+            field: [None, getattr(path, field)]
+            for field in sorted(fields | {"state", "next_review_at"})
+            if getattr(path, field) not in (None, "")
+        },
+    )
+    return path
+
+
+def _refuse_duplicate_external_id(path: AccessPath) -> None:
+    if not path.external_id:
+        return
+    taken = AccessPath.objects.filter(system=path.system, external_id=path.external_id)
+    if taken.exclude(pk=path.pk).exists():
+        raise Invalid.single("external_id", errors.DUPLICATE_EXTERNAL_ID)
+
+
+@transaction.atomic
+def path_update(
+    *,
+    actor: Actor,
+    path: AccessPath,
+    changes: Mapping[str, Any],
+    expected_version: int | None = None,
+    reason: str = "",
+    now: dt.datetime | None = None,
+) -> AccessPath:
+    """Edit a path's facts. A change of risk tier or interval moves the next review date;
+    a change that sets every value to what it already is writes nothing."""
+    now = resolve_now(now)
+    policy = current_policy()
+    _refuse_unknown_fields(changes, EDITABLE_FIELDS)
+    locked = lock_path(path.pk)
+    refuse_if(permissions.refuse_update(actor, locked))
+    require_live(locked, now)
+    check_version(locked, expected_version)
+
+    values = dict(changes)
+    if "risk_tier" in values and "review_interval_days" not in values:
+        tier = values["risk_tier"]
+        if tier in policy.review_interval_days and tier != locked.risk_tier:
+            values["review_interval_days"] = policy.interval_for(tier)
+    candidate = copy.copy(locked)
+    for field, value in values.items():
+        setattr(candidate, field, value)
+    changed = {f for f, v in values.items() if getattr(locked, f) != v}
+    if not changed:
+        return locked
+    _validate(candidate, changed, now=now, policy=policy)
+    _refuse_duplicate_external_id(candidate)
+
+    writes = {field: getattr(candidate, field) for field in changed}
+    if "review_interval_days" in changed and locked.state == AccessPath.State.ACTIVE:
+        base = locked.last_attested_at or locked.state_changed_at
+        writes["next_review_at"] = base + dt.timedelta(days=candidate.review_interval_days)
+    if "expires_at" in changed and candidate.expires_at is None:
+        writes["expiry_waiver"] = _live_expiry_waiver(locked, now)
+    if reason:
+        reason = require_text("reason", reason)
+    try:
+        with transaction.atomic():
+            change_log = save_path(locked, writes, now=now)
+    except IntegrityError as exc:
+        raise Invalid.single("external_id", errors.DUPLICATE_EXTERNAL_ID) from exc
+    audit_record(
+        actor=actor, action="access_path.updated", obj=locked, now=now, changes=change_log,
+        reason=reason,
+    )
+    return locked
+
+
+def _live_expiry_waiver(path: AccessPath, now: dt.datetime) -> PolicyException | None:
+    """The approved, unexpired no-expiry exception that lets an owned path have no expiry."""
+    return (
+        PolicyException.objects.filter(
+            path_id=path.pk,
+            rule=PolicyException.Rule.NO_EXPIRY,
+            status=PolicyException.Status.APPROVED,
+            expires_at__gt=now,
+        )
+        .order_by("-expires_at")
+        .first()
+    )
+
+
+@transaction.atomic
+def path_revoke(
+    *,
+    actor: Actor,
+    path: AccessPath,
+    reason: str,
+    expected_version: int | None = None,
+    now: dt.datetime | None = None,
+) -> AccessPath:
+    now = resolve_now(now)
+    locked = lock_path(path.pk)
+    refuse_if(permissions.refuse_revoke(actor, locked))
+    reason = require_text("reason", reason)
+    require_live(locked, now)
+    check_version(locked, expected_version)
+    return revoke_locked(locked, actor=actor, reason=reason, now=now)
+
+
+def revoke_locked(
+    locked: AccessPath, *, actor: Actor, reason: str, now: dt.datetime
+) -> AccessPath:
+    """Revoke a path already locked and checked by the calling service."""
+    change_log = save_path(
+        locked,
+        {"state": AccessPath.State.REVOKED, "state_changed_at": now, "escalation_stage": 0},
+        now=now,
+    )
+    close_open_requests(locked, actor=actor, now=now, why="The path was revoked.")
+    audit_record(
+        actor=actor, action="access_path.revoked", obj=locked, now=now, changes=change_log,
+        reason=reason,
+    )
+    return locked
+
+
+@transaction.atomic
+def path_expire(
+    *, actor: Actor, path: AccessPath, now: dt.datetime | None = None
+) -> AccessPath:
+    """Mark a path whose expiry has passed as expired (the sweep does this for all)."""
+    now = resolve_now(now)
+    locked = lock_path(path.pk)
+    refuse_if(permissions.refuse_expire(actor))
+    if locked.state not in (
+        AccessPath.State.UNOWNED, AccessPath.State.CLAIM_PENDING, AccessPath.State.ACTIVE
+    ):
+        raise InvalidTransition(errors.PATH_NOT_LIVE.format(state=locked.state))
+    if is_live(locked, now):
+        raise InvalidTransition(errors.NOT_YET_EXPIRED)
+    change_log = save_path(
+        locked, {"state": AccessPath.State.EXPIRED, "state_changed_at": now}, now=now
+    )
+    close_open_requests(locked, actor=actor, now=now, why="The path expired.")
+    audit_record(
+        actor=actor, action="access_path.expired", obj=locked, now=now, changes=change_log,
+        reason=f"Expiry {locked.expires_at.isoformat()} reached.",
+    )
+    return locked

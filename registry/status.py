@@ -1,0 +1,79 @@
+"""Status, exact at read time.
+
+A path's status is derived in the query from its stored state and dates, so it is never
+stale between sweeps. `status_q` gives, for each status, a predicate that the planner can
+serve from the (state, next_review_at) and (state, expires_at) indexes; `status_case`
+builds the annotation from the very same predicates, so filtering and display agree.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.db.models import Case, CharField, Exists, OuterRef, Q, TextChoices, Value, When
+
+from registry.models import AccessPath, Membership
+from registry.policies import Policy
+
+State = AccessPath.State
+
+
+class Status(TextChoices):
+    UNOWNED = "unowned", "Unowned"
+    CLAIM_PENDING = "claim_pending", "Claim pending"
+    ACTIVE = "active", "Active"
+    REVIEW_DUE = "review_due", "Review due"
+    OVERDUE = "overdue", "Overdue"
+    LAPSED = "lapsed", "Lapsed"
+    EXPIRED = "expired", "Expired"
+    REVOKED = "revoked", "Revoked"
+
+
+_LIVE_STATES = (State.UNOWNED, State.CLAIM_PENDING, State.ACTIVE)
+
+
+def _owner_unaccountable() -> Q:
+    """Offboarding (NHI1): the owning team is inactive or has nobody in it."""
+    has_members = Exists(
+        Membership.objects.filter(team_id=OuterRef("owner_team_id"), ended_at__isnull=True)
+    )
+    return Q(owner_team__is_active=False) | ~Q(has_members)
+
+
+def status_q(status: str, *, now: dt.datetime, policy: Policy) -> Q:
+    not_expired = Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+    live = Q(state__in=_LIVE_STATES) & not_expired
+    owned = live & Q(state=State.ACTIVE)
+    lapse_line = now - policy.lapse_after
+    window_end = now + policy.review_window
+    accountable = ~_owner_unaccountable()
+    match status:
+        case Status.REVOKED:
+            return Q(state=State.REVOKED)
+        case Status.EXPIRED:
+            return Q(state=State.EXPIRED) | (Q(state__in=_LIVE_STATES) & Q(expires_at__lte=now))
+        case Status.UNOWNED:
+            return live & Q(state=State.UNOWNED)
+        case Status.CLAIM_PENDING:
+            return live & Q(state=State.CLAIM_PENDING)
+        case Status.LAPSED:
+            return owned & (Q(next_review_at__lte=lapse_line) | _owner_unaccountable())
+        case Status.OVERDUE:
+            return (
+                owned & Q(next_review_at__lte=now, next_review_at__gt=lapse_line) & accountable
+            )
+        case Status.REVIEW_DUE:
+            return (
+                owned & Q(next_review_at__gt=now, next_review_at__lte=window_end) & accountable
+            )
+        case Status.ACTIVE:
+            return owned & Q(next_review_at__gt=window_end) & accountable
+    raise ValueError(f"unknown status {status!r}")
+
+
+def status_case(*, now: dt.datetime, policy: Policy) -> Case:
+    return Case(
+        *(When(status_q(s, now=now, policy=policy), then=Value(s.value)) for s in Status),
+        default=Value(Status.ACTIVE.value),
+        output_field=CharField(),
+    )

@@ -1,0 +1,83 @@
+"""Input rules shared by every service: specific justifications, http(s) tickets and
+no secrets in free text."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
+
+from registry import errors
+from registry.policies import Policy
+
+# Patterns of credentials that must never be stored. Each is specific enough that an
+# ordinary sentence does not match; a false positive costs a rewording, a miss a leak.
+SECRET_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("AWS access key id", re.compile(r"\b(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}\b")),
+    ("GitHub token", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})")),
+    ("Slack token", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}")),
+    ("private key", re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----")),
+    ("JSON Web Token", re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")),
+)
+
+PLACEHOLDER_JUSTIFICATIONS = frozenset(
+    {
+        "n/a", "na", "n.a.", "none", "tbd", "tbc", "todo", "to do", "needed", "required",
+        "temp", "temporary", "test", "testing", "misc", "see ticket", "ask me", "-", "?",
+        "needed for prod", "needed for work", "business need", "business reasons",
+    }
+)  # fmt: skip
+
+_ticket_validator = URLValidator(schemes=["http", "https"])
+
+
+def secret_kind(text: str) -> str | None:
+    for kind, pattern in SECRET_PATTERNS:
+        if pattern.search(text):
+            return kind
+    return None
+
+
+def secret_errors(values: Mapping[str, object]) -> dict[str, list[str]]:
+    """Per-field errors for every string value that looks like a credential."""
+    found: dict[str, list[str]] = {}
+    for field_name, value in values.items():
+        if isinstance(value, str) and (kind := secret_kind(value)):
+            found[field_name] = [errors.LOOKS_LIKE_SECRET.format(kind=kind)]
+    return found
+
+
+def justification_error(text: str, policy: Policy) -> str | None:
+    normalized = " ".join(text.lower().split()).strip(" .!")
+    if not normalized or normalized in PLACEHOLDER_JUSTIFICATIONS:
+        return errors.JUSTIFICATION_PLACEHOLDER
+    words = re.findall(r"[\w'-]+", normalized)
+    if len(normalized) < policy.justification_min_length or len(words) < (
+        policy.justification_min_words
+    ):
+        return errors.JUSTIFICATION_TOO_SHORT.format(
+            min_length=policy.justification_min_length,
+            min_words=policy.justification_min_words,
+        )
+    return None
+
+
+def ticket_url_error(url: str) -> str | None:
+    scheme = url.split(":", 1)[0].lower() if ":" in url else ""
+    if scheme not in ("http", "https"):
+        return errors.TICKET_URL_SCHEME
+    try:
+        _ticket_validator(url)
+    except ValidationError:
+        return errors.TICKET_URL_INVALID
+    return None
+
+
+def merge_errors(*groups: Mapping[str, Iterable[str]]) -> dict[str, list[str]]:
+    merged: dict[str, list[str]] = {}
+    for group in groups:
+        for field_name, messages in group.items():
+            merged.setdefault(field_name, []).extend(messages)
+    return merged

@@ -1,0 +1,17 @@
+"""The test run's environment, then the one settings module.
+
+Only supplies what a deployment would set; DEBUG stays off so tests see production
+behaviour. DATABASE_URL (and the other variables) still come from the caller.
+"""
+
+import os
+
+os.environ.setdefault("DEBUG", "0")
+os.environ.setdefault("SECRET_KEY", "tests-only-secret-key-" + "k3y-Ch4rs-" * 6)
+os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
+os.environ.setdefault("SECURE_COOKIES", "0")
+
+from config.settings import *  # noqa: E402,F403
+
+# Hashing passwords slowly is a production virtue and a test suite's waste.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # noqa: S303
