@@ -32,7 +32,8 @@ def _refuse_unsafe_production_settings() -> None:
     if not SECRET_KEY:
         raise ImproperlyConfigured(
             "SECRET_KEY is not set. With DEBUG off it is required: set SECRET_KEY to a random "
-            'value of at least 50 characters (python -c "import secrets; print(secrets.token_urlsafe(64))").'
+            "value of at least 50 characters, for example the output of "
+            "python -c 'import secrets; print(secrets.token_urlsafe(64))'."
         )
     if (
         len(SECRET_KEY) < _WEAK_KEY_MIN_LENGTH
@@ -143,6 +144,9 @@ STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "static"
 
+# Django 6 makes https the default scheme of URL form fields; opt in now.
+FORMS_URLFIELD_ASSUME_HTTPS = True
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "registry:path-list"
 LOGOUT_REDIRECT_URL = "login"
@@ -172,3 +176,23 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
+
+# Celery. The broker carries only "wake up and look" messages: the work itself (the
+# outbox, due paths) lives in the database, so a lost message delays, never loses.
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or REDIS_URL or "filesystem://"
+if CELERY_BROKER_URL == "filesystem://":
+    _BROKER_DIR = VAR_DIR / "broker"
+    for _sub in ("queue", "processed"):
+        (_BROKER_DIR / _sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_BROKER_DIR / "queue"),
+        "data_folder_out": str(_BROKER_DIR / "queue"),
+        "processed_folder": str(_BROKER_DIR / "processed"),
+        "store_processed": False,
+    }
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TIMEZONE = "UTC"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 
@@ -37,9 +38,7 @@ class Team(models.Model):
     class Meta:
         ordering = ["slug"]
         constraints = [
-            models.CheckConstraint(
-                condition=~Q(parent=F("id")), name="team_is_not_its_own_parent"
-            ),
+            models.CheckConstraint(condition=~Q(parent=F("id")), name="team_is_not_its_own_parent"),
         ]
 
     def __str__(self) -> str:
@@ -190,7 +189,10 @@ class AccessPath(models.Model):
         on_delete=models.PROTECT,
         related_name="+",
     )
-    review_interval_days = models.PositiveIntegerField()
+    # Blank in forms: the services fill it from the risk tier when it is not given.
+    review_interval_days = models.PositiveIntegerField(
+        blank=True, validators=[MinValueValidator(1)]
+    )
     last_attested_at = models.DateTimeField(null=True, blank=True)
     next_review_at = models.DateTimeField(null=True, blank=True)
     state = models.CharField(max_length=16, choices=State.choices, default=State.UNOWNED)
@@ -505,6 +507,9 @@ class AuditChainHead(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(id=1), name="audit_chain_head_singleton"),
         ]
+
+    def __str__(self) -> str:
+        return f"audit chain head #{self.last_seq}"
 
 
 class AuditEvent(models.Model):

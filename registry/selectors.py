@@ -72,9 +72,7 @@ def path_list(
     return filterset.qs
 
 
-def path_get(
-    *, actor: Actor, path_id: Any, now: dt.datetime | None = None
-) -> AccessPath | None:
+def path_get(*, actor: Actor, path_id: Any, now: dt.datetime | None = None) -> AccessPath | None:
     """One visible path with its status, or None: callers answer 404, not 403, so an
     outsider cannot even tell whether a path exists."""
     try:

@@ -59,13 +59,9 @@ def status_q(status: str, *, now: dt.datetime, policy: Policy) -> Q:
         case Status.LAPSED:
             return owned & (Q(next_review_at__lte=lapse_line) | _owner_unaccountable())
         case Status.OVERDUE:
-            return (
-                owned & Q(next_review_at__lte=now, next_review_at__gt=lapse_line) & accountable
-            )
+            return owned & Q(next_review_at__lte=now, next_review_at__gt=lapse_line) & accountable
         case Status.REVIEW_DUE:
-            return (
-                owned & Q(next_review_at__gt=now, next_review_at__lte=window_end) & accountable
-            )
+            return owned & Q(next_review_at__gt=now, next_review_at__lte=window_end) & accountable
         case Status.ACTIVE:
             return owned & Q(next_review_at__gt=window_end) & accountable
     raise ValueError(f"unknown status {status!r}")

@@ -43,4 +43,6 @@ __all__ = [
     "team_deactivate",
     "team_reactivate",
     "team_update",
+    "transfer_accept",
+    "transfer_decline",
 ]

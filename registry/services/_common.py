@@ -57,10 +57,16 @@ def is_live(path: AccessPath, now: dt.datetime) -> bool:
     return path.state in LIVE_STATES and (path.expires_at is None or path.expires_at > now)
 
 
+def effective_state(path: AccessPath, now: dt.datetime) -> str:
+    """The stored state, except that a live path past its expiry is already expired."""
+    if path.state in LIVE_STATES and not is_live(path, now):
+        return AccessPath.State.EXPIRED
+    return path.state
+
+
 def require_live(path: AccessPath, now: dt.datetime) -> None:
     if not is_live(path, now):
-        state = path.state if path.state not in LIVE_STATES else AccessPath.State.EXPIRED
-        raise InvalidTransition(errors.PATH_NOT_LIVE.format(state=state))
+        raise InvalidTransition(errors.PATH_NOT_LIVE.format(state=effective_state(path, now)))
 
 
 def save_path(path: AccessPath, changes: Mapping[str, Any], *, now: dt.datetime) -> dict:
@@ -119,9 +125,7 @@ def model_field_errors(instance: models.Model, fields: Iterable[str]) -> dict[st
     return {}
 
 
-def close_open_requests(
-    path: AccessPath, *, actor: Actor, now: dt.datetime, why: str
-) -> None:
+def close_open_requests(path: AccessPath, *, actor: Actor, now: dt.datetime, why: str) -> None:
     """A revoked or expired path can no longer be claimed or handed over."""
     for claim in Claim.objects.select_for_update().filter(path=path, status=Claim.Status.PENDING):
         Claim.objects.filter(pk=claim.pk).update(
@@ -136,9 +140,7 @@ def close_open_requests(
             changes={"status": [Claim.Status.PENDING, Claim.Status.REJECTED]},
             reason=why,
         )
-    pending = Transfer.objects.select_for_update().filter(
-        path=path, status=Transfer.Status.PENDING
-    )
+    pending = Transfer.objects.select_for_update().filter(path=path, status=Transfer.Status.PENDING)
     for transfer in pending:
         Transfer.objects.filter(pk=transfer.pk).update(
             status=Transfer.Status.DECLINED, decided_at=now, decision_reason=why

@@ -105,11 +105,17 @@ def path_attest(
     if decision == Decision.REVOKE:
         attestation.save(force_insert=True)
         audit_record(
-            actor=actor, action="access_path.attested", obj=locked, now=now,
-            changes=confirmations, reason=note,
+            actor=actor,
+            action="access_path.attested",
+            obj=locked,
+            now=now,
+            changes=confirmations,
+            reason=note,
         )
         revoke_locked(
-            locked, actor=actor, reason=require_text("note", note or "Revoked at attestation."),
+            locked,
+            actor=actor,
+            reason=require_text("note", note or "Revoked at attestation."),
             now=now,
         )
         return attestation
@@ -125,7 +131,11 @@ def path_attest(
         now=now,
     )
     audit_record(
-        actor=actor, action="access_path.attested", obj=locked, now=now,
-        changes=confirmations | changes, reason=note,
+        actor=actor,
+        action="access_path.attested",
+        obj=locked,
+        now=now,
+        changes=confirmations | changes,
+        reason=note,
     )
     return attestation

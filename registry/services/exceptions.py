@@ -47,19 +47,32 @@ def exception_request(
     if expires_at is None:
         raise Invalid.single("expires_at", errors.REQUIRED)
     check_expiry(
-        "expires_at", expires_at, now=now, max_days=policy.max_exception_days,
+        "expires_at",
+        expires_at,
+        now=now,
+        max_days=policy.max_exception_days,
         message=errors.EXCEPTION_TOO_LONG,
     )
     if PolicyException.objects.filter(path=locked, rule=rule, status=Status.PENDING).exists():
         raise InvalidTransition(errors.EXCEPTION_ALREADY_PENDING)
     exception = PolicyException.objects.create(
-        path=locked, rule=rule, reason=reason, expires_at=expires_at,
-        requested_by=actor.user, created_at=now,
+        path=locked,
+        rule=rule,
+        reason=reason,
+        expires_at=expires_at,
+        requested_by=actor.user,
+        created_at=now,
     )
     audit_record(
-        actor=actor, action="exception.requested", obj=exception, path=locked, now=now,
+        actor=actor,
+        action="exception.requested",
+        obj=exception,
+        path=locked,
+        now=now,
         changes={
-            "rule": [None, rule], "expires_at": [None, expires_at], "status": [None, Status.PENDING]
+            "rule": [None, rule],
+            "expires_at": [None, expires_at],
+            "status": [None, Status.PENDING],
         },
         reason=reason,
     )
@@ -97,8 +110,13 @@ def exception_approve(
     if locked.rule == PolicyException.Rule.NO_EXPIRY:
         changes |= save_path(locked_path, {"expiry_waiver": locked}, now=now)
     audit_record(
-        actor=actor, action="exception.approved", obj=locked, path=locked_path, now=now,
-        changes=changes, reason=reason,
+        actor=actor,
+        action="exception.approved",
+        obj=locked,
+        path=locked_path,
+        now=now,
+        changes=changes,
+        reason=reason,
     )
     locked.refresh_from_db()
     return locked
@@ -122,8 +140,13 @@ def exception_reject(
         status=Status.REJECTED, decided_by=actor.user, decided_at=now, decision_reason=reason
     )
     audit_record(
-        actor=actor, action="exception.rejected", obj=locked, path=locked_path, now=now,
-        changes={"status": [Status.PENDING, Status.REJECTED]}, reason=reason,
+        actor=actor,
+        action="exception.rejected",
+        obj=locked,
+        path=locked_path,
+        now=now,
+        changes={"status": [Status.PENDING, Status.REJECTED]},
+        reason=reason,
     )
     locked.refresh_from_db()
     return locked

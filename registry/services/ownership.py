@@ -14,7 +14,7 @@ from registry.models import AccessPath, Claim, Team, Transfer
 from registry.policies import current_policy
 from registry.services._common import (
     check_expiry,
-    is_live,
+    effective_state,
     lock_path,
     refuse_if,
     require_live,
@@ -50,8 +50,8 @@ def path_claim(
     locked = lock_path(path.pk)
     refuse_if(permissions.refuse_claim(actor, team))
     _require_active_team(team, "team")
-    if locked.state not in (State.UNOWNED, State.CLAIM_PENDING) or not is_live(locked, now):
-        state = locked.state if is_live(locked, now) else State.EXPIRED
+    state = effective_state(locked, now)
+    if state not in (State.UNOWNED, State.CLAIM_PENDING):
         raise InvalidTransition(errors.PATH_NOT_CLAIMABLE.format(state=state))
     reason = require_specific("reason", reason, policy)
     check_expiry(
@@ -78,8 +78,13 @@ def path_claim(
             locked, {"state": State.CLAIM_PENDING, "state_changed_at": now}, now=now
         )
     audit_record(
-        actor=actor, action="claim.requested", obj=claim, path=locked, now=now,
-        changes=changes, reason=reason,
+        actor=actor,
+        action="claim.requested",
+        obj=claim,
+        path=locked,
+        now=now,
+        changes=changes,
+        reason=reason,
     )
     return claim
 
@@ -88,7 +93,9 @@ def _lock_pending_claim(claim: Claim) -> tuple[AccessPath, Claim]:
     # Path first, then claim: every service takes locks in this order, so they never
     # deadlock, and the loser of a race sees the winner's outcome.
     locked_path = lock_path(claim.path_id)
-    locked_claim = Claim.objects.select_for_update(of=("self",)).select_related("team").get(pk=claim.pk)
+    locked_claim = (
+        Claim.objects.select_for_update(of=("self",)).select_related("team").get(pk=claim.pk)
+    )
     return locked_path, locked_claim
 
 
@@ -105,15 +112,16 @@ def claim_approve(
     refuse_if(permissions.refuse_claim_decision(actor, locked))
     if locked.status != Claim.Status.PENDING:
         raise InvalidTransition(errors.CLAIM_NOT_PENDING.format(status=locked.status))
-    if locked_path.state != State.CLAIM_PENDING or not is_live(locked_path, now):
-        state = locked_path.state if is_live(locked_path, now) else State.EXPIRED
+    if (state := effective_state(locked_path, now)) != State.CLAIM_PENDING:
         raise InvalidTransition(errors.PATH_NOT_CLAIMABLE.format(state=state))
     _require_active_team(locked.team, "team")
     if reason:
         reason = require_text("reason", reason)
 
     Claim.objects.filter(pk=locked.pk, status=Claim.Status.PENDING).update(
-        status=Claim.Status.APPROVED, decided_by=actor.user, decided_at=now,
+        status=Claim.Status.APPROVED,
+        decided_by=actor.user,
+        decided_at=now,
         decision_reason=reason,
     )
     expires_at = (
@@ -134,7 +142,11 @@ def claim_approve(
         now=now,
     )
     audit_record(
-        actor=actor, action="claim.approved", obj=locked, path=locked_path, now=now,
+        actor=actor,
+        action="claim.approved",
+        obj=locked,
+        path=locked_path,
+        now=now,
         changes={"status": [Claim.Status.PENDING, Claim.Status.APPROVED]} | changes,
         reason=reason,
     )
@@ -143,11 +155,17 @@ def claim_approve(
     )
     for other in competing:
         Claim.objects.filter(pk=other.pk).update(
-            status=Claim.Status.REJECTED, decided_by=actor.user, decided_at=now,
+            status=Claim.Status.REJECTED,
+            decided_by=actor.user,
+            decided_at=now,
             decision_reason=ANOTHER_CLAIM_APPROVED,
         )
         audit_record(
-            actor=actor, action="claim.rejected", obj=other, path=locked_path, now=now,
+            actor=actor,
+            action="claim.rejected",
+            obj=other,
+            path=locked_path,
+            now=now,
             changes={"status": [Claim.Status.PENDING, Claim.Status.REJECTED]},
             reason=ANOTHER_CLAIM_APPROVED,
         )
@@ -166,7 +184,9 @@ def claim_reject(
         raise InvalidTransition(errors.CLAIM_NOT_PENDING.format(status=locked.status))
     reason = require_text("reason", reason)
     Claim.objects.filter(pk=locked.pk, status=Claim.Status.PENDING).update(
-        status=Claim.Status.REJECTED, decided_by=actor.user, decided_at=now,
+        status=Claim.Status.REJECTED,
+        decided_by=actor.user,
+        decided_at=now,
         decision_reason=reason,
     )
     changes = {"status": [Claim.Status.PENDING, Claim.Status.REJECTED]}
@@ -176,8 +196,13 @@ def claim_reject(
             locked_path, {"state": State.UNOWNED, "state_changed_at": now}, now=now
         )
     audit_record(
-        actor=actor, action="claim.rejected", obj=locked, path=locked_path, now=now,
-        changes=changes, reason=reason,
+        actor=actor,
+        action="claim.rejected",
+        obj=locked,
+        path=locked_path,
+        now=now,
+        changes=changes,
+        reason=reason,
     )
     locked.refresh_from_db()
     return locked
@@ -215,7 +240,11 @@ def path_transfer(
         created_at=now,
     )
     audit_record(
-        actor=actor, action="transfer.requested", obj=transfer, path=locked, now=now,
+        actor=actor,
+        action="transfer.requested",
+        obj=transfer,
+        path=locked,
+        now=now,
         changes={
             "from_team": [None, locked.owner_team.slug],
             "to_team": [None, to_team.slug],
@@ -228,7 +257,11 @@ def path_transfer(
 
 def _lock_transfer(transfer: Transfer) -> tuple[AccessPath, Transfer]:
     locked_path = lock_path(transfer.path_id)
-    locked = Transfer.objects.select_for_update(of=("self",)).select_related("to_team").get(pk=transfer.pk)
+    locked = (
+        Transfer.objects.select_for_update(of=("self",))
+        .select_related("to_team")
+        .get(pk=transfer.pk)
+    )
     return locked_path, locked
 
 
@@ -250,11 +283,13 @@ def transfer_accept(
     Transfer.objects.filter(pk=locked.pk, status=Transfer.Status.PENDING).update(
         status=Transfer.Status.ACCEPTED, decided_by=actor.user, decided_at=now
     )
-    changes = save_path(
-        locked_path, {"owner_team": locked.to_team, "escalation_stage": 0}, now=now
-    )
+    changes = save_path(locked_path, {"owner_team": locked.to_team, "escalation_stage": 0}, now=now)
     audit_record(
-        actor=actor, action="transfer.accepted", obj=locked, path=locked_path, now=now,
+        actor=actor,
+        action="transfer.accepted",
+        obj=locked,
+        path=locked_path,
+        now=now,
         changes={"status": [Transfer.Status.PENDING, Transfer.Status.ACCEPTED]} | changes,
     )
     locked.refresh_from_db()
@@ -272,11 +307,17 @@ def transfer_decline(
         raise InvalidTransition(errors.TRANSFER_NOT_PENDING.format(status=locked.status))
     reason = require_text("reason", reason)
     Transfer.objects.filter(pk=locked.pk, status=Transfer.Status.PENDING).update(
-        status=Transfer.Status.DECLINED, decided_by=actor.user, decided_at=now,
+        status=Transfer.Status.DECLINED,
+        decided_by=actor.user,
+        decided_at=now,
         decision_reason=reason,
     )
     audit_record(
-        actor=actor, action="transfer.declined", obj=locked, path=locked_path, now=now,
+        actor=actor,
+        action="transfer.declined",
+        obj=locked,
+        path=locked_path,
+        now=now,
         changes={"status": [Transfer.Status.PENDING, Transfer.Status.DECLINED]},
         reason=reason,
     )

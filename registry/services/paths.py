@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -70,20 +71,20 @@ def _domain_errors(
     for field in REQUIRED_WHEN_OWNED:
         if owned and field in fields and not getattr(path, field).strip():
             add(field, errors.REQUIRED)
-    if "justification" in fields and path.justification.strip():
-        if message := justification_error(path.justification, policy):
-            add("justification", message)
-    if "ticket_url" in fields and path.ticket_url:
-        if message := ticket_url_error(path.ticket_url):
-            add("ticket_url", message)
+    check_justification = "justification" in fields and path.justification.strip()
+    if check_justification and (message := justification_error(path.justification, policy)):
+        add("justification", message)
+    check_ticket = "ticket_url" in fields and path.ticket_url
+    if check_ticket and (message := ticket_url_error(path.ticket_url)):
+        add("ticket_url", message)
     if "expires_at" in fields and path.expires_at is not None:
         if path.expires_at <= now:
             add("expires_at", errors.EXPIRY_IN_PAST)
         elif path.expires_at > now + dt.timedelta(days=policy.max_expiry_days):
             add("expires_at", errors.EXPIRY_TOO_FAR.format(days=policy.max_expiry_days))
-    if "expires_at" in fields and path.expires_at is None and owned:
-        if _live_expiry_waiver(path, now) is None:
-            add("expires_at", errors.EXPIRY_REQUIRED)
+    removing_expiry = "expires_at" in fields and path.expires_at is None and owned
+    if removing_expiry and _live_expiry_waiver(path, now) is None:
+        add("expires_at", errors.EXPIRY_REQUIRED)
     if "review_interval_days" in fields and path.risk_tier in policy.review_interval_days:
         longest = policy.interval_for(path.risk_tier)
         if path.review_interval_days > longest:
@@ -96,10 +97,11 @@ def _domain_errors(
 
 
 def _validate(path: AccessPath, fields: set[str], *, now: dt.datetime, policy: Policy) -> None:
-    found = merge_errors(
-        model_field_errors(path, fields), _domain_errors(path, fields, now=now, policy=policy)
-    )
-    if found:
+    domain = _domain_errors(path, fields, now=now, policy=policy)
+    # Where the registry has its own, more specific message for a field (a ticket URL
+    # that is not http(s)), it replaces Django's generic one ("Enter a valid URL.").
+    model = {k: v for k, v in model_field_errors(path, fields).items() if k not in domain}
+    if found := merge_errors(model, domain):
         raise Invalid(found)
 
 
@@ -138,12 +140,8 @@ def path_register(
     if owner is not None:
         path.next_review_at = now + dt.timedelta(days=path.review_interval_days)
     _refuse_duplicate_external_id(path)
-    try:
-        with transaction.atomic():
-            path.save(force_insert=True)
-    except IntegrityError as exc:
-        # A concurrent registration of the same (system, external_id) won the race.
-        raise Invalid.single("external_id", errors.DUPLICATE_EXTERNAL_ID) from exc
+    with _duplicate_external_id_as_invalid():
+        path.save(force_insert=True)
     audit_record(
         actor=actor,
         action="access_path.registered",
@@ -156,6 +154,20 @@ def path_register(
         },
     )
     return path
+
+
+@contextmanager
+def _duplicate_external_id_as_invalid() -> Iterator[None]:
+    """A concurrent registration of the same (system, external_id) can win the race
+    after our check; report that as the field error. Any other integrity error is a
+    bug and propagates."""
+    try:
+        with transaction.atomic():
+            yield
+    except IntegrityError as exc:
+        if "external_id" not in str(exc):
+            raise
+        raise Invalid.single("external_id", errors.DUPLICATE_EXTERNAL_ID) from exc
 
 
 def _refuse_duplicate_external_id(path: AccessPath) -> None:
@@ -208,13 +220,14 @@ def path_update(
         writes["expiry_waiver"] = _live_expiry_waiver(locked, now)
     if reason:
         reason = require_text("reason", reason)
-    try:
-        with transaction.atomic():
-            change_log = save_path(locked, writes, now=now)
-    except IntegrityError as exc:
-        raise Invalid.single("external_id", errors.DUPLICATE_EXTERNAL_ID) from exc
+    with _duplicate_external_id_as_invalid():
+        change_log = save_path(locked, writes, now=now)
     audit_record(
-        actor=actor, action="access_path.updated", obj=locked, now=now, changes=change_log,
+        actor=actor,
+        action="access_path.updated",
+        obj=locked,
+        now=now,
+        changes=change_log,
         reason=reason,
     )
     return locked
@@ -252,9 +265,7 @@ def path_revoke(
     return revoke_locked(locked, actor=actor, reason=reason, now=now)
 
 
-def revoke_locked(
-    locked: AccessPath, *, actor: Actor, reason: str, now: dt.datetime
-) -> AccessPath:
+def revoke_locked(locked: AccessPath, *, actor: Actor, reason: str, now: dt.datetime) -> AccessPath:
     """Revoke a path already locked and checked by the calling service."""
     change_log = save_path(
         locked,
@@ -263,22 +274,26 @@ def revoke_locked(
     )
     close_open_requests(locked, actor=actor, now=now, why="The path was revoked.")
     audit_record(
-        actor=actor, action="access_path.revoked", obj=locked, now=now, changes=change_log,
+        actor=actor,
+        action="access_path.revoked",
+        obj=locked,
+        now=now,
+        changes=change_log,
         reason=reason,
     )
     return locked
 
 
 @transaction.atomic
-def path_expire(
-    *, actor: Actor, path: AccessPath, now: dt.datetime | None = None
-) -> AccessPath:
+def path_expire(*, actor: Actor, path: AccessPath, now: dt.datetime | None = None) -> AccessPath:
     """Mark a path whose expiry has passed as expired (the sweep does this for all)."""
     now = resolve_now(now)
     locked = lock_path(path.pk)
     refuse_if(permissions.refuse_expire(actor))
     if locked.state not in (
-        AccessPath.State.UNOWNED, AccessPath.State.CLAIM_PENDING, AccessPath.State.ACTIVE
+        AccessPath.State.UNOWNED,
+        AccessPath.State.CLAIM_PENDING,
+        AccessPath.State.ACTIVE,
     ):
         raise InvalidTransition(errors.PATH_NOT_LIVE.format(state=locked.state))
     if is_live(locked, now):
@@ -288,7 +303,11 @@ def path_expire(
     )
     close_open_requests(locked, actor=actor, now=now, why="The path expired.")
     audit_record(
-        actor=actor, action="access_path.expired", obj=locked, now=now, changes=change_log,
+        actor=actor,
+        action="access_path.expired",
+        obj=locked,
+        now=now,
+        changes=change_log,
         reason=f"Expiry {locked.expires_at.isoformat()} reached.",
     )
     return locked

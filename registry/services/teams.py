@@ -32,9 +32,7 @@ def _validate_team(team: Team, fields: set[str]) -> None:
 
 
 @transaction.atomic
-def team_create(
-    *, actor: Actor, data: Mapping[str, Any], now: dt.datetime | None = None
-) -> Team:
+def team_create(*, actor: Actor, data: Mapping[str, Any], now: dt.datetime | None = None) -> Team:
     now = resolve_now(now)
     refuse_if(permissions.refuse_team_admin(actor))
     unknown = sorted(set(data) - TEAM_FIELDS)
@@ -50,7 +48,10 @@ def team_create(
     except IntegrityError as exc:
         raise Invalid.single("slug", errors.SLUG_TAKEN) from exc
     audit_record(
-        actor=actor, action="team.created", obj=team, now=now,
+        actor=actor,
+        action="team.created",
+        obj=team,
+        now=now,
         changes={field: [None, getattr(team, field)] for field in sorted(data)},
     )
     return team
@@ -94,8 +95,12 @@ def _set_active(actor: Actor, team: Team, active: bool, reason: str, now: dt.dat
         )
     team.refresh_from_db()
     audit_record(
-        actor=actor, action="team.reactivated" if active else "team.deactivated", obj=team,
-        now=now, changes={"is_active": [not active, active]}, reason=reason,
+        actor=actor,
+        action="team.reactivated" if active else "team.deactivated",
+        obj=team,
+        now=now,
+        changes={"is_active": [not active, active]},
+        reason=reason,
     )
     return team
 
@@ -132,23 +137,29 @@ def membership_add(
         raise InvalidTransition(errors.ALREADY_MEMBER)
     try:
         with transaction.atomic():
-            membership = Membership.objects.create(
-                team=team, user=user, role=role, started_at=now
-            )
+            membership = Membership.objects.create(team=team, user=user, role=role, started_at=now)
     except IntegrityError as exc:
         raise InvalidTransition(errors.ALREADY_MEMBER) from exc
     audit_record(
-        actor=actor, action="membership.added", obj=membership, now=now,
-        changes={"team": [None, team.slug], "user": [None, user.get_username()],
-                 "role": [None, role]},
+        actor=actor,
+        action="membership.added",
+        obj=membership,
+        now=now,
+        changes={
+            "team": [None, team.slug],
+            "user": [None, user.get_username()],
+            "role": [None, role],
+        },
     )
     actor.invalidate()
     return membership
 
 
 def _lock_current_membership(membership: Membership) -> Membership:
-    locked = Membership.objects.select_for_update(of=("self",)).select_related("team", "user").get(
-        pk=membership.pk
+    locked = (
+        Membership.objects.select_for_update(of=("self",))
+        .select_related("team", "user")
+        .get(pk=membership.pk)
     )
     if locked.ended_at is not None:
         raise InvalidTransition(errors.MEMBERSHIP_ENDED)
@@ -168,7 +179,10 @@ def membership_set_role(
         return locked
     Membership.objects.filter(pk=locked.pk).update(role=role)
     audit_record(
-        actor=actor, action="membership.role_changed", obj=locked, now=now,
+        actor=actor,
+        action="membership.role_changed",
+        obj=locked,
+        now=now,
         changes={"role": [locked.role, role]},
     )
     locked.role = role
@@ -191,8 +205,12 @@ def membership_end(
     Membership.objects.filter(pk=locked.pk, ended_at__isnull=True).update(ended_at=now)
     locked.ended_at = now
     audit_record(
-        actor=actor, action="membership.ended", obj=locked, now=now,
-        changes={"ended_at": [None, now]}, reason=reason,
+        actor=actor,
+        action="membership.ended",
+        obj=locked,
+        now=now,
+        changes={"ended_at": [None, now]},
+        reason=reason,
     )
     actor.invalidate()
     return locked

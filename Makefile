@@ -1,0 +1,47 @@
+# NHI Registry: the two commands a newcomer needs are `make run` and `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+
+.PHONY: run test setup lint format lock clean-db
+
+# Set up, migrate, load the demo and serve http://127.0.0.1:8000 (embedded SQLite).
+run: setup
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py seed_demo
+	$(PY) manage.py runserver 127.0.0.1:8000
+
+# Set up and run the whole suite: lint, migrations check, SQLite pass, PostgreSQL pass.
+test: setup
+	scripts/run_tests.sh
+
+setup: $(INSTALLED) .env
+
+$(INSTALLED): requirements.lock pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	touch $@
+
+# A development checkout runs with DEBUG on; deployments set the environment instead.
+.env:
+	printf 'DEBUG=1\n' > .env
+
+lint: setup
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: setup
+	$(PY) -m ruff check --fix .
+	$(PY) -m ruff format .
+
+# Re-pin the whole dependency tree from pyproject.toml into requirements.lock.
+lock:
+	rm -rf var/lock-venv && $(PYTHON) -m venv var/lock-venv
+	var/lock-venv/bin/python -c 'import tomllib; p = tomllib.load(open("pyproject.toml", "rb"))["project"]; print("\n".join(p["dependencies"] + p["optional-dependencies"]["dev"]))' > var/lock-input.txt
+	var/lock-venv/bin/pip install --quiet -r var/lock-input.txt
+	var/lock-venv/bin/pip freeze --exclude-editable > requirements.lock
+	rm -rf var/lock-venv var/lock-input.txt
+
+clean-db:
+	rm -f var/nhi-registry.sqlite3 var/nhi-registry.sqlite3-wal var/nhi-registry.sqlite3-shm

@@ -1,0 +1,352 @@
+"""Django admin for operators. Nothing is deleted here and nothing changes state except
+through the services: add and edit forms call them in `clean()` (so their refusals show
+on the form), and transitions are admin actions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django import forms
+from django.contrib import admin, messages
+from django.template.response import TemplateResponse
+
+from registry import services
+from registry.actors import Actor
+from registry.errors import Invalid, ServiceError
+from registry.models import (
+    AccessPath,
+    Attestation,
+    AuditEvent,
+    Claim,
+    Membership,
+    Notification,
+    PolicyException,
+    Team,
+    Transfer,
+)
+from registry.services.paths import EDITABLE_FIELDS
+
+
+class NoDeleteAdmin(admin.ModelAdmin):
+    """Records are never deleted; the full result count would scan big tables."""
+
+    show_full_result_count = False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class ReadOnlyAdmin(NoDeleteAdmin):
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+def run_each(modeladmin, request, queryset, call: Callable, done: str) -> None:
+    """Apply a service to each selected object; report successes and refusals."""
+    actor = Actor.for_user(request.user)
+    succeeded = 0
+    for obj in queryset:
+        try:
+            call(actor, obj)
+            succeeded += 1
+        except ServiceError as exc:
+            modeladmin.message_user(request, f"{obj}: {exc.message}", messages.ERROR)
+    if succeeded:
+        modeladmin.message_user(request, f"{done}: {succeeded}.", messages.SUCCESS)
+
+
+def with_reason(title: str, call: Callable, done: str):
+    """An admin action that first asks for the reason the services require."""
+
+    def action(modeladmin, request, queryset):
+        if "apply" in request.POST:
+            reason = request.POST.get("reason", "")
+            run_each(modeladmin, request, queryset, lambda a, o: call(a, o, reason), done)
+            return None
+        return TemplateResponse(
+            request,
+            "admin/registry/reason_form.html",
+            {
+                **modeladmin.admin_site.each_context(request),
+                "title": title,
+                "objects": list(queryset),
+                "action": request.POST.get("action"),
+            },
+        )
+
+    action.short_description = title
+    action.__name__ = title.lower().replace(" ", "_")
+    return action
+
+
+class ServiceForm(forms.ModelForm):
+    """A ModelForm whose clean() performs the change through a service.
+
+    The admin view runs in one transaction, so a later failure still rolls it back; the
+    service's refusals become form errors instead of server errors.
+    """
+
+    request = None  # set by ServiceAdmin.get_form
+    result = None
+
+    def perform(self, actor: Actor, data: dict):  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        data = {
+            k: v
+            for k, v in cleaned.items()
+            if k in self.changed_data or self.instance._state.adding
+        }
+        try:
+            self.result = self.perform(Actor.for_user(self.request.user), data)
+        except Invalid as exc:
+            for field, messages_ in exc.errors.items():
+                target = field if field in self.fields else None
+                for message in messages_:
+                    self.add_error(target, message)
+        except ServiceError as exc:
+            self.add_error(exc.field if exc.field in self.fields else None, exc.message)
+        return cleaned
+
+    def _post_clean(self):
+        # The service validated and saved; the instance-level checks of ModelForm would
+        # re-validate a row the service already wrote.
+        pass
+
+
+class ServiceAdmin(NoDeleteAdmin):
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        return type(form.__name__, (form,), {"request": request})
+
+    def save_form(self, request, form, change):
+        return form.result
+
+    def save_model(self, request, obj, form, change) -> None:
+        pass  # saved by the service in form.clean()
+
+    def save_related(self, request, form, formsets, change) -> None:
+        pass
+
+
+class AccessPathForm(ServiceForm):
+    class Meta:
+        model = AccessPath
+        fields = sorted(EDITABLE_FIELDS | {"owner_team"})
+
+    def perform(self, actor, data):
+        if self.instance._state.adding:
+            data = {k: v for k, v in data.items() if v not in (None, "")}
+            return services.path_register(actor=actor, data=data)
+        data.pop("owner_team", None)
+        return services.path_update(actor=actor, path=self.instance, changes=data)
+
+
+@admin.register(AccessPath)
+class AccessPathAdmin(ServiceAdmin):
+    form = AccessPathForm
+    list_display = ("name", "system", "kind", "environment", "owner_team", "state",
+                    "risk_tier", "next_review_at", "expires_at", "escalation_stage")  # fmt: skip
+    # Only fields with choices: a list_filter without them runs SELECT DISTINCT over the
+    # whole table on every page load.
+    list_filter = ("state", "kind", "environment", "risk_tier")
+    search_fields = ("name", "=external_id")
+    list_select_related = ("owner_team",)
+    readonly_fields = ("state", "escalation_stage", "version", "last_attested_at",
+                       "next_review_at", "expiry_waiver", "created_at", "updated_at")  # fmt: skip
+    actions = [
+        with_reason(
+            "Revoke",
+            lambda actor, path, reason: services.path_revoke(actor=actor, path=path, reason=reason),
+            "Revoked",
+        ),
+        "expire",
+    ]
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(self.readonly_fields)
+        if obj is not None:
+            fields.append("owner_team")  # ownership moves by claim or transfer only
+        return fields
+
+    @admin.action(description="Mark expired (expiry reached)")
+    def expire(self, request, queryset):
+        run_each(
+            self, request, queryset,
+            lambda actor, path: services.path_expire(actor=actor, path=path), "Expired",
+        )  # fmt: skip
+
+
+@admin.register(Claim)
+class ClaimAdmin(ReadOnlyAdmin):
+    list_display = ("path", "team", "status", "requested_by_label", "created_at", "decided_at")
+    list_filter = ("status",)
+    list_select_related = ("path", "team")
+    actions = [
+        "approve",
+        with_reason(
+            "Reject",
+            lambda actor, claim, reason: services.claim_reject(
+                actor=actor, claim=claim, reason=reason
+            ),
+            "Rejected",
+        ),
+    ]
+
+    @admin.action(description="Approve")
+    def approve(self, request, queryset):
+        run_each(
+            self, request, queryset,
+            lambda actor, claim: services.claim_approve(actor=actor, claim=claim), "Approved",
+        )  # fmt: skip
+
+
+@admin.register(Transfer)
+class TransferAdmin(ReadOnlyAdmin):
+    list_display = ("path", "from_team", "to_team", "status", "created_at", "decided_at")
+    list_filter = ("status",)
+    list_select_related = ("path", "from_team", "to_team")
+    actions = [
+        "accept",
+        with_reason(
+            "Decline",
+            lambda actor, transfer, reason: services.transfer_decline(
+                actor=actor, transfer=transfer, reason=reason
+            ),
+            "Declined",
+        ),
+    ]
+
+    @admin.action(description="Accept")
+    def accept(self, request, queryset):
+        run_each(
+            self, request, queryset,
+            lambda actor, transfer: services.transfer_accept(actor=actor, transfer=transfer),
+            "Accepted",
+        )  # fmt: skip
+
+
+@admin.register(PolicyException)
+class PolicyExceptionAdmin(ReadOnlyAdmin):
+    list_display = ("path", "rule", "status", "expires_at", "created_at", "decided_at")
+    list_filter = ("status", "rule")
+    list_select_related = ("path",)
+    actions = [
+        "approve",
+        with_reason(
+            "Reject",
+            lambda actor, exc, reason: services.exception_reject(
+                actor=actor, exception=exc, reason=reason
+            ),
+            "Rejected",
+        ),
+    ]
+
+    @admin.action(description="Approve")
+    def approve(self, request, queryset):
+        run_each(
+            self, request, queryset,
+            lambda actor, exc: services.exception_approve(actor=actor, exception=exc),
+            "Approved",
+        )  # fmt: skip
+
+
+class TeamForm(ServiceForm):
+    class Meta:
+        model = Team
+        fields = ["slug", "name", "kind", "email", "chat_webhook_url", "parent"]
+
+    def perform(self, actor, data):
+        if self.instance._state.adding:
+            return services.team_create(actor=actor, data=data)
+        return services.team_update(actor=actor, team=self.instance, changes=data)
+
+
+@admin.register(Team)
+class TeamAdmin(ServiceAdmin):
+    form = TeamForm
+    list_display = ("slug", "name", "kind", "email", "is_active")
+    list_filter = ("kind", "is_active")
+    search_fields = ("slug", "name")
+    readonly_fields = ("is_active", "created_at", "updated_at")
+    actions = [
+        with_reason(
+            "Deactivate",
+            lambda actor, team, reason: services.team_deactivate(
+                actor=actor, team=team, reason=reason
+            ),
+            "Deactivated",
+        ),
+        with_reason(
+            "Reactivate",
+            lambda actor, team, reason: services.team_reactivate(
+                actor=actor, team=team, reason=reason
+            ),
+            "Reactivated",
+        ),
+    ]
+
+
+class MembershipForm(ServiceForm):
+    class Meta:
+        model = Membership
+        fields = ["team", "user", "role"]
+
+    def perform(self, actor, data):
+        if self.instance._state.adding:
+            return services.membership_add(
+                actor=actor, team=data["team"], user=data["user"], role=data["role"]
+            )
+        return services.membership_set_role(
+            actor=actor, membership=self.instance, role=data.get("role", self.instance.role)
+        )
+
+
+@admin.register(Membership)
+class MembershipAdmin(ServiceAdmin):
+    form = MembershipForm
+    list_display = ("team", "user", "role", "started_at", "ended_at")
+    list_filter = ("role",)
+    list_select_related = ("team", "user")
+    readonly_fields = ("started_at", "ended_at")
+    actions = [
+        with_reason(
+            "End membership",
+            lambda actor, m, reason: services.membership_end(
+                actor=actor, membership=m, reason=reason
+            ),
+            "Ended",
+        ),
+    ]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*self.readonly_fields, "team", "user"] if obj else self.readonly_fields
+
+
+@admin.register(Attestation)
+class AttestationAdmin(ReadOnlyAdmin):
+    list_display = ("path", "team", "attested_by", "decision", "created_at")
+    list_filter = ("decision",)
+    list_select_related = ("path", "team", "attested_by")
+
+
+@admin.register(Notification)
+class NotificationAdmin(ReadOnlyAdmin):
+    list_display = ("path", "team", "audience", "channel", "reason", "stage", "status",
+                    "attempts", "created_at")  # fmt: skip
+    list_filter = ("status", "channel", "audience")
+    list_select_related = ("path", "team")
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyAdmin):
+    list_display = ("seq", "created_at", "actor_label", "action", "object_type", "object_id")
+    list_filter = ("actor_type",)
+    search_fields = ("=object_id", "=request_id", "action")

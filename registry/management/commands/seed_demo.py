@@ -1,0 +1,293 @@
+"""Build the demo estate of DESIGN.md ("Demo data and personas"), through the services.
+
+Every path is created by the same services a person would use, at simulated times, so
+the estate carries real audit history, attestations, claims and transfers, and lands in
+every status. The specs are generated from a fixed seed before anything is written, and
+a path is only created when its (system, external_id) is missing: a second run changes
+nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django.utils import timezone
+
+from registry import services
+from registry.actors import Actor
+from registry.context import request_context
+from registry.models import AccessPath, Membership, Team
+from registry.policies import current_policy
+
+DEMO_PASSWORD = "nhi-demo-pass"  # noqa: S105 - documented demo login, set only with DEBUG on
+TEAMS = [
+    ("security", "Security", Team.Kind.SECURITY),
+    ("platform", "Platform", Team.Kind.PLATFORM),
+    ("payments", "Payments", Team.Kind.PRODUCT),
+    ("data", "Data", Team.Kind.PRODUCT),
+    # Nobody is in growth: its paths show offboarding (NHI1) as lapsed at once.
+    ("growth", "Growth", Team.Kind.PRODUCT),
+]
+USERS = [
+    # username, team, role, staff
+    ("sam", "security", Membership.Role.LEAD, True),
+    ("pat", "payments", Membership.Role.MEMBER, False),
+    ("lee", "payments", Membership.Role.LEAD, False),
+    ("dana", "data", Membership.Role.MEMBER, False),
+    ("otto", None, None, False),
+]
+SYSTEMS = ["aws", "gcp", "azure", "github", "gitlab", "kubernetes", "vault", "okta",
+           "snowflake", "datadog", "stripe", "salesforce"]  # fmt: skip
+PURPOSES = {
+    "payments": ["billing-export", "ledger-sync", "fraud-scoring", "payout-batch",
+                 "invoice-render", "refund-worker", "card-vault-reader", "psp-webhook"],
+    "data": ["etl-loader", "dbt-runner", "feature-store", "warehouse-sync",
+             "ml-training", "report-mailer", "search-indexer", "cdc-stream"],
+    "growth": ["crm-sync", "campaign-sender", "ab-test-exporter", "attribution-job"],
+    "unowned": ["legacy-backup", "old-deploy-bot", "jenkins-agent", "svc-migration",
+                "tmp-debug-access", "monitoring-probe", "shared-admin", "log-shipper"],
+}  # fmt: skip
+VERBS = ["reads", "writes", "syncs", "exports", "signs requests for", "deploys", "monitors"]
+SCOPES = ["read-only on one bucket", "s3:GetObject on billing-exports/*",
+          "repo:contents read on payments-api", "roles/bigquery.dataViewer on analytics",
+          "namespace-scoped edit in payments", "AdministratorAccess", "*:*",
+          "secrets read on kv/payments/*", "db_datareader on ledger"]  # fmt: skip
+# (status, how many): a few hundred paths in every status.
+MIX = [
+    ("active", 110), ("attested", 30), ("review_due", 30), ("overdue", 30),
+    ("lapsed", 20), ("offboarded", 10), ("unowned", 40), ("claim_pending", 15),
+    ("expired", 12), ("expired_unswept", 8), ("revoked", 15), ("transfer_pending", 5),
+]  # fmt: skip
+
+
+@dataclass
+class PathSpec:
+    index: int
+    target: str
+    team: str | None
+    data: dict = field(default_factory=dict)
+    offset_days: int = 0
+
+
+def build_specs(rng: random.Random) -> list[PathSpec]:
+    specs: list[PathSpec] = []
+    kinds = list(AccessPath.Kind.values)
+    environments = list(AccessPath.Environment.values)
+    tiers = list(AccessPath.RiskTier.values)
+    lifetimes = list(AccessPath.CredentialLifetime.values)
+    vias = list(AccessPath.CreatedVia.values)
+    for target, count in MIX:
+        for _ in range(count):
+            index = len(specs) + 1
+            if target in ("unowned", "claim_pending"):
+                team = None
+            elif target == "offboarded":
+                team = "growth"
+            elif target == "transfer_pending":
+                team = "payments"
+            else:
+                team = rng.choice(["payments", "payments", "data"])
+            purpose = rng.choice(PURPOSES[team or "unowned"])
+            system = SYSTEMS[index % len(SYSTEMS)]
+            kind = kinds[index % len(kinds)]
+            environment = environments[index % len(environments)]
+            data = {
+                "name": f"{purpose}-{system}-{index:03d}",
+                "kind": kind,
+                "system": system,
+                "external_id": f"demo-{index:04d}",
+                "environment": environment,
+                "risk_tier": tiers[index % len(tiers)],
+                "credential_lifetime": rng.choice(lifetimes),
+                "created_via": vias[index % len(vias)],
+                "created_by_ref": f"{rng.choice(['gha', 'argo', 'tf', 'agent'])}-run-{index}",
+                "consumers": f"{purpose} job",
+                "privilege_scope": rng.choice(SCOPES),
+                "data_classification": rng.choice(["public", "internal", "confidential"]),
+                "rotation_days": rng.choice([None, 30, 90, 365]),
+                # Only payments has a lead to sign off (DESIGN.md personas).
+                "requires_human_signoff": index % 9 == 0 and team == "payments",
+                "revocation_plan": "Disable the credential in the source system; the job "
+                "falls back to its read-only replica.",
+                "steward_team": "platform",
+            }
+            if team is not None:
+                data["justification"] = (
+                    f"The {purpose} job {rng.choice(VERBS)} {system} data in "
+                    f"{environment} for the {team} team."
+                )
+                data["ticket_url"] = (
+                    f"https://jira.example.com/browse/{team[:3].upper()}-{100 + index}"
+                )
+            specs.append(PathSpec(index, target, team, data, offset_days=rng.randint(2, 12)))
+    return specs
+
+
+class Command(BaseCommand):
+    help = "Load the demo teams, users and a few hundred access paths (idempotent)."
+
+    def handle(self, *args, **options) -> None:
+        now = timezone.now()
+        with request_context(), transaction.atomic():
+            system = Actor.system("seed_demo")
+            teams = self._teams(system, now)
+            users = self._users(system, teams, now)
+            created = self._paths(system, teams, users, now)
+        existing = AccessPath.objects.filter(external_id__startswith="demo-").count()
+        self.stdout.write(
+            f"Demo ready: {len(teams)} teams, {len(users)} users, {created} paths created, "
+            f"{existing} demo paths in all."
+        )
+        if not settings.DEBUG:
+            self.stdout.write(
+                "DEBUG is off: demo users were created without passwords "
+                "(set them with manage.py changepassword)."
+            )
+
+    def _teams(self, system: Actor, now: dt.datetime) -> dict[str, Team]:
+        teams = {}
+        for slug, name, kind in TEAMS:
+            team = Team.objects.filter(slug=slug).first()
+            if team is None:
+                team = services.team_create(
+                    actor=system,
+                    data={"slug": slug, "name": name, "kind": kind,
+                          "email": f"{slug}@example.com"},
+                    now=now,
+                )  # fmt: skip
+            teams[slug] = team
+        return teams
+
+    def _users(self, system: Actor, teams: dict[str, Team], now: dt.datetime) -> dict:
+        User = get_user_model()
+        users = {}
+        for username, team_slug, role, staff in USERS:
+            user = User.objects.filter(username=username).first()
+            if user is None:
+                user = User(username=username, email=f"{username}@example.com")
+                user.is_staff = user.is_superuser = staff
+                if settings.DEBUG:
+                    user.set_password(DEMO_PASSWORD)
+                else:
+                    user.set_unusable_password()
+                user.save()
+            users[username] = user
+            if (
+                team_slug
+                and not Membership.objects.filter(
+                    user=user, team=teams[team_slug], ended_at__isnull=True
+                ).exists()
+            ):
+                services.membership_add(
+                    actor=system, team=teams[team_slug], user=user, role=role, now=now
+                )
+        return users
+
+    def _paths(self, system: Actor, teams: dict, users: dict, now: dt.datetime) -> int:
+        specs = build_specs(random.Random(20261122))
+        taken = set(
+            AccessPath.objects.filter(external_id__startswith="demo-").values_list(
+                "system", "external_id"
+            )
+        )
+        created = 0
+        for spec in specs:
+            if (spec.data["system"], spec.data["external_id"]) in taken:
+                continue
+            _DemoPath(spec, teams, users, system, now).create()
+            created += 1
+        return created
+
+
+class _DemoPath:
+    """Walks one path through the services to land in its target status today."""
+
+    def __init__(self, spec: PathSpec, teams: dict, users: dict, system: Actor, now):
+        self.spec = spec
+        self.teams = teams
+        self.users = users
+        self.system = system
+        self.now = now
+        self.policy = current_policy()
+
+    def actor(self, username: str) -> Actor:
+        return Actor.for_user(self.users[username])
+
+    def member_for(self, team: str) -> Actor:
+        return self.actor({"payments": "pat", "data": "dana"}.get(team, "sam"))
+
+    def register(self, at: dt.datetime, **extra) -> AccessPath:
+        data = dict(self.spec.data)
+        data["steward_team"] = self.teams[data["steward_team"]]
+        if self.spec.team:
+            data["owner_team"] = self.teams[self.spec.team]
+        data.update(extra)
+        return services.path_register(actor=self.system, data=data, now=at)
+
+    def interval(self) -> int:
+        return self.policy.interval_for(self.spec.data["risk_tier"])
+
+    def create(self) -> None:
+        d = dt.timedelta(days=1)
+        days = self.spec.offset_days
+        interval = self.interval()
+        now = self.now
+        match self.spec.target:
+            case "active" | "offboarded" | "transfer_pending":
+                # Registered recently enough that the first review is > 14 days away.
+                start = now - d * (interval // 3)
+                path = self.register(start)
+                if self.spec.target == "transfer_pending":
+                    services.path_transfer(
+                        actor=self.actor("lee"), path=path, to_team=self.teams["data"],
+                        reason="The data team now runs this export end to end.",
+                        now=now - d * days,
+                    )  # fmt: skip
+            case "attested":
+                # One full cycle ago, then attested by its team.
+                start = now - d * (interval + days)
+                path = self.register(start, expires_at=start + d * 700)
+                signoff = self.spec.data["requires_human_signoff"]
+                services.path_attest(
+                    actor=self.actor("lee") if signoff else self.member_for(self.spec.team),
+                    path=path, decision="keep", still_needed=True, justification_accurate=True,
+                    least_privilege=True, no_human_use=True,
+                    note="Checked scope against the job's manifest.", now=now - d * days,
+                )  # fmt: skip
+            case "review_due":
+                self.register(now - d * (interval - days), expires_at=now + d * 300)
+            case "overdue":
+                start = now - d * (interval + min(days, 13))
+                self.register(start, expires_at=now + d * 200)
+            case "lapsed":
+                start = now - d * (interval + 15 + days * 3)
+                self.register(start, expires_at=start + d * 700)
+            case "unowned":
+                self.register(now - d * (days * 5))
+            case "claim_pending":
+                path = self.register(now - d * (days * 4))
+                team = "payments" if self.spec.index % 2 else "data"
+                services.path_claim(
+                    actor=self.member_for(team), path=path, team=self.teams[team],
+                    reason=f"The {team} team's nightly jobs run under this identity.",
+                    now=now - d * days,
+                )  # fmt: skip
+            case "expired" | "expired_unswept":
+                start = now - d * (60 + days)
+                path = self.register(start, expires_at=start + d * 30)
+                if self.spec.target == "expired":
+                    services.path_expire(actor=self.system, path=path, now=start + d * 31)
+            case "revoked":
+                path = self.register(now - d * (40 + days))
+                services.path_revoke(
+                    actor=self.member_for(self.spec.team), path=path,
+                    reason="Replaced by workload identity federation.", now=now - d * days,
+                )  # fmt: skip
+            case _:
+                raise ValueError(self.spec.target)
