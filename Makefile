@@ -6,11 +6,12 @@ INSTALLED := $(VENV)/.installed
 
 .PHONY: run test setup lint format lock clean-db
 
-# Set up, migrate, load the demo and serve http://127.0.0.1:8000 (embedded SQLite).
+# Set up, migrate, load the demo, then serve http://127.0.0.1:8000 with a Celery worker
+# and the beat scheduler (embedded SQLite and filesystem broker; Ctrl-C stops all).
 run: setup
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
-	$(PY) manage.py runserver 127.0.0.1:8000
+	$(PY) scripts/dev.py
 
 # Set up and run the whole suite: lint, migrations check, SQLite pass, PostgreSQL pass.
 test: setup

@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "registry",
+    "workers",
 ]
 
 MIDDLEWARE = [
@@ -190,9 +191,33 @@ if CELERY_BROKER_URL == "filesystem://":
         "processed_folder": str(_BROKER_DIR / "processed"),
         "store_processed": False,
     }
+elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # Fail fast when Redis is down: a web request that kicks the worker must not hang.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 5}
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULE = {
+    "sweep": {"task": "registry.sweep", "schedule": env_int("NHI_SWEEP_EVERY_SECONDS", 300)},
+    "deliver": {"task": "registry.deliver", "schedule": env_int("NHI_DELIVER_EVERY_SECONDS", 60)},
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+
+# Webhook targets on internal networks are refused (SSRF) unless listed here, as CIDRs
+# (e.g. "10.20.0.0/16,127.0.0.1/32"). Tests use it for their loopback receivers.
+NHI_WEBHOOK_ALLOWED_NETWORKS = env_list("NHI_WEBHOOK_ALLOWED_NETWORKS")
+
+# Review and delivery policy (registry/policies.py); any key may be overridden here.
+NHI_POLICY = {
+    key: env_int(f"NHI_{key.upper()}", 0)
+    for key in (
+        "delivery_lease_seconds",
+        "delivery_backoff_base_seconds",
+        "delivery_max_attempts",
+    )
+    if env_int(f"NHI_{key.upper()}", 0)
+}

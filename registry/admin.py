@@ -261,7 +261,10 @@ class PolicyExceptionAdmin(ReadOnlyAdmin):
 class TeamForm(ServiceForm):
     class Meta:
         model = Team
-        fields = ["slug", "name", "kind", "email", "chat_webhook_url", "parent"]
+        fields = [
+            "slug", "name", "kind", "parent", "email", "slack_webhook_url",
+            "teams_webhook_url", "event_webhook_url", "event_webhook_secret",
+        ]  # fmt: skip
 
     def perform(self, actor, data):
         if self.instance._state.adding:

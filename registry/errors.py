@@ -52,6 +52,11 @@ CONFIRMATIONS_REQUIRED_TO_KEEP = (
 REDUCE_SCOPE_NEEDS_NOTE = "Say in the note which scope will be removed."
 NOT_NEEDED_MUST_REVOKE = "A path that is no longer needed must be revoked."
 SAME_TEAM = "The path already belongs to that team."
+WEBHOOK_SECRET_FORMAT = (
+    "The event webhook secret must look like whsec_<base64 of at least 16 bytes>; "
+    "leave it empty to have one generated."
+)
+TEAM_PARENT_CYCLE = "A team cannot be its own parent or the parent of its ancestors."
 SLUG_TAKEN = "A team with this slug already exists."
 ALREADY_MEMBER = "This user is already a member of the team."
 

@@ -27,7 +27,14 @@ class Team(models.Model):
     name = models.CharField(max_length=200)
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.PRODUCT)
     email = models.EmailField(blank=True)
-    chat_webhook_url = models.URLField(blank=True, max_length=500)
+    # Notification channels: reminders go to the team's email (or its members'), and
+    # to Slack / Microsoft Teams incoming webhooks when set. Lifecycle events
+    # (access_path.expired, access_path.lapsed) go to the event webhook, signed with
+    # its secret per the Standard Webhooks spec.
+    slack_webhook_url = models.URLField(blank=True, max_length=500)
+    teams_webhook_url = models.URLField(blank=True, max_length=500)
+    event_webhook_url = models.URLField(blank=True, max_length=500)
+    event_webhook_secret = models.CharField(blank=True, max_length=200)
     parent = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
     )
@@ -459,6 +466,9 @@ class Notification(models.Model):
     channel = models.CharField(max_length=8, choices=Channel.choices, default=Channel.EMAIL)
     path = models.ForeignKey(AccessPath, on_delete=models.PROTECT, related_name="notifications")
     reason = models.CharField(max_length=48)
+    # What the message says, fixed when it is queued (an event must describe the moment
+    # it happened, not the path as it is when delivery finally succeeds).
+    payload = models.JSONField(default=dict, blank=True)
     # The due date this reminder concerns: a new attestation moves the due date and so
     # starts a new cycle, and reminders of the old one can never fire again.
     cycle = models.DateTimeField()

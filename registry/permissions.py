@@ -38,6 +38,17 @@ def refuse_update(actor: Actor, path: AccessPath) -> str | None:
     return errors.NOT_A_MEMBER
 
 
+def refuse_lift_signoff(actor: Actor, path: AccessPath) -> str | None:
+    """Only a lead (or security) may drop the requirement that a lead signs off."""
+    if actor.is_system or actor.is_security_reviewer:
+        return None
+    if not actor.is_person:
+        return errors.HUMAN_REQUIRED
+    if not actor.lead_of(path.owner_team_id):
+        return errors.NOT_A_LEAD
+    return None
+
+
 def refuse_revoke(actor: Actor, path: AccessPath) -> str | None:
     if actor.is_system or actor.is_security_reviewer:
         return None

@@ -28,6 +28,13 @@ class Policy:
     unclaimed_escalation_days: int = 7
     claim_reminder_days: int = 3
     transfer_reminder_days: int = 7
+    # Delivery: a leased notification is retried after the lease if its worker died;
+    # a failed one after base * 2^(attempts-1) seconds, capped; dead after max attempts.
+    delivery_lease_seconds: int = 300
+    delivery_backoff_base_seconds: int = 60
+    delivery_backoff_cap_seconds: int = 6 * 3600
+    delivery_max_attempts: int = 8
+    delivery_batch_size: int = 500
     justification_min_length: int = 25
     justification_min_words: int = 4
 
@@ -40,6 +47,21 @@ class Policy:
     def lapse_after(self) -> timedelta:
         """How long past the due date an unattested path becomes lapsed."""
         return timedelta(days=self.escalation_days[-1])
+
+    def escalation_stage_for(self, overdue_by: timedelta) -> int:
+        """The ladder stage (1-4) a path overdue by `overdue_by` has reached."""
+        return sum(1 for days in self.escalation_days if overdue_by >= timedelta(days=days))
+
+    def reminder_offset_for(self, due_in: timedelta) -> int | None:
+        """The reminder (days before) due now for a date `due_in` away: the nearest
+        offset not yet passed, so a sweep that missed the 14-day mark sends the 7-day
+        one and never both."""
+        applicable = [d for d in self.reminder_offsets_days if due_in <= timedelta(days=d)]
+        return min(applicable) if applicable else None
+
+    def retry_delay(self, attempts: int) -> timedelta:
+        seconds = self.delivery_backoff_base_seconds * 2 ** max(attempts - 1, 0)
+        return timedelta(seconds=min(seconds, self.delivery_backoff_cap_seconds))
 
     def interval_for(self, risk_tier: str) -> int:
         return self.review_interval_days[risk_tier]

@@ -32,7 +32,7 @@ class Status(TextChoices):
 _LIVE_STATES = (State.UNOWNED, State.CLAIM_PENDING, State.ACTIVE)
 
 
-def _owner_unaccountable() -> Q:
+def owner_unaccountable_q() -> Q:
     """Offboarding (NHI1): the owning team is inactive or has nobody in it."""
     has_members = Exists(
         Membership.objects.filter(team_id=OuterRef("owner_team_id"), ended_at__isnull=True)
@@ -46,7 +46,7 @@ def status_q(status: str, *, now: dt.datetime, policy: Policy) -> Q:
     owned = live & Q(state=State.ACTIVE)
     lapse_line = now - policy.lapse_after
     window_end = now + policy.review_window
-    accountable = ~_owner_unaccountable()
+    accountable = ~owner_unaccountable_q()
     match status:
         case Status.REVOKED:
             return Q(state=State.REVOKED)
@@ -57,7 +57,7 @@ def status_q(status: str, *, now: dt.datetime, policy: Policy) -> Q:
         case Status.CLAIM_PENDING:
             return live & Q(state=State.CLAIM_PENDING)
         case Status.LAPSED:
-            return owned & (Q(next_review_at__lte=lapse_line) | _owner_unaccountable())
+            return owned & (Q(next_review_at__lte=lapse_line) | owner_unaccountable_q())
         case Status.OVERDUE:
             return owned & Q(next_review_at__lte=now, next_review_at__gt=lapse_line) & accountable
         case Status.REVIEW_DUE:

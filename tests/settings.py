@@ -10,6 +10,9 @@ os.environ.setdefault("DEBUG", "0")
 os.environ.setdefault("SECRET_KEY", "tests-only-secret-key-" + "k3y-Ch4rs-" * 6)
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
 os.environ.setdefault("SECURE_COOKIES", "0")
+# In-process kicks to the worker go to kombu's in-memory transport; tests that need a
+# real broker start their own Redis and worker processes.
+os.environ.setdefault("CELERY_BROKER_URL", "memory://")
 
 from config.settings import *  # noqa: F403
 

@@ -11,6 +11,7 @@ from registry.actors import Actor
 from registry.audit import audit_record
 from registry.errors import Invalid, InvalidTransition
 from registry.models import AccessPath, Claim, Team, Transfer
+from registry.outbox import Audience, Notice, queue
 from registry.policies import current_policy
 from registry.services._common import (
     check_expiry,
@@ -86,7 +87,35 @@ def path_claim(
         changes=changes,
         reason=reason,
     )
+    security = list(Team.objects.filter(kind=Team.Kind.SECURITY, is_active=True))
+    _tell(security, locked, "claim_requested", claim.created_at, now, team=team.slug)
     return claim
+
+
+def _tell(teams: list[Team], path: AccessPath, reason: str, cycle, now, **extra) -> None:
+    """Queue a notice to each team's members about a request on `path`."""
+    payload = {
+        "path": {
+            "id": str(path.pk),
+            "name": path.name,
+            "system": path.system,
+            "environment": path.environment,
+        },
+        "reason": reason,
+        **extra,
+    }
+    notices = [
+        Notice(
+            team_id=t.pk,
+            audience=Audience.MEMBERS,
+            path_id=path.pk,
+            reason=reason,
+            cycle=cycle,
+            payload=payload,
+        )
+        for t in teams
+    ]
+    queue(notices, teams={t.pk: t for t in teams}, now=now)
 
 
 def _lock_pending_claim(claim: Claim) -> tuple[AccessPath, Claim]:
@@ -124,10 +153,11 @@ def claim_approve(
         decided_at=now,
         decision_reason=reason,
     )
+    proposed = locked.proposed_expires_at
+    if proposed is not None and proposed <= now:
+        proposed = None  # it passed while the claim waited; fall back to the default
     expires_at = (
-        locked_path.expires_at
-        or locked.proposed_expires_at
-        or now + policy.default_expiry_for(locked_path.risk_tier)
+        locked_path.expires_at or proposed or now + policy.default_expiry_for(locked_path.risk_tier)
     )
     changes = save_path(
         locked_path,
@@ -251,6 +281,14 @@ def path_transfer(
             "status": [None, Transfer.Status.PENDING],
         },
         reason=reason,
+    )
+    _tell(
+        [to_team],
+        locked,
+        "transfer_requested",
+        transfer.created_at,
+        now,
+        from_team=locked.owner_team.slug,
     )
     return transfer
 

@@ -209,6 +209,8 @@ def path_update(
     changed = {f for f, v in values.items() if getattr(locked, f) != v}
     if not changed:
         return locked
+    if "requires_human_signoff" in changed and not candidate.requires_human_signoff:
+        refuse_if(permissions.refuse_lift_signoff(actor, locked))
     _validate(candidate, changed, now=now, policy=policy)
     _refuse_duplicate_external_id(candidate)
 

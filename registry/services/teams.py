@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 import datetime as dt
+import secrets
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
@@ -14,21 +17,72 @@ from registry import errors, permissions
 from registry.actors import Actor
 from registry.audit import audit_record, diff
 from registry.errors import Invalid, InvalidTransition
-from registry.models import Membership, Team
-from registry.services._common import model_field_errors, refuse_if, require_text, resolve_now
+from registry.models import AccessPath, Claim, Membership, Team, Transfer
+from registry.services._common import (
+    lock_path,
+    model_field_errors,
+    refuse_if,
+    require_text,
+    resolve_now,
+    save_path,
+)
 from registry.validation import merge_errors, secret_errors
 
-TEAM_FIELDS = frozenset({"slug", "name", "kind", "email", "chat_webhook_url", "parent"})
+CHANNEL_FIELDS = frozenset(
+    {"email", "slack_webhook_url", "teams_webhook_url", "event_webhook_url", "event_webhook_secret"}
+)
+TEAM_FIELDS = frozenset({"slug", "name", "kind", "parent"}) | CHANNEL_FIELDS
 # Leads may edit their team's contact details; its slug and kind shape permissions
 # (a "security" team reviews everything), so only security changes those.
-LEAD_EDITABLE_FIELDS = frozenset({"name", "email", "chat_webhook_url"})
+LEAD_EDITABLE_FIELDS = frozenset({"name"}) | CHANNEL_FIELDS
+
+
+# Chat webhook URLs embed their own credential and the event secret is one: the audit
+# log records that they changed and where they point, never their value.
+REDACTED_FIELDS = frozenset(
+    {"slack_webhook_url", "teams_webhook_url", "event_webhook_url", "event_webhook_secret"}
+)
+
+
+def _redact(field: str, value: Any) -> Any:
+    if field not in REDACTED_FIELDS or not value:
+        return value
+    if field == "event_webhook_secret":
+        return "[set]"
+    parts = urlsplit(str(value))
+    return f"{parts.scheme}://{parts.hostname}/[redacted]"
+
+
+def _redacted_diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict:
+    return {
+        field: [_redact(field, old), _redact(field, new)]
+        for field, (old, new) in diff(before, after).items()
+    }
+
+
+def _fill_event_secret(team: Team) -> None:
+    """An event webhook without a secret gets one, in the Standard Webhooks format."""
+    if team.event_webhook_url and not team.event_webhook_secret:
+        team.event_webhook_secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
 
 
 def _validate_team(team: Team, fields: set[str]) -> None:
-    values = {field: getattr(team, field) for field in fields if field != "parent"}
+    values = {f: getattr(team, f) for f in fields if f not in ("parent", "event_webhook_secret")}
     found = merge_errors(model_field_errors(team, fields), secret_errors(values))
+    secret = team.event_webhook_secret
+    if "event_webhook_secret" in fields and secret and not _is_webhook_secret(secret):
+        found["event_webhook_secret"] = [errors.WEBHOOK_SECRET_FORMAT]
     if found:
         raise Invalid(found)
+
+
+def _is_webhook_secret(value: str) -> bool:
+    if not value.startswith("whsec_"):
+        return False
+    try:
+        return len(base64.b64decode(value.removeprefix("whsec_"), validate=True)) >= 16
+    except ValueError:
+        return False
 
 
 @transaction.atomic
@@ -39,6 +93,7 @@ def team_create(*, actor: Actor, data: Mapping[str, Any], now: dt.datetime | Non
     if unknown:
         raise Invalid({name: [errors.UNKNOWN_FIELD] for name in unknown})
     team = Team(**data, created_at=now, updated_at=now)
+    _fill_event_secret(team)
     _validate_team(team, set(TEAM_FIELDS))
     if Team.objects.filter(slug=team.slug).exists():
         raise Invalid.single("slug", errors.SLUG_TAKEN)
@@ -52,7 +107,7 @@ def team_create(*, actor: Actor, data: Mapping[str, Any], now: dt.datetime | Non
         action="team.created",
         obj=team,
         now=now,
-        changes={field: [None, getattr(team, field)] for field in sorted(data)},
+        changes=_redacted_diff({}, {field: getattr(team, field) for field in sorted(data)}),
     )
     return team
 
@@ -71,15 +126,35 @@ def team_update(
     candidate = copy.copy(locked)
     for field, value in changes.items():
         setattr(candidate, field, value)
-    changed = {f for f, v in changes.items() if getattr(locked, f) != v}
+    _fill_event_secret(candidate)
+    changed = {f for f in TEAM_FIELDS if getattr(locked, f) != getattr(candidate, f)}
     if not changed:
         return locked
     _validate_team(candidate, changed)
-    change_log = diff({f: getattr(locked, f) for f in changed}, {f: changes[f] for f in changed})
-    Team.objects.filter(pk=locked.pk).update(**{f: changes[f] for f in changed}, updated_at=now)
+    if (
+        "slug" in changed
+        and Team.objects.filter(slug=candidate.slug).exclude(pk=locked.pk).exists()
+    ):
+        raise Invalid.single("slug", errors.SLUG_TAKEN)
+    if "parent" in changed and _creates_cycle(locked, candidate.parent):
+        raise Invalid.single("parent", errors.TEAM_PARENT_CYCLE)
+    after = {f: getattr(candidate, f) for f in changed}
+    change_log = _redacted_diff({f: getattr(locked, f) for f in changed}, after)
+    Team.objects.filter(pk=locked.pk).update(**after, updated_at=now)
     locked.refresh_from_db()
     audit_record(actor=actor, action="team.updated", obj=locked, now=now, changes=change_log)
     return locked
+
+
+def _creates_cycle(team: Team, parent: Team | None) -> bool:
+    """Whether making `parent` the parent of `team` would close a loop."""
+    seen: set[int] = set()
+    while parent is not None and parent.pk not in seen:
+        if parent.pk == team.pk:
+            return True
+        seen.add(parent.pk)
+        parent = parent.parent
+    return False
 
 
 def _set_active(actor: Actor, team: Team, active: bool, reason: str, now: dt.datetime) -> Team:
@@ -102,7 +177,49 @@ def _set_active(actor: Actor, team: Team, active: bool, reason: str, now: dt.dat
         changes={"is_active": [not active, active]},
         reason=reason,
     )
+    if not active:
+        _close_requests_involving(team, actor=actor, now=now)
     return team
+
+
+def _close_requests_involving(team: Team, *, actor: Actor, now: dt.datetime) -> None:
+    """An inactive team can answer nothing: decline the transfers offered to it and
+    reject its pending claims, so no path stays blocked waiting for it."""
+    why = f"The team {team.slug} was deactivated."
+    for transfer in Transfer.objects.filter(to_team=team, status=Transfer.Status.PENDING):
+        path = lock_path(transfer.path_id)  # path first: the services' lock order
+        Transfer.objects.filter(pk=transfer.pk, status=Transfer.Status.PENDING).update(
+            status=Transfer.Status.DECLINED, decided_at=now, decision_reason=why
+        )
+        audit_record(
+            actor=actor,
+            action="transfer.declined",
+            obj=transfer,
+            path=path,
+            now=now,
+            changes={"status": [Transfer.Status.PENDING, Transfer.Status.DECLINED]},
+            reason=why,
+        )
+    for claim in Claim.objects.filter(team=team, status=Claim.Status.PENDING):
+        path = lock_path(claim.path_id)
+        Claim.objects.filter(pk=claim.pk, status=Claim.Status.PENDING).update(
+            status=Claim.Status.REJECTED, decided_at=now, decision_reason=why
+        )
+        changes = {"status": [Claim.Status.PENDING, Claim.Status.REJECTED]}
+        others = Claim.objects.filter(path=path, status=Claim.Status.PENDING).exists()
+        if path.state == AccessPath.State.CLAIM_PENDING and not others:
+            changes |= save_path(
+                path, {"state": AccessPath.State.UNOWNED, "state_changed_at": now}, now=now
+            )
+        audit_record(
+            actor=actor,
+            action="claim.rejected",
+            obj=claim,
+            path=path,
+            now=now,
+            changes=changes,
+            reason=why,
+        )
 
 
 @transaction.atomic

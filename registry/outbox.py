@@ -1,0 +1,140 @@
+"""Writing to the notification outbox.
+
+Rows go in with INSERT … ON CONFLICT DO NOTHING against the outbox's unique key
+(team, audience, channel, path, reason, cycle, stage): a second sweep, a concurrent one
+or a retried task adds nothing, and the statement's row count says exactly how many
+notifications were new.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import connection, transaction
+from django.dispatch import Signal
+
+from registry.models import Membership, Notification, Team
+
+Audience = Notification.Audience
+Channel = Notification.Channel
+
+_COLUMNS = (
+    "team_id", "audience", "channel", "path_id", "reason", "payload", "cycle", "stage",
+    "status", "attempts", "next_attempt_at", "last_error", "created_at",
+)  # fmt: skip
+_BATCH = 400  # rows per statement: well under SQLite's variable limit
+
+# Sent after a transaction that queued notifications commits (workers subscribe).
+outbox_written = Signal()
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One thing to tell one audience of one team about one path."""
+
+    team_id: int
+    audience: str
+    path_id: uuid.UUID
+    reason: str
+    cycle: dt.datetime
+    stage: int = 0
+    payload: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+
+def channels_for(team: Team, audience: str, *, event: bool = False) -> list[str]:
+    """Where a team hears about things. Lifecycle events go to its event webhook only;
+    leads are written to personally; the whole team also on its chat channels."""
+    if event:
+        return [Channel.WEBHOOK] if team.event_webhook_url else []
+    if audience == Audience.LEADS:
+        return [Channel.EMAIL]
+    channels = [Channel.EMAIL]
+    if team.slack_webhook_url:
+        channels.append(Channel.SLACK)
+    if team.teams_webhook_url:
+        channels.append(Channel.TEAMS)
+    return channels
+
+
+def queue(
+    notices: Iterable[Notice], *, teams: dict[int, Team], now: dt.datetime, event: bool = False
+) -> int:
+    """Queue each notice on each of its team's channels; return how many rows were new."""
+    rows = [
+        (notice, channel)
+        for notice in notices
+        for channel in channels_for(teams[notice.team_id], notice.audience, event=event)
+    ]
+    inserted = 0
+    for start in range(0, len(rows), _BATCH):
+        inserted += _insert(rows[start : start + _BATCH], now)
+    if inserted:
+        # Wake the delivery worker once the rows are committed. Whoever listens must
+        # not fail the write: the outbox holds the rows and the periodic run catches up.
+        transaction.on_commit(lambda: outbox_written.send(sender=Notification))
+    return inserted
+
+
+def _insert(rows: Sequence[tuple[Notice, str]], now: dt.datetime) -> int:
+    if not rows:
+        return 0
+    fields = {name: Notification._meta.get_field(name.removesuffix("_id")) for name in _COLUMNS}
+    params: list[Any] = []
+    for notice, channel in rows:
+        values = {
+            "team_id": notice.team_id,
+            "audience": notice.audience,
+            "channel": channel,
+            "path_id": notice.path_id,
+            "reason": notice.reason,
+            "payload": notice.payload,
+            "cycle": notice.cycle,
+            "stage": notice.stage,
+            "status": Notification.Status.PENDING,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "last_error": "",
+            "created_at": now,
+        }
+        for name in _COLUMNS:
+            target = fields[name]
+            if target.is_relation:
+                target = target.target_field
+            params.append(target.get_db_prep_save(values[name], connection))
+    with connection.cursor() as cursor:
+        cursor.execute(_insert_sql(len(rows)), params)
+        return max(cursor.rowcount, 0)
+
+
+def _insert_sql(rows: int) -> str:
+    """Only constant identifiers go into the text; every value is a bound parameter."""
+    quote = connection.ops.quote_name
+    row = "(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"
+    return " ".join(
+        [
+            "INSERT INTO",
+            quote(Notification._meta.db_table),
+            "(" + ", ".join(quote(c) for c in _COLUMNS) + ")",
+            "VALUES",
+            ", ".join([row] * rows),
+            "ON CONFLICT DO NOTHING",
+        ]
+    )
+
+
+def recipients_emails(team: Team, audience: str) -> list[str]:
+    """The addresses an email digest goes to: the team's own address, or its people.
+    A team without leads escalates to the whole team instead (a fallback reviewer
+    beats a message nobody receives)."""
+    members = Membership.objects.filter(team=team, ended_at__isnull=True).select_related("user")
+    if audience == Audience.LEADS:
+        leads = {m.user.email for m in members if m.role == Membership.Role.LEAD and m.user.email}
+        if leads:
+            return sorted(leads)
+    if team.email:
+        return [team.email]
+    return sorted({m.user.email for m in members if m.user.email})

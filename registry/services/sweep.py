@@ -1,0 +1,454 @@
+"""The sweep: find what is due, remind, climb the escalation ladder, expire.
+
+Idempotent and safe on any number of concurrent workers:
+- reminders carry no state of their own; the outbox's unique key (recipient, path,
+  reason, cycle, stage) makes a second or concurrent sweep add nothing;
+- state changes (escalation, expiry) claim their rows with SELECT … FOR UPDATE SKIP
+  LOCKED and write by compare-and-set, so each path is advanced by exactly one worker,
+  and its notifications are queued in that worker's transaction;
+- work goes in short batches, rows in id order, and the audit append comes last in each
+  batch, so concurrent sweeps never hold locks in an order that could deadlock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.db.models import Q, QuerySet
+
+from registry.actors import Actor
+from registry.audit import AuditEntry, audit_record_many
+from registry.errors import ServiceError
+from registry.models import AccessPath, Claim, Team, Transfer
+from registry.outbox import Audience, Notice, queue
+from registry.policies import Policy, current_policy
+from registry.services._common import LIVE_STATES, resolve_now
+from registry.services.paths import path_expire
+from registry.status import owner_unaccountable_q
+
+State = AccessPath.State
+BATCH = 500
+
+
+class Reason:
+    REVIEW_REMINDER = "review_reminder"
+    EXPIRY_REMINDER = "expiry_reminder"
+    REVIEW_OVERDUE = "review_overdue"
+    LAPSED = "lapsed"
+    OWNER_UNACCOUNTABLE = "owner_unaccountable"
+    UNOWNED = "unowned"
+    UNCLAIMED = "unclaimed"
+    CLAIM_WAITING = "claim_waiting"
+    TRANSFER_WAITING = "transfer_waiting"
+    EXPIRED = "expired"
+
+
+class Event:
+    """Lifecycle events for integrations (signed webhooks)."""
+
+    EXPIRED = "access_path.expired"
+    LAPSED = "access_path.lapsed"
+
+
+LADDER_STAGE_LAPSED = 4
+
+
+@dataclass
+class _Run:
+    now: dt.datetime
+    policy: Policy
+    actor: Actor
+    teams: dict[int, Team]
+    security_ids: list[int]
+    summary: Counter = field(default_factory=Counter)
+
+    def notify(self, notices: Iterable[Notice], counter: str) -> None:
+        self.summary[counter] += queue(notices, teams=self.teams, now=self.now)
+
+    def publish(self, notices: Iterable[Notice]) -> None:
+        self.summary["events_queued"] += queue(notices, teams=self.teams, now=self.now, event=True)
+
+
+def sweep(*, now: dt.datetime | None = None, dry_run: bool = False) -> dict[str, int]:
+    """Queue what is due at `now`; return counts of what was done (or would be)."""
+    now = resolve_now(now)
+    teams = {team.pk: team for team in Team.objects.all()}
+    run = _Run(
+        now=now,
+        policy=current_policy(),
+        actor=Actor.system("sweep"),
+        teams=teams,
+        security_ids=[t.pk for t in teams.values() if t.kind == Team.Kind.SECURITY and t.is_active],
+    )
+    steps = (
+        _expire,
+        _offboarded,
+        _climb_ladder,
+        _review_reminders,
+        _expiry_reminders,
+        _unowned,
+        _waiting_claims,
+        _waiting_transfers,
+    )
+    if dry_run:
+        # Do everything, then roll it all back: the counts are exactly what a real run
+        # would do at this moment.
+        with transaction.atomic():
+            for step in steps:
+                step(run)
+            transaction.set_rollback(True)
+    else:
+        for step in steps:
+            step(run)
+    return {key: run.summary[key] for key in sorted(run.summary)} | {"dry_run": int(dry_run)}
+
+
+# --- helpers -------------------------------------------------------------------------
+
+
+def _live() -> Q:
+    return Q(state__in=LIVE_STATES)
+
+
+def _not_expired(now: dt.datetime) -> Q:
+    return Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+
+
+def _owned_live(now: dt.datetime) -> Q:
+    return Q(state=State.ACTIVE) & _not_expired(now)
+
+
+def _in_batches(qs: QuerySet, fields: tuple[str, ...]) -> Iterator[list[dict]]:
+    """Read-only iteration in id order, in batches (keyset on id)."""
+    last = None
+    while True:
+        page = qs.order_by("id")
+        if last is not None:
+            page = page.filter(id__gt=last)
+        rows = list(page.values(*fields)[:BATCH])
+        if not rows:
+            return
+        yield rows
+        last = rows[-1]["id"]
+
+
+def _claim_batches(qs: QuerySet, fields: tuple[str, ...]) -> Iterator[list[dict]]:
+    """Rows to change, claimed in batches: each batch is locked (skipping rows another
+    worker holds: they are that worker's to do) inside its own transaction, in which the
+    caller's loop body runs and commits."""
+    last = None
+    while True:
+        with transaction.atomic():
+            page = qs.select_for_update(skip_locked=True, of=("self",)).order_by("id")
+            if last is not None:
+                page = page.filter(id__gt=last)
+            rows = list(page.values(*fields)[:BATCH])
+            if not rows:
+                return
+            yield rows
+        last = rows[-1]["id"]
+
+
+def _path_summary(row: dict) -> dict:
+    return {
+        "id": str(row["id"]),
+        "name": row["name"],
+        "system": row["system"],
+        "environment": row["environment"],
+    }
+
+
+def _notice(team_id: int, audience: str, row: dict, reason: str, cycle, stage: int, **extra):
+    payload = {"path": _path_summary(row), "reason": reason, "stage": stage, **extra}
+    return Notice(
+        team_id=team_id,
+        audience=audience,
+        path_id=row["id"],
+        reason=reason,
+        cycle=cycle,
+        stage=stage,
+        payload=payload,
+    )
+
+
+def _security_notices(run: _Run, row: dict, reason: str, cycle, stage: int, **extra):
+    return [
+        _notice(team_id, Audience.MEMBERS, row, reason, cycle, stage, **extra)
+        for team_id in run.security_ids
+    ]
+
+
+def _event_notices(row: dict, event: str, cycle, stage: int, at: dt.datetime) -> list[Notice]:
+    """The event goes to the owner's and the steward's webhooks (either may revoke
+    downstream)."""
+    teams = {row.get("owner_team_id"), row.get("steward_team_id")} - {None}
+    return [
+        _notice(team_id, Audience.MEMBERS, row, event, cycle, stage, occurred_at=at.isoformat())
+        for team_id in sorted(teams)
+    ]
+
+
+PATH_FIELDS = ("id", "name", "system", "environment", "owner_team_id", "steward_team_id")
+
+
+# --- steps ---------------------------------------------------------------------------
+
+
+def _expire(run: _Run) -> None:
+    """Mark paths past their expiry as expired; tell the owner; publish the event."""
+    due = AccessPath.objects.filter(_live(), expires_at__lte=run.now)
+    for rows in _claim_batches(due, (*PATH_FIELDS, "expires_at")):
+        notices, events = [], []
+        for row in rows:
+            try:
+                path_expire(actor=run.actor, path=AccessPath(pk=row["id"]), now=run.now)
+            except ServiceError:
+                continue  # another worker expired it between our read and our lock
+            run.summary["expired"] += 1
+            team_id = row["owner_team_id"] or row["steward_team_id"]
+            expires = row["expires_at"]
+            if team_id:
+                notices.append(
+                    _notice(
+                        team_id,
+                        Audience.MEMBERS,
+                        row,
+                        Reason.EXPIRED,
+                        expires,
+                        0,
+                        expired_at=expires.isoformat(),
+                    )
+                )
+            events += _event_notices(row, Event.EXPIRED, expires, 0, expires)
+        run.notify(notices, "notifications_queued")
+        run.publish(events)
+
+
+def _escalate(run: _Run, rows: list[dict], stages: dict, reasons: dict) -> None:
+    """Record the new stage of each claimed row (compare-and-set) with its audit events."""
+    entries = []
+    for row in rows:
+        target = stages[row["id"]]
+        updated = AccessPath.objects.filter(
+            pk=row["id"], escalation_stage=row["escalation_stage"]
+        ).update(escalation_stage=target)
+        if updated != 1:  # pragma: no cover - the row is locked by us
+            raise RuntimeError("escalation compare-and-set failed on a locked row")
+        action = "access_path.lapsed" if target == LADDER_STAGE_LAPSED else "access_path.escalated"
+        entries.append(
+            AuditEntry(
+                action=action,
+                obj=AccessPath(pk=row["id"]),
+                changes={"escalation_stage": [row["escalation_stage"], target]},
+                reason=reasons[row["id"]],
+            )
+        )
+    audit_record_many(actor=run.actor, now=run.now, entries=entries)
+
+
+def _offboarded(run: _Run) -> None:
+    """NHI1: an owning team that is inactive or empty lapses its paths at once."""
+    due = AccessPath.objects.filter(
+        _owned_live(run.now), owner_unaccountable_q(), escalation_stage__lt=LADDER_STAGE_LAPSED
+    )
+    fields = (*PATH_FIELDS, "next_review_at", "escalation_stage")
+    for rows in _claim_batches(due, fields):
+        notices, events = [], []
+        for row in rows:
+            cycle = row["next_review_at"]
+            reason = Reason.OWNER_UNACCOUNTABLE
+            notices += _security_notices(run, row, reason, cycle, LADDER_STAGE_LAPSED)
+            if row["steward_team_id"]:
+                notices.append(
+                    _notice(
+                        row["steward_team_id"],
+                        Audience.MEMBERS,
+                        row,
+                        reason,
+                        cycle,
+                        LADDER_STAGE_LAPSED,
+                    )
+                )
+            events += _event_notices(row, Event.LAPSED, cycle, LADDER_STAGE_LAPSED, run.now)
+        run.notify(notices, "notifications_queued")
+        run.publish(events)
+        _escalate(
+            run,
+            rows,
+            {row["id"]: LADDER_STAGE_LAPSED for row in rows},
+            {row["id"]: "The owning team is inactive or has no members." for row in rows},
+        )
+        run.summary["lapsed"] += len(rows)
+
+
+def _ladder_q(run: _Run) -> Q:
+    """Owned paths whose stage is below the one their overdue age has reached."""
+    reached = Q()
+    for stage, days in enumerate(run.policy.escalation_days, start=1):
+        reached |= Q(next_review_at__lte=run.now - dt.timedelta(days=days)) & Q(
+            escalation_stage__lt=stage
+        )
+    return _owned_live(run.now) & ~owner_unaccountable_q() & reached
+
+
+def _climb_ladder(run: _Run) -> None:
+    """Overdue reviews: stage 1 the team, 2 its leads, 3 security, 4 lapsed. A path
+    whose sweep was missed jumps to the stage it has reached: one notice, not a burst."""
+    due = AccessPath.objects.filter(_ladder_q(run))
+    fields = (*PATH_FIELDS, "next_review_at", "escalation_stage")
+    for rows in _claim_batches(due, fields):
+        notices, events, stages, reasons = [], [], {}, {}
+        for row in rows:
+            cycle = row["next_review_at"]
+            stage = run.policy.escalation_stage_for(run.now - cycle)
+            stages[row["id"]] = stage
+            owner = row["owner_team_id"]
+            extra = {"due_at": cycle.isoformat()}
+            if stage == 1:
+                notices.append(
+                    _notice(owner, Audience.MEMBERS, row, Reason.REVIEW_OVERDUE, cycle, 1, **extra)
+                )
+            elif stage == 2:
+                notices.append(
+                    _notice(owner, Audience.LEADS, row, Reason.REVIEW_OVERDUE, cycle, 2, **extra)
+                )
+            elif stage == 3:
+                notices += _security_notices(run, row, Reason.REVIEW_OVERDUE, cycle, 3, **extra)
+            else:
+                notices += _security_notices(run, row, Reason.LAPSED, cycle, stage, **extra)
+                notices.append(
+                    _notice(owner, Audience.MEMBERS, row, Reason.LAPSED, cycle, stage, **extra)
+                )
+                events += _event_notices(row, Event.LAPSED, cycle, stage, run.now)
+                run.summary["lapsed"] += 1
+            reasons[row["id"]] = f"Review overdue since {cycle.isoformat()}."
+            run.summary[f"escalated_to_stage_{stage}"] += 1
+        run.notify(notices, "notifications_queued")
+        run.publish(events)
+        _escalate(run, rows, stages, reasons)
+
+
+def _reminders(run: _Run, qs: QuerySet, date_field: str, reason: str, team_of) -> None:
+    for rows in _in_batches(qs, (*PATH_FIELDS, date_field)):
+        notices = []
+        for row in rows:
+            when = row[date_field]
+            offset = run.policy.reminder_offset_for(when - run.now)
+            team_id = team_of(row)
+            if offset is None or team_id is None:
+                continue
+            notices.append(
+                _notice(
+                    team_id,
+                    Audience.MEMBERS,
+                    row,
+                    reason,
+                    when,
+                    offset,
+                    due_at=when.isoformat(),
+                    days_before=offset,
+                )
+            )
+        with transaction.atomic():
+            run.notify(notices, "reminders_queued")
+
+
+def _review_reminders(run: _Run) -> None:
+    window_end = run.now + run.policy.review_window
+    due = AccessPath.objects.filter(
+        _owned_live(run.now),
+        ~owner_unaccountable_q(),
+        next_review_at__gt=run.now,
+        next_review_at__lte=window_end,
+    )
+    _reminders(run, due, "next_review_at", Reason.REVIEW_REMINDER, lambda r: r["owner_team_id"])
+
+
+def _expiry_reminders(run: _Run) -> None:
+    window_end = run.now + run.policy.review_window
+    due = AccessPath.objects.filter(_live(), expires_at__gt=run.now, expires_at__lte=window_end)
+    _reminders(
+        run,
+        due,
+        "expires_at",
+        Reason.EXPIRY_REMINDER,
+        lambda r: r["owner_team_id"] or r["steward_team_id"],
+    )
+
+
+def _unowned(run: _Run) -> None:
+    """Unowned paths: the steward and security are told; unclaimed after N days, again."""
+    unclaimed_line = run.now - dt.timedelta(days=run.policy.unclaimed_escalation_days)
+    unowned = AccessPath.objects.filter(state=State.UNOWNED).filter(_not_expired(run.now))
+    for rows in _in_batches(unowned, (*PATH_FIELDS, "state_changed_at")):
+        notices = []
+        for row in rows:
+            since = row["state_changed_at"]
+            stage, reason = (
+                (1, Reason.UNCLAIMED) if since <= unclaimed_line else (0, Reason.UNOWNED)
+            )
+            extra = {"unowned_since": since.isoformat()}
+            notices += _security_notices(run, row, reason, since, stage, **extra)
+            if row["steward_team_id"]:
+                notices.append(
+                    _notice(
+                        row["steward_team_id"], Audience.MEMBERS, row, reason, since, stage, **extra
+                    )
+                )
+        with transaction.atomic():
+            run.notify(notices, "notifications_queued")
+
+
+def _waiting(run: _Run, qs: QuerySet, reason: str, recipients) -> None:
+    """Remind about a claim or transfer left waiting; `recipients(row)` gives team ids."""
+    fields = (
+        "id",
+        "created_at",
+        "to_team_id",
+        "path_id",
+        "path__name",
+        "path__system",
+        "path__environment",
+    )
+    if qs.model is Claim:
+        fields = tuple(f for f in fields if f != "to_team_id")
+    for rows in _in_batches(qs, fields):
+        notices = []
+        for row in rows:
+            path_row = {
+                "id": row["path_id"],
+                "name": row["path__name"],
+                "system": row["path__system"],
+                "environment": row["path__environment"],
+            }
+            since = row["created_at"]
+            notices += [
+                _notice(
+                    team_id,
+                    Audience.MEMBERS,
+                    path_row,
+                    reason,
+                    since,
+                    0,
+                    waiting_since=since.isoformat(),
+                )
+                for team_id in recipients(row)
+            ]
+        with transaction.atomic():
+            run.notify(notices, "notifications_queued")
+
+
+def _waiting_claims(run: _Run) -> None:
+    line = run.now - dt.timedelta(days=run.policy.claim_reminder_days)
+    waiting = Claim.objects.filter(status=Claim.Status.PENDING, created_at__lte=line)
+    _waiting(run, waiting, Reason.CLAIM_WAITING, lambda row: run.security_ids)
+
+
+def _waiting_transfers(run: _Run) -> None:
+    line = run.now - dt.timedelta(days=run.policy.transfer_reminder_days)
+    waiting = Transfer.objects.filter(status=Transfer.Status.PENDING, created_at__lte=line)
+    _waiting(run, waiting, Reason.TRANSFER_WAITING, lambda row: [row["to_team_id"]])
