@@ -145,9 +145,6 @@ STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "static"
 
-# Django 6 makes https the default scheme of URL form fields; opt in now.
-FORMS_URLFIELD_ASSUME_HTTPS = True
-
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "registry:path-list"
 LOGOUT_REDIRECT_URL = "login"

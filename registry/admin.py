@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from django import forms
 from django.contrib import admin, messages
+from django.db import models
 from django.template.response import TemplateResponse
 
 from registry import services
@@ -31,6 +32,8 @@ class NoDeleteAdmin(admin.ModelAdmin):
     """Records are never deleted; the full result count would scan big tables."""
 
     show_full_result_count = False
+    # Bare host names typed into URL fields become https:// (Django 6's default).
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
@@ -80,6 +83,13 @@ def with_reason(title: str, call: Callable, done: str):
     action.short_description = title
     action.__name__ = title.lower().replace(" ", "_")
     return action
+
+
+def https_by_default(field, **kwargs):
+    """Form fields for model fields, with bare host names in URL fields taken as https."""
+    if isinstance(field, models.URLField):
+        kwargs.setdefault("assume_scheme", "https")
+    return field.formfield(**kwargs)
 
 
 class ServiceForm(forms.ModelForm):
@@ -138,6 +148,7 @@ class ServiceAdmin(NoDeleteAdmin):
 
 class AccessPathForm(ServiceForm):
     class Meta:
+        formfield_callback = https_by_default
         model = AccessPath
         fields = sorted(EDITABLE_FIELDS | {"owner_team"})
 
@@ -260,6 +271,7 @@ class PolicyExceptionAdmin(ReadOnlyAdmin):
 
 class TeamForm(ServiceForm):
     class Meta:
+        formfield_callback = https_by_default
         model = Team
         fields = [
             "slug", "name", "kind", "parent", "email", "slack_webhook_url",
@@ -299,6 +311,7 @@ class TeamAdmin(ServiceAdmin):
 
 class MembershipForm(ServiceForm):
     class Meta:
+        formfield_callback = https_by_default
         model = Membership
         fields = ["team", "user", "role"]
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
@@ -14,7 +15,7 @@ from django.utils import timezone
 from registry.actors import Actor
 from registry.errors import Invalid
 from registry.filters import AccessPathFilterSet
-from registry.models import AccessPath, AuditEvent, Transfer
+from registry.models import AccessPath, AuditEvent, Notification, Team, Transfer
 from registry.policies import Policy, current_policy
 from registry.status import status_case, status_q
 
@@ -93,3 +94,54 @@ def paths_with_status(
 
 def path_timeline(*, path: AccessPath) -> QuerySet[AuditEvent]:
     return AuditEvent.objects.filter(path=path).select_related("actor_user").order_by("-seq")
+
+
+@dataclass(frozen=True)
+class UpcomingReminder:
+    at: dt.datetime
+    path: AccessPath
+    what: str
+
+
+def reminder_preview(
+    *, team: Team, now: dt.datetime | None = None, days: int = 30, policy: Policy | None = None
+) -> list[UpcomingReminder]:
+    """What the sweep will send about `team`'s paths in the next `days` days, in order:
+    review and expiry reminders, and the escalation ladder of reviews falling due."""
+    now = now or timezone.now()
+    policy = policy or current_policy()
+    horizon = now + dt.timedelta(days=days)
+    # The (owner_team, next_review_at) index serves the review half of this query.
+    paths = AccessPath.objects.filter(owner_team=team, state=AccessPath.State.ACTIVE).filter(
+        Q(
+            next_review_at__lte=horizon + policy.review_window,
+            next_review_at__gt=now - policy.lapse_after,
+        )
+        | Q(expires_at__gt=now, expires_at__lte=horizon + policy.review_window)
+    )
+    ladder = (
+        "the team is told it is overdue",
+        "escalated to the team's leads",
+        "escalated to security",
+        "lapsed",
+    )
+    upcoming: list[UpcomingReminder] = []
+    for path in paths.order_by("next_review_at", "id")[:2000]:
+        events: list[tuple[dt.datetime, str]] = []
+        if path.expires_at is None or path.next_review_at < path.expires_at:
+            due = path.next_review_at
+            for d in policy.reminder_offsets_days:
+                events.append((due - dt.timedelta(days=d), f"review reminder ({d} days before)"))
+            for d, text in zip(policy.escalation_days, ladder, strict=True):
+                events.append((due + dt.timedelta(days=d), text))
+        if path.expires_at is not None:
+            for d in policy.reminder_offsets_days:
+                at = path.expires_at - dt.timedelta(days=d)
+                events.append((at, f"expiry reminder ({d} days before)"))
+            events.append((path.expires_at, "expires"))
+        upcoming += [UpcomingReminder(at, path, what) for at, what in events if now < at <= horizon]
+    return sorted(upcoming, key=lambda r: (r.at, str(r.path.pk)))
+
+
+def path_notifications(*, path: AccessPath) -> QuerySet[Notification]:
+    return path.notifications.select_related("team").order_by("-created_at", "-id")[:100]

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from registry.actors import Actor
 from registry.errors import Invalid
+from registry.messages import describe_notification
+from registry.models import Team
 from registry.pagination import keyset_page
+from registry.selectors import (
+    path_get,
+    path_notifications,
+    path_timeline,
+    reminder_preview,
+)
 from registry.selectors import path_list as select_paths
 from registry.status import Status
 
@@ -44,4 +52,46 @@ def path_list(request: HttpRequest) -> HttpResponse:
             "next_query": next_query.urlencode(),
             "error": error,
         },
+    )
+
+
+ESCALATION_WORDS = {
+    0: "not escalated",
+    1: "overdue: the owning team was told",
+    2: "escalated to the team's leads",
+    3: "escalated to security",
+    4: "lapsed: in security's queue, revocation recommended",
+}
+
+
+@login_required
+def path_detail(request: HttpRequest, path_id: str) -> HttpResponse:
+    actor = Actor.for_user(request.user)
+    path = path_get(actor=actor, path_id=path_id)
+    if path is None:
+        raise Http404("No such access path.")
+    notifications = [(n, describe_notification(n)) for n in path_notifications(path=path)]
+    return render(
+        request,
+        "registry/path_detail.html",
+        {
+            "path": path,
+            "escalation": ESCALATION_WORDS.get(path.escalation_stage, ""),
+            "notifications": notifications,
+            "timeline": path_timeline(path=path)[:200],
+        },
+    )
+
+
+@login_required
+def team_reminders(request: HttpRequest, slug: str) -> HttpResponse:
+    """What this team will be reminded of in the next 30 days (members and security)."""
+    actor = Actor.for_user(request.user)
+    team = Team.objects.filter(slug=slug).first()
+    if team is None or not (actor.member_of(team.pk) or actor.sees_everything):
+        raise Http404("No such team.")
+    return render(
+        request,
+        "registry/team_reminders.html",
+        {"team": team, "upcoming": reminder_preview(team=team), "days": 30},
     )

@@ -1,5 +1,8 @@
 """Shared fixtures: the personas of DESIGN.md and a controllable clock.
 
+Redis: tests marked `redis` start their own redis-server on a free port (never the
+machine's shared one); without the binary they skip, unless NHI_REQUIRE_REDIS=1 (CI).
+
 Database passes: `make test` runs the suite on SQLite, then on PostgreSQL. Tests marked
 `postgres` need PostgreSQL (triggers, row locks between connections); on SQLite they are
 skipped with that reason. NHI_EXPECT_DB=postgresql (set by the PostgreSQL pass and by
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
 from dataclasses import dataclass
 from types import SimpleNamespace
 
@@ -34,6 +38,13 @@ def pytest_collection_modifyitems(config, items):
             "refusing to run (the PostgreSQL tests would silently not run).",
             returncode=3,
         )
+    if shutil.which("redis-server") is None:
+        if os.environ.get("NHI_REQUIRE_REDIS") == "1":
+            pytest.exit("NHI_REQUIRE_REDIS=1 but redis-server is not installed.", returncode=3)
+        skip_redis = pytest.mark.skip(reason="needs redis-server to start a private broker")
+        for item in items:
+            if "redis" in item.keywords:
+                item.add_marker(skip_redis)
     if connection.vendor == "postgresql":
         return
     skip = pytest.mark.skip(reason="needs PostgreSQL: runs in the PostgreSQL pass of make test")
