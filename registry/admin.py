@@ -25,6 +25,7 @@ from registry.models import (
     Team,
     Transfer,
 )
+from registry.services.delivery import notification_retry
 from registry.services.paths import EDITABLE_FIELDS
 
 
@@ -355,10 +356,22 @@ class AttestationAdmin(ReadOnlyAdmin):
 
 @admin.register(Notification)
 class NotificationAdmin(ReadOnlyAdmin):
+    """Dead deliveries are listed here for security (filter by status) and can be
+    retried once their channel is fixed."""
+
+    actions = ["retry"]
     list_display = ("path", "team", "audience", "channel", "reason", "stage", "status",
                     "attempts", "created_at")  # fmt: skip
     list_filter = ("status", "channel", "audience")
     list_select_related = ("path", "team")
+    readonly_fields = ("last_error",)
+
+    @admin.action(description="Retry dead notifications")
+    def retry(self, request, queryset):
+        run_each(
+            self, request, queryset,
+            lambda actor, n: notification_retry(actor=actor, notification=n), "Queued again",
+        )  # fmt: skip
 
 
 @admin.register(AuditEvent)

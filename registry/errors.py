@@ -76,6 +76,7 @@ EXCEPTION_NOT_PENDING = "This exception request has already been decided ({statu
 EXCEPTION_ALREADY_PENDING = "An exception for this rule is already waiting for a decision."
 TEAM_ALREADY_INACTIVE = "This team is already inactive."
 TEAM_ALREADY_ACTIVE = "This team is already active."
+NOTIFICATION_NOT_DEAD = "Only a dead notification can be retried."
 MEMBERSHIP_ENDED = "This membership has already ended."
 
 

@@ -141,3 +141,34 @@ def test_membership_add_through_admin(sam_admin, personas):
     assert response.status_code == 302
     assert Membership.objects.filter(user=personas.users.otto, team=personas.teams.data).exists()
     assert AuditEvent.objects.filter(action="membership.added").count() >= 1
+
+
+def test_dead_notification_can_be_retried_by_security_only(sam_admin, client, personas, make_path):
+    from registry.models import Notification
+    from registry.outbox import Notice, queue
+    from tests.conftest import NOW
+
+    path = make_path()
+    team = personas.teams.payments
+    from django.db import transaction
+
+    with transaction.atomic():
+        queue(
+            [Notice(team_id=team.pk, audience="members", path_id=path.pk,
+                    reason="review_reminder", cycle=NOW, stage=7)],
+            teams={team.pk: team}, now=NOW,
+        )  # fmt: skip
+    notification = Notification.objects.get(path=path)
+    Notification.objects.filter(pk=notification.pk).update(status="dead", attempts=8)
+    from registry.errors import NotAllowed
+    from registry.services.delivery import notification_retry
+
+    with pytest.raises(NotAllowed):
+        notification_retry(actor=personas.lee, notification=notification)
+    sam_admin.post(
+        reverse("admin:registry_notification_changelist"),
+        {"action": "retry", "_selected_action": [notification.pk]},
+    )
+    notification.refresh_from_db()
+    assert (notification.status, notification.attempts) == ("pending", 0)
+    assert AuditEvent.objects.filter(action="notification.retried").count() == 1

@@ -19,9 +19,13 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.db.models import F
 
+from registry import errors, permissions
+from registry.actors import Actor
+from registry.audit import audit_record
+from registry.errors import InvalidTransition
 from registry.models import Notification, Team
 from registry.policies import Policy, current_policy
-from registry.services._common import resolve_now
+from registry.services._common import refuse_if, resolve_now
 
 log = logging.getLogger(__name__)
 Status = Notification.Status
@@ -64,8 +68,11 @@ def deliver(
             summary.update(_record_failure(digest.notifications, exc, now, policy))
             log.warning(
                 "delivery to %s/%s via %s failed: %s",
-                digest.team.slug, digest.audience, digest.channel, exc.message,
-            )  # fmt: skip
+                digest.team.slug,
+                digest.audience,
+                digest.channel,
+                exc.message,
+            )
             continue
         sent = Notification.objects.filter(pk__in=ids, status=Status.PENDING).update(
             status=Status.SENT, sent_at=now, last_error=""
@@ -101,10 +108,14 @@ def _digests(rows: list[Notification]) -> list[Digest]:
             key += (row.pk,)
         groups[key].append(row)
     return [
-        Digest(team=items[0].team, audience=items[0].audience, channel=items[0].channel,
-               notifications=items)
+        Digest(
+            team=items[0].team,
+            audience=items[0].audience,
+            channel=items[0].channel,
+            notifications=items,
+        )
         for items in groups.values()
-    ]  # fmt: skip
+    ]
 
 
 def _record_failure(
@@ -123,3 +134,27 @@ def _record_failure(
             pk=row.pk, status=Status.PENDING
         ).update(**changes)
     return outcome
+
+
+@transaction.atomic
+def notification_retry(
+    *, actor: Actor, notification: Notification, now: dt.datetime | None = None
+) -> Notification:
+    """Give a dead notification another full set of attempts (after fixing its channel)."""
+    now = resolve_now(now)
+    refuse_if(permissions.refuse_team_admin(actor))
+    updated = Notification.objects.filter(pk=notification.pk, status=Status.DEAD).update(
+        status=Status.PENDING, attempts=0, next_attempt_at=now
+    )
+    if updated != 1:
+        raise InvalidTransition(errors.NOTIFICATION_NOT_DEAD)
+    notification.refresh_from_db()
+    audit_record(
+        actor=actor,
+        action="notification.retried",
+        obj=notification,
+        path=notification.path,
+        now=now,
+        changes={"status": [Status.DEAD, Status.PENDING]},
+    )
+    return notification
