@@ -57,6 +57,7 @@ WEBHOOK_SECRET_FORMAT = (
     "leave it empty to have one generated."
 )
 TEAM_PARENT_CYCLE = "A team cannot be its own parent or the parent of its ancestors."
+WEBHOOK_URL_PORT = "The URL's port must be a number from 1 to 65535."
 SLUG_TAKEN = "A team with this slug already exists."
 ALREADY_MEMBER = "This user is already a member of the team."
 

@@ -64,7 +64,12 @@ def deliver(
         ids = [n.pk for n in digest.notifications]
         try:
             send(digest)
-        except DeliveryFailed as exc:
+        except Exception as exc:
+            # A channel's own bug must not stall every digest after it: record it as a
+            # failure of this digest (retried with backoff, then dead) and go on.
+            if not isinstance(exc, DeliveryFailed):
+                log.exception("unexpected error delivering to %s", digest.team.slug)
+                exc = DeliveryFailed(f"{exc.__class__.__name__}: {exc}")
             summary.update(_record_failure(digest.notifications, exc, now, policy))
             log.warning(
                 "delivery to %s/%s via %s failed: %s",

@@ -69,11 +69,26 @@ def _fill_event_secret(team: Team) -> None:
 def _validate_team(team: Team, fields: set[str]) -> None:
     values = {f: getattr(team, f) for f in fields if f not in ("parent", "event_webhook_secret")}
     found = merge_errors(model_field_errors(team, fields), secret_errors(values))
+    for url_field in ("slack_webhook_url", "teams_webhook_url", "event_webhook_url"):
+        if (
+            url_field in fields
+            and getattr(team, url_field)
+            and not _has_valid_port(getattr(team, url_field))
+        ):
+            found.setdefault(url_field, []).append(errors.WEBHOOK_URL_PORT)
     secret = team.event_webhook_secret
     if "event_webhook_secret" in fields and secret and not _is_webhook_secret(secret):
         found["event_webhook_secret"] = [errors.WEBHOOK_SECRET_FORMAT]
     if found:
         raise Invalid(found)
+
+
+def _has_valid_port(url: str) -> bool:
+    try:
+        urlsplit(url).port  # noqa: B018 - raises ValueError outside 0-65535
+    except ValueError:
+        return False
+    return True
 
 
 def _is_webhook_secret(value: str) -> bool:

@@ -72,7 +72,10 @@ def post(url: str, body: bytes, headers: dict[str, str]) -> int:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise DeliveryFailed(f"refused: not an http(s) URL: {parts.scheme}://…", permanent=True)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as exc:
+        raise DeliveryFailed(f"refused: invalid port in URL: {exc}", permanent=True) from exc
     address = _vetted_address(parts.hostname, port)
     if parts.scheme == "https":
         conn: http.client.HTTPConnection = _PinnedHTTPSConnection(
