@@ -144,7 +144,10 @@ class ServiceAdmin(NoDeleteAdmin):
         pass  # saved by the service in form.clean()
 
     def save_related(self, request, form, formsets, change) -> None:
-        pass
+        # Inlines are read-only: let each formset record that it changed nothing (the
+        # admin's change message reads that) without writing anything.
+        for formset in formsets:
+            formset.save(commit=False)
 
 
 class AccessPathForm(ServiceForm):
@@ -161,9 +164,29 @@ class AccessPathForm(ServiceForm):
         return services.path_update(actor=actor, path=self.instance, changes=data)
 
 
+class NotificationInline(admin.TabularInline):
+    """A path's notifications and their delivery, newest first (read-only)."""
+
+    model = Notification
+    fields = ("created_at", "team", "audience", "channel", "reason", "stage", "status",
+              "attempts", "last_error")  # fmt: skip
+    readonly_fields = fields
+    ordering = ("-created_at", "-id")
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
 @admin.register(AccessPath)
 class AccessPathAdmin(ServiceAdmin):
     form = AccessPathForm
+    inlines = [NotificationInline]
     list_display = ("name", "system", "kind", "environment", "owner_team", "state",
                     "risk_tier", "next_review_at", "expires_at", "escalation_stage")  # fmt: skip
     # Only fields with choices: a list_filter without them runs SELECT DISTINCT over the
@@ -181,6 +204,9 @@ class AccessPathAdmin(ServiceAdmin):
         ),
         "expire",
     ]
+
+    def get_inlines(self, request, obj):
+        return self.inlines if obj is not None else []
 
     def get_readonly_fields(self, request, obj=None):
         fields = list(self.readonly_fields)

@@ -172,3 +172,45 @@ def test_dead_notification_can_be_retried_by_security_only(sam_admin, client, pe
     notification.refresh_from_db()
     assert (notification.status, notification.attempts) == ("pending", 0)
     assert AuditEvent.objects.filter(action="notification.retried").count() == 1
+
+
+def test_path_change_page_lists_its_notifications(sam_admin, personas, make_path):
+    from registry.services.sweep import sweep
+
+    path = make_path()
+    sweep(now=path.next_review_at)
+    html = sam_admin.get(reverse("admin:registry_accesspath_change", args=[path.pk]))
+    assert "review_overdue" in html.content.decode()
+
+
+def test_edit_path_goes_through_the_service(sam_admin, personas, make_path):
+    path = make_path()
+    url = reverse("admin:registry_accesspath_change", args=[path.pk])
+    form = sam_admin.get(url).context["adminform"].form
+    data = {
+        name: ("" if value is None else value)
+        for name, value in form.initial.items()
+        if name in form.fields
+    }
+    data.update(
+        {
+            "owner_team": personas.teams.payments.pk,
+            "steward_team": "",
+            "risk_tier": "critical",
+            "notifications-TOTAL_FORMS": "0",
+            "notifications-INITIAL_FORMS": "0",
+            "notifications-MIN_NUM_FORMS": "0",
+            "notifications-MAX_NUM_FORMS": "1000",
+        }
+    )
+    data = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in data.items()}
+    for key in ("expires_at", "last_rotated_at", "last_used_at"):
+        value = data.get(key)
+        if value:
+            data[f"{key}_0"], data[f"{key}_1"] = value[:10], value[11:19]
+    response = sam_admin.post(url, data)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    path.refresh_from_db()
+    assert (path.risk_tier, path.review_interval_days, path.version) == ("critical", 30, 2)
+    event = AuditEvent.objects.get(path=path, action="access_path.updated")
+    assert event.changes["risk_tier"] == ["high", "critical"]
