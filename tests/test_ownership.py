@@ -15,18 +15,10 @@ from registry import errors, services
 from registry.actors import Actor
 from registry.audit import verify_chain
 from registry.errors import Invalid, InvalidTransition, NotAllowed
-from registry.models import (
-    AccessPath,
-    Attestation,
-    AuditEvent,
-    Claim,
-    Membership,
-    PolicyException,
-    Team,
-    Transfer,
-)
+from registry.models import AccessPath, AuditEvent, Claim, Transfer
 from registry.selectors import path_get
 from registry.services.ownership import ANOTHER_CLAIM_APPROVED
+from tests.assertions import last_event, records, refused, snapshot
 from tests.conftest import NOW
 
 pytestmark = pytest.mark.django_db
@@ -40,41 +32,6 @@ DECISION_REASON = "Confirmed with the steward: the export job is theirs."
 
 
 # --- helpers ------------------------------------------------------------------------
-
-_MODELS = (AccessPath, Claim, Transfer, Attestation, PolicyException, Team, Membership, AuditEvent)
-
-
-def snapshot() -> dict[str, list[dict]]:
-    """Every registry row, so a refusal can be shown to have changed nothing at all."""
-    return {model.__name__: list(model.objects.order_by("pk").values()) for model in _MODELS}
-
-
-@contextmanager
-def refused(error_class: type[errors.ServiceError], message: str | None = None):
-    """The block raises `error_class` (with `message`, when given), writes no audit event
-    and leaves every row (path version and state included) as it was."""
-    audit_count = AuditEvent.objects.count()
-    before = snapshot()
-    with pytest.raises(error_class) as exc:
-        yield exc
-    if message is not None:
-        assert exc.value.message == message
-    assert AuditEvent.objects.count() == audit_count
-    assert snapshot() == before
-
-
-@contextmanager
-def records(*actions: str):
-    """The block writes exactly these audit events, in order, and the chain holds."""
-    start = AuditEvent.objects.count()
-    yield
-    written = AuditEvent.objects.filter(seq__gt=start).order_by("seq")
-    assert [event.action for event in written] == list(actions)
-    assert verify_chain().intact
-
-
-def last_event() -> AuditEvent:
-    return AuditEvent.objects.order_by("-seq").first()
 
 
 def status_of(personas, path: AccessPath, now: dt.datetime = LATER) -> str:
@@ -382,6 +339,8 @@ def test_deactivating_a_team_rejects_its_pending_claims(personas, unowned_path):
     unowned_path.refresh_from_db()
     assert pending.status == Claim.Status.REJECTED
     assert unowned_path.state == AccessPath.State.UNOWNED
+    event = AuditEvent.objects.get(action="claim.rejected", object_id=str(pending.pk))
+    assert event.changes["state"] == ["claim_pending", "unowned"]
     with refused(InvalidTransition, errors.CLAIM_NOT_PENDING.format(status="rejected")):
         services.claim_approve(actor=personas.sam, claim=pending, now=LATER)
 

@@ -15,15 +15,11 @@ from registry.audit import verify_chain
 from registry.errors import Invalid, InvalidTransition, NotAllowed
 from registry.models import (
     AccessPath,
-    Attestation,
-    AuditEvent,
-    Claim,
     Membership,
-    PolicyException,
     Team,
-    Transfer,
 )
 from registry.selectors import path_get
+from tests.assertions import last_event, records, refused, snapshot
 from tests.conftest import NOW
 
 pytestmark = pytest.mark.django_db
@@ -36,41 +32,6 @@ CHOOSE_A_ROLE = "Choose one of: member, lead."
 
 
 # --- helpers ------------------------------------------------------------------------
-
-_MODELS = (AccessPath, Claim, Transfer, Attestation, PolicyException, Team, Membership, AuditEvent)
-
-
-def snapshot() -> dict[str, list[dict]]:
-    """Every registry row, so a refusal can be shown to have changed nothing at all."""
-    return {model.__name__: list(model.objects.order_by("pk").values()) for model in _MODELS}
-
-
-@contextmanager
-def refused(error_class: type[errors.ServiceError], message: str | None = None):
-    """The block raises `error_class` (with `message`, when given), writes no audit event
-    and leaves every row (team, memberships and paths included) as it was."""
-    audit_count = AuditEvent.objects.count()
-    before = snapshot()
-    with pytest.raises(error_class) as exc:
-        yield exc
-    if message is not None:
-        assert exc.value.message == message
-    assert AuditEvent.objects.count() == audit_count
-    assert snapshot() == before
-
-
-@contextmanager
-def records(*actions: str):
-    """The block writes exactly these audit events, in order, and the chain holds."""
-    start = AuditEvent.objects.count()
-    yield
-    written = AuditEvent.objects.filter(seq__gt=start).order_by("seq")
-    assert [event.action for event in written] == list(actions)
-    assert verify_chain().intact
-
-
-def last_event() -> AuditEvent:
-    return AuditEvent.objects.order_by("-seq").first()
 
 
 def status_of(personas, path: AccessPath, now: dt.datetime = LATER) -> str:

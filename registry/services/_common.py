@@ -125,32 +125,56 @@ def model_field_errors(instance: models.Model, fields: Iterable[str]) -> dict[st
     return {}
 
 
+def reject_claim(
+    claim: Claim,
+    *,
+    path: AccessPath,
+    actor: Actor,
+    now: dt.datetime,
+    why: str,
+    path_changes: dict | None = None,
+) -> None:
+    """Close a pending claim as rejected because of `why` (the caller holds the path's
+    lock); `path_changes` is what the caller changed on the path in the same step."""
+    Claim.objects.filter(pk=claim.pk, status=Claim.Status.PENDING).update(
+        status=Claim.Status.REJECTED, decided_by=actor.user, decided_at=now, decision_reason=why
+    )
+    changes = {"status": [Claim.Status.PENDING, Claim.Status.REJECTED]} | (path_changes or {})
+    audit_record(
+        actor=actor,
+        action="claim.rejected",
+        obj=claim,
+        path=path,
+        now=now,
+        changes=changes,
+        reason=why,
+    )
+
+
+def decline_transfer(
+    transfer: Transfer, *, path: AccessPath, actor: Actor, now: dt.datetime, why: str
+) -> None:
+    Transfer.objects.filter(pk=transfer.pk, status=Transfer.Status.PENDING).update(
+        status=Transfer.Status.DECLINED,
+        decided_by=actor.user,
+        decided_at=now,
+        decision_reason=why,
+    )
+    audit_record(
+        actor=actor,
+        action="transfer.declined",
+        obj=transfer,
+        path=path,
+        now=now,
+        changes={"status": [Transfer.Status.PENDING, Transfer.Status.DECLINED]},
+        reason=why,
+    )
+
+
 def close_open_requests(path: AccessPath, *, actor: Actor, now: dt.datetime, why: str) -> None:
     """A revoked or expired path can no longer be claimed or handed over."""
     for claim in Claim.objects.select_for_update().filter(path=path, status=Claim.Status.PENDING):
-        Claim.objects.filter(pk=claim.pk).update(
-            status=Claim.Status.REJECTED, decided_at=now, decision_reason=why
-        )
-        audit_record(
-            actor=actor,
-            action="claim.rejected",
-            obj=claim,
-            path=path,
-            now=now,
-            changes={"status": [Claim.Status.PENDING, Claim.Status.REJECTED]},
-            reason=why,
-        )
+        reject_claim(claim, path=path, actor=actor, now=now, why=why)
     pending = Transfer.objects.select_for_update().filter(path=path, status=Transfer.Status.PENDING)
     for transfer in pending:
-        Transfer.objects.filter(pk=transfer.pk).update(
-            status=Transfer.Status.DECLINED, decided_at=now, decision_reason=why
-        )
-        audit_record(
-            actor=actor,
-            action="transfer.declined",
-            obj=transfer,
-            path=path,
-            now=now,
-            changes={"status": [Transfer.Status.PENDING, Transfer.Status.DECLINED]},
-            reason=why,
-        )
+        decline_transfer(transfer, path=path, actor=actor, now=now, why=why)

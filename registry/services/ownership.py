@@ -18,6 +18,7 @@ from registry.services._common import (
     effective_state,
     lock_path,
     refuse_if,
+    reject_claim,
     require_live,
     require_specific,
     require_text,
@@ -184,21 +185,7 @@ def claim_approve(
         path=locked_path, status=Claim.Status.PENDING
     )
     for other in competing:
-        Claim.objects.filter(pk=other.pk).update(
-            status=Claim.Status.REJECTED,
-            decided_by=actor.user,
-            decided_at=now,
-            decision_reason=ANOTHER_CLAIM_APPROVED,
-        )
-        audit_record(
-            actor=actor,
-            action="claim.rejected",
-            obj=other,
-            path=locked_path,
-            now=now,
-            changes={"status": [Claim.Status.PENDING, Claim.Status.REJECTED]},
-            reason=ANOTHER_CLAIM_APPROVED,
-        )
+        reject_claim(other, path=locked_path, actor=actor, now=now, why=ANOTHER_CLAIM_APPROVED)
     locked.refresh_from_db()
     return locked
 

@@ -19,9 +19,11 @@ from registry.audit import audit_record, diff
 from registry.errors import Invalid, InvalidTransition
 from registry.models import AccessPath, Claim, Membership, Team, Transfer
 from registry.services._common import (
+    decline_transfer,
     lock_path,
     model_field_errors,
     refuse_if,
+    reject_claim,
     require_text,
     resolve_now,
     save_path,
@@ -203,38 +205,17 @@ def _close_requests_involving(team: Team, *, actor: Actor, now: dt.datetime) -> 
     why = f"The team {team.slug} was deactivated."
     for transfer in Transfer.objects.filter(to_team=team, status=Transfer.Status.PENDING):
         path = lock_path(transfer.path_id)  # path first: the services' lock order
-        Transfer.objects.filter(pk=transfer.pk, status=Transfer.Status.PENDING).update(
-            status=Transfer.Status.DECLINED, decided_at=now, decision_reason=why
-        )
-        audit_record(
-            actor=actor,
-            action="transfer.declined",
-            obj=transfer,
-            path=path,
-            now=now,
-            changes={"status": [Transfer.Status.PENDING, Transfer.Status.DECLINED]},
-            reason=why,
-        )
+        decline_transfer(transfer, path=path, actor=actor, now=now, why=why)
     for claim in Claim.objects.filter(team=team, status=Claim.Status.PENDING):
         path = lock_path(claim.path_id)
-        Claim.objects.filter(pk=claim.pk, status=Claim.Status.PENDING).update(
-            status=Claim.Status.REJECTED, decided_at=now, decision_reason=why
-        )
-        changes = {"status": [Claim.Status.PENDING, Claim.Status.REJECTED]}
-        others = Claim.objects.filter(path=path, status=Claim.Status.PENDING).exists()
-        if path.state == AccessPath.State.CLAIM_PENDING and not others:
-            changes |= save_path(
+        others = Claim.objects.filter(path=path, status=Claim.Status.PENDING).exclude(pk=claim.pk)
+        unowned_again = {}
+        if path.state == AccessPath.State.CLAIM_PENDING and not others.exists():
+            # The last claim gone, the path is unowned again: one event says both.
+            unowned_again = save_path(
                 path, {"state": AccessPath.State.UNOWNED, "state_changed_at": now}, now=now
             )
-        audit_record(
-            actor=actor,
-            action="claim.rejected",
-            obj=claim,
-            path=path,
-            now=now,
-            changes=changes,
-            reason=why,
-        )
+        reject_claim(claim, path=path, actor=actor, now=now, why=why, path_changes=unowned_again)
 
 
 @transaction.atomic
