@@ -6,6 +6,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 
 import pytest
+from django.db import connection
 
 from registry import errors
 from registry.audit import verify_chain
@@ -54,3 +55,21 @@ def records(*actions: str):
 
 def last_event() -> AuditEvent:
     return AuditEvent.objects.order_by("-seq").first()
+
+
+class AuditDown(Exception):
+    pass
+
+
+@contextmanager
+def audit_write_fails(action: str | None = None):
+    """The database refuses to store audit events (only those of `action`, when given),
+    however the audit module writes them; the block must fail with that refusal."""
+
+    def refuse(execute, sql, params, many, context):
+        if 'INSERT INTO "registry_auditevent"' in sql and (action is None or action in str(params)):
+            raise AuditDown
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(refuse), pytest.raises(AuditDown):
+        yield

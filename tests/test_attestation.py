@@ -4,10 +4,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from contextlib import contextmanager
 
 import pytest
-from django.db import connection
 
 from registry import errors, services
 from registry.actors import Actor
@@ -20,7 +18,7 @@ from registry.models import (
     Transfer,
 )
 from registry.selectors import path_get
-from tests.assertions import records, refused, snapshot
+from tests.assertions import audit_write_fails, records, refused, snapshot
 from tests.conftest import NOW
 
 pytestmark = pytest.mark.django_db
@@ -363,24 +361,6 @@ def test_secret_in_note_is_refused(personas, path, secret, kind, decision):
 
 
 # --- atomicity ----------------------------------------------------------------------
-
-
-class AuditDown(Exception):
-    pass
-
-
-@contextmanager
-def audit_write_fails(action: str | None = None):
-    """The database refuses to store audit events (only those of `action`, when given),
-    however the audit module writes them; the block must fail with that refusal."""
-
-    def refuse(execute, sql, params, many, context):
-        if 'INSERT INTO "registry_auditevent"' in sql and (action is None or action in str(params)):
-            raise AuditDown
-        return execute(sql, params, many, context)
-
-    with connection.execute_wrapper(refuse), pytest.raises(AuditDown):
-        yield
 
 
 def test_keep_rolls_back_when_audit_write_fails(personas, path):

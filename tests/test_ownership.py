@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from contextlib import contextmanager
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import connection
 
 from registry import errors, services
 from registry.actors import Actor
@@ -18,7 +16,7 @@ from registry.errors import Invalid, InvalidTransition, NotAllowed
 from registry.models import AccessPath, AuditEvent, Claim, Transfer
 from registry.selectors import path_get
 from registry.services.ownership import ANOTHER_CLAIM_APPROVED
-from tests.assertions import last_event, records, refused, snapshot
+from tests.assertions import audit_write_fails, last_event, records, refused, snapshot
 from tests.conftest import NOW
 
 pytestmark = pytest.mark.django_db
@@ -688,24 +686,6 @@ def test_a_declined_transfer_can_be_offered_again(personas, path, transfer):
 
 
 # --- atomicity ----------------------------------------------------------------------
-
-
-class AuditDown(Exception):
-    pass
-
-
-@contextmanager
-def audit_write_fails(action: str | None = None):
-    """The database refuses to store audit events (only those of `action`, when given),
-    however the audit module writes them; the block must fail with that refusal."""
-
-    def refuse(execute, sql, params, many, context):
-        if 'INSERT INTO "registry_auditevent"' in sql and (action is None or action in str(params)):
-            raise AuditDown
-        return execute(sql, params, many, context)
-
-    with connection.execute_wrapper(refuse), pytest.raises(AuditDown):
-        yield
 
 
 def test_approve_rolls_back_when_rejecting_a_competitor_cannot_be_audited(

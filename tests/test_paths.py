@@ -4,11 +4,9 @@ what they refuse (and that a refusal changes nothing)."""
 from __future__ import annotations
 
 import datetime as dt
-from contextlib import contextmanager
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import connection
 
 from registry import errors, services
 from registry.actors import Actor
@@ -21,7 +19,7 @@ from registry.models import (
     Transfer,
 )
 from registry.selectors import path_get
-from tests.assertions import last_event, records, refused, snapshot
+from tests.assertions import audit_write_fails, last_event, records, refused, snapshot
 from tests.conftest import JUSTIFICATION, NOW, build_personas, path_data
 
 pytestmark = pytest.mark.django_db
@@ -732,24 +730,6 @@ def test_expire_rejects_pending_claims(personas, make_path):
 
 
 # --- atomicity: a change and its audit event commit together or not at all ----------
-
-
-class AuditDown(Exception):
-    pass
-
-
-@contextmanager
-def audit_write_fails(action: str | None = None):
-    """The database refuses to store audit events (only those of `action`, when given),
-    however the audit module writes them; the block must fail with that refusal."""
-
-    def refuse(execute, sql, params, many, context):
-        if 'INSERT INTO "registry_auditevent"' in sql and (action is None or action in str(params)):
-            raise AuditDown
-        return execute(sql, params, many, context)
-
-    with connection.execute_wrapper(refuse), pytest.raises(AuditDown):
-        yield
 
 
 def test_register_rolls_back_when_audit_write_fails(personas):

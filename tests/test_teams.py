@@ -4,10 +4,8 @@ a team that is inactive or empty leaves its paths lapsed (NHI1 improper offboard
 from __future__ import annotations
 
 import datetime as dt
-from contextlib import contextmanager
 
 import pytest
-from django.db import connection
 
 from registry import errors, services
 from registry.actors import Actor
@@ -19,7 +17,7 @@ from registry.models import (
     Team,
 )
 from registry.selectors import path_get
-from tests.assertions import last_event, records, refused, snapshot
+from tests.assertions import audit_write_fails, last_event, records, refused, snapshot
 from tests.conftest import NOW
 
 pytestmark = pytest.mark.django_db
@@ -594,24 +592,6 @@ def test_adding_a_member_to_an_empty_team_makes_its_paths_accountable_again(pers
 
 
 # --- atomicity ----------------------------------------------------------------------
-
-
-class AuditDown(Exception):
-    pass
-
-
-@contextmanager
-def audit_write_fails(action: str | None = None):
-    """The database refuses to store audit events (only those of `action`, when given),
-    however the audit module writes them; the block must fail with that refusal."""
-
-    def refuse(execute, sql, params, many, context):
-        if 'INSERT INTO "registry_auditevent"' in sql and (action is None or action in str(params)):
-            raise AuditDown
-        return execute(sql, params, many, context)
-
-    with connection.execute_wrapper(refuse), pytest.raises(AuditDown):
-        yield
 
 
 def test_deactivate_rolls_back_when_audit_write_fails(personas, path):
