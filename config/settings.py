@@ -63,8 +63,13 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "registry",
     "workers",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -218,4 +223,40 @@ NHI_POLICY = {
         "delivery_max_attempts",
     )
     if env_int(f"NHI_{key.upper()}", 0)
+}
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "api.authentication.BearerTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["api.permissions.RegistryAccess"],
+    "DEFAULT_PAGINATION_CLASS": "api.pagination.RegistryCursorPagination",
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_THROTTLE_CLASSES": ["api.throttling.PerCallerRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"caller": env_str("NHI_API_RATE", "1200/min")},
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "api.exceptions.exception_handler",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "NHI Registry API",
+    "DESCRIPTION": "Who owns each non-human identity, why it exists and when it goes away.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI's files come from the vendored drf-spectacular-sidecar package: no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "AccessPathKindEnum": "registry.models.AccessPath.Kind",
+        "TeamKindEnum": "registry.models.Team.Kind",
+        "PathStatusEnum": "registry.status.Status",
+        "PathStateEnum": "registry.models.AccessPath.State",
+        # Claims and exceptions share one set of choices: pending, approved, rejected.
+        "DecisionStatusEnum": "registry.models.Claim.Status",
+        "TransferStatusEnum": "registry.models.Transfer.Status",
+        "NotificationStatusEnum": "registry.models.Notification.Status",
+    },
 }

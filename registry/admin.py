@@ -16,17 +16,20 @@ from registry.actors import Actor
 from registry.errors import Invalid, ServiceError
 from registry.models import (
     AccessPath,
+    ApiToken,
     Attestation,
     AuditEvent,
     Claim,
     Membership,
     Notification,
     PolicyException,
+    Tag,
     Team,
     Transfer,
 )
 from registry.services.delivery import notification_retry
 from registry.services.paths import EDITABLE_FIELDS
+from registry.services.tokens import token_revoke
 
 
 class NoDeleteAdmin(admin.ModelAdmin):
@@ -168,8 +171,17 @@ class NotificationInline(admin.TabularInline):
     """A path's notifications and their delivery, newest first (read-only)."""
 
     model = Notification
-    fields = ("created_at", "team", "audience", "channel", "reason", "stage", "status",
-              "attempts", "last_error")  # fmt: skip
+    fields = (
+        "created_at",
+        "team",
+        "audience",
+        "channel",
+        "reason",
+        "stage",
+        "status",
+        "attempts",
+        "last_error",
+    )
     readonly_fields = fields
     ordering = ("-created_at", "-id")
     extra = 0
@@ -187,15 +199,33 @@ class NotificationInline(admin.TabularInline):
 class AccessPathAdmin(ServiceAdmin):
     form = AccessPathForm
     inlines = [NotificationInline]
-    list_display = ("name", "system", "kind", "environment", "owner_team", "state",
-                    "risk_tier", "next_review_at", "expires_at", "escalation_stage")  # fmt: skip
+    list_display = (
+        "name",
+        "system",
+        "kind",
+        "environment",
+        "owner_team",
+        "state",
+        "risk_tier",
+        "next_review_at",
+        "expires_at",
+        "escalation_stage",
+    )
     # Only fields with choices: a list_filter without them runs SELECT DISTINCT over the
     # whole table on every page load.
     list_filter = ("state", "kind", "environment", "risk_tier")
     search_fields = ("name", "=external_id")
     list_select_related = ("owner_team",)
-    readonly_fields = ("state", "escalation_stage", "version", "last_attested_at",
-                       "next_review_at", "expiry_waiver", "created_at", "updated_at")  # fmt: skip
+    readonly_fields = (
+        "state",
+        "escalation_stage",
+        "version",
+        "last_attested_at",
+        "next_review_at",
+        "expiry_waiver",
+        "created_at",
+        "updated_at",
+    )
     actions = [
         with_reason(
             "Revoke",
@@ -217,9 +247,12 @@ class AccessPathAdmin(ServiceAdmin):
     @admin.action(description="Mark expired (expiry reached)")
     def expire(self, request, queryset):
         run_each(
-            self, request, queryset,
-            lambda actor, path: services.path_expire(actor=actor, path=path), "Expired",
-        )  # fmt: skip
+            self,
+            request,
+            queryset,
+            lambda actor, path: services.path_expire(actor=actor, path=path),
+            "Expired",
+        )
 
 
 @admin.register(Claim)
@@ -241,9 +274,12 @@ class ClaimAdmin(ReadOnlyAdmin):
     @admin.action(description="Approve")
     def approve(self, request, queryset):
         run_each(
-            self, request, queryset,
-            lambda actor, claim: services.claim_approve(actor=actor, claim=claim), "Approved",
-        )  # fmt: skip
+            self,
+            request,
+            queryset,
+            lambda actor, claim: services.claim_approve(actor=actor, claim=claim),
+            "Approved",
+        )
 
 
 @admin.register(Transfer)
@@ -265,10 +301,12 @@ class TransferAdmin(ReadOnlyAdmin):
     @admin.action(description="Accept")
     def accept(self, request, queryset):
         run_each(
-            self, request, queryset,
+            self,
+            request,
+            queryset,
             lambda actor, transfer: services.transfer_accept(actor=actor, transfer=transfer),
             "Accepted",
-        )  # fmt: skip
+        )
 
 
 @admin.register(PolicyException)
@@ -290,10 +328,12 @@ class PolicyExceptionAdmin(ReadOnlyAdmin):
     @admin.action(description="Approve")
     def approve(self, request, queryset):
         run_each(
-            self, request, queryset,
+            self,
+            request,
+            queryset,
             lambda actor, exc: services.exception_approve(actor=actor, exception=exc),
             "Approved",
-        )  # fmt: skip
+        )
 
 
 class TeamForm(ServiceForm):
@@ -301,9 +341,16 @@ class TeamForm(ServiceForm):
         formfield_callback = https_by_default
         model = Team
         fields = [
-            "slug", "name", "kind", "parent", "email", "slack_webhook_url",
-            "teams_webhook_url", "event_webhook_url", "event_webhook_secret",
-        ]  # fmt: skip
+            "slug",
+            "name",
+            "kind",
+            "parent",
+            "email",
+            "slack_webhook_url",
+            "teams_webhook_url",
+            "event_webhook_url",
+            "event_webhook_secret",
+        ]
 
     def perform(self, actor, data):
         if self.instance._state.adding:
@@ -386,8 +433,17 @@ class NotificationAdmin(ReadOnlyAdmin):
     retried once their channel is fixed."""
 
     actions = ["retry"]
-    list_display = ("path", "team", "audience", "channel", "reason", "stage", "status",
-                    "attempts", "created_at")  # fmt: skip
+    list_display = (
+        "path",
+        "team",
+        "audience",
+        "channel",
+        "reason",
+        "stage",
+        "status",
+        "attempts",
+        "created_at",
+    )
     list_filter = ("status", "channel", "audience")
     list_select_related = ("path", "team")
     readonly_fields = ("last_error",)
@@ -395,9 +451,12 @@ class NotificationAdmin(ReadOnlyAdmin):
     @admin.action(description="Retry dead notifications")
     def retry(self, request, queryset):
         run_each(
-            self, request, queryset,
-            lambda actor, n: notification_retry(actor=actor, notification=n), "Queued again",
-        )  # fmt: skip
+            self,
+            request,
+            queryset,
+            lambda actor, n: notification_retry(actor=actor, notification=n),
+            "Queued again",
+        )
 
 
 @admin.register(AuditEvent)
@@ -405,3 +464,34 @@ class AuditEventAdmin(ReadOnlyAdmin):
     list_display = ("seq", "created_at", "actor_label", "action", "object_type", "object_id")
     list_filter = ("actor_type",)
     search_fields = ("=object_id", "=request_id", "action")
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(ReadOnlyAdmin):
+    """Tokens are issued by `manage.py create_api_token` (or a team page), which shows
+    the token once; here they are listed and revoked."""
+
+    list_display = (
+        "prefix",
+        "name",
+        "team",
+        "user",
+        "scopes",
+        "expires_at",
+        "last_used_at",
+        "revoked_at",
+    )
+    list_select_related = ("team", "user")
+    search_fields = ("=prefix", "name")
+    actions = [
+        with_reason(
+            "Revoke token",
+            lambda actor, token, reason: token_revoke(actor=actor, token=token, reason=reason),
+            "Revoked",
+        ),
+    ]
+
+
+@admin.register(Tag)
+class TagAdmin(ReadOnlyAdmin):
+    search_fields = ("slug",)

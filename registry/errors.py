@@ -58,6 +58,15 @@ WEBHOOK_SECRET_FORMAT = (
 )
 TEAM_PARENT_CYCLE = "A team cannot be its own parent or the parent of its ancestors."
 WEBHOOK_URL_PORT = "The URL's port must be a number from 1 to 65535."
+TAGS_INVALID = "Tags must be a list of at most 20 lowercase slugs (letters, digits, '-' and '_')."
+OWNER_DIFFERS = (
+    "This path is registered with another owner; ownership moves only by claim or transfer."
+)
+INVALID_TOKEN = "Invalid, expired or revoked token."
+TOKEN_SCOPES = "Choose one or more scopes: read, write."
+TOKEN_LIFETIME = "A token must expire within 1 to {days} days."
+TOKEN_OWNER_TEAM = "A personal token belongs to one of its person's teams; name one."
+TOKEN_REVOKED = "This token is already revoked."
 SLUG_TAKEN = "A team with this slug already exists."
 ALREADY_MEMBER = "This user is already a member of the team."
 

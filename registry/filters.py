@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 
 import django_filters
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from registry.models import AccessPath, Team
+from registry.models import AccessPath, PolicyException, Team
 from registry.policies import Policy, current_policy
 from registry.status import Status, status_q
 
@@ -34,6 +34,10 @@ class AccessPathFilterSet(django_filters.FilterSet):
     expires_after = django_filters.IsoDateTimeFilter(field_name="expires_at", lookup_expr="gte")
     review_due_before = django_filters.IsoDateTimeFilter(
         field_name="next_review_at", lookup_expr="lt"
+    )
+    tag = django_filters.CharFilter(field_name="tags__slug", label="Tag")
+    has_exception = django_filters.BooleanFilter(
+        method="filter_has_exception", label="Has an approved, unexpired policy exception"
     )
 
     class Meta:
@@ -64,3 +68,15 @@ class AccessPathFilterSet(django_filters.FilterSet):
         for status in value:
             combined |= status_q(status, now=self.now, policy=self.policy)
         return queryset.filter(combined)
+
+    def filter_has_exception(self, queryset: QuerySet, name: str, value: bool | None) -> QuerySet:
+        if value is None:
+            return queryset
+        live = Exists(
+            PolicyException.objects.filter(
+                path_id=OuterRef("pk"),
+                status=PolicyException.Status.APPROVED,
+                expires_at__gt=self.now,
+            )
+        )
+        return queryset.filter(live if value else ~live)

@@ -15,7 +15,16 @@ from django.utils import timezone
 from registry.actors import Actor
 from registry.errors import Invalid
 from registry.filters import AccessPathFilterSet
-from registry.models import AccessPath, AuditEvent, Notification, Team, Transfer
+from registry.models import (
+    AccessPath,
+    AuditEvent,
+    Claim,
+    Membership,
+    Notification,
+    PolicyException,
+    Team,
+    Transfer,
+)
 from registry.policies import Policy, current_policy
 from registry.status import status_case, status_q
 
@@ -145,3 +154,43 @@ def reminder_preview(
 
 def path_notifications(*, path: AccessPath) -> QuerySet[Notification]:
     return path.notifications.select_related("team").order_by("-created_at", "-id")[:100]
+
+
+def _visible_paths(actor: Actor) -> QuerySet[AccessPath]:
+    scope = visible_paths_q(actor)
+    return AccessPath.objects.all() if scope is None else AccessPath.objects.filter(scope)
+
+
+def visible_claims(*, actor: Actor) -> QuerySet[Claim]:
+    """Claims on the paths the actor may see."""
+    qs = Claim.objects.select_related("team").order_by("-created_at", "-id")
+    return qs if actor.sees_everything else qs.filter(path__in=_visible_paths(actor))
+
+
+def visible_transfers(*, actor: Actor) -> QuerySet[Transfer]:
+    qs = Transfer.objects.select_related("from_team", "to_team").order_by("-created_at", "-id")
+    return qs if actor.sees_everything else qs.filter(path__in=_visible_paths(actor))
+
+
+def visible_exceptions(*, actor: Actor) -> QuerySet[PolicyException]:
+    qs = PolicyException.objects.select_related("requested_by").order_by("-created_at", "-id")
+    return qs if actor.sees_everything else qs.filter(path__in=_visible_paths(actor))
+
+
+def visible_audit_events(*, actor: Actor) -> QuerySet[AuditEvent]:
+    """Security reads the whole log; teams read the history of the paths they see."""
+    if actor.sees_everything:
+        return AuditEvent.objects.order_by("-seq")
+    return AuditEvent.objects.filter(path__in=_visible_paths(actor)).order_by("-seq")
+
+
+def visible_notifications(*, actor: Actor) -> QuerySet[Notification]:
+    qs = Notification.objects.select_related("team").order_by("-created_at", "-id")
+    return qs if actor.sees_everything else qs.filter(team_id__in=actor.team_ids)
+
+
+def team_members(*, actor: Actor, team: Team) -> QuerySet[Membership] | None:
+    """A team's current members, for the team itself and security; None for others."""
+    if not (actor.sees_everything or actor.member_of(team.pk)):
+        return None
+    return Membership.objects.filter(team=team, ended_at__isnull=True).select_related("user")

@@ -11,6 +11,7 @@ from django.core.validators import URLValidator
 
 from registry import errors
 from registry.policies import Policy
+from registry.tokens import TOKEN_PATTERN
 
 # Patterns of credentials that must never be stored. Each is specific enough that an
 # ordinary sentence does not match; a false positive costs a rewording, a miss a leak.
@@ -18,6 +19,7 @@ SECRET_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("AWS access key id", re.compile(r"\b(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}\b")),
     ("GitHub token", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})")),
     ("Slack token", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}")),
+    ("NHI Registry API token", TOKEN_PATTERN),
     ("private key", re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----")),
     (
         "JSON Web Token",

@@ -12,7 +12,13 @@ from registry.services.ownership import (
     transfer_accept,
     transfer_decline,
 )
-from registry.services.paths import path_expire, path_register, path_revoke, path_update
+from registry.services.paths import (
+    path_expire,
+    path_register,
+    path_register_or_update,
+    path_revoke,
+    path_update,
+)
 from registry.services.teams import (
     membership_add,
     membership_end,
@@ -22,6 +28,7 @@ from registry.services.teams import (
     team_reactivate,
     team_update,
 )
+from registry.services.tokens import token_create, token_revoke
 
 __all__ = [
     "claim_approve",
@@ -36,6 +43,7 @@ __all__ = [
     "path_claim",
     "path_expire",
     "path_register",
+    "path_register_or_update",
     "path_revoke",
     "path_transfer",
     "path_update",
@@ -43,6 +51,8 @@ __all__ = [
     "team_deactivate",
     "team_reactivate",
     "team_update",
+    "token_create",
+    "token_revoke",
     "transfer_accept",
     "transfer_decline",
 ]

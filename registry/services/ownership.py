@@ -15,6 +15,7 @@ from registry.outbox import Audience, Notice, queue
 from registry.policies import current_policy
 from registry.services._common import (
     check_expiry,
+    check_version,
     effective_state,
     lock_path,
     refuse_if,
@@ -43,6 +44,7 @@ def path_claim(
     team: Team,
     reason: str,
     proposed_expires_at: dt.datetime | None = None,
+    expected_version: int | None = None,
     now: dt.datetime | None = None,
 ) -> Claim:
     """Ask for `team` to own an unowned path. Competing claims from other teams may wait
@@ -51,6 +53,7 @@ def path_claim(
     policy = current_policy()
     locked = lock_path(path.pk)
     refuse_if(permissions.refuse_claim(actor, team))
+    check_version(locked, expected_version)
     _require_active_team(team, "team")
     state = effective_state(locked, now)
     if state not in (State.UNOWNED, State.CLAIM_PENDING):
@@ -232,6 +235,7 @@ def path_transfer(
     path: AccessPath,
     to_team: Team,
     reason: str,
+    expected_version: int | None = None,
     now: dt.datetime | None = None,
 ) -> Transfer:
     """Offer a path to another team. Ownership moves only when that team accepts."""
@@ -239,6 +243,7 @@ def path_transfer(
     locked = lock_path(path.pk)
     refuse_if(permissions.refuse_transfer(actor, locked))
     require_live(locked, now)
+    check_version(locked, expected_version)
     if locked.owner_team_id is None:
         raise InvalidTransition(errors.PATH_NOT_OWNED)
     if to_team.pk == locked.owner_team_id:

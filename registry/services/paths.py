@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -14,7 +15,7 @@ from registry import errors, permissions
 from registry.actors import Actor
 from registry.audit import audit_record
 from registry.errors import Invalid, InvalidTransition
-from registry.models import AccessPath, PolicyException
+from registry.models import AccessPath, PolicyException, Tag
 from registry.policies import Policy, current_policy
 from registry.services._common import (
     check_version,
@@ -46,10 +47,32 @@ EDITABLE_FIELDS = frozenset(
         "requires_human_signoff", "revocation_plan", "expires_at", "review_interval_days",
     }
 )  # fmt: skip
-REGISTER_FIELDS = EDITABLE_FIELDS | {"owner_team"}
+REGISTER_FIELDS = EDITABLE_FIELDS | {"owner_team", "tags"}
+UPDATE_FIELDS = EDITABLE_FIELDS | {"tags"}
+MAX_TAGS = 20
+_TAG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 REQUIRED_ON_REGISTER = ("name", "kind", "system", "environment")
 # An owned path must say why it exists and where that was decided.
 REQUIRED_WHEN_OWNED = ("justification", "ticket_url")
+
+
+def _pop_tags(values: dict) -> list[str] | None:
+    """The tag slugs in `values` (removed from it), checked and normalised; None when
+    the caller did not mention tags."""
+    if "tags" not in values:
+        return None
+    raw = values.pop("tags")
+    if not isinstance(raw, list | tuple) or not all(isinstance(t, str) for t in raw):
+        raise Invalid.single("tags", errors.TAGS_INVALID)
+    tags = sorted({t.strip().lower() for t in raw if t.strip()})
+    if len(tags) > MAX_TAGS or not all(_TAG.match(t) for t in tags):
+        raise Invalid.single("tags", errors.TAGS_INVALID)
+    return tags
+
+
+def _set_tags(path: AccessPath, slugs: list[str]) -> None:
+    Tag.objects.bulk_create([Tag(slug=s) for s in slugs], ignore_conflicts=True)
+    path.tags.set(Tag.objects.filter(slug__in=slugs))
 
 
 def _refuse_unknown_fields(data: Mapping[str, Any], allowed: frozenset[str]) -> None:
@@ -123,6 +146,7 @@ def path_register(
         raise Invalid({f: [errors.REQUIRED] for f in missing})
 
     values = dict(data)
+    tags = _pop_tags(values)
     risk_tier = values.setdefault("risk_tier", AccessPath.RiskTier.MEDIUM)
     if risk_tier in policy.review_interval_days:
         values.setdefault("review_interval_days", policy.interval_for(risk_tier))
@@ -142,17 +166,15 @@ def path_register(
     _refuse_duplicate_external_id(path)
     with _duplicate_external_id_as_invalid():
         path.save(force_insert=True)
-    audit_record(
-        actor=actor,
-        action="access_path.registered",
-        obj=path,
-        now=now,
-        changes={
-            field: [None, getattr(path, field)]
-            for field in sorted(fields | {"state", "next_review_at"})
-            if getattr(path, field) not in (None, "")
-        },
-    )
+    changes = {
+        field: [None, getattr(path, field)]
+        for field in sorted(fields | {"state", "next_review_at"})
+        if getattr(path, field) not in (None, "")
+    }
+    if tags:
+        _set_tags(path, tags)
+        changes["tags"] = [None, tags]
+    audit_record(actor=actor, action="access_path.registered", obj=path, now=now, changes=changes)
     return path
 
 
@@ -192,13 +214,15 @@ def path_update(
     a change that sets every value to what it already is writes nothing."""
     now = resolve_now(now)
     policy = current_policy()
-    _refuse_unknown_fields(changes, EDITABLE_FIELDS)
+    _refuse_unknown_fields(changes, UPDATE_FIELDS)
     locked = lock_path(path.pk)
     refuse_if(permissions.refuse_update(actor, locked))
     require_live(locked, now)
     check_version(locked, expected_version)
 
     values = dict(changes)
+    tags = _pop_tags(values)
+    old_tags = sorted(locked.tags.values_list("slug", flat=True)) if tags is not None else None
     if "risk_tier" in values and "review_interval_days" not in values:
         tier = values["risk_tier"]
         if tier in policy.review_interval_days and tier != locked.risk_tier:
@@ -207,7 +231,8 @@ def path_update(
     for field, value in values.items():
         setattr(candidate, field, value)
     changed = {f for f, v in values.items() if getattr(locked, f) != v}
-    if not changed:
+    tags_changed = tags is not None and tags != old_tags
+    if not changed and not tags_changed:
         return locked
     if "requires_human_signoff" in changed and not candidate.requires_human_signoff:
         refuse_if(permissions.refuse_lift_signoff(actor, locked))
@@ -224,6 +249,9 @@ def path_update(
         reason = require_text("reason", reason)
     with _duplicate_external_id_as_invalid():
         change_log = save_path(locked, writes, now=now)
+    if tags_changed:
+        _set_tags(locked, tags)
+        change_log["tags"] = [old_tags, tags]
     audit_record(
         actor=actor,
         action="access_path.updated",
@@ -313,3 +341,33 @@ def path_expire(*, actor: Actor, path: AccessPath, now: dt.datetime | None = Non
         reason=f"Expiry {locked.expires_at.isoformat()} reached.",
     )
     return locked
+
+
+@transaction.atomic
+def path_register_or_update(
+    *, actor: Actor, data: Mapping[str, Any], now: dt.datetime | None = None
+) -> tuple[AccessPath, bool]:
+    """Register a path by (system, external_id), or bring the registered one up to date:
+    what a pipeline calls at the moment it creates access, as often as it runs. An
+    identical second call changes nothing. Returns (path, created)."""
+    now = resolve_now(now)
+    system, external_id = data.get("system"), data.get("external_id")
+    missing = [f for f, v in (("system", system), ("external_id", external_id)) if not v]
+    if missing:
+        raise Invalid({f: [errors.REQUIRED] for f in missing})
+    existing = AccessPath.objects.filter(system=system, external_id=external_id).first()
+    if existing is None:
+        try:
+            with transaction.atomic():
+                return path_register(actor=actor, data=data, now=now), True
+        except Invalid as exc:
+            if exc.errors.get("external_id") != [errors.DUPLICATE_EXTERNAL_ID]:
+                raise
+        # Registered concurrently by another call: update that one instead.
+        existing = AccessPath.objects.get(system=system, external_id=external_id)
+    changes = dict(data)
+    if "owner_team" in changes:
+        owner = changes.pop("owner_team")
+        if (owner.pk if owner else None) != existing.owner_team_id:
+            raise InvalidTransition(errors.OWNER_DIFFERS)
+    return path_update(actor=actor, path=existing, changes=changes, now=now), False

@@ -1,0 +1,203 @@
+"""Representations and input shapes. Thin: they check types and resolve team slugs;
+the registry's own rules are the services' (their refusals come back as 400/403/409)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from rest_framework import serializers
+
+from registry.models import (
+    AccessPath,
+    Attestation,
+    AuditEvent,
+    Claim,
+    Membership,
+    Notification,
+    PolicyException,
+    Team,
+    Transfer,
+)
+from registry.services.paths import EDITABLE_FIELDS
+from registry.status import Status
+
+
+class TeamSlugField(serializers.SlugRelatedField):
+    def __init__(self, **kwargs) -> None:
+        kwargs.setdefault("slug_field", "slug")
+        kwargs.setdefault("queryset", Team.objects.all())
+        super().__init__(**kwargs)
+
+
+class AccessPathSerializer(serializers.ModelSerializer):
+    """An access path as the API shows it, with its status exact at read time."""
+
+    owner_team = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    steward_team = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    status = serializers.ChoiceField(choices=Status.choices, read_only=True)
+    tags = serializers.SlugRelatedField(slug_field="slug", many=True, read_only=True)
+    url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = AccessPath
+        fields = [
+            "id", "url", "name", "kind", "system", "external_id", "environment",
+            "owner_team", "steward_team", "created_via", "created_by_ref", "consumers",
+            "ticket_url", "artifact_ref", "justification", "privilege_scope", "risk_tier",
+            "data_classification", "credential_lifetime", "rotation_days", "last_rotated_at",
+            "last_used_at", "requires_human_signoff", "revocation_plan", "expires_at",
+            "review_interval_days", "last_attested_at", "next_review_at", "state", "status",
+            "escalation_stage", "version", "tags", "created_at", "updated_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    def get_url(self, path: AccessPath) -> str:
+        return f"{settings.BASE_URL}/paths/{path.pk}/"
+
+
+class AccessPathWriteSerializer(serializers.ModelSerializer):
+    """Fields a caller may set. Omitted fields stay as they are (PATCH) or take the
+    registry's defaults (create)."""
+
+    owner_team = TeamSlugField(required=False, allow_null=True)
+    steward_team = TeamSlugField(required=False, allow_null=True)
+    tags = serializers.ListField(
+        child=serializers.CharField(max_length=64), required=False, max_length=20
+    )
+
+    class Meta:
+        model = AccessPath
+        fields = sorted(EDITABLE_FIELDS | {"owner_team", "tags"})
+        extra_kwargs = {
+            name: {"required": False, "validators": []}
+            for name in EDITABLE_FIELDS
+            if name not in ("owner_team", "steward_team")
+        }
+        # Uniqueness is the services' to check (register-or-update relies on it).
+        validators: list = []
+
+
+class ClaimInput(serializers.Serializer):
+    team = TeamSlugField()
+    reason = serializers.CharField()
+    proposed_expires_at = serializers.DateTimeField(required=False, allow_null=True)
+
+
+class AttestInput(serializers.Serializer):
+    decision = serializers.ChoiceField(choices=Attestation.Decision.choices)
+    still_needed = serializers.BooleanField()
+    justification_accurate = serializers.BooleanField()
+    least_privilege = serializers.BooleanField()
+    no_human_use = serializers.BooleanField()
+    note = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class TransferInput(serializers.Serializer):
+    to_team = TeamSlugField()
+    reason = serializers.CharField()
+
+
+class ReasonInput(serializers.Serializer):
+    reason = serializers.CharField()
+
+
+class OptionalReasonInput(serializers.Serializer):
+    reason = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class ClaimSerializer(serializers.ModelSerializer):
+    team = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    requested_by = serializers.CharField(source="requested_by_label", read_only=True)
+
+    class Meta:
+        model = Claim
+        fields = ["id", "path", "team", "requested_by", "reason", "proposed_expires_at",
+                  "status", "decided_at", "decision_reason", "created_at"]  # fmt: skip
+        read_only_fields = fields
+
+
+class TransferSerializer(serializers.ModelSerializer):
+    from_team = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    to_team = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    requested_by = serializers.CharField(source="requested_by_label", read_only=True)
+
+    class Meta:
+        model = Transfer
+        fields = ["id", "path", "from_team", "to_team", "requested_by", "reason", "status",
+                  "decided_at", "decision_reason", "created_at"]  # fmt: skip
+        read_only_fields = fields
+
+
+class AttestationSerializer(serializers.ModelSerializer):
+    team = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    attested_by = serializers.CharField(source="attested_by.get_username", read_only=True)
+
+    class Meta:
+        model = Attestation
+        fields = ["id", "path", "team", "attested_by", "decision", "still_needed",
+                  "justification_accurate", "least_privilege", "no_human_use", "note",
+                  "next_review_at", "created_at"]  # fmt: skip
+        read_only_fields = fields
+
+
+class TeamSerializer(serializers.ModelSerializer):
+    parent = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+
+    class Meta:
+        model = Team
+        fields = ["slug", "name", "kind", "email", "parent", "is_active"]
+        read_only_fields = fields
+
+
+class MemberSerializer(serializers.ModelSerializer):
+    username = serializers.CharField(source="user.get_username", read_only=True)
+    email = serializers.EmailField(source="user.email", read_only=True)
+
+    class Meta:
+        model = Membership
+        fields = ["username", "email", "role", "started_at"]
+        read_only_fields = fields
+
+
+class ExceptionSerializer(serializers.ModelSerializer):
+    requested_by = serializers.CharField(source="requested_by.get_username", read_only=True)
+
+    class Meta:
+        model = PolicyException
+        fields = ["id", "path", "rule", "reason", "expires_at", "requested_by", "status",
+                  "decided_at", "decision_reason", "created_at"]  # fmt: skip
+        read_only_fields = fields
+
+
+class ExceptionInput(serializers.Serializer):
+    path = serializers.UUIDField()
+    rule = serializers.ChoiceField(choices=PolicyException.Rule.choices)
+    reason = serializers.CharField()
+    expires_at = serializers.DateTimeField()
+
+
+class AuditEventSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AuditEvent
+        fields = ["seq", "created_at", "actor_type", "actor_label", "action", "object_type",
+                  "object_id", "path", "changes", "reason", "request_id", "prev_hash",
+                  "hash"]  # fmt: skip
+        read_only_fields = fields
+
+
+class NotificationSerializer(serializers.ModelSerializer):
+    team = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+
+    class Meta:
+        model = Notification
+        fields = ["id", "team", "audience", "channel", "path", "reason", "cycle", "stage",
+                  "payload", "status", "attempts", "next_attempt_at", "sent_at",
+                  "last_error", "created_at"]  # fmt: skip
+        read_only_fields = fields
+
+
+class MeSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=["user", "token"])
+    username = serializers.CharField(allow_null=True)
+    token = serializers.DictField(allow_null=True)
+    teams = serializers.ListField(child=serializers.DictField())
+    security_reviewer = serializers.BooleanField()

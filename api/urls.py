@@ -1,0 +1,21 @@
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from api import views
+
+router = DefaultRouter(trailing_slash=True)
+router.register("access-paths", views.AccessPathViewSet, basename="access-path")
+router.register("claims", views.ClaimViewSet, basename="claim")
+router.register("transfers", views.TransferViewSet, basename="transfer")
+router.register("teams", views.TeamViewSet, basename="team")
+router.register("exceptions", views.ExceptionViewSet, basename="exception")
+router.register("audit-events", views.AuditEventViewSet, basename="audit-event")
+router.register("notifications", views.NotificationViewSet, basename="notification")
+
+urlpatterns = [
+    path("v1/me/", views.MeView.as_view(), name="me"),
+    path("v1/", include(router.urls)),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+]

@@ -1,0 +1,447 @@
+"""The REST API: one ViewSet per resource, each transition an @action with its own
+input serializer (house rule 6). Reads go through selectors (already scoped to the
+caller), changes through services; a refusal comes back as 400/403/404/409/412."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from django.db.models import QuerySet
+from django.http import Http404
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ParseError
+from rest_framework.filters import OrderingFilter
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from api import serializers as s
+from api.actors import actor_for
+from api.exceptions import ErrorSerializer
+from api.pagination import AuditCursorPagination, PathCursorPagination
+from registry import selectors, services
+from registry.filters import AccessPathFilterSet
+from registry.models import (
+    AccessPath,
+    ApiToken,
+    AuditEvent,
+    Claim,
+    Notification,
+    PolicyException,
+    Team,
+    Transfer,
+)
+
+IF_MATCH = OpenApiParameter(
+    "If-Match",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    required=False,
+    description='The path\'s version as its ETag (W/"3"): a stale one fails with 412.',
+)
+_VERSION_TAG = re.compile(r'^(?:W/)?"?(\d+)"?$')
+
+
+def errors(*codes: int) -> dict:
+    return {code: OpenApiResponse(ErrorSerializer) for code in codes}
+
+
+def expected_version(request) -> int | None:
+    raw = request.headers.get("If-Match", "").strip()
+    if not raw or raw == "*":
+        return None
+    match = _VERSION_TAG.match(raw)
+    if match is None:
+        raise ParseError('If-Match must carry the path\'s version, for example W/"3".')
+    return int(match.group(1))
+
+
+def etag(version: int) -> str:
+    return f'W/"{version}"'
+
+
+class _ScopedViewSet(viewsets.GenericViewSet):
+    """Looks objects up in the caller's scope only: anything else is a 404."""
+
+    def get_queryset(self) -> QuerySet:
+        if getattr(self, "swagger_fake_view", False):  # schema generation: no caller
+            return self.queryset
+        return self.scoped_queryset()
+
+    def scoped_queryset(self) -> QuerySet:  # pragma: no cover - every viewset defines it
+        raise NotImplementedError
+
+    def get_object(self):
+        try:
+            lookup = self.kwargs[self.lookup_url_kwarg or self.lookup_field]
+            obj = self.get_queryset().filter(**{self.lookup_field: lookup}).first()
+        except (ValueError, TypeError):
+            obj = None
+        if obj is None:
+            raise Http404
+        return obj
+
+    @property
+    def actor(self):
+        return actor_for(self.request)
+
+
+class AccessPathViewSet(_ScopedViewSet):
+    serializer_class = s.AccessPathSerializer
+    filter_backends = [DjangoFilterBackend, OrderingFilter]
+    filterset_class = AccessPathFilterSet
+    ordering_fields = ["created_at", "updated_at", "name"]
+    pagination_class = PathCursorPagination
+
+    queryset = AccessPath.objects.none()
+
+    def scoped_queryset(self) -> QuerySet:
+        return selectors.path_queryset(actor=self.actor).prefetch_related("tags")
+
+    def get_object(self):
+        try:
+            uuid.UUID(str(self.kwargs["pk"]))
+        except ValueError:
+            raise Http404 from None
+        return super().get_object()
+
+    def _respond(self, path, code=status.HTTP_200_OK) -> Response:
+        fresh = self.get_queryset().get(pk=path.pk)
+        return Response(
+            s.AccessPathSerializer(fresh).data, status=code, headers={"ETag": etag(fresh.version)}
+        )
+
+    @extend_schema(responses={200: s.AccessPathSerializer(many=True), **errors(400, 401)})
+    def list(self, request):
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    @extend_schema(responses={200: s.AccessPathSerializer, **errors(401, 404)})
+    def retrieve(self, request, pk=None):
+        path = self.get_object()
+        return Response(self.get_serializer(path).data, headers={"ETag": etag(path.version)})
+
+    @extend_schema(
+        request=s.AccessPathWriteSerializer,
+        responses={201: s.AccessPathSerializer, **errors(400, 401, 403)},
+    )
+    def create(self, request):
+        data = s.AccessPathWriteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        path = services.path_register(actor=self.actor, data=data.validated_data)
+        return self._respond(path, status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request=s.AccessPathWriteSerializer,
+        responses={200: s.AccessPathSerializer, **errors(400, 401, 403, 404, 409, 412)},
+        parameters=[IF_MATCH],
+    )
+    def partial_update(self, request, pk=None):
+        path = self.get_object()
+        data = s.AccessPathWriteSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        path = services.path_update(
+            actor=self.actor,
+            path=path,
+            changes=data.validated_data,
+            expected_version=expected_version(request),
+        )
+        return self._respond(path)
+
+    @extend_schema(
+        request=s.AccessPathWriteSerializer,
+        responses={
+            200: s.AccessPathSerializer,
+            201: s.AccessPathSerializer,
+            **errors(400, 401, 403, 409),
+        },
+        description="Register a path by (system, external_id), or update the one already "
+        "registered: idempotent, for pipelines to call every time they run. 201 when "
+        "created, 200 when it existed (changed or not).",
+    )
+    @action(detail=False, methods=["post"])
+    def register(self, request):
+        data = s.AccessPathWriteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        path, created = services.path_register_or_update(actor=self.actor, data=data.validated_data)
+        return self._respond(path, status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+    @extend_schema(
+        request=s.ClaimInput,
+        responses={201: s.ClaimSerializer, **errors(400, 401, 403, 404, 409, 412)},
+        parameters=[IF_MATCH],
+    )
+    @action(detail=True, methods=["post"])
+    def claim(self, request, pk=None):
+        path = self.get_object()
+        data = s.ClaimInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        claim = services.path_claim(
+            actor=self.actor,
+            path=path,
+            expected_version=expected_version(request),
+            **data.validated_data,
+        )
+        return Response(s.ClaimSerializer(claim).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request=s.AttestInput,
+        responses={201: s.AttestationSerializer, **errors(400, 401, 403, 404, 409, 412)},
+        parameters=[IF_MATCH],
+    )
+    @action(detail=True, methods=["post"])
+    def attest(self, request, pk=None):
+        path = self.get_object()
+        data = s.AttestInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        attestation = services.path_attest(
+            actor=self.actor,
+            path=path,
+            expected_version=expected_version(request),
+            **data.validated_data,
+        )
+        return Response(s.AttestationSerializer(attestation).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request=s.TransferInput,
+        responses={201: s.TransferSerializer, **errors(400, 401, 403, 404, 409, 412)},
+        parameters=[IF_MATCH],
+    )
+    @action(detail=True, methods=["post"])
+    def transfer(self, request, pk=None):
+        path = self.get_object()
+        data = s.TransferInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        transfer = services.path_transfer(
+            actor=self.actor,
+            path=path,
+            expected_version=expected_version(request),
+            **data.validated_data,
+        )
+        return Response(s.TransferSerializer(transfer).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request=s.ReasonInput,
+        responses={200: s.AccessPathSerializer, **errors(400, 401, 403, 404, 409, 412)},
+        parameters=[IF_MATCH],
+    )
+    @action(detail=True, methods=["post"])
+    def revoke(self, request, pk=None):
+        path = self.get_object()
+        data = s.ReasonInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        path = services.path_revoke(
+            actor=self.actor,
+            path=path,
+            reason=data.validated_data["reason"],
+            expected_version=expected_version(request),
+        )
+        return self._respond(path)
+
+
+class _ListRetrieveViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _ScopedViewSet):
+    pass
+
+
+@extend_schema(responses={200: s.ClaimSerializer, **errors(401, 404)})
+class ClaimViewSet(_ListRetrieveViewSet):
+    serializer_class = s.ClaimSerializer
+
+    queryset = Claim.objects.none()
+
+    def scoped_queryset(self) -> QuerySet:
+        return selectors.visible_claims(actor=self.actor)
+
+    @extend_schema(
+        request=s.OptionalReasonInput,
+        responses={200: s.ClaimSerializer, **errors(400, 401, 403, 404, 409)},
+    )
+    @action(detail=True, methods=["post"])
+    def approve(self, request, pk=None):
+        data = s.OptionalReasonInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        claim = services.claim_approve(
+            actor=self.actor, claim=self.get_object(), reason=data.validated_data["reason"]
+        )
+        return Response(s.ClaimSerializer(claim).data)
+
+    @extend_schema(
+        request=s.ReasonInput, responses={200: s.ClaimSerializer, **errors(400, 401, 403, 404, 409)}
+    )
+    @action(detail=True, methods=["post"])
+    def reject(self, request, pk=None):
+        data = s.ReasonInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        claim = services.claim_reject(
+            actor=self.actor, claim=self.get_object(), reason=data.validated_data["reason"]
+        )
+        return Response(s.ClaimSerializer(claim).data)
+
+
+@extend_schema(responses={200: s.TransferSerializer, **errors(401, 404)})
+class TransferViewSet(_ListRetrieveViewSet):
+    serializer_class = s.TransferSerializer
+
+    queryset = Transfer.objects.none()
+
+    def scoped_queryset(self) -> QuerySet:
+        return selectors.visible_transfers(actor=self.actor)
+
+    @extend_schema(
+        request=None, responses={200: s.TransferSerializer, **errors(401, 403, 404, 409)}
+    )
+    @action(detail=True, methods=["post"])
+    def accept(self, request, pk=None):
+        transfer = services.transfer_accept(actor=self.actor, transfer=self.get_object())
+        return Response(s.TransferSerializer(transfer).data)
+
+    @extend_schema(
+        request=s.ReasonInput,
+        responses={200: s.TransferSerializer, **errors(400, 401, 403, 404, 409)},
+    )
+    @action(detail=True, methods=["post"])
+    def decline(self, request, pk=None):
+        data = s.ReasonInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        transfer = services.transfer_decline(
+            actor=self.actor, transfer=self.get_object(), reason=data.validated_data["reason"]
+        )
+        return Response(s.TransferSerializer(transfer).data)
+
+
+@extend_schema(responses={200: s.TeamSerializer, **errors(401, 404)})
+class TeamViewSet(_ListRetrieveViewSet):
+    """The team directory, readable by anyone signed in; members only by the team
+    itself and security."""
+
+    serializer_class = s.TeamSerializer
+    lookup_field = "slug"
+    lookup_value_regex = "[-a-zA-Z0-9_]+"
+
+    queryset = Team.objects.none()
+
+    def scoped_queryset(self) -> QuerySet:
+        return Team.objects.select_related("parent").order_by("slug")
+
+    @extend_schema(responses={200: s.MemberSerializer(many=True), **errors(401, 404)})
+    @action(detail=True, methods=["get"])
+    def members(self, request, slug=None):
+        team = self.get_object()
+        members = selectors.team_members(actor=self.actor, team=team)
+        if members is None:
+            raise Http404
+        return Response(s.MemberSerializer(members, many=True).data)
+
+
+class ExceptionViewSet(mixins.CreateModelMixin, _ListRetrieveViewSet):
+    serializer_class = s.ExceptionSerializer
+
+    queryset = PolicyException.objects.none()
+
+    def scoped_queryset(self) -> QuerySet:
+        return selectors.visible_exceptions(actor=self.actor)
+
+    @extend_schema(
+        request=s.ExceptionInput,
+        responses={201: s.ExceptionSerializer, **errors(400, 401, 403, 404, 409)},
+    )
+    def create(self, request):
+        data = s.ExceptionInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        path = selectors.path_get(actor=self.actor, path_id=values.pop("path"))
+        if path is None:
+            raise Http404
+        exception = services.exception_request(actor=self.actor, path=path, **values)
+        return Response(s.ExceptionSerializer(exception).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request=s.OptionalReasonInput,
+        responses={200: s.ExceptionSerializer, **errors(400, 401, 403, 404, 409)},
+    )
+    @action(detail=True, methods=["post"])
+    def approve(self, request, pk=None):
+        data = s.OptionalReasonInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        exception = services.exception_approve(
+            actor=self.actor, exception=self.get_object(), reason=data.validated_data["reason"]
+        )
+        return Response(s.ExceptionSerializer(exception).data)
+
+    @extend_schema(
+        request=s.ReasonInput,
+        responses={200: s.ExceptionSerializer, **errors(400, 401, 403, 404, 409)},
+    )
+    @action(detail=True, methods=["post"])
+    def reject(self, request, pk=None):
+        data = s.ReasonInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        exception = services.exception_reject(
+            actor=self.actor, exception=self.get_object(), reason=data.validated_data["reason"]
+        )
+        return Response(s.ExceptionSerializer(exception).data)
+
+
+@extend_schema(responses={200: s.AuditEventSerializer, **errors(401, 404)})
+class AuditEventViewSet(_ListRetrieveViewSet):
+    serializer_class = s.AuditEventSerializer
+    pagination_class = AuditCursorPagination
+    lookup_field = "seq"
+    lookup_value_regex = "[0-9]+"
+
+    queryset = AuditEvent.objects.none()
+
+    def scoped_queryset(self) -> QuerySet:
+        qs = selectors.visible_audit_events(actor=self.actor)
+        path = self.request.query_params.get("path")
+        if path:
+            try:
+                qs = qs.filter(path_id=uuid.UUID(path))
+            except ValueError as exc:
+                raise ParseError("path must be an access path id (a UUID).") from exc
+        return qs
+
+
+@extend_schema(responses={200: s.NotificationSerializer, **errors(401, 404)})
+class NotificationViewSet(_ListRetrieveViewSet):
+    serializer_class = s.NotificationSerializer
+
+    queryset = Notification.objects.none()
+
+    def scoped_queryset(self) -> QuerySet:
+        return selectors.visible_notifications(actor=self.actor)
+
+
+class MeView(APIView):
+    """Who the API sees: the person or token, its teams and roles."""
+
+    @extend_schema(responses={200: s.MeSerializer, **errors(401)})
+    def get(self, request):
+        actor = actor_for(request)
+        token = request.auth if isinstance(request.auth, ApiToken) else None
+        teams = Team.objects.filter(pk__in=actor.team_ids).order_by("slug")
+        return Response(
+            {
+                "kind": "token" if token else "user",
+                "username": actor.user.get_username() if actor.user else None,
+                "token": (
+                    {
+                        "name": token.name,
+                        "prefix": token.prefix,
+                        "scopes": token.scopes,
+                        "expires_at": token.expires_at.isoformat(),
+                        "team": token.team.slug if token.team_id else None,
+                    }
+                    if token
+                    else None
+                ),
+                "teams": [
+                    {"slug": t.slug, "kind": t.kind, "role": actor.roles[t.pk]} for t in teams
+                ],
+                "security_reviewer": actor.is_security_reviewer,
+            }
+        )

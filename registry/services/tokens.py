@@ -1,0 +1,203 @@
+"""API tokens: issue (shown once), use, revoke. Each token is also an access path."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from registry import errors, permissions, tokens
+from registry.actors import Actor
+from registry.audit import audit_record
+from registry.errors import Invalid, InvalidTransition
+from registry.models import AccessPath, ApiToken, Team
+from registry.services._common import lock_path, refuse_if, require_text, resolve_now
+from registry.services.paths import path_register, revoke_locked
+
+MAX_TOKEN_DAYS = 365
+# A token that was used within this long is not written to again on each request.
+LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
+# The `system` under which the registry registers its own tokens as access paths.
+REGISTRY_SYSTEM = "nhi-registry"
+
+
+def _owner_team_for(user: AbstractBaseUser, team: Team | None) -> Team:
+    teams = Team.objects.filter(
+        memberships__user=user, memberships__ended_at__isnull=True, is_active=True
+    ).order_by("slug")
+    if team is not None:
+        if not teams.filter(pk=team.pk).exists():
+            raise Invalid.single("team", errors.NOT_A_MEMBER_OF_TEAM)
+        return team
+    first = teams.first()
+    if first is None:
+        raise Invalid.single("user", errors.OUTSIDER)
+    return first
+
+
+def _check_request(name: str, scopes: list[str], expires_in_days: int) -> list[str]:
+    require_text("name", name)
+    if not scopes or not set(scopes) <= set(ApiToken.Scope.values):
+        raise Invalid.single("scopes", errors.TOKEN_SCOPES)
+    if not 1 <= expires_in_days <= MAX_TOKEN_DAYS:
+        raise Invalid.single("expires_in_days", errors.TOKEN_LIFETIME.format(days=MAX_TOKEN_DAYS))
+    return sorted(set(scopes))
+
+
+@transaction.atomic
+def token_create(
+    *,
+    actor: Actor,
+    name: str,
+    scopes: list[str],
+    expires_in_days: int = 90,
+    team: Team | None = None,
+    user: AbstractBaseUser | None = None,
+    now: dt.datetime | None = None,
+) -> tuple[ApiToken, str]:
+    """Issue a team token (`team`) or a personal token (`user`, owned by one of the
+    user's teams). Returns the record and the token, which is never available again."""
+    now = resolve_now(now)
+    scopes = _check_request(name, scopes, expires_in_days)
+    if user is not None:
+        if not (actor.is_system or (actor.user is not None and actor.user.pk == user.pk)):
+            refuse_if(errors.NOT_ALLOWED)
+        owner = _owner_team_for(user, team)
+    elif team is not None:
+        refuse_if(permissions.refuse_team_manage(actor, team))
+        owner = team
+    else:
+        raise Invalid.single("team", errors.REQUIRED)
+    if not owner.is_active:
+        raise Invalid.single("team", errors.TEAM_INACTIVE)
+
+    secret = tokens.generate()
+    prefix = tokens.display_prefix(secret)
+    expires_at = now + dt.timedelta(days=expires_in_days)
+    holder = user.get_username() if user is not None else f"the {owner.slug} team's integration"
+    path = path_register(
+        actor=actor if not actor.is_integration else Actor.system("token-issuer"),
+        data={
+            "name": f"NHI Registry API token '{name}' ({prefix}…)",
+            "kind": AccessPath.Kind.API_TOKEN,
+            "system": REGISTRY_SYSTEM,
+            "external_id": prefix,
+            "environment": AccessPath.Environment.PROD,
+            "owner_team": owner,
+            "created_via": AccessPath.CreatedVia.HUMAN,
+            "created_by_ref": actor.label,
+            "consumers": holder,
+            "ticket_url": f"{settings.BASE_URL}/api/v1/me/",
+            "justification": (
+                f"Registry API access ({', '.join(scopes)}) for {holder}, issued by {actor.label}."
+            ),
+            "privilege_scope": f"NHI Registry API: {', '.join(scopes)} as {holder}",
+            "risk_tier": (
+                AccessPath.RiskTier.HIGH if "write" in scopes else AccessPath.RiskTier.MEDIUM
+            ),
+            "credential_lifetime": AccessPath.CredentialLifetime.LONG_LIVED,
+            "rotation_days": expires_in_days,
+            "last_rotated_at": now,
+            "expires_at": expires_at,
+            "revocation_plan": "Revoke the token in NHI Registry (or revoke this path): "
+            "it stops working at once.",
+        },
+        now=now,
+    )
+    token = ApiToken.objects.create(
+        name=name.strip(),
+        prefix=prefix,
+        token_hash=tokens.hash_token(secret),
+        team=owner if user is None else None,
+        user=user,
+        scopes=scopes,
+        expires_at=expires_at,
+        access_path=path,
+        created_by_label=actor.label,
+        created_at=now,
+    )
+    audit_record(
+        actor=actor,
+        action="api_token.created",
+        obj=token,
+        path=path,
+        now=now,
+        changes={
+            "name": [None, token.name],
+            "prefix": [None, prefix],
+            "holder": [None, holder],
+            "scopes": [None, scopes],
+            "expires_at": [None, expires_at],
+        },
+    )
+    return token, secret
+
+
+def _refuse_token_revoke(actor: Actor, token: ApiToken) -> str | None:
+    if token.user_id is not None and actor.user is not None and actor.user.pk == token.user_id:
+        return None
+    return permissions.refuse_team_manage(actor, token.team or token.access_path.owner_team)
+
+
+@transaction.atomic
+def token_revoke(
+    *, actor: Actor, token: ApiToken, reason: str, now: dt.datetime | None = None
+) -> ApiToken:
+    """Stop a token at once; its access path is revoked with it."""
+    now = resolve_now(now)
+    path = lock_path(token.access_path_id)
+    refuse_if(_refuse_token_revoke(actor, token))
+    reason = require_text("reason", reason)
+    updated = ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=now)
+    if updated != 1:
+        raise InvalidTransition(errors.TOKEN_REVOKED)
+    token.refresh_from_db()
+    audit_record(
+        actor=actor,
+        action="api_token.revoked",
+        obj=token,
+        path=path,
+        now=now,
+        changes={"revoked_at": [None, now]},
+        reason=reason,
+    )
+    if path.state in (AccessPath.State.ACTIVE, AccessPath.State.UNOWNED):
+        revoke_locked(path, actor=actor, reason=reason, now=now)
+    return token
+
+
+def token_authenticate(raw: str, *, now: dt.datetime | None = None) -> ApiToken | None:
+    """The live token for `raw`, or None. A token stops working when it is revoked,
+    expires, or its access path is revoked or expired (the registry governing its own
+    credential). Records when it was last used, at most once a minute."""
+    if not tokens.is_well_formed(raw):
+        return None
+    now = now or timezone.now()
+    token = (
+        ApiToken.objects.select_related("team", "user", "access_path")
+        .filter(token_hash=tokens.hash_token(raw), revoked_at__isnull=True, expires_at__gt=now)
+        .first()
+    )
+    if token is None or token.access_path.state not in (
+        AccessPath.State.ACTIVE,
+        AccessPath.State.UNOWNED,
+        AccessPath.State.CLAIM_PENDING,
+    ):
+        return None
+    if token.user_id is not None and not token.user.is_active:
+        return None
+    if token.team_id is not None and not token.team.is_active:
+        return None
+    if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        token.last_used_at = now
+    return token
+
+
+def actor_for_token(token: ApiToken) -> Actor:
+    if token.team_id is not None:
+        return Actor.integration(token.team, token_id=token.prefix, name=token.name)
+    return Actor.personal_token(token.user, token_id=token.prefix, name=token.name)
