@@ -58,5 +58,17 @@ def exception_handler(exc, context):
         first = next(iter(errors.values()))[0] if errors else "Invalid input."
         response.data = {"detail": first, "code": code, "errors": errors}
     else:
-        response.data = {"detail": str(getattr(exc, "detail", exc)), "code": code}
+        detail = response.data.get("detail") if isinstance(response.data, dict) else None
+        response.data = {"detail": str(detail or exc), "code": code}
     return response
+
+
+def not_found(request, exception=None):
+    """Unknown URLs under /api/ answer in the API's error shape, others as HTML."""
+    if request.path.startswith("/api/"):
+        from django.http import JsonResponse
+
+        return JsonResponse({"detail": "Not found.", "code": "not_found"}, status=404)
+    from django.views.defaults import page_not_found
+
+    return page_not_found(request, exception)

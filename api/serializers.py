@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.conf import settings
 from rest_framework import serializers
 
+from registry import errors
 from registry.models import (
     AccessPath,
     Attestation,
@@ -31,8 +32,10 @@ class TeamSlugField(serializers.SlugRelatedField):
 class AccessPathSerializer(serializers.ModelSerializer):
     """An access path as the API shows it, with its status exact at read time."""
 
-    owner_team = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    steward_team = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    owner_team = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+    steward_team = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+    # Empty until someone records the ticket, so not always a URI.
+    ticket_url = serializers.CharField(read_only=True)
     status = serializers.ChoiceField(choices=Status.choices, read_only=True)
     tags = serializers.SlugRelatedField(slug_field="slug", many=True, read_only=True)
     url = serializers.SerializerMethodField()
@@ -74,6 +77,35 @@ class AccessPathWriteSerializer(serializers.ModelSerializer):
         }
         # Uniqueness is the services' to check (register-or-update relies on it).
         validators: list = []
+
+    def validate(self, attrs: dict) -> dict:
+        # A key this serializer does not take (state, version, status…) is refused, not
+        # silently dropped: the caller must learn their change did not happen.
+        unknown = sorted(set(self.initial_data) - set(self.fields))
+        if unknown:
+            raise serializers.ValidationError({key: [errors.UNKNOWN_FIELD] for key in unknown})
+        return attrs
+
+
+class AccessPathCreateSerializer(AccessPathWriteSerializer):
+    """Creating a path: its identity is required."""
+
+    class Meta(AccessPathWriteSerializer.Meta):
+        extra_kwargs = {
+            **AccessPathWriteSerializer.Meta.extra_kwargs,
+            **{f: {"required": True} for f in ("name", "kind", "system", "environment")},
+        }
+
+
+class AccessPathRegisterSerializer(AccessPathWriteSerializer):
+    """Register-or-update: the key is required; name, kind and environment too when the
+    path is new (the service says so), and only what changes when it exists."""
+
+    class Meta(AccessPathWriteSerializer.Meta):
+        extra_kwargs = {
+            **AccessPathWriteSerializer.Meta.extra_kwargs,
+            **{f: {"required": True} for f in ("system", "external_id")},
+        }
 
 
 class ClaimInput(serializers.Serializer):
@@ -140,7 +172,7 @@ class AttestationSerializer(serializers.ModelSerializer):
 
 
 class TeamSerializer(serializers.ModelSerializer):
-    parent = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    parent = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
 
     class Meta:
         model = Team

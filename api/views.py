@@ -14,7 +14,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ParseError
+from rest_framework.exceptions import ParseError, ValidationError
 from rest_framework.filters import OrderingFilter
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -47,7 +47,8 @@ _VERSION_TAG = re.compile(r'^(?:W/)?"?(\d+)"?$')
 
 
 def errors(*codes: int) -> dict:
-    return {code: OpenApiResponse(ErrorSerializer) for code in codes}
+    """The documented error responses; every operation may also be throttled (429)."""
+    return {code: OpenApiResponse(ErrorSerializer) for code in (*codes, 429)}
 
 
 def expected_version(request) -> int | None:
@@ -115,7 +116,7 @@ class AccessPathViewSet(_ScopedViewSet):
             s.AccessPathSerializer(fresh).data, status=code, headers={"ETag": etag(fresh.version)}
         )
 
-    @extend_schema(responses={200: s.AccessPathSerializer(many=True), **errors(400, 401)})
+    @extend_schema(responses={200: s.AccessPathSerializer(many=True), **errors(400, 401, 404)})
     def list(self, request):
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
@@ -126,18 +127,18 @@ class AccessPathViewSet(_ScopedViewSet):
         return Response(self.get_serializer(path).data, headers={"ETag": etag(path.version)})
 
     @extend_schema(
-        request=s.AccessPathWriteSerializer,
-        responses={201: s.AccessPathSerializer, **errors(400, 401, 403)},
+        request=s.AccessPathCreateSerializer,
+        responses={201: s.AccessPathSerializer, **errors(400, 401, 403, 415)},
     )
     def create(self, request):
-        data = s.AccessPathWriteSerializer(data=request.data)
+        data = s.AccessPathCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         path = services.path_register(actor=self.actor, data=data.validated_data)
         return self._respond(path, status.HTTP_201_CREATED)
 
     @extend_schema(
         request=s.AccessPathWriteSerializer,
-        responses={200: s.AccessPathSerializer, **errors(400, 401, 403, 404, 409, 412)},
+        responses={200: s.AccessPathSerializer, **errors(400, 401, 403, 404, 409, 412, 415)},
         parameters=[IF_MATCH],
     )
     def partial_update(self, request, pk=None):
@@ -153,11 +154,11 @@ class AccessPathViewSet(_ScopedViewSet):
         return self._respond(path)
 
     @extend_schema(
-        request=s.AccessPathWriteSerializer,
+        request=s.AccessPathRegisterSerializer,
         responses={
             200: s.AccessPathSerializer,
             201: s.AccessPathSerializer,
-            **errors(400, 401, 403, 409),
+            **errors(400, 401, 403, 409, 415),
         },
         description="Register a path by (system, external_id), or update the one already "
         "registered: idempotent, for pipelines to call every time they run. 201 when "
@@ -165,14 +166,14 @@ class AccessPathViewSet(_ScopedViewSet):
     )
     @action(detail=False, methods=["post"])
     def register(self, request):
-        data = s.AccessPathWriteSerializer(data=request.data)
+        data = s.AccessPathRegisterSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         path, created = services.path_register_or_update(actor=self.actor, data=data.validated_data)
         return self._respond(path, status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
     @extend_schema(
         request=s.ClaimInput,
-        responses={201: s.ClaimSerializer, **errors(400, 401, 403, 404, 409, 412)},
+        responses={201: s.ClaimSerializer, **errors(400, 401, 403, 404, 409, 412, 415)},
         parameters=[IF_MATCH],
     )
     @action(detail=True, methods=["post"])
@@ -190,7 +191,7 @@ class AccessPathViewSet(_ScopedViewSet):
 
     @extend_schema(
         request=s.AttestInput,
-        responses={201: s.AttestationSerializer, **errors(400, 401, 403, 404, 409, 412)},
+        responses={201: s.AttestationSerializer, **errors(400, 401, 403, 404, 409, 412, 415)},
         parameters=[IF_MATCH],
     )
     @action(detail=True, methods=["post"])
@@ -208,7 +209,7 @@ class AccessPathViewSet(_ScopedViewSet):
 
     @extend_schema(
         request=s.TransferInput,
-        responses={201: s.TransferSerializer, **errors(400, 401, 403, 404, 409, 412)},
+        responses={201: s.TransferSerializer, **errors(400, 401, 403, 404, 409, 412, 415)},
         parameters=[IF_MATCH],
     )
     @action(detail=True, methods=["post"])
@@ -226,7 +227,7 @@ class AccessPathViewSet(_ScopedViewSet):
 
     @extend_schema(
         request=s.ReasonInput,
-        responses={200: s.AccessPathSerializer, **errors(400, 401, 403, 404, 409, 412)},
+        responses={200: s.AccessPathSerializer, **errors(400, 401, 403, 404, 409, 412, 415)},
         parameters=[IF_MATCH],
     )
     @action(detail=True, methods=["post"])
@@ -258,7 +259,7 @@ class ClaimViewSet(_ListRetrieveViewSet):
 
     @extend_schema(
         request=s.OptionalReasonInput,
-        responses={200: s.ClaimSerializer, **errors(400, 401, 403, 404, 409)},
+        responses={200: s.ClaimSerializer, **errors(400, 401, 403, 404, 409, 415)},
     )
     @action(detail=True, methods=["post"])
     def approve(self, request, pk=None):
@@ -270,7 +271,8 @@ class ClaimViewSet(_ListRetrieveViewSet):
         return Response(s.ClaimSerializer(claim).data)
 
     @extend_schema(
-        request=s.ReasonInput, responses={200: s.ClaimSerializer, **errors(400, 401, 403, 404, 409)}
+        request=s.ReasonInput,
+        responses={200: s.ClaimSerializer, **errors(400, 401, 403, 404, 409, 415)},
     )
     @action(detail=True, methods=["post"])
     def reject(self, request, pk=None):
@@ -301,7 +303,7 @@ class TransferViewSet(_ListRetrieveViewSet):
 
     @extend_schema(
         request=s.ReasonInput,
-        responses={200: s.TransferSerializer, **errors(400, 401, 403, 404, 409)},
+        responses={200: s.TransferSerializer, **errors(400, 401, 403, 404, 409, 415)},
     )
     @action(detail=True, methods=["post"])
     def decline(self, request, pk=None):
@@ -328,7 +330,7 @@ class TeamViewSet(_ListRetrieveViewSet):
         return Team.objects.select_related("parent").order_by("slug")
 
     @extend_schema(responses={200: s.MemberSerializer(many=True), **errors(401, 404)})
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], pagination_class=None)
     def members(self, request, slug=None):
         team = self.get_object()
         members = selectors.team_members(actor=self.actor, team=team)
@@ -337,6 +339,7 @@ class TeamViewSet(_ListRetrieveViewSet):
         return Response(s.MemberSerializer(members, many=True).data)
 
 
+@extend_schema(responses={200: s.ExceptionSerializer, **errors(401, 404)})
 class ExceptionViewSet(mixins.CreateModelMixin, _ListRetrieveViewSet):
     serializer_class = s.ExceptionSerializer
 
@@ -347,7 +350,7 @@ class ExceptionViewSet(mixins.CreateModelMixin, _ListRetrieveViewSet):
 
     @extend_schema(
         request=s.ExceptionInput,
-        responses={201: s.ExceptionSerializer, **errors(400, 401, 403, 404, 409)},
+        responses={201: s.ExceptionSerializer, **errors(400, 401, 403, 404, 409, 415)},
     )
     def create(self, request):
         data = s.ExceptionInput(data=request.data)
@@ -361,7 +364,7 @@ class ExceptionViewSet(mixins.CreateModelMixin, _ListRetrieveViewSet):
 
     @extend_schema(
         request=s.OptionalReasonInput,
-        responses={200: s.ExceptionSerializer, **errors(400, 401, 403, 404, 409)},
+        responses={200: s.ExceptionSerializer, **errors(400, 401, 403, 404, 409, 415)},
     )
     @action(detail=True, methods=["post"])
     def approve(self, request, pk=None):
@@ -374,7 +377,7 @@ class ExceptionViewSet(mixins.CreateModelMixin, _ListRetrieveViewSet):
 
     @extend_schema(
         request=s.ReasonInput,
-        responses={200: s.ExceptionSerializer, **errors(400, 401, 403, 404, 409)},
+        responses={200: s.ExceptionSerializer, **errors(400, 401, 403, 404, 409, 415)},
     )
     @action(detail=True, methods=["post"])
     def reject(self, request, pk=None):
@@ -402,7 +405,7 @@ class AuditEventViewSet(_ListRetrieveViewSet):
             try:
                 qs = qs.filter(path_id=uuid.UUID(path))
             except ValueError as exc:
-                raise ParseError("path must be an access path id (a UUID).") from exc
+                raise ValidationError({"path": ["Give an access path id (a UUID)."]}) from exc
         return qs
 
 

@@ -12,3 +12,5 @@ urlpatterns = [
     path("api/", include("api.urls")),
     path("", include("registry.urls")),
 ]
+
+handler404 = "api.exceptions.not_found"

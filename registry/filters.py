@@ -5,12 +5,32 @@ from __future__ import annotations
 import datetime as dt
 
 import django_filters
+from django.core.exceptions import ValidationError
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
+from django_filters.fields import IsoDateTimeField
 
 from registry.models import AccessPath, PolicyException, Team
 from registry.policies import Policy, current_policy
 from registry.status import Status, status_q
+
+
+class UTCIsoDateTimeField(IsoDateTimeField):
+    """ISO 8601 in, UTC out; a date that cannot exist in UTC (year 9999 at -05:00) is
+    bad input, not a server error, and no odd offset reaches the database."""
+
+    def to_python(self, value):
+        result = super().to_python(value)
+        if result is None:
+            return None
+        try:
+            return result.astimezone(dt.UTC)
+        except OverflowError as exc:
+            raise ValidationError(self.error_messages["invalid"], code="invalid") from exc
+
+
+class UTCIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = UTCIsoDateTimeField
 
 
 class AccessPathFilterSet(django_filters.FilterSet):
@@ -30,11 +50,9 @@ class AccessPathFilterSet(django_filters.FilterSet):
     risk_tier = django_filters.MultipleChoiceFilter(choices=AccessPath.RiskTier.choices)
     created_via = django_filters.MultipleChoiceFilter(choices=AccessPath.CreatedVia.choices)
     external_id = django_filters.CharFilter(field_name="external_id")
-    expires_before = django_filters.IsoDateTimeFilter(field_name="expires_at", lookup_expr="lt")
-    expires_after = django_filters.IsoDateTimeFilter(field_name="expires_at", lookup_expr="gte")
-    review_due_before = django_filters.IsoDateTimeFilter(
-        field_name="next_review_at", lookup_expr="lt"
-    )
+    expires_before = UTCIsoDateTimeFilter(field_name="expires_at", lookup_expr="lt")
+    expires_after = UTCIsoDateTimeFilter(field_name="expires_at", lookup_expr="gte")
+    review_due_before = UTCIsoDateTimeFilter(field_name="next_review_at", lookup_expr="lt")
     tag = django_filters.CharFilter(field_name="tags__slug", label="Tag")
     has_exception = django_filters.BooleanFilter(
         method="filter_has_exception", label="Has an approved, unexpired policy exception"

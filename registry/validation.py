@@ -45,12 +45,24 @@ def secret_kind(text: str) -> str | None:
     return None
 
 
+# An AWS access key *id* names a key without granting anything (the secret is its
+# other half), and a leaked key is looked up by it: the one field that identifies a
+# credential may hold it. Every other pattern is a secret everywhere.
+IDENTIFIER_FIELDS = frozenset({"external_id"})
+_IDENTIFIER_KINDS = frozenset({"AWS access key id"})
+
+
 def secret_errors(values: Mapping[str, object]) -> dict[str, list[str]]:
     """Per-field errors for every string value that looks like a credential."""
     found: dict[str, list[str]] = {}
     for field_name, value in values.items():
-        if isinstance(value, str) and (kind := secret_kind(value)):
-            found[field_name] = [errors.LOOKS_LIKE_SECRET.format(kind=kind)]
+        if not isinstance(value, str):
+            continue
+        allowed = _IDENTIFIER_KINDS if field_name in IDENTIFIER_FIELDS else frozenset()
+        for kind, pattern in SECRET_PATTERNS:
+            if kind not in allowed and pattern.search(value):
+                found[field_name] = [errors.LOOKS_LIKE_SECRET.format(kind=kind)]
+                break
     return found
 
 

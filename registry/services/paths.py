@@ -365,6 +365,8 @@ def path_register_or_update(
                 raise
         # Registered concurrently by another call: update that one instead.
         existing = AccessPath.objects.get(system=system, external_id=external_id)
+    # Someone who may not edit the registered path learns nothing more about it.
+    refuse_if(permissions.refuse_update(actor, existing))
     changes = dict(data)
     if "owner_team" in changes:
         owner = changes.pop("owner_team")

@@ -14,7 +14,7 @@ from registry.actors import Actor
 from registry.audit import audit_record
 from registry.errors import Invalid, InvalidTransition
 from registry.models import AccessPath, ApiToken, Team
-from registry.services._common import lock_path, refuse_if, require_text, resolve_now
+from registry.services._common import is_live, lock_path, refuse_if, require_text, resolve_now
 from registry.services.paths import path_register, revoke_locked
 
 MAX_TOKEN_DAYS = 365
@@ -181,11 +181,7 @@ def token_authenticate(raw: str, *, now: dt.datetime | None = None) -> ApiToken 
         .filter(token_hash=tokens.hash_token(raw), revoked_at__isnull=True, expires_at__gt=now)
         .first()
     )
-    if token is None or token.access_path.state not in (
-        AccessPath.State.ACTIVE,
-        AccessPath.State.UNOWNED,
-        AccessPath.State.CLAIM_PENDING,
-    ):
+    if token is None or not is_live(token.access_path, now):
         return None
     if token.user_id is not None and not token.user.is_active:
         return None

@@ -1,0 +1,637 @@
+"""The REST API's authorization matrix.
+
+For every persona, every route of `api.urls.router` (and `me/`) and every kind of object
+that route takes, MATRIX states the exact HTTP status. The expectations follow
+registry/permissions.py (who may act) and registry/selectors.py (who may see: an
+invisible object is a 404, never a 403). A read-only token is refused (403) on every
+write before any object is looked up; an expired or revoked token, like no credentials
+at all, is a 401 everywhere.
+
+Cells do not share state: the personas are built once per module, and each cell runs
+in its own transaction (pytest-django's function-scoped `db`) that is rolled back after
+it, so every cell starts from exactly the personas. The objects a cell acts on are
+built lazily inside that transaction. Every refusal is also checked to have changed
+nothing (no audit event, no path version or state), every accepted write to have
+changed something, and every list of otto's (who is in no team) to be empty.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from functools import cached_property
+
+import pytest
+from django.db import transaction
+from django.urls import URLPattern, reverse
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from api import urls as api_urls
+from api.exceptions import _CODES
+from api.urls import router
+from registry import services
+from registry.models import AccessPath, AuditEvent, Notification, PolicyException
+from registry.services.tokens import token_create, token_revoke
+from tests.conftest import Personas, build_personas, path_data
+
+pytestmark = pytest.mark.django_db
+
+# List routes: 200, and the object is (LISTED) or is not (HIDDEN) among the results.
+LISTED = "listed"
+HIDDEN = "hidden"
+L, H = LISTED, HIDDEN
+
+# Columns of MATRIX, in order. payments_rw / payments_ro: the payments team's tokens
+# (read+write, read only); expired / revoked: payments read+write tokens that no longer
+# work; anonymous: no credentials at all.
+PERSONAS = (
+    "pat",
+    "lee",
+    "dana",
+    "otto",
+    "sam",
+    "payments_rw",
+    "payments_ro",
+    "expired",
+    "revoked",
+    "anonymous",
+)
+
+# The objects each route takes. Paths: "own" is payments-owned (pat's and lee's team,
+# and the payments tokens'), "other" data-owned (dana's), "unowned" stewarded by
+# platform, "own_signoff" payments-owned and requiring a lead's sign-off. For create and
+# register, the object is the owner team of the path in the body ("existing_*": a path
+# already registered under that (system, external_id)).
+PATHS = ("own", "other", "unowned")
+CLAIMS = ("pending", "decided_other", "by_sam")
+TRANSFERS = ("incoming", "outgoing", "accepted")
+TEAMS = ("payments", "data")
+EXCEPTIONS = ("own", "other", "by_sam", "decided")
+AUDIT_EVENTS = ("own", "other", "unowned", "pathless")
+NOTIFICATIONS = ("own", "other")
+ME = ("-",)
+
+RESOURCE_OBJECTS = {
+    "access-paths": PATHS,
+    "claims": CLAIMS,
+    "transfers": TRANSFERS,
+    "teams": TEAMS,
+    "exceptions": EXCEPTIONS,
+    "audit-events": AUDIT_EVENTS,
+    "notifications": NOTIFICATIONS,
+    "me": ME,
+}
+# Routes whose objects differ from their resource's.
+ROUTE_OBJECTS = {
+    "access-paths:register": (*PATHS, "existing_own", "existing_other"),
+    "access-paths:attest": (*PATHS, "own_signoff"),
+    "exceptions:create": PATHS,
+}
+
+# fmt: off
+MATRIX: dict[str, dict[str, tuple]] = {
+    # route: {object: (one expected status per persona, in PERSONAS order)}
+    #                     pat  lee  dana otto sam  rw   ro   exp  rev  anon
+    "access-paths:list": {
+        "own":            (L,   L,   H,   H,   L,   L,   L,   401, 401, 401),
+        "other":          (H,   H,   L,   H,   L,   H,   H,   401, 401, 401),
+        "unowned":        (L,   L,   L,   H,   L,   L,   L,   401, 401, 401),
+    },
+    "access-paths:create": {
+        "own":            (201, 201, 403, 403, 201, 201, 403, 401, 401, 401),
+        "other":          (403, 403, 201, 403, 201, 403, 403, 401, 401, 401),
+        "unowned":        (201, 201, 201, 403, 201, 201, 403, 401, 401, 401),
+    },
+    "access-paths:register": {
+        "own":            (201, 201, 403, 403, 201, 201, 403, 401, 401, 401),
+        "other":          (403, 403, 201, 403, 201, 403, 403, 401, 401, 401),
+        "unowned":        (201, 201, 201, 403, 201, 201, 403, 401, 401, 401),
+        "existing_own":   (200, 200, 403, 403, 200, 200, 403, 401, 401, 401),
+        "existing_other": (403, 403, 200, 403, 200, 403, 403, 401, 401, 401),
+    },
+    "access-paths:retrieve": {
+        "own":            (200, 200, 404, 404, 200, 200, 200, 401, 401, 401),
+        "other":          (404, 404, 200, 404, 200, 404, 404, 401, 401, 401),
+        "unowned":        (200, 200, 200, 404, 200, 200, 200, 401, 401, 401),
+    },
+    "access-paths:partial_update": {
+        "own":            (200, 200, 404, 404, 200, 200, 403, 401, 401, 401),
+        "other":          (404, 404, 200, 404, 200, 404, 403, 401, 401, 401),
+        "unowned":        (403, 403, 403, 404, 200, 403, 403, 401, 401, 401),
+    },
+    "access-paths:claim": {
+        "own":            (409, 409, 404, 404, 409, 409, 403, 401, 401, 401),
+        "other":          (404, 404, 409, 404, 409, 404, 403, 401, 401, 401),
+        "unowned":        (201, 201, 201, 404, 201, 201, 403, 401, 401, 401),
+    },
+    "access-paths:attest": {
+        "own":            (201, 201, 404, 404, 403, 403, 403, 401, 401, 401),
+        "other":          (404, 404, 201, 404, 403, 404, 403, 401, 401, 401),
+        "unowned":        (403, 403, 403, 404, 403, 403, 403, 401, 401, 401),
+        "own_signoff":    (403, 201, 404, 404, 403, 403, 403, 401, 401, 401),
+    },
+    "access-paths:transfer": {
+        "own":            (403, 201, 404, 404, 201, 403, 403, 401, 401, 401),
+        "other":          (404, 404, 403, 404, 201, 404, 403, 401, 401, 401),
+        "unowned":        (403, 403, 403, 404, 409, 403, 403, 401, 401, 401),
+    },
+    "access-paths:revoke": {
+        "own":            (200, 200, 404, 404, 200, 403, 403, 401, 401, 401),
+        "other":          (404, 404, 200, 404, 200, 404, 403, 401, 401, 401),
+        "unowned":        (403, 403, 403, 404, 200, 403, 403, 401, 401, 401),
+    },
+    "claims:list": {
+        "pending":        (L,   L,   L,   H,   L,   L,   L,   401, 401, 401),
+        "decided_other":  (H,   H,   L,   H,   L,   H,   H,   401, 401, 401),
+        "by_sam":         (L,   L,   L,   H,   L,   L,   L,   401, 401, 401),
+    },
+    "claims:retrieve": {
+        "pending":        (200, 200, 200, 404, 200, 200, 200, 401, 401, 401),
+        "decided_other":  (404, 404, 200, 404, 200, 404, 404, 401, 401, 401),
+        "by_sam":         (200, 200, 200, 404, 200, 200, 200, 401, 401, 401),
+    },
+    "claims:approve": {
+        "pending":        (403, 403, 403, 404, 200, 403, 403, 401, 401, 401),
+        "decided_other":  (404, 404, 403, 404, 409, 404, 403, 401, 401, 401),
+        "by_sam":         (403, 403, 403, 404, 403, 403, 403, 401, 401, 401),
+    },
+    "claims:reject": {
+        "pending":        (403, 403, 403, 404, 200, 403, 403, 401, 401, 401),
+        "decided_other":  (404, 404, 403, 404, 409, 404, 403, 401, 401, 401),
+        "by_sam":         (403, 403, 403, 404, 403, 403, 403, 401, 401, 401),
+    },
+    "transfers:list": {
+        "incoming":       (L,   L,   L,   H,   L,   L,   L,   401, 401, 401),
+        "outgoing":       (L,   L,   L,   H,   L,   L,   L,   401, 401, 401),
+        "accepted":       (L,   L,   H,   H,   L,   L,   L,   401, 401, 401),
+    },
+    "transfers:retrieve": {
+        "incoming":       (200, 200, 200, 404, 200, 200, 200, 401, 401, 401),
+        "outgoing":       (200, 200, 200, 404, 200, 200, 200, 401, 401, 401),
+        "accepted":       (200, 200, 404, 404, 200, 200, 200, 401, 401, 401),
+    },
+    "transfers:accept": {
+        "incoming":       (200, 200, 403, 404, 403, 403, 403, 401, 401, 401),
+        "outgoing":       (403, 403, 200, 404, 403, 403, 403, 401, 401, 401),
+        "accepted":       (409, 409, 404, 404, 403, 403, 403, 401, 401, 401),
+    },
+    "transfers:decline": {
+        "incoming":       (200, 200, 403, 404, 403, 403, 403, 401, 401, 401),
+        "outgoing":       (403, 403, 200, 404, 403, 403, 403, 401, 401, 401),
+        "accepted":       (409, 409, 404, 404, 403, 403, 403, 401, 401, 401),
+    },
+    "teams:list": {
+        "payments":       (L,   L,   L,   L,   L,   L,   L,   401, 401, 401),
+        "data":           (L,   L,   L,   L,   L,   L,   L,   401, 401, 401),
+    },
+    "teams:retrieve": {
+        "payments":       (200, 200, 200, 200, 200, 200, 200, 401, 401, 401),
+        "data":           (200, 200, 200, 200, 200, 200, 200, 401, 401, 401),
+    },
+    "teams:members": {
+        "payments":       (200, 200, 404, 404, 200, 200, 200, 401, 401, 401),
+        "data":           (404, 404, 200, 404, 200, 404, 404, 401, 401, 401),
+    },
+    "exceptions:list": {
+        "own":            (L,   L,   H,   H,   L,   L,   L,   401, 401, 401),
+        "other":          (H,   H,   L,   H,   L,   H,   H,   401, 401, 401),
+        "by_sam":         (L,   L,   H,   H,   L,   L,   L,   401, 401, 401),
+        "decided":        (L,   L,   H,   H,   L,   L,   L,   401, 401, 401),
+    },
+    "exceptions:create": {
+        "own":            (201, 201, 404, 404, 201, 403, 403, 401, 401, 401),
+        "other":          (404, 404, 201, 404, 201, 404, 403, 401, 401, 401),
+        "unowned":        (403, 403, 403, 404, 201, 403, 403, 401, 401, 401),
+    },
+    "exceptions:retrieve": {
+        "own":            (200, 200, 404, 404, 200, 200, 200, 401, 401, 401),
+        "other":          (404, 404, 200, 404, 200, 404, 404, 401, 401, 401),
+        "by_sam":         (200, 200, 404, 404, 200, 200, 200, 401, 401, 401),
+        "decided":        (200, 200, 404, 404, 200, 200, 200, 401, 401, 401),
+    },
+    "exceptions:approve": {
+        "own":            (403, 403, 404, 404, 200, 403, 403, 401, 401, 401),
+        "other":          (404, 404, 403, 404, 200, 404, 403, 401, 401, 401),
+        "by_sam":         (403, 403, 404, 404, 403, 403, 403, 401, 401, 401),
+        "decided":        (403, 403, 404, 404, 409, 403, 403, 401, 401, 401),
+    },
+    "exceptions:reject": {
+        "own":            (403, 403, 404, 404, 200, 403, 403, 401, 401, 401),
+        "other":          (404, 404, 403, 404, 200, 404, 403, 401, 401, 401),
+        "by_sam":         (403, 403, 404, 404, 403, 403, 403, 401, 401, 401),
+        "decided":        (403, 403, 404, 404, 409, 403, 403, 401, 401, 401),
+    },
+    "audit-events:list": {
+        "own":            (L,   L,   H,   H,   L,   L,   L,   401, 401, 401),
+        "other":          (H,   H,   L,   H,   L,   H,   H,   401, 401, 401),
+        "unowned":        (L,   L,   L,   H,   L,   L,   L,   401, 401, 401),
+        "pathless":       (H,   H,   H,   H,   L,   H,   H,   401, 401, 401),
+    },
+    "audit-events:retrieve": {
+        "own":            (200, 200, 404, 404, 200, 200, 200, 401, 401, 401),
+        "other":          (404, 404, 200, 404, 200, 404, 404, 401, 401, 401),
+        "unowned":        (200, 200, 200, 404, 200, 200, 200, 401, 401, 401),
+        "pathless":       (404, 404, 404, 404, 200, 404, 404, 401, 401, 401),
+    },
+    "notifications:list": {
+        "own":            (L,   L,   H,   H,   L,   L,   L,   401, 401, 401),
+        "other":          (H,   H,   L,   H,   L,   H,   H,   401, 401, 401),
+    },
+    "notifications:retrieve": {
+        "own":            (200, 200, 404, 404, 200, 200, 200, 401, 401, 401),
+        "other":          (404, 404, 200, 404, 200, 404, 404, 401, 401, 401),
+    },
+    "me": {
+        "-":              (200, 200, 200, 200, 200, 200, 200, 401, 401, 401),
+    },
+}
+# fmt: on
+
+CELLS = [
+    (persona, route, obj, expected)
+    for route, row_by_object in MATRIX.items()
+    for obj, row in row_by_object.items()
+    for persona, expected in zip(PERSONAS, row, strict=True)
+]
+
+CLAIM_REASON = "Our billing export job runs under this account every night."
+TRANSFER_REASON = "The growth team now runs the export pipeline end to end."
+DECISION_REASON = "Confirmed with the steward: the export job is theirs."
+EXCEPTION_REASON = "The vendor API offers no narrower scope until its next release."
+HOME_TEAM = {"dana": "data", "sam": "security"}  # everyone else acts for payments
+
+
+@pytest.fixture(scope="module")
+def personas_once(django_db_setup, django_db_blocker):
+    """The personas, built once per module inside a transaction that is rolled back
+    afterwards; each cell runs in its own savepoint inside it (pytest-django's
+    function-scoped `db`), so every cell starts from exactly this state."""
+    with django_db_blocker.unblock():
+        outer = transaction.atomic()
+        outer.__enter__()
+        try:
+            yield build_personas()
+        finally:
+            transaction.set_rollback(True)
+            outer.__exit__(None, None, None)
+
+
+@pytest.fixture
+def world(personas_once, db) -> World:
+    return World(personas_once)
+
+
+class World:
+    """The personas and, built on first use, each object a cell may act on."""
+
+    def __init__(self, personas: Personas) -> None:
+        self.p = personas
+        self.teams = self.p.teams
+        self._ids = itertools.count(1)
+        self.now = timezone.now()
+
+    # --- callers --------------------------------------------------------------------
+
+    def client(self, persona: str) -> APIClient:
+        client = APIClient()
+        if persona in ("pat", "lee", "dana", "otto", "sam"):
+            client.force_login(getattr(self.p.users, persona))
+        elif persona != "anonymous":
+            client.credentials(HTTP_AUTHORIZATION=f"Bearer {self.token(persona)}")
+        return client
+
+    def token(self, persona: str) -> str:
+        scopes = ["read"] if persona == "payments_ro" else ["read", "write"]
+        kwargs = {}
+        if persona == "expired":
+            kwargs = {"now": self.now - dt.timedelta(days=100), "expires_in_days": 30}
+        token, secret = token_create(
+            actor=self.p.system, name=persona, scopes=scopes, team=self.teams.payments, **kwargs
+        )
+        if persona == "revoked":
+            token_revoke(actor=self.p.system, token=token, reason="Rotated after a test run.")
+        return secret
+
+    # --- paths ----------------------------------------------------------------------
+
+    def new_path(self, owner: str | None, **extra) -> AccessPath:
+        data = path_data(external_id=f"matrix-{next(self._ids)}", **extra)
+        if owner is None:
+            data |= {"steward_team": self.teams.platform, "justification": "", "ticket_url": ""}
+        else:
+            data["owner_team"] = getattr(self.teams, owner)
+        return services.path_register(actor=self.p.system, data=data)
+
+    @cached_property
+    def own_path(self) -> AccessPath:
+        return self.new_path("payments")
+
+    @cached_property
+    def other_path(self) -> AccessPath:
+        return self.new_path("data")
+
+    @cached_property
+    def unowned_path(self) -> AccessPath:
+        return self.new_path(None)
+
+    @cached_property
+    def own_signoff_path(self) -> AccessPath:
+        return self.new_path("payments", requires_human_signoff=True)
+
+    def path(self, obj: str) -> AccessPath:
+        return getattr(self, f"{obj}_path")
+
+    # --- claims ---------------------------------------------------------------------
+
+    def _claim(self, actor, team: str):
+        return services.path_claim(
+            actor=actor,
+            path=self.new_path(None),
+            team=getattr(self.teams, team),
+            reason=CLAIM_REASON,
+        )
+
+    def claim(self, obj: str):
+        if obj == "pending":
+            return self._claim(self.p.pat, "payments")
+        if obj == "by_sam":
+            return self._claim(self.p.sam, "security")
+        claim = self._claim(self.p.dana, "data")  # decided_other: data now owns the path
+        return services.claim_approve(actor=self.p.sam, claim=claim, reason=DECISION_REASON)
+
+    # --- transfers ------------------------------------------------------------------
+
+    def _offer(self, source: str, target: str):
+        actor = self.p.lee if source == "payments" else self.p.system  # data has no lead
+        return services.path_transfer(
+            actor=actor,
+            path=self.new_path(source),
+            to_team=getattr(self.teams, target),
+            reason=TRANSFER_REASON,
+        )
+
+    @cached_property
+    def incoming_transfer(self):
+        return self._offer("data", "payments")
+
+    @cached_property
+    def outgoing_transfer(self):
+        return self._offer("payments", "data")
+
+    @cached_property
+    def accepted_transfer(self):
+        transfer = self._offer("data", "payments")
+        return services.transfer_accept(actor=self.p.pat, transfer=transfer)
+
+    def transfer(self, obj: str):
+        return getattr(self, f"{obj}_transfer")
+
+    # --- exceptions -----------------------------------------------------------------
+
+    def _exception(self, actor, owner: str) -> PolicyException:
+        return services.exception_request(
+            actor=actor,
+            path=self.new_path(owner),
+            rule=PolicyException.Rule.NHI5_OVERPRIVILEGED,
+            reason=EXCEPTION_REASON,
+            expires_at=self.now + dt.timedelta(days=30),
+        )
+
+    def exception(self, obj: str) -> PolicyException:
+        if obj == "own":
+            return self._exception(self.p.pat, "payments")
+        if obj == "other":
+            return self._exception(self.p.dana, "data")
+        if obj == "by_sam":
+            return self._exception(self.p.sam, "payments")
+        exception = self._exception(self.p.pat, "payments")  # decided
+        return services.exception_approve(
+            actor=self.p.sam, exception=exception, reason=DECISION_REASON
+        )
+
+    # --- audit events and notifications ---------------------------------------------
+
+    def audit_event(self, obj: str) -> AuditEvent:
+        events = AuditEvent.objects.order_by("seq")
+        if obj == "pathless":
+            event = events.filter(path__isnull=True).first()
+        else:
+            event = events.filter(path=self.path(obj)).first()
+        assert event is not None
+        return event
+
+    def notification(self, obj: str) -> Notification:
+        transfer = self.incoming_transfer if obj == "own" else self.outgoing_transfer
+        notification = Notification.objects.filter(team=transfer.to_team).first()
+        assert notification is not None
+        return notification
+
+
+# --- how each route is called ---------------------------------------------------------
+
+BASENAMES = {prefix: basename for prefix, _viewset, basename in router.registry}
+
+
+def path_body(world: World, obj: str) -> dict:
+    """A new path for create/register, owned as `obj` says, or an existing one's key."""
+    if obj.startswith("existing_"):
+        path = world.path(obj.removeprefix("existing_"))
+        return {
+            "system": path.system,
+            "external_id": path.external_id,
+            "owner_team": path.owner_team.slug,
+            "name": "billing-export-renamed",
+        }
+    body = path_data(external_id=f"new-{next(world._ids)}")
+    if obj == "unowned":
+        body |= {"justification": "", "ticket_url": ""}
+    else:
+        body["owner_team"] = {"own": "payments", "other": "data"}[obj]
+    return body
+
+
+ATTEST = {
+    "decision": "keep",
+    "still_needed": True,
+    "justification_accurate": True,
+    "least_privilege": True,
+    "no_human_use": True,
+    "note": "",
+}
+
+
+def request_for(world: World, persona: str, route: str, obj: str) -> tuple[str, str, dict | None]:
+    """(method, url, body) of one cell. Objects are built here, before the request."""
+    resource, _, action = route.partition(":")
+    if resource == "me":
+        return "get", reverse("me"), None
+    basename = BASENAMES[resource]
+    if action == "list":
+        return "get", reverse(f"{basename}-list") + "?page_size=200", None
+    if resource == "access-paths":
+        if action in ("create", "register"):
+            name = "access-path-list" if action == "create" else "access-path-register"
+            return "post", reverse(name), path_body(world, obj)
+        pk = world.path(obj).pk
+        bodies = {
+            "retrieve": None,
+            "partial_update": {"consumers": "The nightly billing export job, version 2."},
+            "claim": {"team": HOME_TEAM.get(persona, "payments"), "reason": CLAIM_REASON},
+            "attest": ATTEST,
+            "transfer": {"to_team": "growth", "reason": TRANSFER_REASON},
+            "revoke": {"reason": "The export job was retired last week."},
+        }
+        method = {"retrieve": "get", "partial_update": "patch"}.get(action, "post")
+        return method, detail_url(basename, action, pk), bodies[action]
+    if resource == "exceptions" and action == "create":
+        body = {
+            "path": str(world.path(obj).pk),
+            "rule": PolicyException.Rule.NHI5_OVERPRIVILEGED,
+            "reason": EXCEPTION_REASON,
+            "expires_at": (world.now + dt.timedelta(days=30)).isoformat(),
+        }
+        return "post", reverse("exception-list"), body
+    key = {
+        "claims": lambda: world.claim(obj).pk,
+        "transfers": lambda: world.transfer(obj).pk,
+        "teams": lambda: obj,
+        "exceptions": lambda: world.exception(obj).pk,
+        "audit-events": lambda: world.audit_event(obj).seq,
+        "notifications": lambda: world.notification(obj).pk,
+    }[resource]()
+    if action in ("retrieve", "members"):
+        return "get", detail_url(basename, action, key), None
+    body = None if action == "accept" else {"reason": DECISION_REASON}
+    return "post", detail_url(basename, action, key), body
+
+
+def detail_url(basename: str, action: str, key) -> str:
+    name = f"{basename}-detail" if action in ("retrieve", "partial_update") else None
+    return reverse(name or f"{basename}-{action.replace('_', '-')}", args=[key])
+
+
+def list_object_key(world: World, route: str, obj: str) -> tuple[str, object]:
+    """The field and value that identify the object among a list's results."""
+    resource = route.partition(":")[0]
+    return {
+        "access-paths": lambda: ("id", str(world.path(obj).pk)),
+        "claims": lambda: ("id", world.claim(obj).pk),
+        "transfers": lambda: ("id", world.transfer(obj).pk),
+        "teams": lambda: ("slug", obj),
+        "exceptions": lambda: ("id", world.exception(obj).pk),
+        "audit-events": lambda: ("seq", world.audit_event(obj).seq),
+        "notifications": lambda: ("id", world.notification(obj).pk),
+    }[resource]()
+
+
+def fingerprint() -> tuple:
+    """What any change leaves behind: every service writes an audit event with its
+    change, and every change to a path bumps its version."""
+    return (
+        AuditEvent.objects.count(),
+        set(AccessPath.objects.values_list("id", "version", "state")),
+    )
+
+
+def run_cell(world: World, persona: str, route: str, obj: str):
+    client = world.client(persona)
+    method, url, body = request_for(world, persona, route, obj)
+    field = value = None
+    if route.endswith(":list"):
+        field, value = list_object_key(world, route, obj)
+    before = fingerprint()
+    if method == "get":
+        response = client.get(url)
+    else:
+        response = getattr(client, method)(url, body, format="json")
+    return response, before, (field, value)
+
+
+@pytest.mark.parametrize(
+    ("persona", "route", "obj", "expected"),
+    CELLS,
+    ids=[f"{persona}-{route}-{obj}" for persona, route, obj, _ in CELLS],
+)
+def test_authorization_matrix(world, persona, route, obj, expected):
+    response, before, (field, value) = run_cell(world, persona, route, obj)
+    status = 200 if expected in (LISTED, HIDDEN) else expected
+    assert response.status_code == status, response.content
+    body = response.json()
+    if status >= 400:
+        assert body["code"] == _CODES[status]
+        assert "detail" in body
+        if status == 401:
+            assert response["WWW-Authenticate"].startswith("Bearer")
+        assert fingerprint() == before, "a refused request changed something"
+        return
+    if expected in (LISTED, HIDDEN):
+        assert "count" not in body
+        listed = [item[field] for item in body["results"]]
+        assert (value in listed) == (expected == LISTED), listed
+        if persona == "otto" and route != "teams:list":
+            assert body["results"] == []
+    elif route == "me":
+        assert body["kind"] == ("token" if persona.startswith("payments") else "user")
+    if response.request["REQUEST_METHOD"] != "GET":
+        assert fingerprint() != before, "an accepted write changed nothing"
+
+
+def routes_in_api() -> set[str]:
+    """Every (resource, action) the router serves, and the API's other views but the
+    public schema and docs (that is, me/)."""
+    routes = {
+        pattern.name
+        for pattern in api_urls.urlpatterns
+        if isinstance(pattern, URLPattern) and pattern.name not in ("schema", "docs")
+    }
+    for prefix, viewset, _basename in router.registry:
+        for route in router.get_routes(viewset):
+            for action in route.mapping.values():
+                if hasattr(viewset, action):
+                    routes.add(f"{prefix}:{action}")
+    return routes
+
+
+def test_matrix_covers_every_persona_route_and_object():
+    routes = routes_in_api()
+    expected_cells = {
+        (persona, route, obj)
+        for route in routes
+        for obj in ROUTE_OBJECTS.get(route, RESOURCE_OBJECTS[route.partition(":")[0]])
+        for persona in PERSONAS
+    }
+    cells = [(persona, route, obj) for persona, route, obj, _ in CELLS]
+    assert len(cells) == len(set(cells)), "a cell is listed twice"
+    missing = expected_cells - set(cells)
+    extra = set(cells) - expected_cells
+    assert not missing, f"cells without an expected status: {sorted(missing)}"
+    assert not extra, f"cells for routes or objects the API does not have: {sorted(extra)}"
+    # The personas the issue names, and its routes, are all here.
+    assert set(PERSONAS) >= {
+        "pat", "lee", "dana", "otto", "sam", "payments_rw", "payments_ro", "expired", "revoked"
+    }  # fmt: skip
+    assert {
+        "access-paths:list",
+        "access-paths:create",
+        "access-paths:retrieve",
+        "access-paths:partial_update",
+        "access-paths:register",
+        "access-paths:claim",
+        "access-paths:attest",
+        "access-paths:transfer",
+        "access-paths:revoke",
+        "claims:approve",
+        "claims:reject",
+        "transfers:accept",
+        "transfers:decline",
+        "teams:members",
+        "exceptions:create",
+        "exceptions:approve",
+        "exceptions:reject",
+        "audit-events:list",
+        "notifications:list",
+        "me",
+    } <= routes
+    for expected in (cell[3] for cell in CELLS):
+        assert expected in (LISTED, HIDDEN, 200, 201, 401, 403, 404, 409), expected
