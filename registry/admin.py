@@ -10,6 +10,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.db import models
 from django.template.response import TemplateResponse
+from django.utils.text import slugify
 
 from registry import services
 from registry.actors import Actor
@@ -63,6 +64,17 @@ def run_each(modeladmin, request, queryset, call: Callable, done: str) -> None:
             modeladmin.message_user(request, f"{obj}: {exc.message}", messages.ERROR)
     if succeeded:
         modeladmin.message_user(request, f"{done}: {succeeded}.", messages.SUCCESS)
+
+
+def without_reason(title: str, call: Callable, done: str, *, name: str = ""):
+    """An admin action that applies a service to each selected object."""
+
+    def action(modeladmin, request, queryset):
+        run_each(modeladmin, request, queryset, call, done)
+
+    action.short_description = title
+    action.__name__ = name or slugify(title).replace("-", "_")
+    return action
 
 
 def with_reason(title: str, call: Callable, done: str):
@@ -232,7 +244,12 @@ class AccessPathAdmin(ServiceAdmin):
             lambda actor, path, reason: services.path_revoke(actor=actor, path=path, reason=reason),
             "Revoked",
         ),
-        "expire",
+        without_reason(
+            "Mark expired (expiry reached)",
+            lambda actor, path: services.path_expire(actor=actor, path=path),
+            "Expired",
+            name="expire",
+        ),
     ]
 
     def get_inlines(self, request, obj):
@@ -244,16 +261,6 @@ class AccessPathAdmin(ServiceAdmin):
             fields.append("owner_team")  # ownership moves by claim or transfer only
         return fields
 
-    @admin.action(description="Mark expired (expiry reached)")
-    def expire(self, request, queryset):
-        run_each(
-            self,
-            request,
-            queryset,
-            lambda actor, path: services.path_expire(actor=actor, path=path),
-            "Expired",
-        )
-
 
 @admin.register(Claim)
 class ClaimAdmin(ReadOnlyAdmin):
@@ -261,7 +268,11 @@ class ClaimAdmin(ReadOnlyAdmin):
     list_filter = ("status",)
     list_select_related = ("path", "team")
     actions = [
-        "approve",
+        without_reason(
+            "Approve",
+            lambda actor, claim: services.claim_approve(actor=actor, claim=claim),
+            "Approved",
+        ),
         with_reason(
             "Reject",
             lambda actor, claim, reason: services.claim_reject(
@@ -271,16 +282,6 @@ class ClaimAdmin(ReadOnlyAdmin):
         ),
     ]
 
-    @admin.action(description="Approve")
-    def approve(self, request, queryset):
-        run_each(
-            self,
-            request,
-            queryset,
-            lambda actor, claim: services.claim_approve(actor=actor, claim=claim),
-            "Approved",
-        )
-
 
 @admin.register(Transfer)
 class TransferAdmin(ReadOnlyAdmin):
@@ -288,7 +289,11 @@ class TransferAdmin(ReadOnlyAdmin):
     list_filter = ("status",)
     list_select_related = ("path", "from_team", "to_team")
     actions = [
-        "accept",
+        without_reason(
+            "Accept",
+            lambda actor, transfer: services.transfer_accept(actor=actor, transfer=transfer),
+            "Accepted",
+        ),
         with_reason(
             "Decline",
             lambda actor, transfer, reason: services.transfer_decline(
@@ -298,16 +303,6 @@ class TransferAdmin(ReadOnlyAdmin):
         ),
     ]
 
-    @admin.action(description="Accept")
-    def accept(self, request, queryset):
-        run_each(
-            self,
-            request,
-            queryset,
-            lambda actor, transfer: services.transfer_accept(actor=actor, transfer=transfer),
-            "Accepted",
-        )
-
 
 @admin.register(PolicyException)
 class PolicyExceptionAdmin(ReadOnlyAdmin):
@@ -315,7 +310,11 @@ class PolicyExceptionAdmin(ReadOnlyAdmin):
     list_filter = ("status", "rule")
     list_select_related = ("path",)
     actions = [
-        "approve",
+        without_reason(
+            "Approve",
+            lambda actor, exc: services.exception_approve(actor=actor, exception=exc),
+            "Approved",
+        ),
         with_reason(
             "Reject",
             lambda actor, exc, reason: services.exception_reject(
@@ -324,16 +323,6 @@ class PolicyExceptionAdmin(ReadOnlyAdmin):
             "Rejected",
         ),
     ]
-
-    @admin.action(description="Approve")
-    def approve(self, request, queryset):
-        run_each(
-            self,
-            request,
-            queryset,
-            lambda actor, exc: services.exception_approve(actor=actor, exception=exc),
-            "Approved",
-        )
 
 
 class TeamForm(ServiceForm):
@@ -432,7 +421,14 @@ class NotificationAdmin(ReadOnlyAdmin):
     """Dead deliveries are listed here for security (filter by status) and can be
     retried once their channel is fixed."""
 
-    actions = ["retry"]
+    actions = [
+        without_reason(
+            "Retry dead notifications",
+            lambda actor, n: notification_retry(actor=actor, notification=n),
+            "Queued again",
+            name="retry",
+        )
+    ]
     list_display = (
         "path",
         "team",
@@ -447,16 +443,6 @@ class NotificationAdmin(ReadOnlyAdmin):
     list_filter = ("status", "channel", "audience")
     list_select_related = ("path", "team")
     readonly_fields = ("last_error",)
-
-    @admin.action(description="Retry dead notifications")
-    def retry(self, request, queryset):
-        run_each(
-            self,
-            request,
-            queryset,
-            lambda actor, n: notification_retry(actor=actor, notification=n),
-            "Queued again",
-        )
 
 
 @admin.register(AuditEvent)

@@ -126,20 +126,20 @@ def model_field_errors(instance: models.Model, fields: Iterable[str]) -> dict[st
 
 
 def reject_claim(
-    claim: Claim,
-    *,
-    path: AccessPath,
-    actor: Actor,
-    now: dt.datetime,
-    why: str,
-    path_changes: dict | None = None,
+    claim: Claim, *, path: AccessPath, actor: Actor, now: dt.datetime, why: str
 ) -> None:
     """Close a pending claim as rejected because of `why` (the caller holds the path's
-    lock); `path_changes` is what the caller changed on the path in the same step."""
+    lock). When it was the path's last pending claim, the path is unowned again; one
+    audit event records both."""
     Claim.objects.filter(pk=claim.pk, status=Claim.Status.PENDING).update(
         status=Claim.Status.REJECTED, decided_by=actor.user, decided_at=now, decision_reason=why
     )
-    changes = {"status": [Claim.Status.PENDING, Claim.Status.REJECTED]} | (path_changes or {})
+    changes = {"status": [Claim.Status.PENDING, Claim.Status.REJECTED]}
+    others = Claim.objects.filter(path=path, status=Claim.Status.PENDING).exists()
+    if path.state == AccessPath.State.CLAIM_PENDING and not others:
+        changes |= save_path(
+            path, {"state": AccessPath.State.UNOWNED, "state_changed_at": now}, now=now
+        )
     audit_record(
         actor=actor,
         action="claim.rejected",

@@ -16,6 +16,7 @@ from registry.policies import current_policy
 from registry.services._common import (
     check_expiry,
     check_version,
+    decline_transfer,
     effective_state,
     lock_path,
     refuse_if,
@@ -203,27 +204,7 @@ def claim_reject(
     if locked.status != Claim.Status.PENDING:
         raise InvalidTransition(errors.CLAIM_NOT_PENDING.format(status=locked.status))
     reason = require_text("reason", reason)
-    Claim.objects.filter(pk=locked.pk, status=Claim.Status.PENDING).update(
-        status=Claim.Status.REJECTED,
-        decided_by=actor.user,
-        decided_at=now,
-        decision_reason=reason,
-    )
-    changes = {"status": [Claim.Status.PENDING, Claim.Status.REJECTED]}
-    still_claimed = Claim.objects.filter(path=locked_path, status=Claim.Status.PENDING).exists()
-    if locked_path.state == State.CLAIM_PENDING and not still_claimed:
-        changes |= save_path(
-            locked_path, {"state": State.UNOWNED, "state_changed_at": now}, now=now
-        )
-    audit_record(
-        actor=actor,
-        action="claim.rejected",
-        obj=locked,
-        path=locked_path,
-        now=now,
-        changes=changes,
-        reason=reason,
-    )
+    reject_claim(locked, path=locked_path, actor=actor, now=now, why=reason)
     locked.refresh_from_db()
     return locked
 
@@ -336,20 +317,6 @@ def transfer_decline(
     if locked.status != Transfer.Status.PENDING:
         raise InvalidTransition(errors.TRANSFER_NOT_PENDING.format(status=locked.status))
     reason = require_text("reason", reason)
-    Transfer.objects.filter(pk=locked.pk, status=Transfer.Status.PENDING).update(
-        status=Transfer.Status.DECLINED,
-        decided_by=actor.user,
-        decided_at=now,
-        decision_reason=reason,
-    )
-    audit_record(
-        actor=actor,
-        action="transfer.declined",
-        obj=locked,
-        path=locked_path,
-        now=now,
-        changes={"status": [Transfer.Status.PENDING, Transfer.Status.DECLINED]},
-        reason=reason,
-    )
+    decline_transfer(locked, path=locked_path, actor=actor, now=now, why=reason)
     locked.refresh_from_db()
     return locked

@@ -17,7 +17,7 @@ from registry import errors, permissions
 from registry.actors import Actor
 from registry.audit import audit_record, diff
 from registry.errors import Invalid, InvalidTransition
-from registry.models import AccessPath, Claim, Membership, Team, Transfer
+from registry.models import Claim, Membership, Team, Transfer
 from registry.services._common import (
     decline_transfer,
     lock_path,
@@ -26,7 +26,6 @@ from registry.services._common import (
     reject_claim,
     require_text,
     resolve_now,
-    save_path,
 )
 from registry.validation import merge_errors, secret_errors
 
@@ -208,14 +207,7 @@ def _close_requests_involving(team: Team, *, actor: Actor, now: dt.datetime) -> 
         decline_transfer(transfer, path=path, actor=actor, now=now, why=why)
     for claim in Claim.objects.filter(team=team, status=Claim.Status.PENDING):
         path = lock_path(claim.path_id)
-        others = Claim.objects.filter(path=path, status=Claim.Status.PENDING).exclude(pk=claim.pk)
-        unowned_again = {}
-        if path.state == AccessPath.State.CLAIM_PENDING and not others.exists():
-            # The last claim gone, the path is unowned again: one event says both.
-            unowned_again = save_path(
-                path, {"state": AccessPath.State.UNOWNED, "state_changed_at": now}, now=now
-            )
-        reject_claim(claim, path=path, actor=actor, now=now, why=why, path_changes=unowned_again)
+        reject_claim(claim, path=path, actor=actor, now=now, why=why)
 
 
 @transaction.atomic
