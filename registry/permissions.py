@@ -142,6 +142,11 @@ def refuse_exception_decision(actor: Actor, exception: PolicyException) -> str |
     return refuse_review(actor, exception.requested_by_id)
 
 
+def may_read_team(actor: Actor, team: Team) -> bool:
+    """A team's own pages (members, coming reminders): its members and security."""
+    return actor.sees_everything or actor.member_of(team.pk)
+
+
 def refuse_team_admin(actor: Actor) -> str | None:
     """Creating, deactivating and reactivating teams."""
     if actor.is_system or actor.is_security_reviewer:

@@ -25,6 +25,7 @@ from registry.models import (
     Team,
     Transfer,
 )
+from registry.permissions import may_read_team
 from registry.policies import Policy, current_policy
 from registry.status import status_case, status_q
 
@@ -191,6 +192,13 @@ def visible_notifications(*, actor: Actor) -> QuerySet[Notification]:
 
 def team_members(*, actor: Actor, team: Team) -> QuerySet[Membership] | None:
     """A team's current members, for the team itself and security; None for others."""
-    if not (actor.sees_everything or actor.member_of(team.pk)):
+    if not may_read_team(actor, team):
         return None
     return Membership.objects.filter(team=team, ended_at__isnull=True).select_related("user")
+
+
+def team_for_reader(*, actor: Actor, slug: str) -> Team | None:
+    """A team whose own pages (members, coming reminders) the actor may read: its
+    members and security. None for anyone else, as for a team that does not exist."""
+    team = Team.objects.filter(slug=slug).first()
+    return team if team is not None and may_read_team(actor, team) else None

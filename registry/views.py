@@ -9,13 +9,13 @@ from django.shortcuts import render
 from registry.actors import Actor
 from registry.errors import Invalid
 from registry.messages import describe_notification
-from registry.models import Team
 from registry.pagination import keyset_page
 from registry.selectors import (
     path_get,
     path_notifications,
     path_timeline,
     reminder_preview,
+    team_for_reader,
 )
 from registry.selectors import path_list as select_paths
 from registry.status import Status
@@ -87,8 +87,8 @@ def path_detail(request: HttpRequest, path_id: str) -> HttpResponse:
 def team_reminders(request: HttpRequest, slug: str) -> HttpResponse:
     """What this team will be reminded of in the next 30 days (members and security)."""
     actor = Actor.for_user(request.user)
-    team = Team.objects.filter(slug=slug).first()
-    if team is None or not (actor.member_of(team.pk) or actor.sees_everything):
+    team = team_for_reader(actor=actor, slug=slug)
+    if team is None:
         raise Http404("No such team.")
     return render(
         request,

@@ -165,3 +165,17 @@ def unowned_path(make_path, personas):
     return make_path(
         owner_team=None, steward_team=personas.teams.platform, justification="", ticket_url=""
     )
+
+
+@pytest.fixture
+def path(make_path) -> AccessPath:
+    """An active high-risk path owned by payments, registered at NOW (90-day reviews)."""
+    return make_path()
+
+
+@pytest.fixture
+def sid(personas) -> Actor:
+    """A second security reviewer, to decide on requests sam made himself."""
+    user = get_user_model().objects.create_user("sid", "sid@example.com", "x")
+    services.membership_add(actor=personas.system, team=personas.teams.security, user=user, now=NOW)
+    return Actor.for_user(user)

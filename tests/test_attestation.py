@@ -60,12 +60,6 @@ def attest(actor, path, decision="keep", *, now=AT, note="", **confirmations) ->
     )
 
 
-@pytest.fixture
-def path(make_path) -> AccessPath:
-    """An active high-risk path owned by payments (review every 90 days)."""
-    return make_path()
-
-
 # --- keep ---------------------------------------------------------------------------
 
 

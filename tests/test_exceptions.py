@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from django.contrib.auth import get_user_model
 
 from registry import errors, services
 from registry.actors import Actor
@@ -47,20 +46,6 @@ def request(actor, path, *, rule=NO_EXPIRY, reason=REASON, expires_at=UNTIL) -> 
 
 def drop_expiry(actor, path, *, now=LATER) -> AccessPath:
     return services.path_update(actor=actor, path=path, changes={"expires_at": None}, now=now)
-
-
-@pytest.fixture
-def sid(personas) -> Actor:
-    """A second security reviewer, to decide on requests sam made himself."""
-    user = get_user_model().objects.create_user("sid", "sid@example.com", "x")
-    services.membership_add(actor=personas.system, team=personas.teams.security, user=user, now=NOW)
-    return Actor.for_user(user)
-
-
-@pytest.fixture
-def path(make_path) -> AccessPath:
-    """An active high-risk path owned by payments."""
-    return make_path()
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import contextlib
 import datetime as dt
 
 import pytest
-from django.contrib.auth import get_user_model
 
 from registry import errors, services
 from registry.actors import Actor
@@ -59,20 +58,6 @@ def offer_to_data(personas, path) -> Transfer:
     return services.path_transfer(
         actor=personas.lee, path=path, to_team=personas.teams.data, reason=TRANSFER_REASON, now=NOW
     )
-
-
-@pytest.fixture
-def sid(personas) -> Actor:
-    """A second security reviewer, to decide on requests sam made himself."""
-    user = get_user_model().objects.create_user("sid", "sid@example.com", "x")
-    services.membership_add(actor=personas.system, team=personas.teams.security, user=user, now=NOW)
-    return Actor.for_user(user)
-
-
-@pytest.fixture
-def path(make_path) -> AccessPath:
-    """An active high-risk path owned by payments."""
-    return make_path()
 
 
 @pytest.fixture

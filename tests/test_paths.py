@@ -63,12 +63,6 @@ def platform_member(personas) -> Actor:
     return Actor.for_user(user)
 
 
-@pytest.fixture
-def path(make_path) -> AccessPath:
-    """An active high-risk path owned by payments, registered at NOW."""
-    return make_path()
-
-
 # --- path_register ------------------------------------------------------------------
 
 

@@ -69,12 +69,6 @@ NOT_PAYMENTS_LEADS = [
 ]
 
 
-@pytest.fixture
-def path(make_path) -> AccessPath:
-    """An active path owned by payments."""
-    return make_path()
-
-
 # --- team_create --------------------------------------------------------------------
 
 
