@@ -27,7 +27,7 @@ from registry.models import (
 )
 from registry.permissions import may_read_team
 from registry.policies import Policy, current_policy
-from registry.status import status_case, status_q
+from registry.status import status_case
 
 
 def visible_paths_q(actor: Actor) -> Q | None:
@@ -91,15 +91,6 @@ def path_get(*, actor: Actor, path_id: Any, now: dt.datetime | None = None) -> A
     except ValueError:
         return None
     return path_queryset(actor=actor, now=now).filter(pk=pk).first()
-
-
-def paths_with_status(
-    status: str, *, now: dt.datetime | None = None, policy: Policy | None = None
-) -> QuerySet[AccessPath]:
-    """All paths in one status, unscoped: for the sweep and the system."""
-    now = now or timezone.now()
-    policy = policy or current_policy()
-    return AccessPath.objects.filter(status_q(status, now=now, policy=policy))
 
 
 def path_timeline(*, path: AccessPath) -> QuerySet[AuditEvent]:

@@ -38,13 +38,6 @@ PLACEHOLDER_JUSTIFICATIONS = frozenset(
 _ticket_validator = URLValidator(schemes=["http", "https"])
 
 
-def secret_kind(text: str) -> str | None:
-    for kind, pattern in SECRET_PATTERNS:
-        if pattern.search(text):
-            return kind
-    return None
-
-
 # An AWS access key *id* names a key without granting anything (the secret is its
 # other half), and a leaked key is looked up by it: the one field that identifies a
 # credential may hold it. Every other pattern is a secret everywhere.
