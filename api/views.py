@@ -426,7 +426,7 @@ class MeView(APIView):
     def get(self, request):
         actor = actor_for(request)
         token = request.auth if isinstance(request.auth, ApiToken) else None
-        teams = Team.objects.filter(pk__in=actor.team_ids).order_by("slug")
+        teams = selectors.actor_teams(actor=actor)
         return Response(
             {
                 "kind": "token" if token else "user",

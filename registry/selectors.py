@@ -188,6 +188,11 @@ def team_members(*, actor: Actor, team: Team) -> QuerySet[Membership] | None:
     return Membership.objects.filter(team=team, ended_at__isnull=True).select_related("user")
 
 
+def actor_teams(*, actor: Actor) -> QuerySet[Team]:
+    """The active teams the actor acts for (a token: its one team)."""
+    return Team.objects.filter(pk__in=actor.team_ids).order_by("slug")
+
+
 def team_for_reader(*, actor: Actor, slug: str) -> Team | None:
     """A team whose own pages (members, coming reminders) the actor may read: its
     members and security. None for anyone else, as for a team that does not exist."""

@@ -3,8 +3,7 @@
 import pytest
 from django.urls import reverse
 
-from registry import services
-from tests.conftest import NOW
+from registry.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
 
@@ -79,11 +78,16 @@ def test_request_id_is_returned_and_recorded(client, personas, unowned_path):
     assert response["X-Request-ID"] == "req-42"
     hostile = client.get(reverse("registry:path-list"), HTTP_X_REQUEST_ID="x\n<script>")
     assert hostile["X-Request-ID"] != "x\n<script>"
-    claim = services.path_claim(
-        actor=personas.pat, path=unowned_path, team=personas.teams.payments,
-        reason="Our nightly payout batch runs under this account.", now=NOW,
-    )  # fmt: skip
-    assert claim.pk
+    # A change made in a request is audited with that request's id.
+    claimed = client.post(
+        f"/api/v1/access-paths/{unowned_path.pk}/claim/",
+        {"team": "payments", "reason": "Our nightly payout batch runs under this account."},
+        content_type="application/json",
+        HTTP_X_REQUEST_ID="req-43",
+    )
+    assert claimed.status_code == 201, claimed.content
+    event = AuditEvent.objects.get(action="claim.requested", path=unowned_path)
+    assert event.request_id == "req-43"
 
 
 def test_healthz_answers_without_sign_in(client):
