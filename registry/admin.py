@@ -24,6 +24,7 @@ from registry.models import (
     Membership,
     Notification,
     PolicyException,
+    SavedFilter,
     Tag,
     Team,
     Transfer,
@@ -481,3 +482,9 @@ class ApiTokenAdmin(ReadOnlyAdmin):
 @admin.register(Tag)
 class TagAdmin(ReadOnlyAdmin):
     search_fields = ("slug",)
+
+
+@admin.register(SavedFilter)
+class SavedFilterAdmin(ReadOnlyAdmin):
+    list_display = ["name", "user", "query", "created_at", "archived_at"]
+    list_filter = ["archived_at"]

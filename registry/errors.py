@@ -132,3 +132,11 @@ class Invalid(ServiceError):
     @classmethod
     def single(cls, field: str, message: str) -> Invalid:
         return cls({field: [message]})
+
+
+# Pages
+CHANNEL_NOT_CONFIGURED = "This team has no {channel} channel set up."
+CHANNEL_TEST_FAILED = "The test message was not accepted: {error}"
+SAVED_FILTER_NAME_TAKEN = "You already have a saved filter with this name."
+SAVED_FILTER_EMPTY = "Choose some filters first: an empty filter is the whole inventory."
+SAVED_FILTER_GONE = "This saved filter has already been removed."

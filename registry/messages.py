@@ -55,6 +55,8 @@ def describe(reason: str, stage: int, payload: dict) -> str:
                 f"Expired on {_date(payload.get('expired_at'))}: make sure it is revoked "
                 "downstream."
             )
+        case "channel_test":
+            return "Test message from NHI Registry: this channel works."
         case "access_path.expired" | "access_path.lapsed":
             return f"Event {reason}."
     return reason
@@ -66,3 +68,37 @@ def describe_notification(notification: Notification) -> str:
 
 def path_url(path_id: object) -> str:
     return f"{settings.BASE_URL}/paths/{path_id}/"
+
+
+def _day(value: dt.datetime | None) -> str:
+    return value.strftime("%-d %b %Y") if value else "?"
+
+
+def status_reason(path, *, now: dt.datetime, lapse_after: dt.timedelta) -> str:
+    """Why a path has its status, in words ("overdue since 12 Nov 2026, escalated to the
+    team's leads"). `path` carries the `status` annotation of the selectors."""
+    match path.status:
+        case "unowned":
+            return f"unowned since {_day(path.state_changed_at)}: claim it or retire it"
+        case "claim_pending":
+            return "a team's claim waits for a security reviewer"
+        case "active":
+            return f"attested; next review due {_day(path.next_review_at)}"
+        case "review_due":
+            days = max((path.next_review_at - now).days, 0)
+            return f"review due {_day(path.next_review_at)} (in {days} days): attest it"
+        case "overdue":
+            stage = _STAGE_WORDS.get(path.escalation_stage, "not yet escalated")
+            return f"overdue since {_day(path.next_review_at)}, {stage}"
+        case "lapsed":
+            if path.next_review_at and path.next_review_at <= now - lapse_after:
+                return (
+                    f"lapsed: overdue since {_day(path.next_review_at)}; in security's "
+                    "queue, revocation recommended"
+                )
+            return "lapsed: its owning team is inactive or has no members (offboarding)"
+        case "expired":
+            return f"expired on {_day(path.expires_at)}: make sure it is revoked downstream"
+        case "revoked":
+            return f"revoked on {_day(path.state_changed_at)}"
+    return path.status

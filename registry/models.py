@@ -194,6 +194,10 @@ class AccessPath(models.Model):
     rotation_days = models.PositiveIntegerField(null=True, blank=True)
     last_rotated_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
+    # When a long-lived or static credential is due for rotation (last rotation, or
+    # creation, plus rotation_days or the policy's default); null for short-lived ones.
+    # Kept by the services so the NHI7 posture rule is an indexed date comparison.
+    rotation_due_at = models.DateTimeField(null=True, blank=True, editable=False)
     requires_human_signoff = models.BooleanField(default=False)
     revocation_plan = models.TextField(blank=True)
 
@@ -264,6 +268,15 @@ class AccessPath(models.Model):
             models.Index(fields=["steward_team", "state"], name="path_steward_state"),
             # Cursor pagination of the inventory in creation order.
             models.Index(fields=["created_at", "id"], name="path_created_cursor"),
+            # The inventory's other sorts (registry.pagination.SORTS), keyset-paginated.
+            models.Index(fields=["name", "id"], name="path_name_cursor"),
+            models.Index(fields=["next_review_at", "id"], name="path_review_cursor"),
+            models.Index(fields=["expires_at", "id"], name="path_expiry_cursor"),
+            models.Index(fields=["updated_at", "id"], name="path_updated_cursor"),
+            # Posture NHI8/NHI9: one external id seen in several environments or systems.
+            models.Index(
+                fields=["external_id"], condition=~Q(external_id=""), name="path_external_id"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -582,6 +595,8 @@ class AuditEvent(models.Model):
             # A path's timeline (path detail page, audit-events?path=).
             models.Index(fields=["path", "seq"], name="audit_by_path"),
             models.Index(fields=["object_type", "object_id"], name="audit_by_object"),
+            # The dashboard's charts and the inventory's "event in this week" filter.
+            models.Index(fields=["action", "created_at"], name="audit_by_action_time"),
         ]
 
     def __str__(self) -> str:
@@ -645,3 +660,29 @@ class ApiToken(models.Model):
     @property
     def is_team_token(self) -> bool:
         return self.team_id is not None
+
+
+class SavedFilter(models.Model):
+    """A person's named inventory filter (the query string of the inventory page).
+    Removing one archives it; the row stays, like every record here."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="saved_filters"
+    )
+    name = models.CharField(max_length=80)
+    query = models.CharField(max_length=2000)
+    created_at = models.DateTimeField()
+    archived_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "name"],
+                condition=Q(archived_at__isnull=True),
+                name="saved_filter_name_unique_per_user",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user}: {self.name}"

@@ -4,7 +4,7 @@ through the NHI_POLICY setting (a dict with the same keys)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 
@@ -37,6 +37,14 @@ class Policy:
     delivery_batch_size: int = 500
     justification_min_length: int = 25
     justification_min_words: int = 4
+    # Posture: a long-lived or static credential with no declared rotation_days is due
+    # for rotation this long after its last rotation (or creation) (NHI7).
+    default_rotation_days: int = 180
+    # Posture: a credential unused for this long is a stale record (likely dead access).
+    stale_after_days: int = 90
+    # The dashboard's "expiring soon" window and its charts' span.
+    expiring_soon_days: int = 30
+    dashboard_weeks: int = 12
 
     @property
     def review_window(self) -> timedelta:
@@ -68,6 +76,21 @@ class Policy:
 
     def default_expiry_for(self, risk_tier: str) -> timedelta:
         return timedelta(days=self.default_expiry_days[risk_tier])
+
+    def rotation_due_at(
+        self,
+        *,
+        credential_lifetime: str,
+        rotation_days: int | None,
+        last_rotated_at: datetime | None,
+        created_at: datetime,
+    ) -> datetime | None:
+        """When a credential must next be rotated; None for ephemeral and short-lived
+        ones, which rotate by construction."""
+        if credential_lifetime not in ("long_lived", "static"):
+            return None
+        days = rotation_days or self.default_rotation_days
+        return (last_rotated_at or created_at) + timedelta(days=days)
 
 
 def current_policy() -> Policy:

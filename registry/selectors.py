@@ -15,13 +15,17 @@ from django.utils import timezone
 from registry.actors import Actor
 from registry.errors import Invalid
 from registry.filters import AccessPathFilterSet
+from registry.messages import describe_notification
 from registry.models import (
     AccessPath,
+    ApiToken,
+    Attestation,
     AuditEvent,
     Claim,
     Membership,
     Notification,
     PolicyException,
+    SavedFilter,
     Team,
     Transfer,
 )
@@ -198,3 +202,132 @@ def team_for_reader(*, actor: Actor, slug: str) -> Team | None:
     members and security. None for anyone else, as for a team that does not exist."""
     team = Team.objects.filter(slug=slug).first()
     return team if team is not None and may_read_team(actor, team) else None
+
+
+# --- Pages: path detail, queues, team pages ---------------------------------------
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    at: dt.datetime
+    kind: str  # "audit" | "notification"
+    title: str
+    actor: str
+    detail: str
+    changes: dict
+    attestation: Attestation | None = None
+
+
+def path_history(*, path: AccessPath, limit: int = 200) -> list[TimelineEntry]:
+    """One timeline, newest first: the path's audit events (claims, transfers,
+    attestations, exceptions and edits are all audited) with each attestation's answers
+    attached, merged with the notifications sent about it. Three queries."""
+    recent = Attestation.objects.filter(path=path).order_by("-created_at")[:limit]
+    attestations = {a.created_at: a for a in recent}
+    entries = [
+        TimelineEntry(
+            at=event.created_at,
+            kind="audit",
+            title=event.action,
+            actor=event.actor_label,
+            detail=event.reason,
+            changes=event.changes,
+            attestation=attestations.get(event.created_at)
+            if event.action == "access_path.attested"
+            else None,
+        )
+        for event in AuditEvent.objects.filter(path=path).order_by("-seq")[:limit]
+    ]
+    entries += [
+        TimelineEntry(
+            at=n.created_at,
+            kind="notification",
+            title=f"notification.{n.status}",
+            actor=f"to {n.team.slug} {n.get_audience_display().lower()} by "
+            f"{n.get_channel_display()}",
+            detail=describe_notification(n),
+            changes={},
+        )
+        for n in path_notifications(path=path)
+    ]
+    return sorted(entries, key=lambda e: e.at, reverse=True)[:limit]
+
+
+@dataclass
+class PathRequests:
+    claims: list[Claim]
+    transfer: Transfer | None
+    exceptions: list[PolicyException]
+
+
+def path_open_requests(*, path: AccessPath, now: dt.datetime | None = None) -> PathRequests:
+    """Pending claims, the pending transfer and pending or live exceptions of a path."""
+    now = now or timezone.now()
+    claims = list(
+        Claim.objects.filter(path=path, status=Claim.Status.PENDING)
+        .select_related("team")
+        .order_by("created_at", "id")
+    )
+    transfer = (
+        Transfer.objects.filter(path=path, status=Transfer.Status.PENDING)
+        .select_related("from_team", "to_team")
+        .first()
+    )
+    exceptions = list(
+        PolicyException.objects.filter(path=path)
+        .filter(
+            Q(status=PolicyException.Status.PENDING)
+            | Q(status=PolicyException.Status.APPROVED, expires_at__gt=now)
+        )
+        .select_related("requested_by")
+        .order_by("created_at", "id")
+    )
+    return PathRequests(claims, transfer, exceptions)
+
+
+def transfers_waiting_for(*, actor: Actor) -> QuerySet[Transfer]:
+    """Transfers offered to the actor's teams, oldest first."""
+    return (
+        Transfer.objects.filter(status=Transfer.Status.PENDING, to_team_id__in=actor.team_ids)
+        .select_related("path", "from_team", "to_team")
+        .order_by("created_at", "id")
+    )
+
+
+def pending_claims() -> QuerySet[Claim]:
+    """Security's queue, oldest first (the claim_pending_age index)."""
+    return (
+        Claim.objects.filter(status=Claim.Status.PENDING)
+        .select_related("path", "team")
+        .order_by("created_at", "id")
+    )
+
+
+def pending_exceptions() -> QuerySet[PolicyException]:
+    return (
+        PolicyException.objects.filter(status=PolicyException.Status.PENDING)
+        .select_related("path", "requested_by")
+        .order_by("created_at", "id")
+    )
+
+
+def dead_notifications() -> QuerySet[Notification]:
+    return (
+        Notification.objects.filter(status=Notification.Status.DEAD)
+        .select_related("team", "path")
+        .order_by("-created_at", "-id")
+    )
+
+
+def team_directory(*, actor: Actor) -> QuerySet[Team]:
+    """Teams whose pages the actor may open: all for security, else their own."""
+    qs = Team.objects.order_by("slug")
+    return qs if actor.sees_everything else qs.filter(pk__in=actor.team_ids)
+
+
+def team_tokens(*, team: Team) -> QuerySet[ApiToken]:
+    return ApiToken.objects.filter(team=team).order_by("-created_at", "-id")
+
+
+def saved_filters(*, user) -> QuerySet[SavedFilter]:
+    return SavedFilter.objects.filter(user=user, archived_at__isnull=True).order_by("name")

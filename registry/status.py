@@ -12,7 +12,7 @@ import datetime as dt
 
 from django.db.models import Case, CharField, Exists, OuterRef, Q, TextChoices, Value, When
 
-from registry.models import AccessPath, Membership
+from registry.models import AccessPath, Membership, Team
 from registry.policies import Policy
 
 State = AccessPath.State
@@ -33,11 +33,13 @@ _LIVE_STATES = (State.UNOWNED, State.CLAIM_PENDING, State.ACTIVE)
 
 
 def owner_unaccountable_q() -> Q:
-    """Offboarding (NHI1): the owning team is inactive or has nobody in it."""
-    has_members = Exists(
-        Membership.objects.filter(team_id=OuterRef("owner_team_id"), ended_at__isnull=True)
-    )
-    return Q(owner_team__is_active=False) | ~Q(has_members)
+    """Offboarding (NHI1): the owning team is inactive or has nobody in it.
+
+    An uncorrelated IN over the (few) teams, which PostgreSQL hashes once, rather than
+    a membership probe per path: the dashboard evaluates this for every owned path."""
+    has_members = Exists(Membership.objects.filter(team_id=OuterRef("pk"), ended_at__isnull=True))
+    unaccountable = Team.objects.filter(Q(is_active=False) | ~Q(has_members)).values("pk")
+    return Q(owner_team_id__in=unaccountable)
 
 
 def status_q(status: str, *, now: dt.datetime, policy: Policy) -> Q:

@@ -1,11 +1,56 @@
 from django.urls import path
 
-from registry import views
+from registry.views import dashboard, inventory, paths, queues, teams
 
 app_name = "registry"
 
+P = "paths/<str:path_id>/"
+
 urlpatterns = [
-    path("", views.path_list, name="path-list"),
-    path("paths/<str:path_id>/", views.path_detail, name="path-detail"),
-    path("teams/<slug:slug>/reminders/", views.team_reminders, name="team-reminders"),
+    path("", dashboard.dashboard, name="dashboard"),
+    path("paths/", inventory.path_list, name="path-list"),
+    path("paths/export.csv", inventory.path_export_csv, name="path-export"),
+    path("saved-filters/", inventory.saved_filter_create, name="saved-filter-create"),
+    path(
+        "saved-filters/<int:saved_id>/archive/",
+        inventory.saved_filter_archive,
+        name="saved-filter-archive",
+    ),
+    path(P, paths.path_detail, name="path-detail"),
+    path(P + "edit/", paths.path_edit, name="path-edit"),
+    path(P + "claim/", paths.path_claim, name="path-claim"),
+    path(P + "attest/", paths.path_attest, name="path-attest"),
+    path(P + "transfer/", paths.path_transfer, name="path-transfer"),
+    path(P + "revoke/", paths.path_revoke, name="path-revoke"),
+    path(P + "exceptions/", paths.exception_request, name="exception-request"),
+    path(P + "claims/<int:claim_id>/<str:decision>/", paths.claim_decide, name="claim-decide"),
+    path(
+        P + "transfers/<int:transfer_id>/<str:decision>/",
+        paths.transfer_answer,
+        name="transfer-answer",
+    ),
+    path(
+        P + "exceptions/<int:exception_id>/<str:decision>/",
+        paths.exception_decide,
+        name="exception-decide",
+    ),
+    path("queues/mine/", queues.my_teams, name="queue-mine"),
+    path("queues/unclaimed/", queues.unclaimed, name="queue-unclaimed"),
+    path("queues/security/", queues.security_queues, name="queue-security"),
+    path(
+        "notifications/<int:notification_id>/retry/",
+        queues.notification_retry,
+        name="notification-retry",
+    ),
+    path("teams/", teams.team_list, name="team-list"),
+    path("teams/<slug:slug>/", teams.team_detail, name="team-detail"),
+    path("teams/<slug:slug>/channels/", teams.team_channels, name="team-channels"),
+    path("teams/<slug:slug>/channels/test/", teams.team_channel_test, name="team-channel-test"),
+    path("teams/<slug:slug>/tokens/", teams.token_create, name="token-create"),
+    path(
+        "teams/<slug:slug>/tokens/<int:token_id>/revoke/",
+        teams.token_revoke,
+        name="token-revoke",
+    ),
+    path("teams/<slug:slug>/reminders/", teams.team_reminders, name="team-reminders"),
 ]

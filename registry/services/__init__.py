@@ -3,6 +3,8 @@ atomic, takes `now`, checks who may act and writes its audit event in the same
 transaction."""
 
 from registry.services.attestations import path_attest
+from registry.services.channels import team_channel_test
+from registry.services.delivery import notification_retry
 from registry.services.exceptions import exception_approve, exception_reject, exception_request
 from registry.services.ownership import (
     claim_approve,
@@ -19,6 +21,7 @@ from registry.services.paths import (
     path_revoke,
     path_update,
 )
+from registry.services.preferences import saved_filter_archive, saved_filter_create
 from registry.services.teams import (
     membership_add,
     membership_end,
@@ -39,6 +42,7 @@ __all__ = [
     "membership_add",
     "membership_end",
     "membership_set_role",
+    "notification_retry",
     "path_attest",
     "path_claim",
     "path_expire",
@@ -47,6 +51,9 @@ __all__ = [
     "path_revoke",
     "path_transfer",
     "path_update",
+    "saved_filter_archive",
+    "saved_filter_create",
+    "team_channel_test",
     "team_create",
     "team_deactivate",
     "team_reactivate",

@@ -37,7 +37,7 @@ def send_webhook(digest: Digest) -> None:
             sort_keys=True,
         ).encode()
         # Stable per notification, so a redelivery after a crash can be recognised.
-        message_id = f"msg_nhi_{notification.pk}"
+        message_id = payload.get("message_id") or f"msg_nhi_{notification.pk}"
         timestamp = int(time.time())
         post(
             team.event_webhook_url,

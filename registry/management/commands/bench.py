@@ -58,14 +58,16 @@ PURPOSES = ["billing-export", "ledger-sync", "fraud-scoring", "payout-batch", "e
             "dbt-runner", "feature-store", "warehouse-sync", "crm-sync", "log-shipper",
             "deploy-bot", "backup-agent", "search-indexer", "report-mailer"]  # fmt: skip
 SEARCH_TERM = "ledger"
+SCOPES = ["read-only on one bucket"] * 6 + ["s3:GetObject on exports/*", "AdministratorAccess",
+                                           "roles/editor", "*:*"]  # fmt: skip
 TAGS = ["pci", "sox", "soc2-scope", "gdpr", "customer-data", "break-glass", "legacy", "tier-0"]
 PATH_COLUMNS = [
     "id", "name", "kind", "system", "external_id", "environment", "owner_team_id",
     "steward_team_id", "created_via", "created_by_ref", "consumers", "ticket_url",
     "artifact_ref", "justification", "privilege_scope", "risk_tier", "data_classification",
     "credential_lifetime", "rotation_days", "last_rotated_at", "last_used_at",
-    "requires_human_signoff", "revocation_plan", "expires_at", "expiry_waiver_id",
-    "review_interval_days", "last_attested_at", "next_review_at", "state",
+    "rotation_due_at", "requires_human_signoff", "revocation_plan", "expires_at",
+    "expiry_waiver_id", "review_interval_days", "last_attested_at", "next_review_at", "state",
     "state_changed_at", "escalation_stage", "version", "created_at", "updated_at",
 ]  # fmt: skip
 
@@ -236,6 +238,7 @@ class Command(BaseCommand):
         )
         results = self._measure(scratch, secret, scenarios, raw_params, samples)
         self._print_table(results, samples)
+        self._measure_pages(reviewer, max(samples // 4, 5))
 
     def _people(self, now: dt.datetime) -> tuple[list[Team], AbstractBaseUser]:
         """Teams, one member each (the empty ones excepted), and a security reviewer."""
@@ -320,14 +323,25 @@ class Command(BaseCommand):
                         attested = next_review - day * interval
                 for tag in rng.sample(tag_ids, rng.choice([0, 0, 1, 1, 2])):
                     tag_rows.append((pk, tag))
+                lifetime, rotation = rng.choice(lifetimes), rng.choice([None, 30, 90, 365])
+                rotation_due = policy.rotation_due_at(
+                    credential_lifetime=lifetime,
+                    rotation_days=rotation,
+                    last_rotated_at=None,
+                    created_at=created,
+                )
+                # Posture variety: some admin scopes, shared identities and unused ones.
+                scope = rng.choice(SCOPES)
+                consumers = f"{purpose} job" + (", reporting job" if i % 17 == 0 else "")
+                last_used = now - day * rng.uniform(0, 200) if i % 3 == 0 else None
                 yield (
                     pk, f"{purpose}-{system}-{i:06d}", kinds[i % len(kinds)], system,
                     f"bench-{i:07d}", envs[i % len(envs)], owner.pk if owner else None,
-                    platform.pk, vias[i % len(vias)], f"gha-run-{i}", f"{purpose} job",
+                    platform.pk, vias[i % len(vias)], f"gha-run-{i}", consumers,
                     f"https://jira.example.com/browse/OPS-{i}" if owner else "", "",
                     f"The {purpose} job reads {system} data for its nightly run ({i}).",
-                    "read-only on one bucket", tier, "internal", rng.choice(lifetimes),
-                    rng.choice([None, 30, 90, 365]), None, None, False,
+                    scope, tier, "internal", lifetime, rotation, None, last_used, rotation_due,
+                    False,
                     "Disable the credential in the source system.", expires, None, interval,
                     attested, next_review, state, created, 0, 1, created, created,
                 )  # fmt: skip
@@ -481,6 +495,42 @@ class Command(BaseCommand):
             run()
             timings.append((time.perf_counter() - started) * 1000)
         return ids, timings
+
+    def _measure_pages(self, reviewer: AbstractBaseUser, samples: int) -> None:
+        """The browser pages a security reviewer opens first, as server time: the whole
+        Django request (session, selectors, template) through the test client."""
+        client = Client()
+        client.force_login(reviewer)
+        pages = [
+            ("dashboard /", "/"),
+            ("inventory, first page", "/paths/"),
+            ("inventory ?status=overdue&sort=review", "/paths/?status=overdue&sort=review"),
+            ("inventory ?posture=any", "/paths/?posture=any"),
+        ]
+        self.stdout.write("")
+        self.stdout.write(f"HTML pages as a security reviewer (session), {samples} samples each")
+        header = f"{'page':<40} {'status':>6} {'queries':>7} {'median ms':>10} {'p95 ms':>8}"
+        self.stdout.write(header)
+        self.stdout.write("-" * len(header))
+        hosts = [*settings.ALLOWED_HOSTS, "testserver"]
+        with override_settings(DEBUG=False, ALLOWED_HOSTS=hosts):
+            for label, url in pages:
+                for _ in range(2):
+                    client.get(url)
+                reset_queries()
+                with CaptureQueriesContext(connection) as captured:
+                    status = client.get(url).status_code
+                queries = len(captured.captured_queries)
+                timings = []
+                for _ in range(samples):
+                    started = time.perf_counter()
+                    response = client.get(url)
+                    response.content  # noqa: B018 - the body is part of the response time
+                    timings.append((time.perf_counter() - started) * 1000)
+                self.stdout.write(
+                    f"{label:<40} {status:>6} {queries:>7} {_median(timings):>10.1f} "
+                    f"{_p95(timings):>8.1f}"
+                )
 
     def _print_table(self, results: list[Result], samples: int) -> None:
         header = (

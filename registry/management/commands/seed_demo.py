@@ -107,7 +107,9 @@ def build_specs(rng: random.Random) -> list[PathSpec]:
                 "credential_lifetime": rng.choice(lifetimes),
                 "created_via": vias[index % len(vias)],
                 "created_by_ref": f"{rng.choice(['gha', 'argo', 'tf', 'agent'])}-run-{index}",
-                "consumers": f"{purpose} job",
+                # Some identities are shared by several jobs (NHI9 reuse).
+                "consumers": f"{purpose} job"
+                + (", reconciliation job, ad-hoc reporting" if index % 13 == 0 else ""),
                 "privilege_scope": rng.choice(SCOPES),
                 "data_classification": rng.choice(["public", "internal", "confidential"]),
                 "rotation_days": rng.choice([None, 30, 90, 365]),
@@ -227,6 +229,8 @@ class _DemoPath:
         data["steward_team"] = self.teams[data["steward_team"]]
         if self.spec.team:
             data["owner_team"] = self.teams[self.spec.team]
+        if self.spec.index % 11 == 0:  # nobody has used it for months: a stale record
+            data["last_used_at"] = min(at, self.now - dt.timedelta(days=100))
         data.update(extra)
         return services.path_register(actor=self.system, data=data, now=at)
 
@@ -250,15 +254,21 @@ class _DemoPath:
                         now=now - d * days,
                     )  # fmt: skip
             case "attested":
-                # One full cycle ago, then attested by its team.
+                # One full cycle ago, then attested by its team; a few owners admit that
+                # a person also signs in with it (NHI10) and promise to narrow it.
                 start = now - d * (interval + days)
                 path = self.register(start, expires_at=start + d * 700)
                 signoff = self.spec.data["requires_human_signoff"]
+                human_use = self.spec.index % 7 == 0
                 services.path_attest(
                     actor=self.actor("lee") if signoff else self.member_for(self.spec.team),
-                    path=path, decision="keep", still_needed=True, justification_accurate=True,
-                    least_privilege=True, no_human_use=True,
-                    note="Checked scope against the job's manifest.", now=now - d * days,
+                    path=path, decision="reduce_scope" if human_use else "keep",
+                    still_needed=True, justification_accurate=True, least_privilege=True,
+                    no_human_use=not human_use,
+                    note="An engineer uses it for break-glass debugging; moving them to "
+                    "their own role." if human_use else "Checked scope against the job's "
+                    "manifest.",
+                    now=now - d * days,
                 )  # fmt: skip
             case "review_due":
                 self.register(now - d * (interval - days), expires_at=now + d * 300)

@@ -1,0 +1,322 @@
+"""The dashboard's reads (selectors): three queries whatever the estate's size.
+
+1. One pass over the visible paths counts every status, the expiring-soon window and
+   every posture rule (COUNT ... FILTER on PostgreSQL).
+2. One grouped pass gives the by-team table.
+3. One grouped pass over the audit log gives the weekly charts.
+
+Every number comes with the inventory query that lists exactly the paths it counts,
+built from the same predicates (registry.status, registry.posture, registry.filters).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from urllib.parse import urlencode
+
+from django.db.models import Avg, Case, Count, IntegerField, Q, Value, When
+from django.db.models.functions import TruncWeek
+
+from registry.actors import Actor
+from registry.filters import ANY_VIOLATION, TimelineEvent, event_q, expiring_within_q
+from registry.models import AccessPath, AuditEvent
+from registry.policies import Policy
+from registry.posture import (
+    RECOMMENDED_DATE_FIELDS,
+    RECOMMENDED_FIELD_COUNT,
+    RECOMMENDED_TEXT_FIELDS,
+    RULES,
+    PostureRule,
+    any_violation_q,
+    violation_q,
+)
+from registry.selectors import visible_paths_q
+from registry.status import Status, status_q
+
+OWNED_STATUSES = (Status.ACTIVE, Status.REVIEW_DUE, Status.OVERDUE, Status.LAPSED)
+CURRENT_STATUSES = (Status.ACTIVE, Status.REVIEW_DUE)
+
+
+def query(**params) -> str:
+    """An inventory query string; lists become repeated keys (?status=a&status=b)."""
+    return urlencode(params, doseq=True)
+
+
+@dataclass(frozen=True)
+class Figure:
+    label: str
+    count: int
+    query: str
+    tone: str = ""
+    key: str = ""
+
+
+@dataclass(frozen=True)
+class Violation:
+    rule: PostureRule
+    count: int
+    query: str
+
+
+@dataclass(frozen=True)
+class TeamRow:
+    slug: str
+    name: str
+    owned: Figure
+    overdue: Figure
+    lapsed: Figure
+    violating: Figure
+    attested_pct: int | None
+    attested: Figure
+    quality_pct: int | None
+
+
+@dataclass(frozen=True)
+class Bar:
+    """One week's bar; x/y/height are in the chart's SVG units (10 per week, 50 high)."""
+
+    index: int
+    week: dt.date
+    count: int
+    query: str
+    height_pct: int
+
+    @property
+    def x(self) -> int:
+        return self.index * 10 + 1
+
+    @property
+    def height(self) -> float:
+        return max(self.height_pct / 2, 0.5)
+
+    @property
+    def y(self) -> float:
+        return 55 - self.height
+
+    @property
+    def label_x(self) -> int:
+        return self.x + 4
+
+    @property
+    def label_y(self) -> float:
+        return self.y - 1.5
+
+
+@dataclass(frozen=True)
+class Chart:
+    title: str
+    bars: list[Bar]
+
+    @property
+    def total(self) -> int:
+        return sum(bar.count for bar in self.bars)
+
+    @property
+    def width(self) -> int:
+        return len(self.bars) * 10
+
+
+@dataclass
+class Dashboard:
+    total: int
+    by_status: list[Figure]
+    headline: list[Figure]
+    violations: list[Violation]
+    teams: list[TeamRow]
+    charts: list[Chart] = field(default_factory=list)
+
+
+def _percent(part: int, whole: int) -> int | None:
+    return round(100 * part / whole) if whole else None
+
+
+def quality_expression() -> Case | Value:
+    """Record completeness as a number of filled recommended fields (SQL twin of
+    registry.posture.record_quality)."""
+    terms = [
+        Case(When(~Q(**{f: ""}), then=Value(1)), default=Value(0), output_field=IntegerField())
+        for f in RECOMMENDED_TEXT_FIELDS
+    ]
+    terms += [
+        Case(
+            When(**{f"{f}__isnull": False}, then=Value(1)),
+            default=Value(0),
+            output_field=IntegerField(),
+        )
+        for f in (*RECOMMENDED_DATE_FIELDS, "steward_team")
+    ]
+    total = terms[0]
+    for term in terms[1:]:
+        total = total + term
+    return total
+
+
+def _estate_counts(actor: Actor, *, now: dt.datetime, policy: Policy) -> dict[str, int]:
+    qs = AccessPath.objects.all()
+    scope = visible_paths_q(actor)
+    if scope is not None:
+        qs = qs.filter(scope)
+    aggregates = {"total": Count("pk")}
+    for status in Status:
+        aggregates[f"status_{status}"] = Count(
+            "pk", filter=status_q(status, now=now, policy=policy)
+        )
+    aggregates["expiring"] = Count(
+        "pk", filter=expiring_within_q(policy.expiring_soon_days, now=now)
+    )
+    for rule in RULES:
+        aggregates[f"rule_{rule.code}"] = Count(
+            "pk", filter=violation_q(rule.code, now=now, policy=policy)
+        )
+    return qs.aggregate(**aggregates)
+
+
+def _team_rows(actor: Actor, *, now: dt.datetime, policy: Policy) -> list[TeamRow]:
+    owned_q = Q()
+    for status in OWNED_STATUSES:
+        owned_q |= status_q(status, now=now, policy=policy)
+    current_q = Q()
+    for status in CURRENT_STATUSES:
+        current_q |= status_q(status, now=now, policy=policy)
+    qs = AccessPath.objects.filter(owned_q)
+    scope = visible_paths_q(actor)
+    if scope is not None:
+        qs = qs.filter(scope)
+    rows = (
+        qs.values("owner_team__slug", "owner_team__name")
+        .annotate(
+            owned=Count("pk"),
+            current=Count("pk", filter=current_q),
+            overdue=Count("pk", filter=status_q(Status.OVERDUE, now=now, policy=policy)),
+            lapsed=Count("pk", filter=status_q(Status.LAPSED, now=now, policy=policy)),
+            violating=Count("pk", filter=any_violation_q(now=now, policy=policy)),
+            quality=Avg(quality_expression()),
+        )
+        .order_by("-lapsed", "-overdue", "owner_team__slug")
+    )
+    owned_statuses = [s.value for s in OWNED_STATUSES]
+    result = []
+    for row in rows:
+        slug = row["owner_team__slug"]
+        result.append(
+            TeamRow(
+                slug=slug,
+                name=row["owner_team__name"],
+                owned=Figure("Owned", row["owned"], query(owner_team=slug, status=owned_statuses)),
+                overdue=Figure(
+                    "Overdue", row["overdue"], query(owner_team=slug, status="overdue"), "warn"
+                ),
+                lapsed=Figure(
+                    "Lapsed", row["lapsed"], query(owner_team=slug, status="lapsed"), "bad"
+                ),
+                violating=Figure(
+                    "With violations",
+                    row["violating"],
+                    query(owner_team=slug, posture=ANY_VIOLATION),
+                ),
+                attested_pct=_percent(row["current"], row["owned"]),
+                attested=Figure(
+                    "Attested in cycle",
+                    row["current"],
+                    query(owner_team=slug, status=[s.value for s in CURRENT_STATUSES]),
+                ),
+                quality_pct=None
+                if row["quality"] is None
+                else round(100 * float(row["quality"]) / RECOMMENDED_FIELD_COUNT),
+            )
+        )
+    return result
+
+
+def _week_start(moment: dt.datetime) -> dt.datetime:
+    day = moment.astimezone(dt.UTC).date()
+    monday = day - dt.timedelta(days=day.weekday())
+    return dt.datetime.combine(monday, dt.time.min, tzinfo=dt.UTC)
+
+
+def _charts(actor: Actor, *, now: dt.datetime, policy: Policy) -> list[Chart]:
+    first_week = _week_start(now) - dt.timedelta(weeks=policy.dashboard_weeks - 1)
+    weeks = [first_week + dt.timedelta(weeks=i) for i in range(policy.dashboard_weeks)]
+    series = {
+        TimelineEvent.ATTESTED: "Paths attested per week",
+        TimelineEvent.LAPSED: "Paths lapsed per week",
+        TimelineEvent.REGISTERED_UNOWNED: "New unowned paths per week",
+    }
+    which = Case(
+        *(When(event_q(event), then=Value(event.value)) for event in series),
+        default=Value(""),
+    )
+    events = AuditEvent.objects.filter(created_at__gte=first_week, path__isnull=False)
+    events = events.filter(
+        Q(action__in=["access_path.attested", "access_path.lapsed", "access_path.registered"])
+    )
+    scope = visible_paths_q(actor)
+    if scope is not None:
+        events = events.filter(path__in=AccessPath.objects.filter(scope))
+    counts = (
+        events.annotate(event=which, week=TruncWeek("created_at", tzinfo=dt.UTC))
+        .exclude(event="")
+        .values("event", "week")
+        .annotate(paths=Count("path_id", distinct=True))
+    )
+    by_key = {(row["event"], _week_start(row["week"])): row["paths"] for row in counts}
+    charts = []
+    for event, title in series.items():
+        values = [by_key.get((event.value, week), 0) for week in weeks]
+        top = max(values) or 1
+        bars = [
+            Bar(
+                index=index,
+                week=week.date(),
+                count=value,
+                query=query(
+                    event=event.value,
+                    event_after=week.isoformat(),
+                    event_before=(week + dt.timedelta(weeks=1)).isoformat(),
+                ),
+                height_pct=round(100 * value / top),
+            )
+            for index, (week, value) in enumerate(zip(weeks, values, strict=True))
+        ]
+        charts.append(Chart(title, bars))
+    return charts
+
+
+def dashboard_stats(*, actor: Actor, now: dt.datetime, policy: Policy) -> Dashboard:
+    counts = _estate_counts(actor, now=now, policy=policy)
+    tones = {
+        Status.OVERDUE: "warn",
+        Status.REVIEW_DUE: "info",
+        Status.LAPSED: "bad",
+        Status.UNOWNED: "bad",
+        Status.EXPIRED: "muted",
+        Status.REVOKED: "muted",
+        Status.ACTIVE: "good",
+    }
+    by_status = [
+        Figure(s.label, counts[f"status_{s}"], query(status=s.value), tones.get(s, ""), s.value)
+        for s in Status
+    ]
+    headline = [
+        Figure("Unowned", counts["status_unowned"], query(status="unowned"), "bad"),
+        Figure("Overdue", counts["status_overdue"], query(status="overdue"), "warn"),
+        Figure("Lapsed", counts["status_lapsed"], query(status="lapsed"), "bad"),
+        Figure(
+            f"Expiring in {policy.expiring_soon_days} days",
+            counts["expiring"],
+            query(expiring_within_days=policy.expiring_soon_days),
+            "info",
+        ),
+    ]
+    violations = [
+        Violation(rule, counts[f"rule_{rule.code}"], query(posture=rule.code)) for rule in RULES
+    ]
+    return Dashboard(
+        total=counts["total"],
+        by_status=by_status,
+        headline=headline,
+        violations=violations,
+        teams=_team_rows(actor, now=now, policy=policy),
+        charts=_charts(actor, now=now, policy=policy),
+    )

@@ -1,0 +1,217 @@
+"""Posture rules, mapped to the OWASP NHI Top 10 (2025), plus registry hygiene.
+
+Each rule is one predicate (a Q) over access paths, so the dashboard counts it, the
+inventory filters by it and the path page lists it from the very same definition. An
+approved, unexpired PolicyException for the rule silences it on that path.
+
+The predicates avoid per-row correlated subqueries: the "several environments/systems"
+and "silenced" tests are uncorrelated IN (...) sets that PostgreSQL hashes once, so a
+count over the whole estate stays one sequential pass.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import Count, F, Q
+from django.db.models.functions import Length
+from django.db.models.lookups import LessThan
+
+from registry.models import AccessPath, Attestation, PolicyException
+from registry.policies import Policy
+from registry.status import owner_unaccountable_q
+
+Rule = PolicyException.Rule
+State = AccessPath.State
+
+# Declared scopes that grant everything: admin roles, a bare wildcard ("*", "s3:*",
+# not a path glob like "bucket/*"), "owner", "root".
+OVERPRIVILEGED_SCOPE = (
+    r"((^|[\s:,])\*|admin|superuser|full[ _-]?access|(^|[^a-z])(owner|root)([^a-z]|$)"
+    r"|:all([^a-z]|$)|(^|[^a-z])all[ _-]?(repos|projects|scopes))"
+)
+# Both patterns avoid \b: it is a word boundary in Python (SQLite) but a backspace in
+# PostgreSQL's regular expressions.
+# More than one consumer listed (comma, semicolon or newline separated).
+SEVERAL_CONSUMERS = r"[,;\n]\s*[^,;\s]"
+
+
+@dataclass(frozen=True)
+class PostureRule:
+    code: str
+    owasp: str  # the OWASP NHI Top 10 id, or "" for registry hygiene
+    title: str
+    explanation: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.owasp} {self.title}" if self.owasp else self.title
+
+
+RULES: tuple[PostureRule, ...] = (
+    PostureRule(
+        Rule.NHI1_OFFBOARDING,
+        "NHI1",
+        "Improper offboarding",
+        "The owning team is inactive or has no members, so nobody answers for it.",
+    ),
+    PostureRule(
+        Rule.NHI5_OVERPRIVILEGED,
+        "NHI5",
+        "Overprivileged",
+        "The declared privilege scope is an admin role or a wildcard.",
+    ),
+    PostureRule(
+        Rule.NO_EXPIRY,
+        "NHI7",
+        "No expiry",
+        "The path is owned but never expires.",
+    ),
+    PostureRule(
+        Rule.NHI7_LONG_LIVED,
+        "NHI7",
+        "Long-lived secret past rotation",
+        "A long-lived or static credential is past its rotation date.",
+    ),
+    PostureRule(
+        Rule.NHI8_ENV_ISOLATION,
+        "NHI8",
+        "Environment isolation",
+        "The same external id is registered in more than one environment.",
+    ),
+    PostureRule(
+        Rule.NHI9_REUSE,
+        "NHI9",
+        "Reuse",
+        "One identity serves several consumers or systems.",
+    ),
+    PostureRule(
+        Rule.NHI10_HUMAN_USE,
+        "NHI10",
+        "Human use",
+        "The latest attestation says a person uses it interactively.",
+    ),
+    PostureRule(
+        Rule.MISSING_TICKET,
+        "",
+        "Missing ticket",
+        "The owned path has no ticket recording where it was decided.",
+    ),
+    PostureRule(
+        Rule.WEAK_JUSTIFICATION,
+        "",
+        "Weak justification",
+        "The justification is too short to explain why the access exists.",
+    ),
+    PostureRule(
+        Rule.STALE_RECORD,
+        "",
+        "Stale record",
+        "The credential has not been used for a long time; the access is likely dead.",
+    ),
+)
+RULES_BY_CODE = {rule.code: rule for rule in RULES}
+
+
+def live_q(now: dt.datetime) -> Q:
+    """Neither revoked nor expired: only live access has a posture to fix."""
+    return Q(state__in=(State.UNOWNED, State.CLAIM_PENDING, State.ACTIVE)) & (
+        Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+    )
+
+
+def _external_ids_spanning(field: str) -> Any:
+    """External ids registered with more than one distinct `field` value."""
+    return (
+        AccessPath.objects.exclude(external_id="")
+        .values("external_id")
+        .annotate(n=Count(field, distinct=True))
+        .filter(n__gt=1)
+        .values("external_id")
+    )
+
+
+def _violation_q(code: str, *, now: dt.datetime, policy: Policy) -> Q:
+    owned = Q(state=State.ACTIVE)
+    match code:
+        case Rule.NHI1_OFFBOARDING:
+            return owned & owner_unaccountable_q()
+        case Rule.NHI5_OVERPRIVILEGED:
+            return Q(privilege_scope__iregex=OVERPRIVILEGED_SCOPE)
+        case Rule.NO_EXPIRY:
+            return owned & Q(expires_at__isnull=True)
+        case Rule.NHI7_LONG_LIVED:
+            return Q(rotation_due_at__lte=now)
+        case Rule.NHI8_ENV_ISOLATION:
+            return Q(external_id__in=_external_ids_spanning("environment"))
+        case Rule.NHI9_REUSE:
+            return Q(consumers__regex=SEVERAL_CONSUMERS) | Q(
+                external_id__in=_external_ids_spanning("system")
+            )
+        case Rule.NHI10_HUMAN_USE:
+            latest_says_human_use = Attestation.objects.filter(
+                no_human_use=False, created_at=F("path__last_attested_at")
+            ).values("path_id")
+            return owned & Q(pk__in=latest_says_human_use)
+        case Rule.MISSING_TICKET:
+            return owned & Q(ticket_url="")
+        case Rule.WEAK_JUSTIFICATION:
+            return owned & Q(LessThan(Length("justification"), policy.justification_min_length))
+        case Rule.STALE_RECORD:
+            return Q(last_used_at__lt=now - dt.timedelta(days=policy.stale_after_days))
+    raise ValueError(f"unknown posture rule {code!r}")
+
+
+def silenced_q(code: str, *, now: dt.datetime) -> Q:
+    waived = PolicyException.objects.filter(
+        rule=code, status=PolicyException.Status.APPROVED, expires_at__gt=now
+    ).values("path_id")
+    return Q(pk__in=waived)
+
+
+def violation_q(code: str, *, now: dt.datetime, policy: Policy) -> Q:
+    """Live paths that break `code` and hold no live exception for it."""
+    return live_q(now) & _violation_q(code, now=now, policy=policy) & ~silenced_q(code, now=now)
+
+
+def any_violation_q(*, now: dt.datetime, policy: Policy) -> Q:
+    combined = Q()
+    for rule in RULES:
+        combined |= violation_q(rule.code, now=now, policy=policy)
+    return combined
+
+
+def path_violations(path: AccessPath, *, now: dt.datetime, policy: Policy) -> list[PostureRule]:
+    """The rules one path breaks now, in one query, from the same predicates."""
+    flags = AccessPath.objects.filter(pk=path.pk).aggregate(
+        **{
+            rule.code: Count("pk", filter=violation_q(rule.code, now=now, policy=policy))
+            for rule in RULES
+        }
+    )
+    return [rule for rule in RULES if flags[rule.code]]
+
+
+# What a complete record carries beyond the required fields (ServiceNow's "completeness").
+RECOMMENDED_TEXT_FIELDS = (
+    "ticket_url",
+    "justification",
+    "artifact_ref",
+    "consumers",
+    "privilege_scope",
+    "data_classification",
+    "revocation_plan",
+    "created_by_ref",
+)
+RECOMMENDED_DATE_FIELDS = ("expires_at", "last_used_at")
+RECOMMENDED_FIELD_COUNT = len(RECOMMENDED_TEXT_FIELDS) + len(RECOMMENDED_DATE_FIELDS) + 1
+
+
+def record_quality(path: AccessPath) -> int:
+    """Completeness, 0-100: the share of recommended fields that are filled in."""
+    filled = sum(1 for f in RECOMMENDED_TEXT_FIELDS if getattr(path, f))
+    filled += sum(1 for f in RECOMMENDED_DATE_FIELDS if getattr(path, f) is not None)
+    filled += 1 if path.steward_team_id else 0
+    return round(100 * filled / RECOMMENDED_FIELD_COUNT)

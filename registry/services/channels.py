@@ -1,0 +1,88 @@
+"""Checking a team's notification channel by sending it a test message now."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from django.conf import settings
+from django.db import transaction
+from django.utils.module_loading import import_string
+
+from registry import errors, permissions
+from registry.actors import Actor
+from registry.audit import audit_record
+from registry.errors import Invalid
+from registry.models import AccessPath, Notification, Team
+from registry.outbox import recipients_emails
+from registry.services._common import refuse_if, resolve_now
+from registry.services.delivery import DeliveryFailed, Digest
+
+Channel = Notification.Channel
+TEST_REASON = "channel_test"
+
+
+def channel_configured(team: Team, channel: str) -> bool:
+    match channel:
+        case Channel.EMAIL:
+            return bool(recipients_emails(team, Notification.Audience.MEMBERS))
+        case Channel.SLACK:
+            return bool(team.slack_webhook_url)
+        case Channel.TEAMS:
+            return bool(team.teams_webhook_url)
+        case Channel.WEBHOOK:
+            return bool(team.event_webhook_url and team.event_webhook_secret)
+    return False
+
+
+def _test_digest(team: Team, channel: str, now: dt.datetime) -> Digest:
+    """A one-item digest about no real path: nothing is queued or stored."""
+    sample = AccessPath(
+        id=uuid.uuid4(), name="Test message", system="nhi-registry", environment="other"
+    )
+    message_id = f"msg_nhi_test_{uuid.uuid4().hex}"
+    notification = Notification(
+        team=team,
+        audience=Notification.Audience.MEMBERS,
+        channel=channel,
+        path=sample,
+        reason=TEST_REASON,
+        payload={"occurred_at": now.isoformat(), "message_id": message_id, "path": {}},
+        cycle=now,
+        next_attempt_at=now,
+        created_at=now,
+    )
+    return Digest(team, Notification.Audience.MEMBERS, channel, [notification])
+
+
+def team_channel_test(
+    *, actor: Actor, team: Team, channel: str, now: dt.datetime | None = None
+) -> None:
+    """Send a test message on one of the team's channels and record the outcome.
+
+    The send happens outside any transaction (a slow webhook must not hold locks); the
+    outcome is audited either way. Raises Invalid when the channel refused it."""
+    now = resolve_now(now)
+    refuse_if(permissions.refuse_team_manage(actor, team))
+    if channel not in Channel.values:
+        raise Invalid.single("channel", f"Choose one of: {', '.join(Channel.values)}.")
+    if not channel_configured(team, channel):
+        label = Channel(channel).label
+        raise Invalid.single("channel", errors.CHANNEL_NOT_CONFIGURED.format(channel=label))
+    send = import_string(settings.NHI_CHANNEL_SENDER)
+    failure = ""
+    try:
+        send(_test_digest(team, channel, now))
+    except DeliveryFailed as exc:
+        failure = exc.message
+    with transaction.atomic():
+        audit_record(
+            actor=actor,
+            action="team.channel_tested",
+            obj=team,
+            now=now,
+            changes={"channel": [None, channel], "accepted": [None, not failure]},
+            reason=failure,
+        )
+    if failure:
+        raise Invalid.single("channel", errors.CHANNEL_TEST_FAILED.format(error=failure))

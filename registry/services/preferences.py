@@ -1,0 +1,72 @@
+"""A person's own settings: saved inventory filters."""
+
+from __future__ import annotations
+
+import datetime as dt
+from urllib.parse import parse_qsl, urlencode
+
+from django.db import IntegrityError, transaction
+
+from registry import errors
+from registry.actors import Actor
+from registry.audit import audit_record
+from registry.errors import Invalid, InvalidTransition, NotAllowed
+from registry.models import SavedFilter
+from registry.services._common import require_text, resolve_now
+
+# Page mechanics, not filters: a saved filter starts at the first page.
+NOT_SAVED = frozenset({"cursor", "csrfmiddlewaretoken", "name"})
+
+
+@transaction.atomic
+def saved_filter_create(
+    *, actor: Actor, name: str, query: str, now: dt.datetime | None = None
+) -> SavedFilter:
+    now = resolve_now(now)
+    if not actor.is_person:
+        raise NotAllowed(errors.HUMAN_REQUIRED)
+    name = require_text("name", name)
+    if len(name) > SavedFilter._meta.get_field("name").max_length:
+        raise Invalid.single("name", "Use at most 80 characters.")
+    pairs = [(k, v) for k, v in parse_qsl(query) if k not in NOT_SAVED and v]
+    if not pairs:
+        raise Invalid.single("name", errors.SAVED_FILTER_EMPTY)
+    query = urlencode(pairs)
+    if len(query) > SavedFilter._meta.get_field("query").max_length:
+        raise Invalid.single("name", "This filter is too long to save.")
+    try:
+        with transaction.atomic():
+            saved = SavedFilter.objects.create(
+                user=actor.user, name=name, query=query, created_at=now
+            )
+    except IntegrityError as exc:
+        raise Invalid.single("name", errors.SAVED_FILTER_NAME_TAKEN) from exc
+    audit_record(
+        actor=actor,
+        action="saved_filter.created",
+        obj=saved,
+        now=now,
+        changes={"name": [None, name], "query": [None, query]},
+    )
+    return saved
+
+
+@transaction.atomic
+def saved_filter_archive(
+    *, actor: Actor, saved: SavedFilter, now: dt.datetime | None = None
+) -> None:
+    now = resolve_now(now)
+    if actor.user is None or saved.user_id != actor.user.pk:
+        raise NotAllowed(errors.NOT_ALLOWED)
+    updated = SavedFilter.objects.filter(pk=saved.pk, archived_at__isnull=True).update(
+        archived_at=now
+    )
+    if updated != 1:
+        raise InvalidTransition(errors.SAVED_FILTER_GONE)
+    audit_record(
+        actor=actor,
+        action="saved_filter.archived",
+        obj=saved,
+        now=now,
+        changes={"archived_at": [None, now.isoformat()]},
+    )

@@ -1,0 +1,1 @@
+"""HTML pages for people. Thin: reads through selectors, changes through services."""
