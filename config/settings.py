@@ -222,8 +222,6 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Webhook targets on internal networks are refused (SSRF) unless listed here, as CIDRs
 # (e.g. "10.20.0.0/16,127.0.0.1/32"). Tests use it for their loopback receivers.
 NHI_WEBHOOK_ALLOWED_NETWORKS = env_list("NHI_WEBHOOK_ALLOWED_NETWORKS")
-# Django 6's default, now: a URL typed without a scheme means https.
-FORMS_URLFIELD_ASSUME_HTTPS = True
 # What sends a digest on a channel; the team page's test-send button calls it directly.
 NHI_CHANNEL_SENDER = "workers.channels.send"
 

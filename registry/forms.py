@@ -8,6 +8,7 @@ views put back onto these forms' fields.
 from __future__ import annotations
 
 from django import forms
+from django.db import models
 
 from registry.errors import Invalid
 from registry.models import AccessPath, Attestation, Notification, PolicyException, Team
@@ -25,6 +26,13 @@ class UTCDateTimeInput(forms.DateTimeInput):
         return value
 
 
+def https_by_default(field, **kwargs):
+    """ModelForm fields: a URL typed without a scheme means https (Django 6's default)."""
+    if isinstance(field, models.URLField):
+        kwargs.setdefault("assume_scheme", "https")
+    return field.formfield(**kwargs)
+
+
 def _datetime(label: str, *, required: bool = False) -> forms.DateTimeField:
     return forms.DateTimeField(
         label=label, required=required, widget=UTCDateTimeInput(), help_text=UTC_HELP
@@ -35,6 +43,18 @@ def _reason(label: str = "Reason", *, required: bool = True) -> forms.CharField:
     return forms.CharField(label=label, required=required, widget=forms.Textarea(attrs={"rows": 2}))
 
 
+class PageForm(forms.Form):
+    """Several forms share one page: each gets its own element ids (so every label
+    points at its own field) and labels without a trailing colon."""
+
+    id_prefix = "form"
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("auto_id", f"{self.id_prefix}_%s")
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+
 def apply_service_errors(form: forms.Form, exc: Invalid) -> None:
     """Show a service's field errors next to the fields they concern."""
     for field, messages in exc.errors.items():
@@ -43,8 +63,10 @@ def apply_service_errors(form: forms.Form, exc: Invalid) -> None:
             form.add_error(target, message)
 
 
-class ClaimForm(forms.Form):
+class ClaimForm(PageForm):
     """`teams`: the teams this person may claim for (already loaded: no query here)."""
+
+    id_prefix = "claim"
 
     team = forms.ChoiceField()
     reason = _reason("Why your team owns it")
@@ -61,17 +83,21 @@ class ClaimForm(forms.Form):
         return self._teams[self.cleaned_data["team"]]
 
 
-class DecisionForm(forms.Form):
-    """Approve/reject a claim or an exception, decline a transfer: a reason."""
+class DecisionForm(PageForm):
+    """Approve a claim or an exception, accept a transfer: an optional note."""
+
+    id_prefix = "decision"
 
     reason = _reason(required=False)
 
 
-class ReasonRequiredForm(forms.Form):
+class ReasonRequiredForm(PageForm):
+    id_prefix = "reason"
     reason = _reason()
 
 
-class AttestForm(forms.Form):
+class AttestForm(PageForm):
+    id_prefix = "attest"
     version = forms.IntegerField(widget=forms.HiddenInput)
     still_needed = forms.BooleanField(required=False, label="It is still needed")
     justification_accurate = forms.BooleanField(
@@ -91,7 +117,8 @@ class AttestForm(forms.Form):
     )
 
 
-class TransferForm(forms.Form):
+class TransferForm(PageForm):
+    id_prefix = "transfer"
     version = forms.IntegerField(widget=forms.HiddenInput)
     to_team = forms.ModelChoiceField(
         queryset=Team.objects.filter(is_active=True), to_field_name="slug", label="To team"
@@ -103,14 +130,17 @@ class TransferForm(forms.Form):
         self.fields["to_team"].queryset = Team.objects.filter(is_active=True).exclude(
             pk=path.owner_team_id
         )
+        self.fields["to_team"].label_from_instance = lambda team: team.name
 
 
-class RevokeForm(forms.Form):
+class RevokeForm(PageForm):
+    id_prefix = "revoke"
     version = forms.IntegerField(widget=forms.HiddenInput)
     reason = _reason("Why it is revoked")
 
 
-class ExceptionRequestForm(forms.Form):
+class ExceptionRequestForm(PageForm):
+    id_prefix = "exception"
     rule = forms.ChoiceField(choices=PolicyException.Rule.choices, label="Posture rule")
     reason = _reason("Why the rule should not apply")
     expires_at = _datetime("Exception ends", required=True)
@@ -124,6 +154,7 @@ class PathEditForm(forms.ModelForm):
 
     class Meta:
         model = AccessPath
+        formfield_callback = https_by_default
         fields = [
             "name", "kind", "system", "external_id", "environment", "steward_team",
             "created_via", "created_by_ref", "consumers", "ticket_url", "artifact_ref",
@@ -145,6 +176,9 @@ class PathEditForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.fields["steward_team"].to_field_name = "slug"
         self.fields["steward_team"].queryset = Team.objects.filter(is_active=True)
+        # The field speaks slugs; the model's initial value is the team's id.
+        steward = self.instance.steward_team
+        self.initial["steward_team"] = steward.slug if steward else None
         for name in ("last_rotated_at", "last_used_at", "expires_at"):
             self.fields[name].help_text = UTC_HELP
 
@@ -164,6 +198,7 @@ class TeamChannelsForm(forms.ModelForm):
 
     class Meta:
         model = Team
+        formfield_callback = https_by_default
         fields = ["email", "slack_webhook_url", "teams_webhook_url", "event_webhook_url"]
         labels = {
             "email": "Team email",
@@ -179,7 +214,8 @@ class TeamChannelsForm(forms.ModelForm):
         return {name: self.cleaned_data[name] for name in self.changed_data}
 
 
-class TokenCreateForm(forms.Form):
+class TokenCreateForm(PageForm):
+    id_prefix = "token"
     name = forms.CharField(max_length=100)
     scopes = forms.MultipleChoiceField(
         choices=[("read", "Read"), ("write", "Write")],
@@ -189,10 +225,12 @@ class TokenCreateForm(forms.Form):
     expires_in_days = forms.IntegerField(label="Expires in (days)", initial=90, min_value=1)
 
 
-class ChannelTestForm(forms.Form):
+class ChannelTestForm(PageForm):
+    id_prefix = "test"
     channel = forms.ChoiceField(choices=Notification.Channel.choices)
 
 
-class SavedFilterForm(forms.Form):
+class SavedFilterForm(PageForm):
+    id_prefix = "saved"
     name = forms.CharField(max_length=80, label="Save this filter as")
     query = forms.CharField(widget=forms.HiddenInput, required=False)

@@ -83,7 +83,12 @@ def status_reason(path, *, now: dt.datetime, lapse_after: dt.timedelta) -> str:
         case "claim_pending":
             return "a team's claim waits for a security reviewer"
         case "active":
-            return f"attested; next review due {_day(path.next_review_at)}"
+            attested = (
+                f"last attested {_day(path.last_attested_at)}"
+                if path.last_attested_at
+                else "not attested yet"
+            )
+            return f"{attested}; next review due {_day(path.next_review_at)}"
         case "review_due":
             days = max((path.next_review_at - now).days, 0)
             return f"review due {_day(path.next_review_at)} (in {days} days): attest it"

@@ -103,7 +103,7 @@ RULES: tuple[PostureRule, ...] = (
         Rule.WEAK_JUSTIFICATION,
         "",
         "Weak justification",
-        "The justification is too short to explain why the access exists.",
+        "The justification is missing or too short to say why the access exists.",
     ),
     PostureRule(
         Rule.STALE_RECORD,
@@ -122,10 +122,12 @@ def live_q(now: dt.datetime) -> Q:
     )
 
 
-def _external_ids_spanning(field: str) -> Any:
-    """External ids registered with more than one distinct `field` value."""
+def _external_ids_spanning(field: str, now: dt.datetime) -> Any:
+    """External ids that live paths use with more than one distinct `field` value (a
+    revoked or expired twin no longer shares anything)."""
     return (
-        AccessPath.objects.exclude(external_id="")
+        AccessPath.objects.filter(live_q(now))
+        .exclude(external_id="")
         .values("external_id")
         .annotate(n=Count(field, distinct=True))
         .filter(n__gt=1)
@@ -145,10 +147,10 @@ def _violation_q(code: str, *, now: dt.datetime, policy: Policy) -> Q:
         case Rule.NHI7_LONG_LIVED:
             return Q(rotation_due_at__lte=now)
         case Rule.NHI8_ENV_ISOLATION:
-            return Q(external_id__in=_external_ids_spanning("environment"))
+            return Q(external_id__in=_external_ids_spanning("environment", now))
         case Rule.NHI9_REUSE:
             return Q(consumers__regex=SEVERAL_CONSUMERS) | Q(
-                external_id__in=_external_ids_spanning("system")
+                external_id__in=_external_ids_spanning("system", now)
             )
         case Rule.NHI10_HUMAN_USE:
             latest_says_human_use = Attestation.objects.filter(

@@ -18,3 +18,14 @@ def status_label(value: str) -> str:
 @register.filter
 def get(mapping, key):
     return mapping.get(key) if mapping else None
+
+
+@register.filter
+def event_title(action: str) -> str:
+    """An audit action in words: "access_path.attested" -> "Attested",
+    "claim.approved" -> "Claim approved"."""
+    subject, _, verb = action.partition(".")
+    verb = verb.replace("_", " ")
+    if subject == "access_path":
+        return verb.capitalize()
+    return f"{subject.replace('_', ' ')} {verb}".capitalize()

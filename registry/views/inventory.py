@@ -137,7 +137,7 @@ def path_export_csv(request: HttpRequest) -> HttpResponse:
             for column in CSV_COLUMNS:
                 if column in ("owner_team", "steward_team"):
                     team = getattr(path, column)
-                    values.append(team.slug if team else "")
+                    values.append(_csv_safe(team.slug) if team else "")
                 else:
                     values.append(_csv_safe(getattr(path, column)))
             values.append(" ".join(tag.slug for tag in path.tags.all()))

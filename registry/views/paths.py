@@ -38,7 +38,13 @@ from registry.messages import status_reason
 from registry.models import AccessPath, Claim, PolicyException, Team, Transfer
 from registry.policies import current_policy
 from registry.posture import path_violations, record_quality
-from registry.selectors import PathRequests, actor_teams, path_history, path_open_requests
+from registry.selectors import (
+    PathRequests,
+    actor_teams,
+    path_get,
+    path_history,
+    path_open_requests,
+)
 from registry.services._common import is_live
 from registry.views._common import actor_for, error_status, request_now, visible_path_or_404
 
@@ -167,10 +173,15 @@ def _run(
             if isinstance(exc, Invalid):
                 apply_service_errors(form, exc)
             else:
-                form.add_error(None, exc.message)
+                # A refusal or a state that moved on: say why at the top of the page,
+                # which may no longer offer the form that was sent.
+                messages.error(request, exc.message)
             status = error_status(exc)
         else:
             messages.success(request, done)
+            if path_get(actor=actor_for(request), path_id=path.pk) is None:
+                # Declining a transfer, say, can leave the path out of sight.
+                return redirect("registry:queue-mine")
             return redirect("registry:path-detail", path_id=path.pk)
     fresh = visible_path_or_404(request, str(path.pk))
     context = _detail_context(request, fresh, {slot: form})
