@@ -1,9 +1,10 @@
-"""The dashboard's reads (selectors): three queries whatever the estate's size.
+"""The dashboard's reads (selectors): five queries whatever the estate's size.
 
-1. One pass over the visible paths counts every status, the expiring-soon window and
-   every posture rule (COUNT ... FILTER on PostgreSQL).
-2. One grouped pass gives the by-team table.
-3. One grouped pass over the audit log gives the weekly charts.
+1. The external ids that live paths share (NHI8/NHI9), read once for the others.
+2. One pass over the visible paths counts every status (grouped by the status CASE).
+3. One pass counts the expiring-soon window and every posture rule (COUNT … FILTER).
+4. One grouped pass gives the by-team table.
+5. One grouped pass over the audit log gives the weekly charts.
 
 Every number comes with the inventory query that lists exactly the paths it counts,
 built from the same predicates (registry.status, registry.posture, registry.filters).
@@ -15,12 +16,14 @@ import datetime as dt
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
-from django.db.models import Avg, Case, Count, IntegerField, Q, Value, When
+from django.core.exceptions import EmptyResultSet
+from django.db import connection
+from django.db.models import Case, Count, IntegerField, Q, Value, When
 from django.db.models.functions import TruncWeek
 
 from registry.actors import Actor
 from registry.filters import ANY_VIOLATION, TimelineEvent, event_q, expiring_within_q
-from registry.models import AccessPath, AuditEvent
+from registry.models import AccessPath, AuditEvent, Team
 from registry.policies import Policy
 from registry.posture import (
     RECOMMENDED_DATE_FIELDS,
@@ -28,11 +31,12 @@ from registry.posture import (
     RECOMMENDED_TEXT_FIELDS,
     RULES,
     PostureRule,
-    any_violation_q,
+    SharedIds,
+    shared_external_ids,
     violation_q,
 )
 from registry.selectors import visible_paths_q
-from registry.status import Status, status_q
+from registry.status import Status, status_case
 
 OWNED_STATUSES = (Status.ACTIVE, Status.REVIEW_DUE, Status.OVERDUE, Status.LAPSED)
 CURRENT_STATUSES = (Status.ACTIVE, Status.REVIEW_DUE)
@@ -152,49 +156,94 @@ def quality_expression() -> Case | Value:
     return total
 
 
-def _estate_counts(actor: Actor, *, now: dt.datetime, policy: Policy) -> dict[str, int]:
+def _one_pass(actor: Actor, *, now: dt.datetime, policy: Policy, shared: SharedIds) -> list[dict]:
+    """Every count of the page in one scan of the visible paths, per owning team.
+
+    The inner query gives each path its status (one CASE, stopping at the first status
+    that holds), a 0/1 per posture rule, the expiring-soon test and its record quality;
+    the outer one counts them per team. Each predicate is evaluated once per path,
+    instead of once per number on the page (8 statuses + 11 rule counts + the team
+    table tested the same predicates again and again: 515 ms at 100,000 paths)."""
     qs = AccessPath.objects.all()
     scope = visible_paths_q(actor)
     if scope is not None:
         qs = qs.filter(scope)
-    aggregates = {"total": Count("pk")}
-    for status in Status:
-        aggregates[f"status_{status}"] = Count(
-            "pk", filter=status_q(status, now=now, policy=policy)
+    flag = {"default": Value(0), "output_field": IntegerField()}
+    rules = {
+        f"r_{rule.code}": Case(
+            When(violation_q(rule.code, now=now, policy=policy, shared=shared), then=1), **flag
         )
-    aggregates["expiring"] = Count(
-        "pk", filter=expiring_within_q(policy.expiring_soon_days, now=now)
-    )
-    for rule in RULES:
-        aggregates[f"rule_{rule.code}"] = Count(
-            "pk", filter=violation_q(rule.code, now=now, policy=policy)
-        )
-    return qs.aggregate(**aggregates)
+        for rule in RULES
+    }
+    expiring = Case(When(expiring_within_q(policy.expiring_soon_days, now=now), then=1), **flag)
+    inner = qs.annotate(
+        status=status_case(now=now, policy=policy),
+        expiring=expiring,
+        quality=quality_expression(),
+        **rules,
+    ).values("owner_team_id", "status", "expiring", "quality", *rules)
+    try:
+        inner_sql, params = inner.query.sql_with_params()
+    except EmptyResultSet:  # an outsider: nothing is visible
+        return []
+    owned = ", ".join(f"'{s.value}'" for s in OWNED_STATUSES)
+    current = ", ".join(f"'{s.value}'" for s in CURRENT_STATUSES)
+    any_rule = " + ".join(rules)
+    columns = [
+        "owner_team_id",
+        *(f"COUNT(*) FILTER (WHERE status = '{s.value}') AS \"status_{s.value}\"" for s in Status),
+        "SUM(expiring) AS expiring",
+        *(f"SUM({name}) AS {name}" for name in rules),
+        f"COUNT(*) FILTER (WHERE status IN ({current})) AS current",
+        f"COUNT(*) FILTER (WHERE status IN ({owned}) AND {any_rule} > 0) AS violating",
+        f"AVG(quality) FILTER (WHERE status IN ({owned})) AS quality",
+    ]
+    # Only constants and Django's own compiled SQL are interpolated; values are params.
+    sql = f"SELECT {', '.join(columns)} FROM ({inner_sql}) AS p GROUP BY owner_team_id"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        names = [column[0] for column in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
-def _team_rows(actor: Actor, *, now: dt.datetime, policy: Policy) -> list[TeamRow]:
-    owned_q = Q()
-    for status in OWNED_STATUSES:
-        owned_q |= status_q(status, now=now, policy=policy)
-    current_q = Q()
-    for status in CURRENT_STATUSES:
-        current_q |= status_q(status, now=now, policy=policy)
-    qs = AccessPath.objects.filter(owned_q)
-    scope = visible_paths_q(actor)
-    if scope is not None:
-        qs = qs.filter(scope)
-    rows = (
-        qs.values("owner_team__slug", "owner_team__name")
-        .annotate(
-            owned=Count("pk"),
-            current=Count("pk", filter=current_q),
-            overdue=Count("pk", filter=status_q(Status.OVERDUE, now=now, policy=policy)),
-            lapsed=Count("pk", filter=status_q(Status.LAPSED, now=now, policy=policy)),
-            violating=Count("pk", filter=any_violation_q(now=now, policy=policy)),
-            quality=Avg(quality_expression()),
+def _estate_counts(groups: list[dict]) -> dict[str, int]:
+    keys = [f"status_{s.value}" for s in Status] + ["expiring"] + [f"r_{r.code}" for r in RULES]
+    counts = {key: sum(int(group[key] or 0) for group in groups) for key in keys}
+    counts["total"] = sum(counts[f"status_{s.value}"] for s in Status)
+    return counts
+
+
+def _team_rows(groups: list[dict]) -> list[TeamRow]:
+    ids = [g["owner_team_id"] for g in groups if g["owner_team_id"] is not None]
+    teams = {
+        pk: (slug, name)
+        for pk, slug, name in Team.objects.filter(pk__in=ids).values_list("pk", "slug", "name")
+    }
+    rows = []
+    for group in groups:
+        if group["owner_team_id"] is None:
+            continue
+        owned = sum(group[f"status_{s.value}"] for s in OWNED_STATUSES)
+        if not owned:
+            continue
+        slug, name = teams[group["owner_team_id"]]
+        rows.append(
+            {
+                "owner_team__slug": slug,
+                "owner_team__name": name,
+                "owned": owned,
+                "current": group["current"],
+                "overdue": group["status_overdue"],
+                "lapsed": group["status_lapsed"],
+                "violating": group["violating"],
+                "quality": group["quality"],
+            }
         )
-        .order_by("-lapsed", "-overdue", "owner_team__slug")
-    )
+    rows.sort(key=lambda r: (-r["lapsed"], -r["overdue"], r["owner_team__slug"]))
+    return _team_table(rows)
+
+
+def _team_table(rows: list[dict]) -> list[TeamRow]:
     owned_statuses = [s.value for s in OWNED_STATUSES]
     result = []
     for row in rows:
@@ -284,7 +333,8 @@ def _charts(actor: Actor, *, now: dt.datetime, policy: Policy) -> list[Chart]:
 
 
 def dashboard_stats(*, actor: Actor, now: dt.datetime, policy: Policy) -> Dashboard:
-    counts = _estate_counts(actor, now=now, policy=policy)
+    groups = _one_pass(actor, now=now, policy=policy, shared=shared_external_ids(now))
+    counts = _estate_counts(groups)
     tones = {
         Status.OVERDUE: "warn",
         Status.REVIEW_DUE: "info",
@@ -310,13 +360,13 @@ def dashboard_stats(*, actor: Actor, now: dt.datetime, policy: Policy) -> Dashbo
         ),
     ]
     violations = [
-        Violation(rule, counts[f"rule_{rule.code}"], query(posture=rule.code)) for rule in RULES
+        Violation(rule, counts[f"r_{rule.code}"], query(posture=rule.code)) for rule in RULES
     ]
     return Dashboard(
         total=counts["total"],
         by_status=by_status,
         headline=headline,
         violations=violations,
-        teams=_team_rows(actor, now=now, policy=policy),
+        teams=_team_rows(groups),
         charts=_charts(actor, now=now, policy=policy),
     )

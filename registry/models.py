@@ -198,6 +198,10 @@ class AccessPath(models.Model):
     # creation, plus rotation_days or the policy's default); null for short-lived ones.
     # Kept by the services so the NHI7 posture rule is an indexed date comparison.
     rotation_due_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Posture facts that depend only on this row's text, kept by the services (see
+    # registry.posture.derived_facts) so the dashboard tests a boolean, not a regex.
+    broad_scope = models.BooleanField(default=False, editable=False)
+    several_consumers = models.BooleanField(default=False, editable=False)
     requires_human_signoff = models.BooleanField(default=False)
     revocation_plan = models.TextField(blank=True)
 

@@ -12,10 +12,11 @@ count over the whole estate stays one sequential pass.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count, F, Q
+from django.db.models import Count, F, Max, Min, Q
 from django.db.models.functions import Length
 from django.db.models.lookups import LessThan
 
@@ -28,14 +29,35 @@ State = AccessPath.State
 
 # Declared scopes that grant everything: admin roles, a bare wildcard ("*", "s3:*",
 # not a path glob like "bucket/*"), "owner", "root".
-OVERPRIVILEGED_SCOPE = (
-    r"((^|[\s:,])\*|admin|superuser|full[ _-]?access|(^|[^a-z])(owner|root)([^a-z]|$)"
-    r"|:all([^a-z]|$)|(^|[^a-z])all[ _-]?(repos|projects|scopes))"
+OVERPRIVILEGED_SCOPE = re.compile(
+    r"((^|[\s:,])\*|admin|superuser|full[ _-]?access|\b(owner|root)\b|:all\b"
+    r"|\ball[ _-]?(repos|projects|scopes))",
+    re.IGNORECASE,
 )
-# Both patterns avoid \b: it is a word boundary in Python (SQLite) but a backspace in
-# PostgreSQL's regular expressions.
 # More than one consumer listed (comma, semicolon or newline separated).
-SEVERAL_CONSUMERS = r"[,;\n]\s*[^,;\s]"
+SEVERAL_CONSUMERS = re.compile(r"[,;\n]\s*[^,;\s]")
+# The fields derived_facts reads: a change to any of them recomputes the facts.
+DERIVED_FROM = frozenset(
+    {"credential_lifetime", "rotation_days", "last_rotated_at", "privilege_scope", "consumers"}
+)
+
+
+def derived_facts(path: AccessPath, policy: Policy) -> dict[str, Any]:
+    """Facts the posture rules test that follow from the row alone. Stored by the
+    services on every write of their inputs, so counting them over the estate is an
+    indexed comparison instead of a regular expression per row (which cost 200 ms per
+    100,000 paths on PostgreSQL), and one Python definition serves SQLite and PostgreSQL
+    alike."""
+    return {
+        "rotation_due_at": policy.rotation_due_at(
+            credential_lifetime=path.credential_lifetime,
+            rotation_days=path.rotation_days,
+            last_rotated_at=path.last_rotated_at,
+            created_at=path.created_at,
+        ),
+        "broad_scope": bool(OVERPRIVILEGED_SCOPE.search(path.privilege_scope or "")),
+        "several_consumers": bool(SEVERAL_CONSUMERS.search(path.consumers or "")),
+    }
 
 
 @dataclass(frozen=True)
@@ -124,34 +146,74 @@ def live_q(now: dt.datetime) -> Q:
 
 def _external_ids_spanning(field: str, now: dt.datetime) -> Any:
     """External ids that live paths use with more than one distinct `field` value (a
-    revoked or expired twin no longer shares anything)."""
+    revoked or expired twin no longer shares anything). MIN <> MAX rather than
+    COUNT(DISTINCT) > 1: the same answer from a hash aggregate, without a sort."""
     return (
         AccessPath.objects.filter(live_q(now))
         .exclude(external_id="")
         .values("external_id")
-        .annotate(n=Count(field, distinct=True))
-        .filter(n__gt=1)
+        .annotate(low=Min(field), high=Max(field))
+        .exclude(low=F("high"))
         .values("external_id")
     )
 
 
-def _violation_q(code: str, *, now: dt.datetime, policy: Policy) -> Q:
+@dataclass(frozen=True)
+class SharedIds:
+    """External ids that live paths share across environments (NHI8) or systems (NHI9),
+    read once for a page that tests them for every path (the dashboard)."""
+
+    across_environments: frozenset[str]
+    across_systems: frozenset[str]
+
+
+def shared_external_ids(now: dt.datetime) -> SharedIds:
+    rows = (
+        AccessPath.objects.filter(live_q(now))
+        .exclude(external_id="")
+        .values("external_id")
+        .annotate(
+            env_low=Min("environment"),
+            env_high=Max("environment"),
+            sys_low=Min("system"),
+            sys_high=Max("system"),
+        )
+        .filter(Q(env_low__lt=F("env_high")) | Q(sys_low__lt=F("sys_high")))
+        .values_list("external_id", "env_low", "env_high", "sys_low", "sys_high")
+    )
+    environments, systems = set(), set()
+    for external_id, env_low, env_high, sys_low, sys_high in rows:
+        if env_low != env_high:
+            environments.add(external_id)
+        if sys_low != sys_high:
+            systems.add(external_id)
+    return SharedIds(frozenset(environments), frozenset(systems))
+
+
+def _shared(field: str, now: dt.datetime, shared: SharedIds | None) -> Any:
+    if shared is None:
+        return _external_ids_spanning(field, now)
+    ids = shared.across_environments if field == "environment" else shared.across_systems
+    return sorted(ids)
+
+
+def _violation_q(
+    code: str, *, now: dt.datetime, policy: Policy, shared: SharedIds | None = None
+) -> Q:
     owned = Q(state=State.ACTIVE)
     match code:
         case Rule.NHI1_OFFBOARDING:
             return owned & owner_unaccountable_q()
         case Rule.NHI5_OVERPRIVILEGED:
-            return Q(privilege_scope__iregex=OVERPRIVILEGED_SCOPE)
+            return Q(broad_scope=True)
         case Rule.NO_EXPIRY:
             return owned & Q(expires_at__isnull=True)
         case Rule.NHI7_LONG_LIVED:
             return Q(rotation_due_at__lte=now)
         case Rule.NHI8_ENV_ISOLATION:
-            return Q(external_id__in=_external_ids_spanning("environment", now))
+            return Q(external_id__in=_shared("environment", now, shared))
         case Rule.NHI9_REUSE:
-            return Q(consumers__regex=SEVERAL_CONSUMERS) | Q(
-                external_id__in=_external_ids_spanning("system", now)
-            )
+            return Q(several_consumers=True) | Q(external_id__in=_shared("system", now, shared))
         case Rule.NHI10_HUMAN_USE:
             latest_says_human_use = Attestation.objects.filter(
                 no_human_use=False, created_at=F("path__last_attested_at")
@@ -173,15 +235,19 @@ def silenced_q(code: str, *, now: dt.datetime) -> Q:
     return Q(pk__in=waived)
 
 
-def violation_q(code: str, *, now: dt.datetime, policy: Policy) -> Q:
-    """Live paths that break `code` and hold no live exception for it."""
-    return live_q(now) & _violation_q(code, now=now, policy=policy) & ~silenced_q(code, now=now)
+def violation_q(
+    code: str, *, now: dt.datetime, policy: Policy, shared: SharedIds | None = None
+) -> Q:
+    """Live paths that break `code` and hold no live exception for it. `shared`: a
+    snapshot of shared external ids taken at `now`, else they are a subquery."""
+    breaks = _violation_q(code, now=now, policy=policy, shared=shared)
+    return live_q(now) & breaks & ~silenced_q(code, now=now)
 
 
-def any_violation_q(*, now: dt.datetime, policy: Policy) -> Q:
+def any_violation_q(*, now: dt.datetime, policy: Policy, shared: SharedIds | None = None) -> Q:
     combined = Q()
     for rule in RULES:
-        combined |= violation_q(rule.code, now=now, policy=policy)
+        combined |= violation_q(rule.code, now=now, policy=policy, shared=shared)
     return combined
 
 

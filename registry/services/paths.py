@@ -17,6 +17,7 @@ from registry.audit import audit_record
 from registry.errors import Invalid, InvalidTransition
 from registry.models import AccessPath, PolicyException, Tag
 from registry.policies import Policy, current_policy
+from registry.posture import DERIVED_FROM, derived_facts
 from registry.services._common import (
     check_version,
     close_open_requests,
@@ -54,16 +55,6 @@ _TAG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 REQUIRED_ON_REGISTER = ("name", "kind", "system", "environment")
 # An owned path must say why it exists and where that was decided.
 REQUIRED_WHEN_OWNED = ("justification", "ticket_url")
-ROTATION_INPUTS = frozenset({"credential_lifetime", "rotation_days", "last_rotated_at"})
-
-
-def _rotation_due_at(path: AccessPath, policy: Policy) -> dt.datetime | None:
-    return policy.rotation_due_at(
-        credential_lifetime=path.credential_lifetime,
-        rotation_days=path.rotation_days,
-        last_rotated_at=path.last_rotated_at,
-        created_at=path.created_at,
-    )
 
 
 def _pop_tags(values: dict) -> list[str] | None:
@@ -173,7 +164,8 @@ def path_register(
     _validate(path, fields | set(REQUIRED_WHEN_OWNED), now=now, policy=policy)
     if owner is not None:
         path.next_review_at = now + dt.timedelta(days=path.review_interval_days)
-    path.rotation_due_at = _rotation_due_at(path, policy)
+    for field, value in derived_facts(path, policy).items():
+        setattr(path, field, value)
     _refuse_duplicate_external_id(path)
     with _duplicate_external_id_as_invalid():
         path.save(force_insert=True)
@@ -254,8 +246,8 @@ def path_update(
     if "review_interval_days" in changed and locked.state == AccessPath.State.ACTIVE:
         base = locked.last_attested_at or locked.state_changed_at
         writes["next_review_at"] = base + dt.timedelta(days=candidate.review_interval_days)
-    if changed & ROTATION_INPUTS:
-        writes["rotation_due_at"] = _rotation_due_at(candidate, policy)
+    if changed & DERIVED_FROM:
+        writes |= derived_facts(candidate, policy)
     if "expires_at" in changed and candidate.expires_at is None:
         writes["expiry_waiver"] = _live_expiry_waiver(locked, now)
     if reason:

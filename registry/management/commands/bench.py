@@ -45,6 +45,7 @@ from registry.actors import Actor
 from registry.context import request_context
 from registry.models import AccessPath, Membership, Tag, Team
 from registry.policies import current_policy
+from registry.posture import derived_facts
 from registry.selectors import path_queryset
 from registry.services.tokens import token_create
 
@@ -66,7 +67,8 @@ PATH_COLUMNS = [
     "steward_team_id", "created_via", "created_by_ref", "consumers", "ticket_url",
     "artifact_ref", "justification", "privilege_scope", "risk_tier", "data_classification",
     "credential_lifetime", "rotation_days", "last_rotated_at", "last_used_at",
-    "rotation_due_at", "requires_human_signoff", "revocation_plan", "expires_at",
+    "rotation_due_at", "broad_scope", "several_consumers", "requires_human_signoff",
+    "revocation_plan", "expires_at",
     "expiry_waiver_id", "review_interval_days", "last_attested_at", "next_review_at", "state",
     "state_changed_at", "escalation_stage", "version", "created_at", "updated_at",
 ]  # fmt: skip
@@ -324,15 +326,19 @@ class Command(BaseCommand):
                 for tag in rng.sample(tag_ids, rng.choice([0, 0, 1, 1, 2])):
                     tag_rows.append((pk, tag))
                 lifetime, rotation = rng.choice(lifetimes), rng.choice([None, 30, 90, 365])
-                rotation_due = policy.rotation_due_at(
-                    credential_lifetime=lifetime,
-                    rotation_days=rotation,
-                    last_rotated_at=None,
-                    created_at=created,
-                )
                 # Posture variety: some admin scopes, shared identities and unused ones.
                 scope = rng.choice(SCOPES)
                 consumers = f"{purpose} job" + (", reporting job" if i % 17 == 0 else "")
+                facts = derived_facts(
+                    AccessPath(
+                        credential_lifetime=lifetime,
+                        rotation_days=rotation,
+                        created_at=created,
+                        privilege_scope=scope,
+                        consumers=consumers,
+                    ),
+                    policy,
+                )
                 last_used = now - day * rng.uniform(0, 200) if i % 3 == 0 else None
                 yield (
                     pk, f"{purpose}-{system}-{i:06d}", kinds[i % len(kinds)], system,
@@ -340,7 +346,8 @@ class Command(BaseCommand):
                     platform.pk, vias[i % len(vias)], f"gha-run-{i}", consumers,
                     f"https://jira.example.com/browse/OPS-{i}" if owner else "", "",
                     f"The {purpose} job reads {system} data for its nightly run ({i}).",
-                    scope, tier, "internal", lifetime, rotation, None, last_used, rotation_due,
+                    scope, tier, "internal", lifetime, rotation, None, last_used,
+                    facts["rotation_due_at"], facts["broad_scope"], facts["several_consumers"],
                     False,
                     "Disable the credential in the source system.", expires, None, interval,
                     attested, next_review, state, created, 0, 1, created, created,

@@ -1,0 +1,39 @@
+"""What every reader produces."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO, Protocol
+
+
+@dataclass
+class ImportRow:
+    """One access path as a source describes it.
+
+    `line`: where it is in the source (CSV line number counting the header as 1; for
+    JSON, the 1-based position of the item in its list), so a refusal can name it.
+    `data`: AccessPath field names (name, kind, system, external_id, environment,
+    created_via, created_by_ref, consumers, privilege_scope, credential_lifetime,
+    rotation_days, last_rotated_at, last_used_at, expires_at, justification,
+    ticket_url, risk_tier, tags, ...) with Python values: aware UTC datetimes, ints,
+    bools, lists of tag slugs. Only facts the source states are present.
+    `disabled`: the source says the credential cannot be used any more (a disabled key,
+    an inactive access key): the registry retires it.
+    `interactive_login`: a person could sign in with it (an IAM user with a console
+    password): NHI10 human use of a non-human identity.
+    `hints`: facts for owner suggestions (namespace, repository, owner, creator...).
+    `errors`: why this row cannot be imported; a row with errors has no other effect.
+    """
+
+    line: int
+    data: dict[str, Any] = field(default_factory=dict)
+    disabled: bool = False
+    interactive_login: bool = False
+    hints: dict[str, str] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+
+
+class Reader(Protocol):
+    def __call__(self, source: BinaryIO, *, system: str | None = None) -> Iterator[ImportRow]:
+        """Rows of `source`; `system` overrides the source's default system name."""
