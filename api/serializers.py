@@ -9,17 +9,20 @@ from django.conf import settings
 from rest_framework import serializers
 
 from registry import errors
+from registry.importers.formats import FORMATS
 from registry.models import (
     AccessPath,
     Attestation,
     AuditEvent,
     Claim,
+    ImportRun,
     Membership,
     Notification,
     PolicyException,
     Team,
     Transfer,
 )
+from registry.progress import get_progress
 from registry.services.paths import EDITABLE_FIELDS
 from registry.status import Status
 
@@ -51,7 +54,8 @@ class AccessPathSerializer(serializers.ModelSerializer):
             "data_classification", "credential_lifetime", "rotation_days", "last_rotated_at",
             "last_used_at", "requires_human_signoff", "revocation_plan", "expires_at",
             "review_interval_days", "last_attested_at", "next_review_at", "state", "status",
-            "escalation_stage", "version", "tags", "created_at", "updated_at",
+            "escalation_stage", "version", "tags", "interactive_login", "last_seen_at",
+            "not_seen_since", "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -265,3 +269,41 @@ class MeSerializer(serializers.Serializer):
     token = serializers.DictField(allow_null=True)
     teams = serializers.ListField(child=serializers.DictField())
     security_reviewer = serializers.BooleanField()
+
+
+class ImportInput(serializers.Serializer):
+    file = serializers.FileField()
+    format = serializers.ChoiceField(choices=list(FORMATS))
+    system = serializers.CharField(required=False, default="", allow_blank=True, max_length=64)
+    steward_team = TeamSlugField(required=False, allow_null=True, default=None)
+    dry_run = serializers.BooleanField(required=False, default=False)
+    partial = serializers.BooleanField(required=False, default=False)
+    full_sync = serializers.BooleanField(required=False, default=False)
+
+
+class ImportRunSerializer(serializers.ModelSerializer):
+    """An import and how far it has got (`processed` of `total` rows, live while it runs)."""
+
+    steward_team = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+    processed = serializers.SerializerMethodField()
+    total = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ImportRun
+        fields = [
+            "id", "source_format", "system", "file_name", "steward_team", "actor_label",
+            "dry_run", "partial", "full_sync", "status", "processed", "total", "counts",
+            "errors", "created_at", "finished_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    def _progress(self, run: ImportRun) -> tuple[int, int]:
+        if run.status in (ImportRun.Status.QUEUED, ImportRun.Status.RUNNING):
+            return get_progress(run.pk) or (run.processed, run.total)
+        return run.processed, run.total
+
+    def get_processed(self, run: ImportRun) -> int:
+        return self._progress(run)[0]
+
+    def get_total(self, run: ImportRun) -> int:
+        return self._progress(run)[1]

@@ -12,6 +12,7 @@ router.register("teams", views.TeamViewSet, basename="team")
 router.register("exceptions", views.ExceptionViewSet, basename="exception")
 router.register("audit-events", views.AuditEventViewSet, basename="audit-event")
 router.register("notifications", views.NotificationViewSet, basename="notification")
+router.register("imports", views.ImportRunViewSet, basename="import")
 
 urlpatterns = [
     path("v1/me/", views.MeView.as_view(), name="me"),

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import uuid
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
 from django.http import Http404
 from django_filters.rest_framework import DjangoFilterBackend
@@ -16,6 +17,7 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ParseError, ValidationError
 from rest_framework.filters import OrderingFilter
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -30,6 +32,7 @@ from registry.models import (
     ApiToken,
     AuditEvent,
     Claim,
+    ImportRun,
     Notification,
     PolicyException,
     Team,
@@ -80,7 +83,7 @@ class _ScopedViewSet(viewsets.GenericViewSet):
         try:
             lookup = self.kwargs[self.lookup_url_kwarg or self.lookup_field]
             obj = self.get_queryset().filter(**{self.lookup_field: lookup}).first()
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, DjangoValidationError):  # a malformed id: not found
             obj = None
         if obj is None:
             raise Http404
@@ -448,3 +451,37 @@ class MeView(APIView):
                 "security_reviewer": actor.is_security_reviewer,
             }
         )
+
+
+@extend_schema(responses={200: s.ImportRunSerializer, **errors(401, 404)})
+class ImportRunViewSet(_ListRetrieveViewSet):
+    """Imports of access paths: upload a file (security), then follow the run."""
+
+    serializer_class = s.ImportRunSerializer
+    parser_classes = [MultiPartParser, FormParser]
+    queryset = ImportRun.objects.none()
+
+    def scoped_queryset(self) -> QuerySet:
+        return selectors.visible_import_runs(actor=self.actor)
+
+    @extend_schema(
+        request={"multipart/form-data": s.ImportInput},
+        responses={202: s.ImportRunSerializer, **errors(400, 401, 403, 415)},
+    )
+    def create(self, request):
+        data = s.ImportInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        upload = values["file"]
+        run = services.import_queue(
+            actor=self.actor,
+            chunks=upload.chunks(1 << 20),
+            file_name=upload.name,
+            source_format=values["format"],
+            system=values["system"],
+            steward=values["steward_team"],
+            dry_run=values["dry_run"],
+            partial=values["partial"],
+            full_sync=values["full_sync"],
+        )
+        return Response(s.ImportRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)

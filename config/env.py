@@ -1,5 +1,6 @@
 """Small helpers that read configuration from the environment (the only source of it)."""
 
+import json
 import os
 
 from django.core.exceptions import ImproperlyConfigured
@@ -38,6 +39,16 @@ def env_int(name: str, default: int) -> int:
 
 def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+def env_json(name: str, default: object) -> object:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} must be JSON: {exc}") from exc
 
 
 def load_dotenv(path: os.PathLike[str] | str) -> None:

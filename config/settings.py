@@ -9,7 +9,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_int, env_list, env_str, load_dotenv
+from config.env import env_bool, env_int, env_json, env_list, env_str, load_dotenv
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 load_dotenv(BASE_DIR / ".env")
@@ -174,6 +174,28 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "NHI Registry <nhi-registry@l
 
 REDIS_URL = env_str("REDIS_URL")
 
+# "progress": how far a running import has got, written by the worker and read by the
+# web process (so not per-process memory): Redis when there is one, else files under var/.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "progress": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        if REDIS_URL
+        else {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache" / "progress"),
+        }
+    ),
+}
+# Owner suggestions for unowned imported paths: a JSON list of rules, first match wins,
+# e.g. [{"team": "payments", "name_prefix": "billing-"}, {"team": "data",
+# "namespace": "analytics*"}, {"team": "payments", "repository": "acme/pay*"},
+# {"team": "growth", "created_by": "gha-growth-*"}, {"team": "data", "steward": "dataplat"}]
+# (patterns are shell-style; see registry/suggestions.py).
+NHI_OWNER_RULES = env_json("NHI_OWNER_RULES", [])
+# Uploaded import files wait here for the worker (named by their run's id).
+NHI_IMPORT_DIR = Path(env_str("NHI_IMPORT_DIR", str(VAR_DIR / "imports")))
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -216,6 +238,10 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "sweep": {"task": "registry.sweep", "schedule": env_int("NHI_SWEEP_EVERY_SECONDS", 300)},
     "deliver": {"task": "registry.deliver", "schedule": env_int("NHI_DELIVER_EVERY_SECONDS", 60)},
+    "imports": {
+        "task": "registry.imports_pending",
+        "schedule": env_int("NHI_IMPORTS_EVERY_SECONDS", 60),
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 

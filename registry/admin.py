@@ -21,6 +21,7 @@ from registry.models import (
     Attestation,
     AuditEvent,
     Claim,
+    ImportRun,
     Membership,
     Notification,
     PolicyException,
@@ -488,3 +489,9 @@ class TagAdmin(ReadOnlyAdmin):
 class SavedFilterAdmin(ReadOnlyAdmin):
     list_display = ["name", "user", "query", "created_at", "archived_at"]
     list_filter = ["archived_at"]
+
+
+@admin.register(ImportRun)
+class ImportRunAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "source_format", "system", "file_name", "status", "actor_label"]
+    list_filter = ["status", "source_format"]

@@ -22,7 +22,13 @@ from django.db.models import Case, Count, IntegerField, Q, Value, When
 from django.db.models.functions import TruncWeek
 
 from registry.actors import Actor
-from registry.filters import ANY_VIOLATION, TimelineEvent, event_q, expiring_within_q
+from registry.filters import (
+    ANY_VIOLATION,
+    TimelineEvent,
+    event_q,
+    expiring_within_q,
+    not_seen_q,
+)
 from registry.models import AccessPath, AuditEvent, Team
 from registry.policies import Policy
 from registry.posture import (
@@ -176,12 +182,14 @@ def _one_pass(actor: Actor, *, now: dt.datetime, policy: Policy, shared: SharedI
         for rule in RULES
     }
     expiring = Case(When(expiring_within_q(policy.expiring_soon_days, now=now), then=1), **flag)
+    not_seen = Case(When(not_seen_q(now=now), then=1), **flag)
     inner = qs.annotate(
         status=status_case(now=now, policy=policy),
         expiring=expiring,
+        not_seen=not_seen,
         quality=quality_expression(),
         **rules,
-    ).values("owner_team_id", "status", "expiring", "quality", *rules)
+    ).values("owner_team_id", "status", "expiring", "not_seen", "quality", *rules)
     try:
         inner_sql, params = inner.query.sql_with_params()
     except EmptyResultSet:  # an outsider: nothing is visible
@@ -193,6 +201,7 @@ def _one_pass(actor: Actor, *, now: dt.datetime, policy: Policy, shared: SharedI
         "owner_team_id",
         *(f"COUNT(*) FILTER (WHERE status = '{s.value}') AS \"status_{s.value}\"" for s in Status),
         "SUM(expiring) AS expiring",
+        "SUM(not_seen) AS not_seen",
         *(f"SUM({name}) AS {name}" for name in rules),
         f"COUNT(*) FILTER (WHERE status IN ({current})) AS current",
         f"COUNT(*) FILTER (WHERE status IN ({owned}) AND {any_rule} > 0) AS violating",
@@ -207,7 +216,8 @@ def _one_pass(actor: Actor, *, now: dt.datetime, policy: Policy, shared: SharedI
 
 
 def _estate_counts(groups: list[dict]) -> dict[str, int]:
-    keys = [f"status_{s.value}" for s in Status] + ["expiring"] + [f"r_{r.code}" for r in RULES]
+    keys = [f"status_{s.value}" for s in Status] + ["expiring", "not_seen"]
+    keys += [f"r_{r.code}" for r in RULES]
     counts = {key: sum(int(group[key] or 0) for group in groups) for key in keys}
     counts["total"] = sum(counts[f"status_{s.value}"] for s in Status)
     return counts
@@ -357,6 +367,12 @@ def dashboard_stats(*, actor: Actor, now: dt.datetime, policy: Policy) -> Dashbo
             counts["expiring"],
             query(expiring_within_days=policy.expiring_soon_days),
             "info",
+        ),
+        Figure(
+            "Not seen in last sync",
+            counts["not_seen"],
+            query(not_seen="true"),
+            "warn",
         ),
     ]
     violations = [

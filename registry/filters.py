@@ -49,6 +49,12 @@ def event_path_ids(
     return events.values("path_id")
 
 
+def not_seen_q(*, now: dt.datetime) -> Q:
+    """Live paths that the last full sync of their source did not report: candidates
+    for retirement."""
+    return live_q(now) & Q(not_seen_since__isnull=False)
+
+
 def expiring_within_q(days: int, *, now: dt.datetime) -> Q:
     """Live, and expiring after now and at most `days` days ahead."""
     return live_q(now) & Q(expires_at__lte=now + dt.timedelta(days=days))
@@ -123,6 +129,9 @@ class AccessPathFilterSet(django_filters.FilterSet):
         max_value=3650,
         label="Live and expiring within this many days",
     )
+    not_seen = django_filters.BooleanFilter(
+        method="filter_not_seen", label="Missed by the last full sync of its source"
+    )
     event = django_filters.ChoiceFilter(
         choices=TimelineEvent.choices,
         method="filter_event",
@@ -171,6 +180,12 @@ class AccessPathFilterSet(django_filters.FilterSet):
         if value is None:
             return queryset
         return queryset.filter(expiring_within_q(int(value), now=self.now))
+
+    def filter_not_seen(self, queryset: QuerySet, name: str, value: bool | None) -> QuerySet:
+        if value is None:
+            return queryset
+        missed = not_seen_q(now=self.now)
+        return queryset.filter(missed if value else ~missed)
 
     def filter_event(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         if not value:

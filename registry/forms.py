@@ -10,7 +10,8 @@ from __future__ import annotations
 from django import forms
 from django.db import models
 
-from registry.errors import Invalid
+from registry.errors import Invalid, ServiceError
+from registry.importers.formats import FORMATS
 from registry.models import AccessPath, Attestation, Notification, PolicyException, Team
 from registry.services.paths import EDITABLE_FIELDS
 
@@ -55,8 +56,12 @@ class PageForm(forms.Form):
         super().__init__(*args, **kwargs)
 
 
-def apply_service_errors(form: forms.Form, exc: Invalid) -> None:
-    """Show a service's field errors next to the fields they concern."""
+def apply_service_errors(form: forms.Form, exc: ServiceError) -> None:
+    """Show a service's refusal on the form: field errors next to their fields, any
+    other refusal (not allowed, a state that moved on) above them."""
+    if not isinstance(exc, Invalid):
+        form.add_error(None, exc.message)
+        return
     for field, messages in exc.errors.items():
         target = field if field in form.fields else None
         for message in messages:
@@ -161,6 +166,7 @@ class PathEditForm(forms.ModelForm):
             "justification", "privilege_scope", "risk_tier", "data_classification",
             "credential_lifetime", "rotation_days", "last_rotated_at", "last_used_at",
             "requires_human_signoff", "revocation_plan", "expires_at", "review_interval_days",
+            "interactive_login",
         ]  # fmt: skip
         widgets = {
             "consumers": forms.Textarea(attrs={"rows": 2}),
@@ -228,6 +234,31 @@ class TokenCreateForm(PageForm):
 class ChannelTestForm(PageForm):
     id_prefix = "test"
     channel = forms.ChoiceField(choices=Notification.Channel.choices)
+
+
+class ImportUploadForm(PageForm):
+    id_prefix = "import"
+    file = forms.FileField(label="File")
+    format = forms.ChoiceField(choices=[(f, f) for f in FORMATS], label="Format")
+    system = forms.CharField(
+        required=False, max_length=64, help_text="The system name to record (optional)."
+    )
+    steward_team = forms.ModelChoiceField(
+        queryset=Team.objects.filter(is_active=True),
+        to_field_name="slug",
+        required=False,
+        label="Steward team",
+        help_text="For rows that name none: the platform team that runs this source.",
+    )
+    dry_run = forms.BooleanField(required=False, label="Dry run: report, change nothing")
+    partial = forms.BooleanField(required=False, label="Apply the good rows if some fail")
+    full_sync = forms.BooleanField(
+        required=False, label="Full sync: flag this source's paths the file does not list"
+    )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["steward_team"].label_from_instance = lambda team: team.name
 
 
 class SavedFilterForm(PageForm):

@@ -202,6 +202,24 @@ class AccessPath(models.Model):
     # registry.posture.derived_facts) so the dashboard tests a boolean, not a regex.
     broad_scope = models.BooleanField(default=False, editable=False)
     several_consumers = models.BooleanField(default=False, editable=False)
+    # A person can sign in with it (an IAM user with a console password): NHI10.
+    interactive_login = models.BooleanField(default=False)
+
+    # inventory sync: which source last reported it, and when a full sync missed it
+    import_source = models.CharField(max_length=32, blank=True, editable=False)
+    last_import_run = models.ForeignKey(
+        "ImportRun", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        editable=False,
+    )  # fmt: skip
+    last_seen_at = models.DateTimeField(null=True, blank=True, editable=False)
+    not_seen_since = models.DateTimeField(null=True, blank=True, editable=False)
+    # For an unowned path: the team the owner rules point at (registry.suggestions) and
+    # why. Only a suggestion: a person of that team confirms it by claiming.
+    suggested_owner = models.ForeignKey(
+        Team, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        editable=False,
+    )  # fmt: skip
+    suggestion_reason = models.CharField(max_length=200, blank=True, editable=False)
     requires_human_signoff = models.BooleanField(default=False)
     revocation_plan = models.TextField(blank=True)
 
@@ -690,3 +708,46 @@ class SavedFilter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user}: {self.name}"
+
+
+class ImportRun(models.Model):
+    """One run of an import: what it read, what it did, and how far it has got (the
+    browser's progress page reads `processed` of `total`). Kept whatever the outcome;
+    a refused or dry run changed nothing else."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        APPLIED = "applied", "Applied"
+        DRY_RUN = "dry_run", "Dry run (nothing changed)"
+        REFUSED = "refused", "Refused (nothing changed)"
+        FAILED = "failed", "Failed (nothing changed)"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    source_format = models.CharField(max_length=32)
+    system = models.CharField(max_length=64, blank=True)
+    file_name = models.CharField(max_length=255, blank=True)
+    steward_team = models.ForeignKey(
+        Team, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    actor_label = models.CharField(max_length=200)
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    dry_run = models.BooleanField(default=False)
+    partial = models.BooleanField(default=False)
+    full_sync = models.BooleanField(default=False)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
+    total = models.PositiveIntegerField(default=0)
+    processed = models.PositiveIntegerField(default=0)
+    counts = models.JSONField(default=dict, blank=True)
+    # [{"line": n, "external_id": "...", "errors": ["..."]}], the first 1,000.
+    errors = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.source_format} import {self.pk} ({self.status})"

@@ -142,6 +142,13 @@ def refuse_exception_decision(actor: Actor, exception: PolicyException) -> str |
     return refuse_review(actor, exception.requested_by_id)
 
 
+def refuse_import(actor: Actor) -> str | None:
+    """Bulk imports write across teams: security (people or the system) runs them."""
+    if actor.is_system or actor.is_security_reviewer:
+        return None
+    return errors.NOT_A_SECURITY_REVIEWER
+
+
 def may_read_team(actor: Actor, team: Team) -> bool:
     """A team's own pages (members, coming reminders): its members and security."""
     return actor.sees_everything or actor.member_of(team.pk)

@@ -113,7 +113,7 @@ RULES: tuple[PostureRule, ...] = (
         Rule.NHI10_HUMAN_USE,
         "NHI10",
         "Human use",
-        "The latest attestation says a person uses it interactively.",
+        "A person can sign in with it, or its latest attestation says one does.",
     ),
     PostureRule(
         Rule.MISSING_TICKET,
@@ -218,7 +218,7 @@ def _violation_q(
             latest_says_human_use = Attestation.objects.filter(
                 no_human_use=False, created_at=F("path__last_attested_at")
             ).values("path_id")
-            return owned & Q(pk__in=latest_says_human_use)
+            return Q(interactive_login=True) | (owned & Q(pk__in=latest_says_human_use))
         case Rule.MISSING_TICKET:
             return owned & Q(ticket_url="")
         case Rule.WEAK_JUSTIFICATION:

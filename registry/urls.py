@@ -1,6 +1,6 @@
 from django.urls import path
 
-from registry.views import dashboard, inventory, paths, queues, teams
+from registry.views import dashboard, evidence, imports, inventory, paths, queues, teams
 
 app_name = "registry"
 
@@ -9,7 +9,8 @@ P = "paths/<str:path_id>/"
 urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
     path("paths/", inventory.path_list, name="path-list"),
-    path("paths/export.csv", inventory.path_export_csv, name="path-export"),
+    path("paths/export.csv", inventory.path_export, {"fmt": "csv"}, name="path-export"),
+    path("paths/export.json", inventory.path_export, {"fmt": "json"}, name="path-export-json"),
     path("saved-filters/", inventory.saved_filter_create, name="saved-filter-create"),
     path(
         "saved-filters/<int:saved_id>/archive/",
@@ -37,6 +38,9 @@ urlpatterns = [
     path("queues/mine/", queues.my_teams, name="queue-mine"),
     path("queues/unclaimed/", queues.unclaimed, name="queue-unclaimed"),
     path("queues/security/", queues.security_queues, name="queue-security"),
+    path("evidence/", evidence.evidence_pack, name="evidence-pack"),
+    path("imports/", imports.import_list, name="import-list"),
+    path("imports/<uuid:run_id>/", imports.import_detail, name="import-detail"),
     path(
         "notifications/<int:notification_id>/retry/",
         queues.notification_retry,

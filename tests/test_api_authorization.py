@@ -22,6 +22,7 @@ import itertools
 from functools import cached_property
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 from django.urls import URLPattern, reverse
 from django.utils import timezone
@@ -31,7 +32,7 @@ from api import urls as api_urls
 from api.exceptions import _CODES
 from api.urls import router
 from registry import services
-from registry.models import AccessPath, AuditEvent, Notification, PolicyException
+from registry.models import AccessPath, AuditEvent, ImportRun, Notification, PolicyException
 from registry.services.tokens import token_create, token_revoke
 from tests.conftest import Personas, build_personas, path_data
 
@@ -70,6 +71,7 @@ TEAMS = ("payments", "data")
 EXCEPTIONS = ("own", "other", "by_sam", "decided")
 AUDIT_EVENTS = ("own", "other", "unowned", "pathless")
 NOTIFICATIONS = ("own", "other")
+IMPORTS = ("run",)
 ME = ("-",)
 
 RESOURCE_OBJECTS = {
@@ -80,6 +82,7 @@ RESOURCE_OBJECTS = {
     "exceptions": EXCEPTIONS,
     "audit-events": AUDIT_EVENTS,
     "notifications": NOTIFICATIONS,
+    "imports": IMPORTS,
     "me": ME,
 }
 # Routes whose objects differ from their resource's.
@@ -241,6 +244,16 @@ MATRIX: dict[str, dict[str, tuple]] = {
     "notifications:retrieve": {
         "own":            (200, 200, 404, 404, 200, 200, 200, 401, 401, 401),
         "other":          (404, 404, 200, 404, 200, 404, 404, 401, 401, 401),
+    },
+    "imports:list": {
+        "run":            (H,   H,   H,   H,   L,   H,   H,   401, 401, 401),
+    },
+    "imports:retrieve": {
+        "run":            (404, 404, 404, 404, 200, 404, 404, 401, 401, 401),
+    },
+    # Bulk imports write across teams: security only (a team token neither).
+    "imports:create": {
+        "run":            (403, 403, 403, 403, 202, 403, 403, 401, 401, 401),
     },
     "me": {
         "-":              (200, 200, 200, 200, 200, 200, 200, 401, 401, 401),
@@ -421,6 +434,13 @@ class World:
         assert event is not None
         return event
 
+    @cached_property
+    def import_run(self) -> ImportRun:
+        return ImportRun.objects.create(
+            source_format="csv", actor_label="sam", started_by=self.p.users.sam,
+            status=ImportRun.Status.APPLIED, created_at=self.now,
+        )  # fmt: skip
+
     def notification(self, obj: str) -> Notification:
         transfer = self.incoming_transfer if obj == "own" else self.outgoing_transfer
         notification = Notification.objects.filter(team=transfer.to_team).first()
@@ -484,6 +504,9 @@ def request_for(world: World, persona: str, route: str, obj: str) -> tuple[str, 
         }
         method = {"retrieve": "get", "partial_update": "patch"}.get(action, "post")
         return method, detail_url(basename, action, pk), bodies[action]
+    if resource == "imports" and action == "create":
+        upload = SimpleUploadedFile("paths.csv", b"name,kind,system,external_id,environment\n")
+        return "post", reverse("import-list"), {"file": upload, "format": "csv"}
     if resource == "exceptions" and action == "create":
         body = {
             "path": str(world.path(obj).pk),
@@ -499,6 +522,7 @@ def request_for(world: World, persona: str, route: str, obj: str) -> tuple[str, 
         "exceptions": lambda: world.exception(obj).pk,
         "audit-events": lambda: world.audit_event(obj).seq,
         "notifications": lambda: world.notification(obj).pk,
+        "imports": lambda: world.import_run.pk,
     }[resource]()
     if action in ("retrieve", "members"):
         return "get", detail_url(basename, action, key), None
@@ -522,6 +546,7 @@ def list_object_key(world: World, route: str, obj: str) -> tuple[str, object]:
         "exceptions": lambda: ("id", world.exception(obj).pk),
         "audit-events": lambda: ("seq", world.audit_event(obj).seq),
         "notifications": lambda: ("id", world.notification(obj).pk),
+        "imports": lambda: ("id", str(world.import_run.pk)),
     }[resource]()
 
 
@@ -531,6 +556,7 @@ def fingerprint() -> tuple:
     return (
         AuditEvent.objects.count(),
         set(AccessPath.objects.values_list("id", "version", "state")),
+        ImportRun.objects.count(),  # an accepted upload queues a run (a worker applies it)
     )
 
 
@@ -544,7 +570,8 @@ def run_cell(world: World, persona: str, route: str, obj: str):
     if method == "get":
         response = client.get(url)
     else:
-        response = getattr(client, method)(url, body, format="json")
+        multipart = route == "imports:create"
+        response = getattr(client, method)(url, body, format="multipart" if multipart else "json")
     return response, before, (field, value)
 
 
@@ -634,4 +661,4 @@ def test_matrix_covers_every_persona_route_and_object():
         "me",
     } <= routes
     for expected in (cell[3] for cell in CELLS):
-        assert expected in (LISTED, HIDDEN, 200, 201, 401, 403, 404, 409), expected
+        assert expected in (LISTED, HIDDEN, 200, 201, 202, 401, 403, 404, 409), expected

@@ -63,3 +63,16 @@ def test_bench_refuses_sqlite(tmp_path):
     assert result.returncode == 1
     assert "bench measures PostgreSQL only" in result.stderr
     assert not list(tmp_path.glob("*.sqlite3"))
+
+
+@pytest.mark.postgres
+def test_bench_import_prints_rates_and_drops_its_scratch_database():
+    result = _manage("bench_import", "--rows", "60", env=dict(os.environ))
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = result.stdout
+    created = [line for line in out.splitlines() if line.startswith("scratch database ")]
+    scratch = created[0].split()[2]
+    assert "import_paths (all new)" in out and "created 60" in out, out
+    assert "import_paths again (all unchanged)" in out and "unchanged 60" in out, out
+    assert "COPY of the same file (yardstick)" in out and "rows/s" in out, out
+    assert scratch not in _scratch_databases()

@@ -262,7 +262,13 @@ def test_the_estate_as_security_sees_it(personas, estate):
     for figure in stats.by_status:
         assert inventory_ids(personas.sam, figure.query) == estate.expected[figure.key]
     headline = {f.label: f.count for f in stats.headline}
-    assert headline == {"Unowned": 2, "Overdue": 1, "Lapsed": 3, "Expiring in 30 days": 1}
+    assert headline == {
+        "Unowned": 2,
+        "Overdue": 1,
+        "Lapsed": 3,
+        "Expiring in 30 days": 1,
+        "Not seen in last sync": 0,
+    }
     (expiring,) = [f for f in stats.headline if f.label.startswith("Expiring")]
     assert inventory_ids(personas.sam, expiring.query) == {p.expiring.pk}
 

@@ -390,7 +390,7 @@ def test_github_rows():
         ),
     }
     assert docs.hints == {"owner": "octocat", "repository_selection": "subset", "token_id": "98716"}
-    assert (docs.disabled, docs.interactive_login) == (False, False)
+    assert (docs.disabled, docs.interactive_login) == (False, None)  # GitHub does not say: None
 
     never_expires = rows["github-pat-grant:25390"]
     assert never_expires.data["credential_lifetime"] == "static"

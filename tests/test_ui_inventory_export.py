@@ -7,20 +7,22 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
 from types import SimpleNamespace
 
 import pytest
+from django.urls import reverse
 
 from registry import services
+from registry.exports import COLUMNS
 from registry.models import AccessPath
 from registry.views import _common
-from registry.views.inventory import CSV_COLUMNS
 from tests.conftest import NOW
 
 pytestmark = pytest.mark.django_db
 
 URL = "/paths/export.csv"
-HEADER = [*CSV_COLUMNS, "tags"]
+HEADER = COLUMNS
 DAY = dt.timedelta(days=1)
 
 
@@ -93,7 +95,7 @@ def test_row_values_team_slugs_tags_and_status(client, personas, estate):
     assert billing["risk_tier"] == "high"
     assert billing["rotation_days"] == ""  # None is an empty cell, not "None"
     assert billing["requires_human_signoff"] == "False"
-    assert billing["expires_at"] == str(estate.billing.expires_at)
+    assert billing["expires_at"] == estate.billing.expires_at.isoformat()
     assert billing["version"] == "1"
     unowned = rows[str(estate.unowned.pk)]
     assert (unowned["owner_team"], unowned["steward_team"]) == ("", "platform")
@@ -201,3 +203,17 @@ def test_team_slug_cells_are_neutralised_too(client, personas, make_path):
     make_path(owner_team=None, steward_team=team, justification="", ticket_url="")
     (row,) = rows_of(export(client, personas.users.sam))
     assert row["steward_team"] == "'-1-1"
+
+
+def test_json_export_follows_the_filter_and_the_scope(client, personas, make_path):
+    make_path(name="payments-one")
+    make_path(name="data-one", owner_team=personas.teams.data)
+    client.force_login(personas.users.pat)
+    response = client.get(reverse("registry:path-export-json"), {"status": "active"})
+    assert response["Content-Type"] == "application/json"
+    assert response["Content-Disposition"].endswith('.json"')
+    records = json.loads(b"".join(response.streaming_content))
+    assert [r["name"] for r in records] == ["payments-one"]
+    assert set(records[0]) == set(COLUMNS)
+    bad = client.get(reverse("registry:path-export-json"), {"status": "bogus"})
+    assert bad.status_code == 400

@@ -18,11 +18,26 @@ def kick_delivery(**kwargs) -> None:
         log.warning("broker unavailable, delivery will catch up on schedule: %s", exc)
 
 
+def kick_import(run_id: str, **kwargs) -> None:
+    """Ask a worker to run a queued import now; if the broker is down, the periodic
+    `registry.imports_pending` task picks it up."""
+    from kombu.exceptions import OperationalError
+
+    from workers.tasks import import_task
+
+    try:
+        import_task.apply_async(args=[run_id], retry=False)
+    except (OperationalError, OSError) as exc:
+        log.warning("broker unavailable, the import will start on schedule: %s", exc)
+
+
 class WorkersConfig(AppConfig):
     name = "workers"
     verbose_name = "Background workers"
 
     def ready(self) -> None:
         from registry.outbox import outbox_written
+        from registry.services.imports import import_queued
 
         outbox_written.connect(kick_delivery, dispatch_uid="workers.kick_delivery")
+        import_queued.connect(kick_import, dispatch_uid="workers.kick_import")

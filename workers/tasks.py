@@ -4,7 +4,10 @@ from celery import shared_task
 from django.db import OperationalError
 
 from registry.context import request_context
+from registry.progress import set_progress
+from registry.selectors import queued_imports
 from registry.services.delivery import deliver
+from registry.services.imports import import_run_queued
 from registry.services.sweep import sweep
 from workers.channels import send
 
@@ -23,3 +26,21 @@ def sweep_task() -> dict:
 def deliver_task() -> dict:
     with request_context():
         return deliver(send=send)
+
+
+@shared_task(name="registry.import_paths", **RETRY)
+def import_task(run_id: str) -> dict | None:
+    with request_context():
+        report = import_run_queued(
+            run_id=run_id, progress=lambda done, total: set_progress(run_id, done, total)
+        )
+    return None if report is None else dict(report.counts)
+
+
+@shared_task(name="registry.imports_pending", **RETRY)
+def imports_pending_task() -> int:
+    """Queued imports whose wake-up message was lost (broker down at upload time)."""
+    pending = queued_imports()
+    for run_id in pending:
+        import_task(run_id)
+    return len(pending)

@@ -36,8 +36,7 @@ import re
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
-from registry.importers.base import ImportRow
-from registry.validation import secret_errors
+from registry.importers.base import ImportRow, parse_time, without_secrets
 
 DEFAULT_SYSTEM = "aws"
 COLUMNS = (
@@ -111,7 +110,7 @@ def read(source: BinaryIO, *, system: str | None = None) -> Iterator[ImportRow]:
             continue
         row = _row(line, dict(zip(header, record, strict=True)), system_name)
         if row is not None:
-            yield _without_secrets(row)
+            yield without_secrets(row)
 
 
 def _row(line: int, fields: dict[str, str], system_name: str) -> ImportRow | None:
@@ -130,7 +129,7 @@ def _row(line: int, fields: dict[str, str], system_name: str) -> ImportRow | Non
         value = fields[column].strip()
         if value.lower() in NO_VALUE:
             return None
-        parsed = _parse_time(value)
+        parsed = parse_time(value)
         if parsed is None:
             errors.append(f"{column}: not an ISO 8601 timestamp with a time zone: {value!r}.")
         return parsed
@@ -181,27 +180,3 @@ def _row(line: int, fields: dict[str, str], system_name: str) -> ImportRow | Non
         hints=hints,
         errors=errors,
     )
-
-
-def _parse_time(value: str) -> dt.datetime | None:
-    """An aware UTC datetime from an ISO 8601 date-time with a zone, else None."""
-    if "T" not in value:
-        return None
-    try:
-        moment = dt.datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        return None
-    return moment.astimezone(dt.UTC)
-
-
-def _without_secrets(row: ImportRow) -> ImportRow:
-    """Drop every secret-shaped value (the field goes, an error names it)."""
-    for field_name, messages in secret_errors(row.data).items():
-        del row.data[field_name]
-        row.errors.extend(f"{field_name}: {message}" for message in messages)
-    for key, messages in secret_errors(row.hints).items():
-        del row.hints[key]
-        row.errors.extend(f"{key}: {message}" for message in messages)
-    return row

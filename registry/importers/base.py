@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Protocol
+
+from registry.validation import secret_errors
 
 
 @dataclass
@@ -20,8 +23,9 @@ class ImportRow:
     bools, lists of tag slugs. Only facts the source states are present.
     `disabled`: the source says the credential cannot be used any more (a disabled key,
     an inactive access key): the registry retires it.
-    `interactive_login`: a person could sign in with it (an IAM user with a console
-    password): NHI10 human use of a non-human identity.
+    `interactive_login`: whether a person could sign in with it (an IAM user with a
+    console password: NHI10 human use of a non-human identity); None when the source
+    does not say, so a source that cannot know never clears what another reported.
     `hints`: facts for owner suggestions (namespace, repository, owner, creator...).
     `errors`: why this row cannot be imported; a row with errors has no other effect.
     """
@@ -29,7 +33,7 @@ class ImportRow:
     line: int
     data: dict[str, Any] = field(default_factory=dict)
     disabled: bool = False
-    interactive_login: bool = False
+    interactive_login: bool | None = None
     hints: dict[str, str] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
 
@@ -37,3 +41,27 @@ class ImportRow:
 class Reader(Protocol):
     def __call__(self, source: BinaryIO, *, system: str | None = None) -> Iterator[ImportRow]:
         """Rows of `source`; `system` overrides the source's default system name."""
+
+
+def parse_time(value: str) -> dt.datetime | None:
+    """An aware UTC datetime from an ISO 8601 date-time with a zone, else None."""
+    if "T" not in value:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        return None
+    return moment.astimezone(dt.UTC)
+
+
+def without_secrets(row: ImportRow) -> ImportRow:
+    """Drop every secret-shaped value (the field goes, an error names it)."""
+    for field_name, messages in secret_errors(row.data).items():
+        del row.data[field_name]
+        row.errors.extend(f"{field_name}: {message}" for message in messages)
+    for key, messages in secret_errors(row.hints).items():
+        del row.hints[key]
+        row.errors.extend(f"{key}: {message}" for message in messages)
+    return row

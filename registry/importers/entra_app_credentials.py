@@ -29,8 +29,7 @@ import json
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
-from registry.importers.base import ImportRow
-from registry.validation import secret_errors
+from registry.importers.base import ImportRow, parse_time, without_secrets
 
 DEFAULT_SYSTEM = "entra"
 CREDENTIAL_LISTS = (
@@ -50,7 +49,7 @@ def read(source: BinaryIO, *, system: str | None = None) -> Iterator[ImportRow]:
             yield ImportRow(line=line, errors=["Not a JSON object."])
             continue
         for row in _rows(line, application, system_name):
-            yield _without_secrets(row)
+            yield without_secrets(row)
 
 
 def _load(source: BinaryIO) -> tuple[list[Any], str | None]:
@@ -131,7 +130,7 @@ def _credential_row(
         value = credential.get(field_name)
         if value is None:
             return None
-        parsed = _parse_time(value) if isinstance(value, str) else None
+        parsed = parse_time(value) if isinstance(value, str) else None
         if parsed is None:
             errors.append(
                 f"{where}.{field_name}: not an ISO 8601 timestamp with a time zone: {value!r}."
@@ -151,27 +150,3 @@ def _credential_row(
     if end is not None:
         data["expires_at"] = end
     return ImportRow(line=line, data=data, hints=dict(hints), errors=errors)
-
-
-def _parse_time(value: str) -> dt.datetime | None:
-    """An aware UTC datetime from an ISO 8601 date-time with a zone, else None."""
-    if "T" not in value:
-        return None
-    try:
-        moment = dt.datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        return None
-    return moment.astimezone(dt.UTC)
-
-
-def _without_secrets(row: ImportRow) -> ImportRow:
-    """Drop every secret-shaped value (the field goes, an error names it)."""
-    for field_name, messages in secret_errors(row.data).items():
-        del row.data[field_name]
-        row.errors.extend(f"{field_name}: {message}" for message in messages)
-    for key, messages in secret_errors(row.hints).items():
-        del row.hints[key]
-        row.errors.extend(f"{key}: {message}" for message in messages)
-    return row

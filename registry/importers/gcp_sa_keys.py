@@ -33,8 +33,7 @@ import re
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
-from registry.importers.base import ImportRow
-from registry.validation import secret_errors
+from registry.importers.base import ImportRow, parse_time, without_secrets
 
 DEFAULT_SYSTEM = "gcp"
 NO_EXPIRY = dt.datetime(9999, 12, 31, 23, 59, 59, tzinfo=dt.UTC)
@@ -53,7 +52,7 @@ def read(source: BinaryIO, *, system: str | None = None) -> Iterator[ImportRow]:
             continue
         if item.get("keyType") == "SYSTEM_MANAGED":
             continue
-        yield _without_secrets(_row(line, item, system_name))
+        yield without_secrets(_row(line, item, system_name))
 
 
 def _load(source: BinaryIO) -> tuple[list[Any], str | None]:
@@ -98,7 +97,7 @@ def _row(line: int, item: dict[str, Any], system_name: str) -> ImportRow:
         value = item.get(field_name)
         if value is None:
             return None
-        parsed = _parse_time(value) if isinstance(value, str) else None
+        parsed = parse_time(value) if isinstance(value, str) else None
         if parsed is None:
             errors.append(f"{field_name}: not an ISO 8601 timestamp with a time zone: {value!r}.")
         return parsed
@@ -123,27 +122,3 @@ def _row(line: int, item: dict[str, Any], system_name: str) -> ImportRow:
     if expires is not None:
         data["expires_at"] = expires
     return ImportRow(line=line, data=data, disabled=disabled, hints=hints, errors=errors)
-
-
-def _parse_time(value: str) -> dt.datetime | None:
-    """An aware UTC datetime from an ISO 8601 date-time with a zone, else None."""
-    if "T" not in value:
-        return None
-    try:
-        moment = dt.datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        return None
-    return moment.astimezone(dt.UTC)
-
-
-def _without_secrets(row: ImportRow) -> ImportRow:
-    """Drop every secret-shaped value (the field goes, an error names it)."""
-    for field_name, messages in secret_errors(row.data).items():
-        del row.data[field_name]
-        row.errors.extend(f"{field_name}: {message}" for message in messages)
-    for key, messages in secret_errors(row.hints).items():
-        del row.hints[key]
-        row.errors.extend(f"{key}: {message}" for message in messages)
-    return row

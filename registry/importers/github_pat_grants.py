@@ -36,8 +36,7 @@ import json
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
-from registry.importers.base import ImportRow
-from registry.validation import secret_errors
+from registry.importers.base import ImportRow, parse_time, without_secrets
 
 DEFAULT_SYSTEM = "github"
 SHORT_LIVED_UNDER = dt.timedelta(days=8)
@@ -54,7 +53,7 @@ def read(source: BinaryIO, *, system: str | None = None) -> Iterator[ImportRow]:
         if not isinstance(item, dict):
             yield ImportRow(line=line, errors=["Not a JSON object."])
             continue
-        yield _without_secrets(_row(line, item, system_name))
+        yield without_secrets(_row(line, item, system_name))
 
 
 def _load(source: BinaryIO) -> tuple[list[Any], str | None]:
@@ -123,7 +122,7 @@ def _row(line: int, item: dict[str, Any], system_name: str) -> ImportRow:
         value = item.get(field_name)
         if value is None:
             return None
-        parsed = _parse_time(value) if isinstance(value, str) else None
+        parsed = parse_time(value) if isinstance(value, str) else None
         if parsed is None:
             errors.append(f"{field_name}: not an ISO 8601 timestamp with a time zone: {value!r}.")
         return parsed
@@ -182,27 +181,3 @@ def _privilege_scope(selection: Any, permissions: Any) -> tuple[str, str | None]
             pairs = ", ".join(f"{name}:{level}" for name, level in sorted(granted.items()))
             parts.append(f"{section}: {pairs}")
     return "; ".join(parts), None
-
-
-def _parse_time(value: str) -> dt.datetime | None:
-    """An aware UTC datetime from an ISO 8601 date-time with a zone, else None."""
-    if "T" not in value:
-        return None
-    try:
-        moment = dt.datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        return None
-    return moment.astimezone(dt.UTC)
-
-
-def _without_secrets(row: ImportRow) -> ImportRow:
-    """Drop every secret-shaped value (the field goes, an error names it)."""
-    for field_name, messages in secret_errors(row.data).items():
-        del row.data[field_name]
-        row.errors.extend(f"{field_name}: {message}" for message in messages)
-    for key, messages in secret_errors(row.hints).items():
-        del row.hints[key]
-        row.errors.extend(f"{key}: {message}" for message in messages)
-    return row

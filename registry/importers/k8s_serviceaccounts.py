@@ -34,8 +34,7 @@ import re
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
-from registry.importers.base import ImportRow
-from registry.validation import secret_errors
+from registry.importers.base import ImportRow, without_secrets
 
 DEFAULT_SYSTEM = "kubernetes"
 SKIPPED_NAMES = frozenset({"default"})
@@ -69,7 +68,7 @@ def read(source: BinaryIO, *, system: str | None = None) -> Iterator[ImportRow]:
         metadata = item.get("metadata")
         if isinstance(metadata, dict) and metadata.get("name") in SKIPPED_NAMES:
             continue
-        yield _without_secrets(_row(line, item, system_name))
+        yield without_secrets(_row(line, item, system_name))
 
 
 def _load(source: BinaryIO) -> tuple[list[Any], str | None]:
@@ -152,14 +151,3 @@ def _string_map(value: Any, where: str, errors: list[str]) -> dict[str, str]:
         errors.append(f"{where}: expected an object of strings.")
         return {}
     return value
-
-
-def _without_secrets(row: ImportRow) -> ImportRow:
-    """Drop every secret-shaped value (the field goes, an error names it)."""
-    for field_name, messages in secret_errors(row.data).items():
-        del row.data[field_name]
-        row.errors.extend(f"{field_name}: {message}" for message in messages)
-    for key, messages in secret_errors(row.hints).items():
-        del row.hints[key]
-        row.errors.extend(f"{key}: {message}" for message in messages)
-    return row

@@ -6,6 +6,7 @@ from registry.services.attestations import path_attest
 from registry.services.channels import team_channel_test
 from registry.services.delivery import notification_retry
 from registry.services.exceptions import exception_approve, exception_reject, exception_request
+from registry.services.imports import import_queue, paths_import
 from registry.services.ownership import (
     claim_approve,
     claim_reject,
@@ -39,6 +40,7 @@ __all__ = [
     "exception_approve",
     "exception_reject",
     "exception_request",
+    "import_queue",
     "membership_add",
     "membership_end",
     "membership_set_role",
@@ -51,6 +53,7 @@ __all__ = [
     "path_revoke",
     "path_transfer",
     "path_update",
+    "paths_import",
     "saved_filter_archive",
     "saved_filter_create",
     "team_channel_test",

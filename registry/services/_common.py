@@ -115,8 +115,11 @@ def check_expiry(
 
 
 def model_field_errors(instance: models.Model, fields: Iterable[str]) -> dict[str, list[str]]:
-    """Django's own field validation (choices, lengths, URLs) for the given fields."""
-    fields = set(fields)
+    """Django's own field validation (choices, lengths, URLs) for the given fields.
+    A relation set to a loaded object is skipped: Django would query for the row it was
+    loaded from (one query per path in a bulk import)."""
+    loaded = instance._state.fields_cache
+    fields = {f for f in fields if f not in loaded or loaded[f] is None}
     exclude = [f.name for f in instance._meta.fields if f.name not in fields]
     try:
         instance.clean_fields(exclude=exclude)

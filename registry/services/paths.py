@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 
 from registry import errors, permissions
 from registry.actors import Actor
-from registry.audit import audit_record
+from registry.audit import AuditEntry, audit_record, audit_record_many
 from registry.errors import Invalid, InvalidTransition
 from registry.models import AccessPath, PolicyException, Tag
 from registry.policies import Policy, current_policy
@@ -46,6 +46,7 @@ EDITABLE_FIELDS = frozenset(
         "justification", "privilege_scope", "risk_tier", "data_classification",
         "credential_lifetime", "rotation_days", "last_rotated_at", "last_used_at",
         "requires_human_signoff", "revocation_plan", "expires_at", "review_interval_days",
+        "interactive_login",
     }
 )  # fmt: skip
 REGISTER_FIELDS = EDITABLE_FIELDS | {"owner_team", "tags"}
@@ -129,14 +130,12 @@ def _validate(path: AccessPath, fields: set[str], *, now: dt.datetime, policy: P
         raise Invalid(found)
 
 
-@transaction.atomic
-def path_register(
-    *, actor: Actor, data: Mapping[str, Any], now: dt.datetime | None = None
-) -> AccessPath:
-    """Record a new access path. With an owner team it starts active, with a review date
-    from its risk tier and an expiry; without one it starts unowned."""
-    now = resolve_now(now)
-    policy = current_policy()
+def _new_path(
+    actor: Actor, data: Mapping[str, Any], *, now: dt.datetime, policy: Policy
+) -> tuple[AccessPath, list[str] | None, dict]:
+    """A new path built and validated from `data` (not saved), its tags and the audit
+    changes of its registration: every rule of registering, shared by one-at-a-time
+    registration and bulk imports."""
     _refuse_unknown_fields(data, REGISTER_FIELDS)
     owner = data.get("owner_team")
     refuse_if(permissions.refuse_register(actor, owner))
@@ -166,19 +165,60 @@ def path_register(
         path.next_review_at = now + dt.timedelta(days=path.review_interval_days)
     for field, value in derived_facts(path, policy).items():
         setattr(path, field, value)
-    _refuse_duplicate_external_id(path)
-    with _duplicate_external_id_as_invalid():
-        path.save(force_insert=True)
     changes = {
         field: [None, getattr(path, field)]
         for field in sorted(fields | {"state", "next_review_at"})
         if getattr(path, field) not in (None, "")
     }
     if tags:
-        _set_tags(path, tags)
         changes["tags"] = [None, tags]
+    return path, tags, changes
+
+
+@transaction.atomic
+def path_register(
+    *, actor: Actor, data: Mapping[str, Any], now: dt.datetime | None = None
+) -> AccessPath:
+    """Record a new access path. With an owner team it starts active, with a review date
+    from its risk tier and an expiry; without one it starts unowned."""
+    now = resolve_now(now)
+    path, tags, changes = _new_path(actor, data, now=now, policy=current_policy())
+    _refuse_duplicate_external_id(path)
+    with _duplicate_external_id_as_invalid():
+        path.save(force_insert=True)
+    if tags:
+        _set_tags(path, tags)
     audit_record(actor=actor, action="access_path.registered", obj=path, now=now, changes=changes)
     return path
+
+
+@transaction.atomic
+def paths_register_many(
+    *, actor: Actor, datas: list[Mapping[str, Any]], now: dt.datetime | None = None
+) -> list[AccessPath | Invalid]:
+    """Register many new paths at once (bulk imports): each is built and validated by
+    the same rules as path_register, the valid ones are inserted together and audited in
+    one append. Returns, per item, its path or why it was refused. Callers pass paths
+    whose (system, external_id) they found unregistered and without tags; a concurrent
+    registration of the same key makes the whole batch fail, to be retried one by one."""
+    now = resolve_now(now)
+    policy = current_policy()
+    outcomes: list[AccessPath | Invalid] = []
+    entries: list[AuditEntry] = []
+    for data in datas:
+        try:
+            path, tags, changes = _new_path(actor, data, now=now, policy=policy)
+        except Invalid as exc:
+            outcomes.append(exc)
+            continue
+        if tags:
+            raise ValueError("paths_register_many takes paths without tags")
+        outcomes.append(path)
+        entries.append(AuditEntry(action="access_path.registered", obj=path, changes=changes))
+    created = [o for o in outcomes if isinstance(o, AccessPath)]
+    AccessPath.objects.bulk_create(created)
+    audit_record_many(actor=actor, now=now, entries=entries)
+    return outcomes
 
 
 @contextmanager

@@ -3,9 +3,6 @@ the current filter, and each person's saved filters."""
 
 from __future__ import annotations
 
-import csv
-from collections.abc import Iterator
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
@@ -15,6 +12,7 @@ from django.views.decorators.http import require_POST
 
 from registry import services
 from registry.errors import Invalid, ServiceError
+from registry.exports import csv_lines, json_chunks
 from registry.filters import AccessPathFilterSet
 from registry.forms import SavedFilterForm, apply_service_errors
 from registry.models import AccessPath, SavedFilter
@@ -29,15 +27,6 @@ PAGE_KEYS = frozenset({"cursor", "sort"})
 # Shown first in the filter form; the rest fold under "More filters".
 PRIMARY_FILTERS = frozenset({"q", "status", "owner_team", "posture", "risk_tier", "environment"})
 MULTI_VALUED = frozenset({"status", "kind", "environment", "risk_tier", "created_via"})
-CSV_COLUMNS = [
-    "id", "name", "kind", "system", "external_id", "environment", "status", "owner_team",
-    "steward_team", "created_via", "created_by_ref", "consumers", "ticket_url",
-    "artifact_ref", "justification", "privilege_scope", "risk_tier", "data_classification",
-    "credential_lifetime", "rotation_days", "last_rotated_at", "last_used_at",
-    "requires_human_signoff", "revocation_plan", "expires_at", "review_interval_days",
-    "last_attested_at", "next_review_at", "escalation_stage", "version", "created_at",
-    "updated_at",
-]  # fmt: skip
 
 
 def filters_from(query: QueryDict) -> dict:
@@ -107,45 +96,27 @@ def path_list(request: HttpRequest) -> HttpResponse:
     return _render_list(request)
 
 
-def _csv_safe(value) -> str:
-    """A spreadsheet must not run a cell as a formula (CSV injection)."""
-    text = "" if value is None else str(value)
-    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + text
-    return text
-
-
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
+EXPORTS = {
+    "csv": (csv_lines, "text/csv; charset=utf-8"),
+    "json": (json_chunks, "application/json"),
+}
 
 
 @login_required
-def path_export_csv(request: HttpRequest) -> HttpResponse:
-    """Every path the current filter selects, streamed in chunks (constant memory)."""
+def path_export(request: HttpRequest, fmt: str) -> HttpResponse:
+    """Every path the current filter selects, as CSV or JSON, streamed in chunks
+    (constant memory)."""
+    if fmt not in EXPORTS:
+        raise Http404("No such export format.")
     actor = actor_for(request)
     try:
         qs = select_paths(actor=actor, filters=filters_from(request.GET), now=request_now(request))
     except Invalid as exc:
         return HttpResponse(exc.message, status=400, content_type="text/plain")
-    writer = csv.writer(_Echo())
-
-    def rows() -> Iterator[str]:
-        yield writer.writerow([*CSV_COLUMNS, "tags"])
-        for path in qs.order_by("created_at", "id").prefetch_related("tags").iterator(2000):
-            values = []
-            for column in CSV_COLUMNS:
-                if column in ("owner_team", "steward_team"):
-                    team = getattr(path, column)
-                    values.append(_csv_safe(team.slug) if team else "")
-                else:
-                    values.append(_csv_safe(getattr(path, column)))
-            values.append(" ".join(tag.slug for tag in path.tags.all()))
-            yield writer.writerow(values)
-
+    write, content_type = EXPORTS[fmt]
     stamp = request_now(request).strftime("%Y%m%dT%H%M%SZ")
-    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="nhi-paths-{stamp}.csv"'
+    response = StreamingHttpResponse(write(qs), content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="nhi-paths-{stamp}.{fmt}"'
     return response
 
 
@@ -163,10 +134,7 @@ def saved_filter_create(request: HttpRequest) -> HttpResponse:
                 now=request_now(request),
             )
         except ServiceError as exc:
-            if isinstance(exc, Invalid):
-                apply_service_errors(form, exc)
-            else:
-                form.add_error(None, exc.message)
+            apply_service_errors(form, exc)
         else:
             messages.success(request, f"Saved “{form.cleaned_data['name']}”.")
             return redirect(f"{reverse('registry:path-list')}?{query}")

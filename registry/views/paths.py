@@ -117,6 +117,12 @@ def offered_actions(actor: Actor, path: AccessPath, requests: PathRequests, now)
     return actions
 
 
+def _suggested(path: AccessPath, actions: Actions) -> dict:
+    """The owner rules' suggestion, preselected when this person may claim for it."""
+    slugs = [t.slug for t in actions.claim_teams if t.pk == path.suggested_owner_id]
+    return {"team": slugs[0]} if slugs else {}
+
+
 def _detail_context(request: HttpRequest, path: AccessPath, bound: dict | None = None) -> dict:
     actor = actor_for(request)
     now = request_now(request)
@@ -125,7 +131,7 @@ def _detail_context(request: HttpRequest, path: AccessPath, bound: dict | None =
     actions = offered_actions(actor, path, requests, now)
     version = {"version": path.version}
     forms_by_name: dict[str, forms.Form] = {
-        "claim": ClaimForm(teams=actions.claim_teams),
+        "claim": ClaimForm(teams=actions.claim_teams, initial=_suggested(path, actions)),
         "attest": AttestForm(initial=version),
         "transfer": TransferForm(initial=version, path=path),
         "revoke": RevokeForm(initial=version),
@@ -429,10 +435,7 @@ def path_edit(request: HttpRequest, path_id: str) -> HttpResponse:
                     now=request_now(request),
                 )
             except ServiceError as exc:
-                if isinstance(exc, Invalid):
-                    apply_service_errors(form, exc)
-                else:
-                    form.add_error(None, exc.message)
+                apply_service_errors(form, exc)
                 status = error_status(exc)
             else:
                 messages.success(request, "Saved.")

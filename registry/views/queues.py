@@ -73,14 +73,14 @@ def unclaimed(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _security_only(request: HttpRequest) -> None:
+def security_only(request: HttpRequest) -> None:
     if not actor_for(request).is_security_reviewer:
         raise Http404("No such page.")
 
 
 @login_required
 def security_queues(request: HttpRequest) -> HttpResponse:
-    _security_only(request)
+    security_only(request)
     actor = actor_for(request)
     lapsed, _ = keyset_page(
         select_paths(actor=actor, filters={"status": ["lapsed"]}, now=request_now(request)),
@@ -103,7 +103,7 @@ def security_queues(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def notification_retry(request: HttpRequest, notification_id: int) -> HttpResponse:
-    _security_only(request)
+    security_only(request)
     notification = Notification.objects.filter(pk=notification_id).first()
     if notification is None:
         raise Http404("No such notification.")

@@ -11,7 +11,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from registry import permissions, services
-from registry.errors import Invalid, ServiceError
+from registry.errors import ServiceError
 from registry.forms import (
     ChannelTestForm,
     ReasonRequiredForm,
@@ -73,10 +73,7 @@ def team_detail(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def _refused(request: HttpRequest, team: Team, form: forms.Form, exc: ServiceError, name: str):
-    if isinstance(exc, Invalid):
-        apply_service_errors(form, exc)
-    else:
-        form.add_error(None, exc.message)
+    apply_service_errors(form, exc)
     context = _team_context(request, team, **{name: form})
     return render(request, "registry/team_detail.html", context, status=error_status(exc))
 

@@ -71,6 +71,7 @@ PATH_COLUMNS = [
     "revocation_plan", "expires_at",
     "expiry_waiver_id", "review_interval_days", "last_attested_at", "next_review_at", "state",
     "state_changed_at", "escalation_stage", "version", "created_at", "updated_at",
+    "interactive_login", "import_source", "suggestion_reason",
 ]  # fmt: skip
 
 # The raw yardstick: the same page the API returns (same filter, same order, the same
@@ -351,6 +352,7 @@ class Command(BaseCommand):
                     False,
                     "Disable the credential in the source system.", expires, None, interval,
                     attested, next_review, state, created, 0, 1, created, created,
+                    False, "", "",
                 )  # fmt: skip
 
         with psycopg.connect(**self._connect_kwargs(scratch)) as conn, conn.cursor() as cur:

@@ -1,0 +1,470 @@
+"""Importing access paths from a source: upsert by (system, external_id), through the
+same services a person uses, so every imported change is validated and audited.
+
+One import is one transaction: by default any bad row refuses the whole import (nothing
+changes; every bad row is reported with its line); `partial` applies the good rows. A
+dry run does all the work and rolls it back, so what it reports is exactly what a real
+run would do. Each row runs in a savepoint, so one refused row never spoils the others.
+
+A credential the source reports as disabled, or as already expired, is revoked if the
+registry holds it live, and is not registered if it does not. A full sync stamps every
+path it saw with the run and flags the live paths of the same source and system that it
+did not see (`not_seen_since`): candidates for retirement, counted on the dashboard.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.dispatch import Signal
+
+from registry import permissions
+from registry.actors import Actor
+from registry.audit import audit_record
+from registry.errors import Invalid, ServiceError
+from registry.importers.base import ImportRow
+from registry.importers.formats import FORMATS, READERS
+from registry.models import AccessPath, ImportRun, Team
+from registry.posture import live_q
+from registry.services._common import is_live, lock_path, refuse_if, resolve_now, save_path
+from registry.services.paths import (
+    path_register_or_update,
+    path_revoke,
+    paths_register_many,
+)
+from registry.suggestions import OwnerRule, facts_for, load_rules, suggest
+
+# Sent after an upload's transaction commits; workers.apps enqueues the import task.
+import_queued = Signal()
+MAX_REPORTED_ERRORS = 1000
+# Rows looked up and registered together.
+CHUNK = 500
+# What can happen to a row; "not_seen" counts paths, not rows.
+OUTCOMES = (
+    "created", "updated", "unchanged", "revoked", "skipped_gone", "listed_but_retired",
+    "failed",
+)  # fmt: skip
+Progress = Callable[[int, int], None]
+
+
+class _RollBack(Exception):
+    """Unwinds the import's transaction after a dry run or a refused import."""
+
+
+@dataclass
+class ImportReport:
+    run: ImportRun
+    counts: Counter = field(default_factory=Counter)
+    errors: list[dict] = field(default_factory=list)
+
+    @property
+    def applied(self) -> bool:
+        return self.run.status == ImportRun.Status.APPLIED
+
+
+def _team(slug: Any, teams: dict[str, Team | None]) -> Team | None:
+    if slug not in teams:
+        teams[slug] = Team.objects.filter(slug=slug).first()
+    return teams[slug]
+
+
+def _resolve_teams(row: ImportRow, teams: dict) -> None:
+    for key in ("owner_team", "steward_team"):
+        slug = row.data.get(key)
+        if isinstance(slug, str):
+            team = _team(slug, teams)
+            if team is None:
+                row.errors.append(f"{key}: no team with the slug {slug!r}")
+            else:
+                row.data[key] = team
+
+
+def _apply_history(
+    actor: Actor, path: AccessPath, attested_at: dt.datetime, now: dt.datetime
+) -> bool:
+    """Carry a review done before the registry existed (a spreadsheet's "last attested")
+    into the review clock, if it is newer than what the registry knows."""
+    locked = lock_path(path.pk)
+    if locked.state != AccessPath.State.ACTIVE or attested_at > now:
+        return False
+    if locked.last_attested_at is not None and locked.last_attested_at >= attested_at:
+        return False
+    next_review = attested_at + dt.timedelta(days=locked.review_interval_days)
+    change_log = save_path(
+        locked, {"last_attested_at": attested_at, "next_review_at": next_review}, now=now
+    )
+    audit_record(
+        actor=actor,
+        action="access_path.history_imported",
+        obj=locked,
+        now=now,
+        changes=change_log,
+        reason="A review recorded before this registry, carried over by an import.",
+    )
+    return True
+
+
+def _one_row(
+    actor: Actor, row: ImportRow, run: ImportRun, now: dt.datetime
+) -> tuple[str, AccessPath | None]:
+    """Apply one row; returns what happened and the path it concerns."""
+    data = dict(row.data)
+    attested_at = data.pop("last_attested_at", None)
+    if row.interactive_login is not None:
+        data["interactive_login"] = row.interactive_login
+    system, external_id = data.get("system"), data.get("external_id")
+    existing = AccessPath.objects.filter(system=system, external_id=external_id).first()
+    expires = data.get("expires_at")
+    if _gone(row, now):
+        why = "disabled" if row.disabled else f"expired on {expires:%Y-%m-%d}"
+        if existing is None:
+            return "skipped_gone", None
+        if not is_live(existing, now):
+            return "unchanged", existing
+        reason = f"The {run.source_format} import reports it {why}."
+        return "revoked", path_revoke(actor=actor, path=existing, reason=reason, now=now)
+    before = existing.version if existing is not None else None
+    path, created = path_register_or_update(actor=actor, data=data, now=now)
+    outcome = "created" if created else ("unchanged" if path.version == before else "updated")
+    if attested_at is not None and _apply_history(actor, path, attested_at, now):
+        outcome = "created" if created else "updated"
+    return outcome, path
+
+
+def paths_import(
+    *,
+    actor: Actor,
+    rows: Iterable[ImportRow],
+    source_format: str,
+    system: str = "",
+    steward: Team | None = None,
+    dry_run: bool = False,
+    partial: bool = False,
+    full_sync: bool = False,
+    file_name: str = "",
+    run: ImportRun | None = None,
+    progress: Progress | None = None,
+    now: dt.datetime | None = None,
+) -> ImportReport:
+    now = resolve_now(now)
+    refuse_if(permissions.refuse_import(actor))
+    rows = list(rows)
+    if run is None:
+        run = ImportRun.objects.create(
+            source_format=source_format, system=system, file_name=file_name[:255],
+            actor_label=actor.label, started_by=actor.user, dry_run=dry_run,
+            partial=partial, full_sync=full_sync, created_at=now,
+        )  # fmt: skip
+    ImportRun.objects.filter(pk=run.pk).update(status=ImportRun.Status.RUNNING, total=len(rows))
+    report = ImportReport(run=run)
+    try:
+        with transaction.atomic():
+            _import_rows(actor, rows, run, report, steward, now, progress)
+            if full_sync:
+                report.counts["not_seen"] = _flag_not_seen(run, now)
+            if dry_run or (report.errors and not partial):
+                raise _RollBack
+            audit_record(
+                actor=actor,
+                action="import.applied",
+                obj=run,
+                now=now,
+                changes={"counts": [None, dict(sorted(report.counts.items()))]},
+                reason=f"{source_format} import of {file_name or 'a file'}",
+            )
+            status = ImportRun.Status.APPLIED
+    except _RollBack:
+        status = ImportRun.Status.DRY_RUN if dry_run else ImportRun.Status.REFUSED
+    except Exception:
+        _finish(run, ImportRun.Status.FAILED, report, now)
+        raise
+    _finish(run, status, report, now)
+    return report
+
+
+def _import_rows(
+    actor: Actor,
+    rows: list[ImportRow],
+    run: ImportRun,
+    report: ImportReport,
+    steward: Team | None,
+    now: dt.datetime,
+    progress: Progress | None,
+) -> None:
+    """Rows in chunks: one query finds a chunk's registered paths; a row that changes
+    nothing is recognised without touching the database, new plain rows are registered
+    together (paths_register_many), and everything else — edits, retirements, owners,
+    tags, history — goes one at a time through the ordinary services."""
+    teams: dict[str, Team | None] = {}
+    rules = load_rules()
+    done = 0
+    for start in range(0, len(rows), CHUNK):
+        chunk = rows[start : start + CHUNK]
+        for row in chunk:
+            _resolve_teams(row, teams)
+        registered = _registered(chunk)
+        keys = Counter(_key(row) for row in chunk)
+        seen: set = set()
+        fresh: list[ImportRow] = []
+        one_by_one: list[ImportRow] = []
+        for row in chunk:
+            existing = registered.get(_key(row))
+            if existing is not None:
+                # The source reported it, whatever becomes of the row: a full sync must
+                # not flag it as missing.
+                seen.add(existing.pk)
+                # Facts of how the registry first learned of a path, and the steward a
+                # person may since have chosen, are not the import's to change.
+                if existing.created_via != AccessPath.CreatedVia.UNKNOWN:
+                    row.data.pop("created_via", None)
+            elif steward is not None:
+                row.data.setdefault("steward_team", steward)
+            if row.errors:
+                _fail(report, row, {"": row.errors})
+            elif existing is not None and not is_live(existing, now) and not _gone(row, now):
+                # Retired here but still listed by the source: worth a look downstream.
+                report.counts["listed_but_retired"] += 1
+            elif existing is not None and _unchanged(row, existing, now):
+                report.counts["unchanged"] += 1
+            elif existing is None and keys[_key(row)] == 1 and _plain_new(row, now):
+                fresh.append(row)
+            else:
+                # Edits, retirements, owners, tags, history, a key listed twice (applied
+                # in file order): one at a time through the ordinary services.
+                one_by_one.append(row)
+        one_by_one += _register_fresh(actor, fresh, report, seen, now)
+        for row in one_by_one:
+            _apply_one(actor, row, run, report, seen, now)
+        _stamp(seen, run, now)
+        _suggest_owners(rules, chunk, seen, teams)
+        done += len(chunk)
+        if progress is not None:
+            progress(done, len(rows))
+
+
+def _key(row: ImportRow) -> tuple:
+    return row.data.get("system"), row.data.get("external_id")
+
+
+def _gone(row: ImportRow, now: dt.datetime) -> bool:
+    """The source says the credential can no longer be used."""
+    expires = row.data.get("expires_at")
+    return row.disabled or (expires is not None and expires <= now)
+
+
+def _registered(chunk: list[ImportRow]) -> dict[tuple, AccessPath]:
+    ids = {row.data.get("external_id") for row in chunk if row.data.get("external_id")}
+    found = AccessPath.objects.filter(external_id__in=ids).prefetch_related("tags")
+    return {(path.system, path.external_id): path for path in found}
+
+
+def _unchanged(row: ImportRow, path: AccessPath, now: dt.datetime) -> bool:
+    """The row states nothing the registry does not already hold (so a re-import of
+    the same file costs no write at all)."""
+    if row.disabled or not is_live(path, now):
+        return False
+    data = dict(row.data)
+    if row.interactive_login is not None:
+        data["interactive_login"] = row.interactive_login
+    attested_at = data.pop("last_attested_at", None)
+    if attested_at is not None and (
+        path.last_attested_at is None or path.last_attested_at < attested_at
+    ):
+        return False
+    expires = data.get("expires_at")
+    if expires is not None and expires <= now:
+        return False
+    for name, value in data.items():
+        if name == "tags":
+            if sorted({t.lower() for t in value}) != sorted(t.slug for t in path.tags.all()):
+                return False
+        elif name in ("owner_team", "steward_team"):
+            if (value.pk if value else None) != getattr(path, f"{name}_id"):
+                return False
+        elif getattr(path, name) != value:
+            return False
+    return True
+
+
+def _plain_new(row: ImportRow, now: dt.datetime) -> bool:
+    """A new row the bulk registration takes: nothing but facts to record."""
+    data = row.data
+    return bool(data.get("system") and data.get("external_id")) and not (
+        _gone(row, now)
+        or "tags" in data
+        or "last_attested_at" in data
+        or data.get("owner_team") is not None
+    )
+
+
+def _register_fresh(
+    actor: Actor, fresh: list[ImportRow], report: ImportReport, seen: set, now: dt.datetime
+) -> list[ImportRow]:
+    """Register the chunk's new plain rows together; returns the rows to retry one at a
+    time if a concurrent registration took one of their keys first."""
+    if not fresh:
+        return []
+    datas = []
+    for row in fresh:
+        data = dict(row.data)
+        if row.interactive_login is not None:
+            data["interactive_login"] = row.interactive_login
+        datas.append(data)
+    try:
+        with transaction.atomic():
+            outcomes = paths_register_many(actor=actor, datas=datas, now=now)
+    except IntegrityError:
+        return fresh
+    for row, outcome in zip(fresh, outcomes, strict=True):
+        if isinstance(outcome, Invalid):
+            _fail(report, row, outcome.errors)
+        else:
+            report.counts["created"] += 1
+            seen.add(outcome.pk)
+    return []
+
+
+def _apply_one(
+    actor: Actor, row: ImportRow, run: ImportRun, report: ImportReport, seen: set, now
+) -> None:
+    try:
+        with transaction.atomic():
+            outcome, path = _one_row(actor, row, run, now)
+    except Invalid as exc:
+        _fail(report, row, exc.errors)
+    except ServiceError as exc:
+        _fail(report, row, {"": [exc.message]})
+    else:
+        report.counts[outcome] += 1
+        if path is not None:
+            seen.add(path.pk)
+
+
+def _suggest_owners(rules: list[OwnerRule], chunk: list[ImportRow], seen: set, teams: dict) -> None:
+    """Point the chunk's unowned paths at the team the owner rules suggest. Bookkeeping
+    like the stamp (no version bump); the run's audit event records the import."""
+    hints = {(r.data.get("system"), r.data.get("external_id")): r.hints for r in chunk}
+    unowned = AccessPath.objects.filter(
+        pk__in=seen, state__in=(AccessPath.State.UNOWNED, AccessPath.State.CLAIM_PENDING)
+    ).values_list(
+        "pk", "system", "external_id", "name", "created_by_ref", "steward_team__slug",
+        "suggested_owner__slug", "suggestion_reason",
+    )  # fmt: skip
+    changes: dict[tuple, list] = {}
+    for pk, system, external_id, name, created_by, steward, current, reason in unowned:
+        facts = facts_for(
+            name=name, created_by=created_by, steward=steward or "",
+            hints=hints.get((system, external_id), {}),
+        )  # fmt: skip
+        found = suggest(rules, facts)
+        if found is not None and _team(found[0], teams) is None:
+            found = None  # a rule naming a team that does not exist suggests nothing
+        if (found or (None, "")) != (current, reason):
+            changes.setdefault(found or (None, ""), []).append(pk)
+    for (slug, reason), pks in changes.items():
+        AccessPath.objects.filter(pk__in=pks).update(
+            suggested_owner=_team(slug, teams) if slug else None, suggestion_reason=reason
+        )
+
+
+def _stamp(path_ids: set, run: ImportRun, now: dt.datetime) -> None:
+    """Bookkeeping, not a change of the record: no version bump, no audit event (the
+    run's own event and its counts record the import)."""
+    AccessPath.objects.filter(pk__in=path_ids).update(
+        import_source=run.source_format, last_import_run=run, last_seen_at=now,
+        not_seen_since=None,
+    )  # fmt: skip
+
+
+def _flag_not_seen(run: ImportRun, now: dt.datetime) -> int:
+    systems = set(AccessPath.objects.filter(last_import_run=run).values_list("system", flat=True))
+    if run.system:
+        systems.add(run.system)
+    return (
+        AccessPath.objects.filter(live_q(now), import_source=run.source_format)
+        .filter(system__in=systems, not_seen_since__isnull=True)
+        .exclude(last_import_run=run)
+        .update(not_seen_since=now)
+    )
+
+
+def _fail(report: ImportReport, row: ImportRow, found: Mapping[str, list[str]]) -> None:
+    report.counts["failed"] += 1
+    if len(report.errors) < MAX_REPORTED_ERRORS:
+        messages = [f"{k}: {m}" if k else m for k, ms in found.items() for m in ms]
+        report.errors.append(
+            {"line": row.line, "external_id": str(row.data.get("external_id", "")),
+             "errors": messages}
+        )  # fmt: skip
+
+
+def _finish(run: ImportRun, status: str, report: ImportReport, now: dt.datetime) -> None:
+    run.status = status
+    run.counts = dict(sorted(report.counts.items()))
+    run.errors = report.errors
+    run.finished_at = now
+    run.processed = run.total = sum(report.counts[k] for k in OUTCOMES)
+    ImportRun.objects.filter(pk=run.pk).update(
+        status=status, counts=run.counts, errors=run.errors, finished_at=now,
+        processed=run.processed, total=run.total,
+    )  # fmt: skip
+
+
+def import_queue(
+    *,
+    actor: Actor,
+    chunks: Iterable[bytes],
+    file_name: str,
+    source_format: str,
+    system: str = "",
+    steward: Team | None = None,
+    dry_run: bool = False,
+    partial: bool = False,
+    full_sync: bool = False,
+    now: dt.datetime | None = None,
+) -> ImportRun:
+    """Keep an uploaded file and queue its import for a worker (the browser upload and
+    the API). The worker is told after the commit (`import_queued`)."""
+    now = resolve_now(now)
+    refuse_if(permissions.refuse_import(actor))
+    if source_format not in FORMATS:
+        raise Invalid.single("format", f"Choose one of: {', '.join(FORMATS)}.")
+    with transaction.atomic():
+        run = ImportRun.objects.create(
+            source_format=source_format, system=system, file_name=file_name[:255],
+            steward_team=steward, actor_label=actor.label, started_by=actor.user,
+            dry_run=dry_run, partial=partial, full_sync=full_sync, created_at=now,
+        )  # fmt: skip
+        directory = Path(settings.NHI_IMPORT_DIR)
+        directory.mkdir(parents=True, exist_ok=True)
+        with (directory / str(run.pk)).open("wb") as out:
+            for chunk in chunks:
+                out.write(chunk)
+        transaction.on_commit(lambda: import_queued.send(sender=ImportRun, run_id=str(run.pk)))
+    return run
+
+
+def import_run_queued(*, run_id: str, progress: Progress | None = None) -> ImportReport | None:
+    """Run a queued import (the worker's task). Claimed by compare-and-set, so a
+    redelivered task message never runs an import twice; None when already taken."""
+    claimed = ImportRun.objects.filter(pk=run_id, status=ImportRun.Status.QUEUED).update(
+        status=ImportRun.Status.RUNNING
+    )
+    if claimed != 1:
+        return None
+    run = ImportRun.objects.select_related("started_by", "steward_team").get(pk=run_id)
+    actor = Actor.for_user(run.started_by) if run.started_by else Actor.system("import")
+    with (Path(settings.NHI_IMPORT_DIR) / str(run.pk)).open("rb") as source:
+        rows = list(READERS[run.source_format](source, system=run.system or None))
+    return paths_import(
+        actor=actor, rows=rows, source_format=run.source_format, system=run.system,
+        steward=run.steward_team, dry_run=run.dry_run, partial=run.partial,
+        full_sync=run.full_sync, file_name=run.file_name, run=run, progress=progress,
+    )  # fmt: skip

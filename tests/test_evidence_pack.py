@@ -1,0 +1,759 @@
+"""The auditor evidence pack (registry.evidence): a ZIP of CSV files and a manifest for
+a period, built from an estate made through the services, with events before and after
+the period that must stay out; its command; its page (security only)."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import io
+import json
+import threading
+import zipfile
+from types import SimpleNamespace
+
+import pytest
+from django.conf import settings
+from django.core.management import CommandError, call_command
+from django.db import connection, transaction
+from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
+from django.urls import include, path
+
+from registry import errors, evidence, services
+from registry.actors import Actor
+from registry.audit import verify_chain
+from registry.errors import Invalid, NotAllowed
+from registry.evidence import (
+    ATTESTATION_COLUMNS,
+    EVENT_COLUMNS,
+    EXCEPTION_COLUMNS,
+    PATH_COLUMNS,
+    PERIOD_INVALID,
+    build_evidence_pack,
+)
+from registry.models import AccessPath, Attestation, AuditChainHead, AuditEvent, PolicyException
+from registry.selectors import path_get
+from registry.services.sweep import sweep
+from registry.views import _common
+from registry.views.evidence import evidence_pack
+from tests.assertions import last_event, refused
+from tests.conftest import JUSTIFICATION, NOW, TICKET
+
+pytestmark = pytest.mark.django_db
+
+UTC = dt.UTC
+DAY = dt.timedelta(days=1)
+T0 = NOW - 21 * DAY  # 2026-11-01 12:00: the estate is registered, before the period
+START = dt.datetime(2026, 11, 15, tzinfo=UTC)
+END = dt.datetime(2027, 2, 20, tzinfo=UTC)  # excluded
+PACK_NOW = dt.datetime(2027, 3, 1, 12, tzinfo=UTC)
+FORMULA = '=HYPERLINK("https://evil.example.com/x","click me")'
+CSV_MEMBERS = [
+    "paths.csv",
+    "attestations.csv",
+    "exceptions.csv",
+    "escalations.csv",
+    "revocations.csv",
+    "ownership.csv",
+]
+MEMBERS = [*CSV_MEMBERS, "manifest.json"]
+HEADERS = {
+    "paths.csv": list(PATH_COLUMNS),
+    "attestations.csv": list(ATTESTATION_COLUMNS),
+    "exceptions.csv": list(EXCEPTION_COLUMNS),
+    "escalations.csv": list(EVENT_COLUMNS),
+    "revocations.csv": list(EVENT_COLUMNS),
+    "ownership.csv": list(EVENT_COLUMNS),
+}
+
+# The page's template, as proposed for templates/registry/evidence.html. The view tests
+# serve it from memory until the file exists (a real file takes precedence).
+EVIDENCE_TEMPLATE = """{% extends "base.html" %}
+{% block title %}Evidence pack{% endblock %}
+{% block content %}
+<div class="page-head">
+  <p class="crumbs"><a href="{% url 'registry:queue-security' %}">Security queues</a> › Evidence pack</p>
+  <h1>Auditor evidence pack</h1>
+  <p class="muted">One ZIP for a period: every access path with its status now, and the period's attestations, policy exceptions, escalations, revocations, claims and transfers as CSV files, with a manifest giving the audit chain head, the result of verifying the chain and each file's SHA-256. Generating a pack is recorded in the audit log.</p>
+</div>
+<form method="post" class="card form-grid" novalidate>
+  {% csrf_token %}
+  {{ form.non_field_errors }}
+  {% for field in form %}
+  <div class="field field-{{ field.name }}">
+    {{ field.label_tag }}{{ field }}
+    {% if field.help_text %}<small class="muted" id="{{ field.auto_id }}_helptext">{{ field.help_text }}</small>{% endif %}
+    {% if field.errors %}<div class="error" id="{{ field.auto_id }}_error">{{ field.errors|join:" " }}</div>{% endif %}
+  </div>
+  {% endfor %}
+  <div class="form-buttons">
+    <button type="submit">Download the evidence pack</button>
+    <span class="muted">UTC days; the period ends at 00:00 on the “To” day.</span>
+  </div>
+</form>
+{% endblock %}
+"""  # noqa: E501, RUF001
+
+# A tiny URL conf for the page until it is wired into registry/urls.py.
+urlpatterns = [
+    path("evidence-test/", evidence_pack, name="evidence-pack-test"),
+    path("", include("config.urls")),
+]
+
+
+def iso(value: dt.datetime) -> str:
+    return value.astimezone(UTC).isoformat()
+
+
+def when(month: int, day: int, year: int = 2027) -> dt.datetime:
+    return dt.datetime(year, month, day, 12, tzinfo=UTC)
+
+
+# --- the estate ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def estate(personas, make_path, sid):
+    """Paths registered at T0 (before the period) and a history around the period
+    [2026-11-15, 2027-02-20): each kind of record both inside it and outside it."""
+    p, teams = personas, personas.teams
+    billing = make_path(name="billing-export", now=T0)
+    doomed = make_path(name="old-deploy-key", kind=AccessPath.Kind.SSH_KEY, now=T0)
+    formula = make_path(name=FORMULA, now=T0)
+    shortlived = make_path(name="tmp-migration", risk_tier="low", expires_at=when(1, 10), now=T0)
+    retired = make_path(name="retired-bot", now=T0)
+    unowned = {"owner_team": None, "steward_team": teams.platform, "justification": ""}
+    legacy = make_path(name="legacy-etl", ticket_url="", now=T0, **unowned)
+    orphan = make_path(name="orphan-bot", ticket_url="", now=T0, **unowned)
+
+    # Before the period: an attestation, a claim rejected, a revocation, two exceptions
+    # (one still live during the period, one over before it starts).
+    keep(p.pat, doomed, T0 + DAY, note="Quarterly check before the period.")
+    services.claim_reject(
+        actor=p.sam,
+        claim=services.path_claim(
+            actor=p.dana, path=orphan, team=teams.data, reason=CLAIM_REASON, now=T0 + DAY
+        ),
+        reason="Platform runs this bot; it will claim it.",
+        now=T0 + 2 * DAY,
+    )
+    services.path_revoke(actor=p.lee, path=retired, reason="Bot retired.", now=T0 + 2 * DAY)
+    live_exc = services.exception_request(
+        actor=p.pat,
+        path=billing,
+        rule=PolicyException.Rule.NHI7_LONG_LIVED,
+        reason="Rotation needs the vendor's maintenance window in December.",
+        expires_at=T0 + 60 * DAY,
+        now=T0 + DAY,
+    )
+    services.exception_approve(actor=p.sam, exception=live_exc, now=T0 + 2 * DAY)
+    over_exc = services.exception_request(
+        actor=p.pat,
+        path=doomed,
+        rule=PolicyException.Rule.MISSING_TICKET,
+        reason="The ticket system migration loses links for a few days.",
+        expires_at=T0 + 5 * DAY,
+        now=T0,
+    )
+    services.exception_approve(actor=p.sam, exception=over_exc, now=T0 + DAY)
+
+    # In the period.
+    claim = services.path_claim(
+        actor=p.dana, path=legacy, team=teams.data, reason=CLAIM_REASON, now=NOW
+    )
+    services.claim_approve(actor=p.sam, claim=claim, now=NOW + dt.timedelta(hours=1))
+    attestation = keep(p.pat, billing, NOW + DAY, note="Still exports invoices nightly.")
+    transfer = services.path_transfer(
+        actor=p.lee,
+        path=billing,
+        to_team=teams.data,
+        reason="Billing exports move to the data team.",
+        now=NOW + 2 * DAY,
+    )
+    services.transfer_accept(actor=p.dana, transfer=transfer, now=NOW + 3 * DAY)
+    period_exc = services.exception_request(
+        actor=p.sam,
+        path=formula,
+        rule=PolicyException.Rule.NHI5_OVERPRIVILEGED,
+        reason="Broad read scope is needed until the data lake migration ends.",
+        expires_at=NOW + 60 * DAY,
+        now=NOW + 2 * DAY,
+    )
+    services.exception_approve(
+        actor=sid, exception=period_exc, reason="Reviewed with the data team.", now=NOW + 3 * DAY
+    )
+    services.path_revoke(
+        actor=p.lee, path=doomed, reason="Deploys use OIDC now.", now=NOW + 9 * DAY
+    )
+    sweep(now=when(2, 2))  # tmp-migration expires; formula's review is 3 days overdue
+    sweep(now=when(2, 14))  # formula lapses
+
+    # After the period: escalations, an attestation, a new path.
+    sweep(now=when(2, 25))
+    keep(p.dana, billing, when(2, 26), note="Checked after the handover.")
+    late = make_path(name="late-path", now=when(2, 25))
+
+    return SimpleNamespace(
+        billing=billing,
+        doomed=doomed,
+        formula=formula,
+        shortlived=shortlived,
+        retired=retired,
+        legacy=legacy,
+        orphan=orphan,
+        late=late,
+        attestation=attestation,
+        live_exc=live_exc,
+        over_exc=over_exc,
+        period_exc=period_exc,
+    )
+
+
+CLAIM_REASON = "The data team runs these loads every night and will own them."
+
+
+def keep(actor, path, at, note=""):
+    return services.path_attest(
+        actor=actor, path=path, decision="keep", still_needed=True, justification_accurate=True,
+        least_privilege=True, no_human_use=True, note=note, now=at,
+    )  # fmt: skip
+
+
+# --- helpers -------------------------------------------------------------------------
+
+
+def build(actor, *, start=START, end=END, now=PACK_NOW):
+    out = io.BytesIO()
+    manifest = build_evidence_pack(actor=actor, start=start, end=end, now=now, out=out)
+    return manifest, out.getvalue()
+
+
+def members(data: bytes) -> dict[str, bytes]:
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        assert zf.testzip() is None
+        return {name: zf.read(name) for name in zf.namelist()}
+
+
+def table(content: bytes, name: str) -> list[dict[str, str]]:
+    header, *rows = list(csv.reader(io.StringIO(content.decode("utf-8"), newline="")))
+    assert header == HEADERS[name]
+    return [dict(zip(header, row, strict=True)) for row in rows]
+
+
+def tables(data: bytes) -> dict[str, list[dict[str, str]]]:
+    files = members(data)
+    return {name: table(files[name], name) for name in CSV_MEMBERS}
+
+
+def in_period(qs, field="created_at"):
+    return qs.filter(**{f"{field}__gte": START, f"{field}__lt": END})
+
+
+# --- the pack ------------------------------------------------------------------------
+
+
+def test_members_manifest_and_the_audit_event(estate, personas):
+    head = AuditChainHead.objects.get()
+    manifest, data = build(personas.sam)
+    files = members(data)
+    assert list(files) == MEMBERS
+
+    doc = json.loads(files["manifest.json"])
+    assert doc["format"] == "nhi-evidence-pack/1"
+    assert doc["registry_version"] == "0.1.0"
+    assert doc["generated_at"] == "2027-03-01T12:00:00+00:00"
+    assert doc["generated_by"] == "sam"
+    assert doc["period"] == {
+        "start": "2026-11-15T00:00:00+00:00",
+        "end": "2027-02-20T00:00:00+00:00",
+        "end_is_exclusive": True,
+    }
+    # The head before the pack's own event, and the chain verified up to it.
+    assert doc["audit_chain"] == {
+        "head_seq": head.last_seq,
+        "head_hash": head.last_hash,
+        "verified": {"ok": True, "checked": head.last_seq, "broken_seq": None, "problem": ""},
+    }
+    assert set(doc["files"]) == set(CSV_MEMBERS)
+    for name in CSV_MEMBERS:
+        assert doc["files"][name]["sha256"] == hashlib.sha256(files[name]).hexdigest()
+        assert doc["files"][name]["rows"] == len(table(files[name], name))
+    assert manifest.as_dict() == doc
+    assert manifest.sha256 == hashlib.sha256(files["manifest.json"]).hexdigest()
+
+    event = last_event()
+    assert event.seq == head.last_seq + 1
+    assert (event.action, event.actor_label, event.object_type, event.object_id) == (
+        "evidence_pack.generated",
+        "sam",
+        "auditchainhead",
+        "1",
+    )
+    assert event.created_at == PACK_NOW
+    assert event.changes == {
+        "period_start": [None, "2026-11-15T00:00:00+00:00"],
+        "period_end": [None, "2027-02-20T00:00:00+00:00"],
+        "chain_head_seq": [None, head.last_seq],
+        "chain_head_hash": [None, head.last_hash],
+        "chain_ok": [None, True],
+        "manifest_sha256": [None, manifest.sha256],
+    }
+    assert verify_chain().intact
+
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        infos = zf.infolist()
+    assert {info.date_time for info in infos} == {(2027, 3, 1, 12, 0, 0)}
+    assert {info.compress_type for info in infos} == {zipfile.ZIP_DEFLATED}
+
+
+def test_paths_csv_lists_every_path_existing_at_the_end_with_status_now(estate, personas):
+    rows = {row["name"]: row for row in tables(build(personas.sam)[1])["paths.csv"]}
+    assert AccessPath.objects.count() == 8
+    assert len(rows) == AccessPath.objects.filter(created_at__lt=END).count() == 7
+    assert "late-path" not in rows
+    assert {name: row["status"] for name, row in rows.items()} == {
+        "billing-export": "active",
+        "old-deploy-key": "revoked",
+        "'" + FORMULA: "lapsed",  # CSV injection neutralised
+        "tmp-migration": "expired",
+        "retired-bot": "revoked",
+        "legacy-etl": "overdue",
+        "orphan-bot": "unowned",
+    }
+    for row in rows.values():
+        assert row["status"] == path_get(actor=personas.sam, path_id=row["id"], now=PACK_NOW).status
+
+    formula = AccessPath.objects.get(pk=estate.formula.pk)
+    assert rows["'" + FORMULA] == {
+        "id": str(formula.pk),
+        "name": "'" + FORMULA,
+        "kind": "service_account",
+        "system": "aws",
+        "external_id": formula.external_id,
+        "environment": "prod",
+        "status": "lapsed",
+        "owner_team": "payments",
+        "steward_team": "",
+        "justification": JUSTIFICATION,
+        "ticket_url": TICKET,
+        "risk_tier": "high",
+        "expires_at": iso(T0 + 180 * DAY),
+        "expiry_waiver_id": "",
+        "last_attested_at": "",
+        "next_review_at": iso(T0 + 90 * DAY),
+        "state": "active",
+        "escalation_stage": "4",
+        "created_at": "2026-11-01T12:00:00+00:00",
+        "updated_at": iso(formula.updated_at),
+    }
+    # The records as they are now: billing moved to data, and was attested after the period.
+    billing = rows["billing-export"]
+    assert (billing["owner_team"], billing["last_attested_at"]) == ("data", iso(when(2, 26)))
+    assert (rows["legacy-etl"]["owner_team"], rows["legacy-etl"]["steward_team"]) == (
+        "data",
+        "platform",
+    )
+
+
+def test_period_files_hold_exactly_the_periods_records(estate, personas):
+    t = tables(build(personas.sam)[1])
+
+    assert Attestation.objects.count() == 3
+    assert len(t["attestations.csv"]) == in_period(Attestation.objects).count() == 1
+    assert t["attestations.csv"][0] == {
+        "id": str(estate.attestation.pk),
+        "path_id": str(estate.billing.pk),
+        "path_name": "billing-export",
+        "team": "payments",
+        "attested_by": "pat",
+        "decision": "keep",
+        "still_needed": "true",
+        "justification_accurate": "true",
+        "least_privilege": "true",
+        "no_human_use": "true",
+        "note": "Still exports invoices nightly.",
+        "created_at": "2026-11-23T12:00:00+00:00",
+        "next_review_at": iso(NOW + DAY + 90 * DAY),
+    }
+
+    # Requested or decided in the period, or approved and live during it; not one that
+    # was over before the period began.
+    exceptions = {row["id"]: row for row in t["exceptions.csv"]}
+    assert set(exceptions) == {str(estate.live_exc.pk), str(estate.period_exc.pk)}
+    assert exceptions[str(estate.period_exc.pk)] == {
+        "id": str(estate.period_exc.pk),
+        "path_id": str(estate.formula.pk),
+        "path_name": "'" + FORMULA,
+        "rule": "nhi5_overprivileged",
+        "reason": "Broad read scope is needed until the data lake migration ends.",
+        "status": "approved",
+        "requested_by": "sam",
+        "requested_at": iso(NOW + 2 * DAY),
+        "decided_by": "sid",
+        "decided_at": iso(NOW + 3 * DAY),
+        "decision_reason": "Reviewed with the data team.",
+        "expires_at": iso(NOW + 60 * DAY),
+    }
+    assert exceptions[str(estate.live_exc.pk)]["decided_at"] == iso(T0 + 2 * DAY)
+
+    lifecycle = ["access_path.escalated", "access_path.lapsed", "access_path.expired"]
+    assert AuditEvent.objects.filter(action__in=lifecycle).count() == 5
+    assert [(r["action"], r["path_name"], r["actor"]) for r in t["escalations.csv"]] == [
+        ("access_path.expired", "tmp-migration", "sweep"),
+        ("access_path.escalated", "'" + FORMULA, "sweep"),
+        ("access_path.lapsed", "'" + FORMULA, "sweep"),
+    ]
+    assert (
+        len(t["escalations.csv"])
+        == in_period(AuditEvent.objects.filter(action__in=lifecycle)).count()
+    )
+    assert t["escalations.csv"][2]["changes"] == '{"escalation_stage":[2,4]}'
+
+    assert AuditEvent.objects.filter(action="access_path.revoked").count() == 2
+    revoked = AuditEvent.objects.get(action="access_path.revoked", path=estate.doomed)
+    assert t["revocations.csv"] == [
+        {
+            "seq": str(revoked.seq),
+            "created_at": "2026-12-01T12:00:00+00:00",
+            "action": "access_path.revoked",
+            "actor_type": "user",
+            "actor": "lee",
+            "path_id": str(estate.doomed.pk),
+            "path_name": "old-deploy-key",
+            "object_type": "accesspath",
+            "object_id": str(estate.doomed.pk),
+            "reason": "Deploys use OIDC now.",
+            "changes": json.dumps(revoked.changes, sort_keys=True, separators=(",", ":")),
+            "hash": revoked.hash,
+        }
+    ]
+
+    ownership = AuditEvent.objects.filter(action__regex=r"^(claim|transfer)\.")
+    assert ownership.count() == 6
+    assert len(t["ownership.csv"]) == in_period(ownership).count()
+    assert [(r["action"], r["path_name"], r["actor"]) for r in t["ownership.csv"]] == [
+        ("claim.requested", "legacy-etl", "dana"),
+        ("claim.approved", "legacy-etl", "sam"),
+        ("transfer.requested", "billing-export", "lee"),
+        ("transfer.accepted", "billing-export", "dana"),
+    ]
+    seqs = [int(r["seq"]) for r in t["ownership.csv"]]
+    assert seqs == sorted(seqs)
+
+
+def test_every_text_cell_is_guarded_against_csv_injection(estate, personas):
+    services.path_revoke(
+        actor=personas.sam,
+        path=estate.billing,
+        reason="@SUM(1+1)*cmd|' /C calc'!A0",
+        now=when(1, 5),
+    )
+    t = tables(build(personas.sam)[1])
+    for rows in t.values():
+        for row in rows:
+            assert not any(cell[:1] in ("=", "+", "-", "@", "\t", "\r") for cell in row.values())
+    reasons = [r["reason"] for r in t["revocations.csv"]]
+    assert "'@SUM(1+1)*cmd|' /C calc'!A0" in reasons
+
+
+def test_two_packs_of_the_same_data_are_byte_identical(estate, personas):
+    """Each pack adds its own audit event, which the next pack's manifest (chain head)
+    would name: two packs built in rolled-back transactions see the same data."""
+    packs = []
+    for _ in range(2):
+        with transaction.atomic():
+            packs.append(build(Actor.for_user(personas.users.sam))[1])
+            transaction.set_rollback(True)
+    assert packs[0] == packs[1]
+
+    # Built one after the other, only the chain head in the manifest differs.
+    first, second = members(build(personas.sam)[1]), members(build(personas.sam)[1])
+    assert {n: first[n] for n in CSV_MEMBERS} == {n: second[n] for n in CSV_MEMBERS}
+    one, two = json.loads(first["manifest.json"]), json.loads(second["manifest.json"])
+    assert two["audit_chain"]["head_seq"] == one["audit_chain"]["head_seq"] + 1
+    one.pop("audit_chain"), two.pop("audit_chain")
+    assert one == two
+
+
+def test_a_broken_chain_is_reported_in_the_manifest(estate, personas):
+    AuditChainHead.objects.update(last_hash="f" * 64)
+    manifest, data = build(personas.system)
+    verified = json.loads(members(data)["manifest.json"])["audit_chain"]["verified"]
+    head = manifest.chain_head_seq
+    assert verified == {
+        "ok": False,
+        "checked": head - 1,
+        "broken_seq": head,
+        "problem": f"event #{head} does not match the chain head",
+    }
+    assert not manifest.chain_ok
+
+
+@pytest.mark.parametrize("who", ["pat", "lee", "dana", "otto", "payments_ci"])
+def test_only_security_and_the_system_may_build_a_pack(estate, personas, who):
+    out = io.BytesIO()
+    with refused(NotAllowed, errors.NOT_A_SECURITY_REVIEWER):
+        build_evidence_pack(
+            actor=getattr(personas, who), start=START, end=END, now=PACK_NOW, out=out
+        )
+    assert out.getvalue() == b""
+
+
+def test_the_system_may_build_a_pack(estate):
+    manifest, _ = build(Actor.system("evidence_pack"))
+    assert manifest.generated_by == "evidence_pack"
+    assert last_event().actor_type == "system"
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "field", "message"),
+    [
+        (END, START, "end", PERIOD_INVALID),
+        (START, START, "end", PERIOD_INVALID),
+        (START.replace(tzinfo=None), END, "start", "Give a timezone-aware datetime."),
+    ],
+)
+def test_a_bad_period_is_refused(personas, start, end, field, message):
+    out = io.BytesIO()
+    with refused(Invalid, message) as exc:
+        build_evidence_pack(actor=personas.sam, start=start, end=end, now=PACK_NOW, out=out)
+    assert exc.value.field == field
+    assert out.getvalue() == b""
+
+
+def test_query_count_does_not_grow_with_the_estate(personas, make_path, sid):
+    def add(count):
+        for i in range(count):
+            p = make_path(name=f"bulk-{i}", steward_team=personas.teams.platform, now=T0)
+            keep(personas.pat, p, NOW, note="Bulk check.")
+            services.exception_request(
+                actor=personas.sam, path=p, rule=PolicyException.Rule.NHI9_REUSE,
+                reason="Shared with the reporting job until it gets its own.",
+                expires_at=NOW + 30 * DAY, now=NOW,
+            )  # fmt: skip
+            services.path_revoke(actor=personas.lee, path=p, reason="Done.", now=NOW + DAY)
+
+    def queries() -> int:
+        actor = Actor.for_user(personas.users.sam)
+        with CaptureQueriesContext(transaction.get_connection()) as ctx:
+            build(actor)
+        return len(ctx.captured_queries)
+
+    add(5)
+    few = queries()
+    add(45)
+    assert AccessPath.objects.count() == 50
+    many = queries()
+    assert many == few
+    assert few <= 20
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_pack_outside_any_transaction(personas, make_path):
+    """As the command and the page run it: the pack reads in its own transaction
+    (REPEATABLE READ, READ ONLY on PostgreSQL), then audits itself in another."""
+    make_path(name="billing-export", now=NOW)
+    head = AuditChainHead.objects.get()
+    manifest, data = build(Actor.system("evidence_pack"))
+    assert manifest.chain_head_seq == head.last_seq
+    assert len(table(members(data)["paths.csv"], "paths.csv")) == 1
+    assert last_event().seq == head.last_seq + 1
+    assert verify_chain().intact
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_change_committed_during_the_build_is_not_in_the_pack(personas, make_path, monkeypatch):
+    """One snapshot: a revocation committed by another connection while the pack is
+    being read shows in none of its files, and the manifest's head is the one before it."""
+    billing = make_path(name="billing-export", now=NOW)
+    head = AuditChainHead.objects.get()
+    real_verify = evidence.verify_chain
+
+    def verify_then_revoke():
+        report = real_verify()
+
+        def revoke():
+            try:
+                services.path_revoke(
+                    actor=personas.lee, path=billing, reason="Leaked.", now=NOW + DAY
+                )
+            finally:
+                connection.close()
+
+        thread = threading.Thread(target=revoke, daemon=True)
+        thread.start()
+        thread.join(30)
+        assert not thread.is_alive()
+        return report
+
+    monkeypatch.setattr(evidence, "verify_chain", verify_then_revoke)
+    manifest, data = build(personas.sam)
+    t = tables(data)
+    assert AccessPath.objects.get(pk=billing.pk).state == "revoked"
+    assert [(row["state"], row["status"]) for row in t["paths.csv"]] == [("active", "overdue")]
+    assert t["revocations.csv"] == []
+    assert manifest.chain_head_seq == head.last_seq
+    revoked = AuditEvent.objects.get(action="access_path.revoked")
+    assert revoked.seq == head.last_seq + 1
+    assert last_event().seq == head.last_seq + 2
+    assert last_event().changes["chain_head_seq"] == [None, head.last_seq]
+    assert verify_chain().intact
+
+
+# --- the command ---------------------------------------------------------------------
+
+
+def test_command_writes_the_pack_and_prints_the_summary(estate, tmp_path):
+    target = tmp_path / "pack.zip"
+    out = io.StringIO()
+    call_command(
+        "evidence_pack", "--from", "2026-11-15", "--to", "2027-02-20", "--output", str(target),
+        stdout=out,
+    )  # fmt: skip
+    files = members(target.read_bytes())
+    assert list(files) == MEMBERS
+    doc = json.loads(files["manifest.json"])
+    assert doc["generated_by"] == "evidence_pack"
+    assert doc["period"]["start"] == "2026-11-15T00:00:00+00:00"
+    assert doc["period"]["end"] == "2027-02-20T00:00:00+00:00"
+    assert len(table(files["revocations.csv"], "revocations.csv")) == 1
+    text = out.getvalue()
+    assert "2026-11-15T00:00:00+00:00 to 2027-02-20T00:00:00+00:00" in text
+    assert "paths.csv: 7 rows, sha256 " + doc["files"]["paths.csv"]["sha256"] in text
+    assert f"Written to {target}" in text
+    assert list(tmp_path.iterdir()) == [target]  # no partial file left behind
+    event = last_event()
+    assert (event.action, event.actor_type, event.actor_label) == (
+        "evidence_pack.generated",
+        "system",
+        "evidence_pack",
+    )
+    assert event.request_id
+
+
+def test_command_writes_the_pack_then_fails_on_a_broken_chain(estate, tmp_path):
+    AuditChainHead.objects.update(last_hash="f" * 64)
+    target = tmp_path / "pack.zip"
+    with pytest.raises(CommandError, match="The audit chain is BROKEN at event #"):
+        call_command("evidence_pack", "--from", "2026-11-15", "--to", "2027-02-20",
+                     "--output", str(target), stdout=io.StringIO())  # fmt: skip
+    doc = json.loads(members(target.read_bytes())["manifest.json"])
+    assert doc["audit_chain"]["verified"]["ok"] is False
+
+
+def test_command_default_file_name(personas, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    call_command(
+        "evidence_pack", "--from", "2026-01-01", "--to", "2026-04-01", stdout=io.StringIO()
+    )
+    assert [p.name for p in tmp_path.iterdir()] == ["nhi-evidence-2026-01-01-2026-04-01.zip"]
+
+
+@pytest.mark.parametrize(
+    ("first", "until", "message"),
+    [
+        ("2026-13-01", "2027-01-01", "Not a date: '2026-13-01'; use YYYY-MM-DD."),
+        ("2026-01-01", "tomorrow", "Not a date: 'tomorrow'; use YYYY-MM-DD."),
+        ("2026-02-01", "2026-02-01", "--to (2026-02-01) must be after --from (2026-02-01)"),
+        ("2026-02-01", "2026-01-01", "--to (2026-01-01) must be after --from (2026-02-01)"),
+    ],
+)
+def test_command_refuses_bad_dates(personas, tmp_path, monkeypatch, first, until, message):
+    monkeypatch.chdir(tmp_path)
+    before = AuditEvent.objects.count()
+    with pytest.raises(CommandError) as exc:
+        call_command("evidence_pack", "--from", first, "--to", until, stdout=io.StringIO())
+    assert message in str(exc.value)
+    assert list(tmp_path.iterdir()) == []
+    assert AuditEvent.objects.count() == before
+
+
+# --- the page ------------------------------------------------------------------------
+
+URL = "/evidence-test/"
+
+
+def _templates() -> list[dict]:
+    base = settings.TEMPLATES[0]
+    loaders = [
+        "django.template.loaders.filesystem.Loader",
+        "django.template.loaders.app_directories.Loader",
+        ("django.template.loaders.locmem.Loader", {"registry/evidence.html": EVIDENCE_TEMPLATE}),
+    ]
+    return [{**base, "APP_DIRS": False, "OPTIONS": {**base["OPTIONS"], "loaders": loaders}}]
+
+
+@pytest.fixture
+def page(monkeypatch):
+    """The view at a test URL, the proposed template, and the clock at PACK_NOW."""
+    monkeypatch.setattr(_common, "timezone", SimpleNamespace(now=lambda: PACK_NOW))
+    with override_settings(ROOT_URLCONF=__name__, TEMPLATES=_templates()):
+        yield
+
+
+def download(response) -> bytes:
+    # The test client closes the response (and its spooled file) once it is consumed,
+    # without closing the test's database connection.
+    return b"".join(response.streaming_content)
+
+
+def test_page_shows_the_form_with_the_last_90_days(page, client, personas):
+    client.force_login(personas.users.sam)
+    before = AuditEvent.objects.count()
+    response = client.get(URL)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'name="from" value="2026-12-01"' in html
+    assert 'name="to" value="2027-03-01"' in html
+    assert AuditEvent.objects.count() == before
+
+
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_page_returns_the_pack_as_an_attachment(page, client, estate, personas, method):
+    client.force_login(personas.users.sam)
+    response = getattr(client, method)(URL, {"from": "2026-11-15", "to": "2027-02-20"})
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/zip"
+    assert response["Content-Disposition"] == (
+        'attachment; filename="nhi-evidence-2026-11-15-2027-02-20.zip"'
+    )
+    assert response["Cache-Control"] == "no-store"
+    data = download(response)
+    assert int(response["Content-Length"]) == len(data)
+    files = members(data)
+    assert list(files) == MEMBERS
+    doc = json.loads(files["manifest.json"])
+    assert (doc["generated_by"], doc["generated_at"]) == ("sam", "2027-03-01T12:00:00+00:00")
+    assert len(table(files["paths.csv"], "paths.csv")) == 7
+    assert last_event().action == "evidence_pack.generated"
+
+
+def test_page_refuses_a_bad_period_with_the_form(page, client, personas):
+    client.force_login(personas.users.sam)
+    before = AuditEvent.objects.count()
+    response = client.post(URL, {"from": "2027-02-20", "to": "2026-11-15"})
+    assert response.status_code == 400
+    assert "The period must end after it starts" in response.content.decode()
+    response = client.get(URL, {"from": "soon", "to": "2026-11-15"})
+    assert response.status_code == 400
+    assert AuditEvent.objects.count() == before
+
+
+@pytest.mark.parametrize("who", ["pat", "otto"])
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_page_is_404_for_everyone_but_security(page, client, personas, who, method):
+    client.force_login(getattr(personas.users, who))
+    before = AuditEvent.objects.count()
+    response = getattr(client, method)(URL, {"from": "2026-11-15", "to": "2027-02-20"})
+    assert response.status_code == 404
+    assert client.get(URL).status_code == 404
+    assert AuditEvent.objects.count() == before
+
+
+def test_page_needs_a_login(page, client):
+    response = client.get(URL)
+    assert response.status_code == 302
+    assert response["Location"] == "/login/?next=/evidence-test/"

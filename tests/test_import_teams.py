@@ -1,0 +1,673 @@
+"""`manage.py import_teams`: teams, users and memberships from a Backstage catalog or a
+CSV (readers: registry.importers.teams; rules: registry.services.team_sync). Every
+change is an audited service call by the "import_teams" system actor; a second run of
+the same file changes nothing; a full sync ends what the file no longer lists and
+offboards the teams the importer manages (their paths lapse); a bad file changes
+nothing and names its line."""
+
+from __future__ import annotations
+
+import io
+import textwrap
+from pathlib import Path
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import CommandError, call_command
+
+from registry import services
+from registry.actors import Actor
+from registry.audit import verify_chain
+from registry.importers.teams import EntityRef, parse_ref, team_kind, team_slug
+from registry.models import AuditEvent, Membership, Team
+from registry.selectors import path_get
+from registry.services.team_sync import ACTOR_LABEL
+from tests.assertions import snapshot
+from tests.conftest import NOW
+
+pytestmark = pytest.mark.django_db
+
+SAMPLES = Path(__file__).parent / "samples"
+CATALOG = SAMPLES / "backstage-catalog.yaml"
+DANGLING = SAMPLES / "backstage-catalog-dangling.yaml"
+TEAMS_CSV = SAMPLES / "teams.csv"
+BROKEN_CSV = SAMPLES / "teams-broken.csv"
+CATALOG_TEAMS = {"engineering", "checkout", "cloud-platform", "sec-appsec", "fraud-analytics"}
+PERSONA_TEAMS = {"security", "platform", "payments", "data", "growth"}
+
+
+# --- helpers ------------------------------------------------------------------------
+
+
+def run(*args: object) -> str:
+    out = io.StringIO()
+    call_command("import_teams", *map(str, args), stdout=out)
+    return out.getvalue()
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text).lstrip())
+    return path
+
+
+def members(slug: str) -> dict[str, str]:
+    """Current username -> role in the team."""
+    return dict(
+        Membership.objects.filter(team__slug=slug, ended_at__isnull=True).values_list(
+            "user__username", "role"
+        )
+    )
+
+
+def team(slug: str) -> Team:
+    return Team.objects.select_related("parent").get(slug=slug)
+
+
+def importer_events():
+    return AuditEvent.objects.filter(actor_type="system", actor_label=ACTOR_LABEL)
+
+
+def status_of(personas, path) -> str:
+    return path_get(actor=personas.sam, path_id=path.pk, now=NOW).status
+
+
+def group(name: str, *, members=(), parent: str | None = None, type_: str = "team") -> str:
+    spec = [f"  type: {type_}", "  children: []", f"  members: [{', '.join(members)}]"]
+    if parent:
+        spec.append(f"  parent: {parent}")
+    return "\n".join(
+        [
+            "apiVersion: backstage.io/v1alpha1",
+            "kind: Group",
+            f"metadata:\n  name: {name}",
+            "spec:",
+            *spec,
+        ]
+    )
+
+
+def user(name: str, *member_of: str) -> str:
+    return "\n".join(
+        [
+            "apiVersion: backstage.io/v1alpha1",
+            "kind: User",
+            f"metadata:\n  name: {name}",
+            f"spec:\n  profile:\n    email: {name}@example.com",
+            f"  memberOf: [{', '.join(member_of)}]",
+        ]
+    )
+
+
+def catalog(tmp_path: Path, *entities: str, name: str = "org.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text("\n---\n".join(entities) + "\n")
+    return path
+
+
+# --- references, slugs and kinds ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "default_kind", "default_namespace", "expected"),
+    [
+        ("checkout", "group", "default", ("group", "default", "checkout")),
+        ("user:ben", "group", "default", ("user", "default", "ben")),
+        ("user:default/ben", "group", "sec", ("user", "default", "ben")),
+        ("appsec", "group", "sec", ("group", "sec", "appsec")),
+        ("ops/sre", "group", "default", ("group", "ops", "sre")),
+        ("Group:Default/Checkout", "group", "default", ("group", "default", "checkout")),
+        ({"kind": "Group", "namespace": "sec", "name": "appsec"}, "user", "x",
+         ("group", "sec", "appsec")),
+        ({"name": "ben"}, "user", "default", ("user", "default", "ben")),
+        ("", "group", "default", None),
+        ("group:", "group", "default", None),
+        ("group:default/", "group", "default", None),
+        ("bad name!", "group", "default", None),
+        (42, "group", "default", None),
+    ],
+)  # fmt: skip
+def test_parse_ref_fills_defaults_and_compares_lowercase(
+    value, default_kind, default_namespace, expected
+):
+    ref = parse_ref(value, default_kind=default_kind, default_namespace=default_namespace)
+
+    assert ref == (EntityRef(*expected) if expected else None)
+
+
+@pytest.mark.parametrize(
+    ("namespace", "name", "slug"),
+    [
+        ("default", "payments", "payments"),
+        ("Default", "Payments", "payments"),
+        ("sec", "appsec", "sec-appsec"),
+        ("default", "billing.v2", "billing-v2"),
+        ("default", "data_eng", "data_eng"),
+    ],
+)
+def test_team_slug_is_the_name_or_namespace_and_name(namespace, name, slug):
+    assert team_slug(namespace, name) == slug
+
+
+@pytest.mark.parametrize(
+    ("spec_type", "name", "kind"),
+    [
+        ("team", "checkout", "product"),
+        ("product-area", "fraud", "product"),
+        ("squad", "mobile", "product"),
+        ("team", "cloud-platform", "platform"),
+        ("platform", "infra", "platform"),
+        # A name alone never grants the security kind (its members review everything).
+        ("team", "security-champions", "product"),
+        ("security", "appsec", "security"),
+        ("business-unit", "engineering", "other"),
+        ("root", "acme", "other"),
+        ("", "misc", "other"),
+    ],
+)
+def test_team_kind_from_type_and_name(spec_type, name, kind):
+    assert team_kind(spec_type, name) == kind
+
+
+# --- Backstage catalog -----------------------------------------------------------------
+
+
+def test_catalog_imports_teams_parents_users_and_memberships(personas):
+    before = AuditEvent.objects.count()
+
+    out = run(CATALOG, "--format", "backstage")
+
+    assert set(Team.objects.values_list("slug", flat=True)) == CATALOG_TEAMS | PERSONA_TEAMS
+    rows = {
+        t.slug: (t.name, t.kind, t.email, t.parent and t.parent.slug, t.is_active)
+        for t in Team.objects.filter(slug__in=CATALOG_TEAMS).select_related("parent")
+    }
+    assert rows == {
+        "engineering": ("Engineering", "other", "engineering@example.com", None, True),
+        "checkout": ("Checkout", "product", "checkout@example.com", "engineering", True),
+        # no spec.parent: engineering's spec.children names it
+        "cloud-platform": (
+            "Cloud Platform", "platform", "cloud-platform@example.com", "engineering", True
+        ),
+        # namespace "sec": the slug says so; its parent is named with an explicit namespace
+        "sec-appsec": ("Application Security Engineering", "product", "", "engineering", True),
+        "fraud-analytics": ("Fraud Analytics", "product", "", None, True),
+    }  # fmt: skip
+    User = get_user_model()
+    for name in ("ana", "ben", "carl", "dina"):
+        created = User.objects.get(username=name)
+        assert created.email == f"{name}@example.com"
+        assert not created.has_usable_password()
+    # Group.spec.members and User.spec.memberOf, united; Backstage has no leads
+    assert members("checkout") == {"ana": "member", "ben": "member"}
+    assert members("cloud-platform") == {"carl": "member"}
+    assert members("sec-appsec") == {"dina": "member"}
+    assert members("fraud-analytics") == {"ben": "member"}
+    assert members("engineering") == {}
+    # persona teams are untouched
+    assert members("payments") == {"pat": "member", "lee": "lead"}
+
+    # every change is an audited service call by the importer, in one request
+    written = AuditEvent.objects.filter(seq__gt=before)
+    assert written.count() == importer_events().count() == 10
+    assert (
+        sorted(written.values_list("action", flat=True))
+        == ["membership.added"] * 5 + ["team.created"] * 5
+    )
+    assert len(set(written.values_list("request_id", flat=True))) == 1
+    assert written.first().request_id
+    assert verify_chain().intact
+
+    assert "Teams: 5 created, 0 updated, 0 unchanged, 0 reactivated, 0 deactivated." in out
+    assert "Users: 4 created, 0 updated." in out
+    assert "Memberships: 5 added, 0 roles changed, 0 ended." in out
+    assert "line 106: Component checkout-api skipped (not a Group or User)." in out
+    assert "Unresolved" not in out
+
+
+def test_the_format_follows_the_extension(personas):
+    run(CATALOG)
+
+    assert Team.objects.filter(slug__in=CATALOG_TEAMS).count() == 5
+
+
+def test_references_default_to_the_namespace_of_the_entity_writing_them(db, tmp_path):
+    services.team_create(
+        actor=Actor.system("test-setup"), data={"slug": "infra", "name": "Infra (default ns)"}
+    )
+    path = catalog(
+        tmp_path,
+        "kind: Group\nmetadata:\n  name: infra\n  namespace: ops\nspec:\n  type: team\n"
+        "  children: []",
+        "kind: Group\nmetadata:\n  name: sre\n  namespace: ops\nspec:\n  type: team\n"
+        "  parent: infra\n  children: []\n  members: [sam]",
+        "kind: User\nmetadata:\n  name: sam\n  namespace: ops\nspec:\n  memberOf: []",
+    )
+
+    out = run(path)
+
+    assert team("ops-sre").parent.slug == "ops-infra"  # not default/infra
+    assert members("ops-sre") == {"sam": "member"}  # usernames ignore the namespace
+    assert "Unresolved" not in out
+
+
+def test_dangling_references_are_reported_not_fatal(personas):
+    out = run(DANGLING)
+
+    assert team("payments-ops").parent is None
+    assert team("payments-ops").name == "Payments Operations"
+    assert members("payments-ops") == {"erin": "member"}
+    assert "Unresolved references (5), not imported:" in out
+    for line in [
+        "line 11, Group default/payments-ops, spec.parent: 'finance': not in the file, "
+        "and no team 'finance' in the registry",
+        "line 12, Group default/payments-ops, spec.children: 'ghost-squad': not in the "
+        "file, and no team 'ghost-squad' in the registry",
+        "line 13, Group default/payments-ops, spec.members: 'user:ghost': not in the file, "
+        "and no user 'ghost' in the registry",
+        "line 24, User default/erin, spec.memberOf: 'group:partners/nowhere': not in the "
+        "file, and no team 'partners-nowhere' in the registry",
+        "line 25, User default/erin, spec.memberOf: 'user:default/erin': expected a Group "
+        "reference",
+    ]:
+        assert line in out
+
+
+def test_references_to_teams_and_users_the_registry_knows_resolve(personas, tmp_path):
+    finance = services.team_create(
+        actor=personas.system, data={"slug": "finance", "name": "Finance", "kind": "other"}
+    )
+    path = catalog(
+        tmp_path,
+        group("payments-ops", members=["otto", "user:default/Dana"], parent="finance"),
+        user("erin", "payments-ops", "payments"),
+    )
+
+    out = run(path)
+
+    assert team("payments-ops").parent == finance
+    assert members("payments-ops") == {"dana": "member", "erin": "member", "otto": "member"}
+    assert members("payments") == {"pat": "member", "lee": "lead", "erin": "member"}
+    assert "Unresolved" not in out
+
+
+def test_second_import_is_idempotent(personas):
+    run(CATALOG)
+    events = AuditEvent.objects.count()
+    before = snapshot()
+    users = list(get_user_model().objects.order_by("pk").values())
+
+    out = run(CATALOG, "--full-sync")
+
+    assert AuditEvent.objects.count() == events
+    assert snapshot() == before
+    assert list(get_user_model().objects.order_by("pk").values()) == users
+    assert "Teams: 0 created, 0 updated, 5 unchanged, 0 reactivated, 0 deactivated." in out
+    assert "Users: 0 created, 0 updated." in out
+    assert "Memberships: 0 added, 0 roles changed, 0 ended." in out
+
+
+def test_dry_run_changes_nothing(personas):
+    before = snapshot()
+    users = get_user_model().objects.count()
+
+    out = run(CATALOG, "--dry-run", "--full-sync")
+
+    assert snapshot() == before
+    assert get_user_model().objects.count() == users
+    assert "Dry run: nothing was saved." in out
+    assert "Teams: 5 created" in out
+    assert "Teams that would be created: engineering, checkout, cloud-platform" in out
+    assert "Memberships: 5 added" in out
+
+
+def test_dry_run_of_a_full_sync_shows_the_offboarding_without_doing_it(personas, tmp_path):
+    run(catalog(tmp_path, group("ledger", members=["ana"]), user("ana")))
+    before = snapshot()
+
+    out = run(
+        catalog(tmp_path, group("treasury"), user("ana"), name="v2.yaml"),
+        "--full-sync",
+        "--dry-run",
+    )
+
+    assert "Teams that would be deactivated (their paths lapse): ledger" in out
+    assert snapshot() == before
+    assert team("ledger").is_active
+
+
+# --- full sync ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def imported(personas, tmp_path):
+    """Two imported teams: payments-api (ana, ben) and ledger (ana)."""
+    run(
+        catalog(
+            tmp_path,
+            group("payments-api", members=["ana", "ben"]),
+            group("ledger", members=["ana"]),
+            user("ana"),
+            user("ben"),
+            name="v1.yaml",
+        )
+    )
+    return tmp_path
+
+
+def test_without_full_sync_nothing_is_ended_or_deactivated(imported, personas):
+    out = run(catalog(imported, group("payments-api", members=["ana"]), user("ana"), user("ben")))
+
+    assert team("ledger").is_active
+    assert members("payments-api") == {"ana": "member", "ben": "member"}
+    assert "0 ended" in out
+    assert "0 deactivated" in out
+
+
+def test_full_sync_deactivates_an_imported_team_missing_from_the_file_its_paths_lapse(
+    imported, personas, make_path
+):
+    ledger_path = make_path(owner_team=team("ledger"))
+    api_path = make_path(owner_team=team("payments-api"))
+    payments_path = make_path()
+    assert status_of(personas, ledger_path) == "active"
+
+    out = run(
+        catalog(imported, group("payments-api", members=["ana", "ben"]), user("ana"), user("ben")),
+        "--full-sync",
+    )
+
+    assert not team("ledger").is_active
+    assert status_of(personas, ledger_path) == "lapsed"
+    assert status_of(personas, api_path) == "active"
+    # teams the importer never wrote to are not its to offboard
+    assert Team.objects.filter(slug__in=PERSONA_TEAMS, is_active=True).count() == 5
+    assert status_of(personas, payments_path) == "active"
+    event = importer_events().get(action="team.deactivated")
+    assert event.object_id == str(team("ledger").pk)
+    assert "full sync" in event.reason
+    assert "Teams that were deactivated (their paths lapse): ledger" in out
+    # the memberships of a deactivated team are left as they are
+    assert members("ledger") == {"ana": "member"}
+
+
+def test_full_sync_ends_memberships_removed_from_the_catalog(imported, personas, make_path):
+    api_path = make_path(owner_team=team("payments-api"))
+
+    out = run(
+        catalog(
+            imported,
+            group("payments-api", members=["ana"]),
+            group("ledger", members=["ana"]),
+            user("ana"),
+        ),
+        "--full-sync",
+    )
+
+    assert members("payments-api") == {"ana": "member"}
+    assert members("ledger") == {"ana": "member"}
+    assert "payments-api:ben" in out
+    ended = Membership.objects.get(team__slug="payments-api", user__username="ben")
+    assert ended.ended_at is not None
+    assert importer_events().filter(action="membership.ended").count() == 1
+    assert status_of(personas, api_path) == "active"
+
+    # emptying a team makes its paths lapse
+    run(catalog(imported, group("payments-api"), user("ana", "ledger")), "--full-sync")
+
+    assert members("payments-api") == {}
+    assert members("ledger") == {"ana": "member"}  # through User.spec.memberOf
+    assert status_of(personas, api_path) == "lapsed"
+
+
+def test_full_sync_ends_memberships_in_an_adopted_team_but_keeps_roles(personas, tmp_path):
+    path = catalog(tmp_path, group("payments", members=["lee", "pat", "ana"]), user("ana"))
+
+    out = run(path)
+
+    # found by slug: the persona team is updated, lee stays lead, ana is added
+    assert members("payments") == {"lee": "lead", "pat": "member", "ana": "member"}
+    assert "Teams: 0 created, 1 updated" in out  # its name follows the file
+    assert team("payments").name == "payments"
+
+    run(catalog(tmp_path, group("payments", members=["lee"]), user("ana")), "--full-sync")
+
+    assert members("payments") == {"lee": "lead"}
+
+
+def test_a_full_sync_of_a_file_without_teams_is_refused(imported, personas):
+    before = snapshot()
+
+    with pytest.raises(CommandError, match="The file lists no teams"):
+        run(catalog(imported, user("ana"), name="users-only.yaml"), "--full-sync")
+
+    assert snapshot() == before
+
+
+def test_full_sync_never_deactivates_a_security_team(personas, tmp_path):
+    run(
+        catalog(
+            tmp_path, group("security-response", type_="security", members=["ana"]), user("ana")
+        )
+    )
+    assert team("security-response").kind == "security"
+
+    out = run(catalog(tmp_path, group("treasury"), user("ana"), name="v2.yaml"), "--full-sync")
+
+    assert team("security-response").is_active
+    assert "team security-response is not in the file but stays active" in out
+
+
+def test_a_team_the_import_deactivated_is_reactivated_when_listed_again(imported, personas):
+    v1 = imported / "v1.yaml"
+    run(catalog(imported, group("treasury"), user("ana"), user("ben")), "--full-sync")
+    assert not team("ledger").is_active
+
+    out = run(v1)
+
+    assert team("ledger").is_active
+    assert team("payments-api").is_active
+    assert "Teams: 0 created, 0 updated, 0 unchanged, 2 reactivated, 0 deactivated." in out
+    assert "Teams that were reactivated: ledger, payments-api" in out
+    assert importer_events().filter(action="team.reactivated").count() == 2
+    assert members("ledger") == {"ana": "member"}
+
+
+def test_a_team_a_person_deactivated_stays_inactive(imported, personas):
+    services.team_deactivate(
+        actor=personas.sam, team=team("ledger"), reason="Ledger moved to finance (ORG-9).", now=NOW
+    )
+
+    out = run(imported / "v1.yaml")
+
+    assert not team("ledger").is_active
+    assert "team ledger is inactive (deactivated by sam): left inactive" in out
+
+
+def test_an_import_never_changes_a_kind_to_or_from_security(personas, tmp_path):
+    path = catalog(tmp_path, group("data", type_="security-guild"), group("security"))
+
+    out = run(path)
+
+    assert team("data").kind == "product"
+    assert team("security").kind == "security"
+    assert "team data keeps its kind 'product'" in out
+
+
+# --- CSV ----------------------------------------------------------------------------
+
+
+def test_csv_imports_teams_parents_and_roles_and_reports_unknown_references(personas):
+    users = get_user_model().objects.count()
+
+    out = run(TEAMS_CSV, "--format", "csv")
+
+    rows = {
+        t.slug: (t.name, t.kind, t.email, t.parent and t.parent.slug)
+        for t in Team.objects.filter(slug__in=CATALOG_TEAMS).select_related("parent")
+    }
+    assert rows == {
+        "engineering": ("Engineering", "other", "engineering@example.com", None),
+        "checkout": ("Checkout", "product", "checkout@example.com", "engineering"),
+        "cloud-platform": ("Cloud Platform", "platform", "", "engineering"),
+        "fraud-analytics": ("Fraud Analytics", "product", "", None),
+    }
+    assert members("checkout") == {"pat": "lead", "dana": "member", "otto": "member"}
+    assert members("cloud-platform") == {}
+    assert get_user_model().objects.count() == users  # a CSV creates no users
+    assert (
+        "  line 8, team cloud-platform, member: 'ghost': not in the file, and no user 'ghost' "
+        "in the registry\n  line 9, team fraud-analytics, parent: 'finance': not in the file, "
+        "and no team 'finance' in the registry\n"
+    ) in out
+
+    events = AuditEvent.objects.count()
+    again = run(TEAMS_CSV)
+
+    assert AuditEvent.objects.count() == events
+    assert "0 created, 0 updated, 4 unchanged" in again
+
+
+def test_csv_full_sync_ends_roles_and_memberships_and_offboards(personas, make_path, tmp_path):
+    run(TEAMS_CSV)
+    platform_path = make_path(owner_team=team("checkout"))
+    path = write(
+        tmp_path,
+        "v2.csv",
+        """
+        team,member,role,name
+        checkout,pat,member,
+        checkout,dana,,Checkout & Payments
+        engineering,,,
+        fraud-analytics,,,
+        """,
+    )
+
+    out = run(path, "--full-sync")
+
+    assert members("checkout") == {"pat": "member", "dana": "member"}
+    assert team("checkout").name == "Checkout & Payments"
+    assert team("checkout").parent.slug == "engineering"  # not stated: kept
+    assert not team("cloud-platform").is_active
+    assert "checkout:pat (lead -> member)" in out
+    assert "Memberships ended: checkout:otto" in out
+    assert status_of(personas, platform_path) == "active"
+
+
+# --- bad files ------------------------------------------------------------------------
+
+
+def test_malformed_yaml_is_a_command_error_naming_the_line(personas, tmp_path):
+    path = write(
+        tmp_path,
+        "bad.yaml",
+        """
+        kind: Group
+        metadata:
+          name: checkout
+        spec: [unclosed
+        ---
+        kind: User
+        """,
+    )
+    before = snapshot()
+
+    with pytest.raises(CommandError, match=r"bad\.yaml, line 5: Not valid YAML"):
+        run(path)
+
+    assert snapshot() == before
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("kind: Group\nmetadata:\n  name: a\nspec:\n  type: team\n---\n- 1\n", "line 7: A catalog"),
+        ("kind: Group\nspec:\n  type: team\n", "line 1: The Group has no metadata"),
+        ("metadata:\n  name: a\n", "line 1: The entity has no kind"),
+        (
+            "kind: Group\nmetadata:\n  name: 'no spaces'\n",
+            "line 1: metadata.name is not a valid entity name",
+        ),
+        (
+            "kind: Group\nmetadata:\n  name: a\nspec:\n  members: ana\n",
+            "line 1: Group default/a: spec.members must be a list",
+        ),
+        (
+            "kind: Group\nmetadata:\n  name: a\nspec:\n  members:\n    - ana\n    - 'x y'\n",
+            "line 7: Group default/a: spec.members: not an entity reference: 'x y'",
+        ),
+        (
+            "kind: User\nmetadata:\n  name: a\nspec:\n  profile:\n    email: nope\n",
+            "line 1: User default/a: spec.profile.email is not an email",
+        ),
+        (
+            "kind: Group\nmetadata:\n  name: sre\n  namespace: ops\n---\n"
+            "kind: Group\nmetadata:\n  name: ops-sre\n",
+            "line 6: Group default/ops-sre and Group ops/sre (line 1) both map to the team "
+            "slug 'ops-sre'",
+        ),
+    ],
+)
+def test_a_catalog_that_cannot_be_read_names_its_line(personas, tmp_path, text, message):
+    path = tmp_path / "org.yaml"
+    path.write_text(text)
+    before = snapshot()
+
+    with pytest.raises(CommandError) as exc:
+        run(path)
+
+    assert message in str(exc.value)
+    assert snapshot() == before
+
+
+def test_a_refused_change_is_a_command_error_and_saves_nothing(personas, tmp_path):
+    path = catalog(tmp_path, group("a", parent="b"), group("b", parent="a"), user("ana", "a"))
+    before = snapshot()
+    users = get_user_model().objects.count()
+
+    with pytest.raises(CommandError, match="cannot be its own parent or the parent of its"):
+        run(path)
+
+    assert snapshot() == before
+    assert get_user_model().objects.count() == users
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (None, "line 3: kind: 'wizards' is not one of"),
+        ("name,kind\nx,product\n", "line 1: The header has no team column"),
+        ("team,member\npayments,pat,lead\n", "line 2: Expected 2 fields, found 3"),
+        ("team,member,role\npayments,pat,owner\n", "line 2: role: 'owner' is not one of"),
+        ("team,email\npayments,not-an-email\n", "line 2: email: not an email"),
+        ("team,name\npay ments,x\n", "line 2: team: not a slug"),
+        ("team,name\npayments,A\n\npayments,B\n", "line 4: name: 'B' contradicts 'A'"),
+        ("team,member,role\np,pat,lead\np,pat,member\n", "line 3: role: 'member' contradicts"),
+        ('team,name\npayments,"unclosed\n', "line 2: Not valid CSV"),
+        (b"team\n\xff\xfe\n", "The file is not UTF-8 text"),
+        ("", "line 1: The file is empty"),
+    ],
+)
+def test_a_csv_that_cannot_be_read_names_its_line(personas, tmp_path, text, message):
+    if text is None:
+        path = BROKEN_CSV
+    else:
+        path = tmp_path / "teams.csv"
+        if isinstance(text, bytes):
+            path.write_bytes(text)
+        else:
+            path.write_text(text)
+    before = snapshot()
+
+    with pytest.raises(CommandError) as exc:
+        run(path)
+
+    assert message in str(exc.value)
+    assert snapshot() == before
+
+
+def test_a_file_of_unknown_format_or_missing_is_a_command_error(db, tmp_path):
+    with pytest.raises(CommandError, match="give --format"):
+        run(write(tmp_path, "teams.txt", "x"))
+    with pytest.raises(CommandError, match="Cannot read"):
+        run(tmp_path / "missing.yaml")
