@@ -14,12 +14,9 @@ import zipfile
 from types import SimpleNamespace
 
 import pytest
-from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.db import connection, transaction
-from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
-from django.urls import include, path
 
 from registry import errors, evidence, services
 from registry.actors import Actor
@@ -37,7 +34,6 @@ from registry.models import AccessPath, Attestation, AuditChainHead, AuditEvent,
 from registry.selectors import path_get
 from registry.services.sweep import sweep
 from registry.views import _common
-from registry.views.evidence import evidence_pack
 from tests.assertions import last_event, refused
 from tests.conftest import JUSTIFICATION, NOW, TICKET
 
@@ -67,40 +63,6 @@ HEADERS = {
     "revocations.csv": list(EVENT_COLUMNS),
     "ownership.csv": list(EVENT_COLUMNS),
 }
-
-# The page's template, as proposed for templates/registry/evidence.html. The view tests
-# serve it from memory until the file exists (a real file takes precedence).
-EVIDENCE_TEMPLATE = """{% extends "base.html" %}
-{% block title %}Evidence pack{% endblock %}
-{% block content %}
-<div class="page-head">
-  <p class="crumbs"><a href="{% url 'registry:queue-security' %}">Security queues</a> › Evidence pack</p>
-  <h1>Auditor evidence pack</h1>
-  <p class="muted">One ZIP for a period: every access path with its status now, and the period's attestations, policy exceptions, escalations, revocations, claims and transfers as CSV files, with a manifest giving the audit chain head, the result of verifying the chain and each file's SHA-256. Generating a pack is recorded in the audit log.</p>
-</div>
-<form method="post" class="card form-grid" novalidate>
-  {% csrf_token %}
-  {{ form.non_field_errors }}
-  {% for field in form %}
-  <div class="field field-{{ field.name }}">
-    {{ field.label_tag }}{{ field }}
-    {% if field.help_text %}<small class="muted" id="{{ field.auto_id }}_helptext">{{ field.help_text }}</small>{% endif %}
-    {% if field.errors %}<div class="error" id="{{ field.auto_id }}_error">{{ field.errors|join:" " }}</div>{% endif %}
-  </div>
-  {% endfor %}
-  <div class="form-buttons">
-    <button type="submit">Download the evidence pack</button>
-    <span class="muted">UTC days; the period ends at 00:00 on the “To” day.</span>
-  </div>
-</form>
-{% endblock %}
-"""  # noqa: E501, RUF001
-
-# A tiny URL conf for the page until it is wired into registry/urls.py.
-urlpatterns = [
-    path("evidence-test/", evidence_pack, name="evidence-pack-test"),
-    path("", include("config.urls")),
-]
 
 
 def iso(value: dt.datetime) -> str:
@@ -673,25 +635,13 @@ def test_command_refuses_bad_dates(personas, tmp_path, monkeypatch, first, until
 
 # --- the page ------------------------------------------------------------------------
 
-URL = "/evidence-test/"
-
-
-def _templates() -> list[dict]:
-    base = settings.TEMPLATES[0]
-    loaders = [
-        "django.template.loaders.filesystem.Loader",
-        "django.template.loaders.app_directories.Loader",
-        ("django.template.loaders.locmem.Loader", {"registry/evidence.html": EVIDENCE_TEMPLATE}),
-    ]
-    return [{**base, "APP_DIRS": False, "OPTIONS": {**base["OPTIONS"], "loaders": loaders}}]
+URL = "/evidence/"
 
 
 @pytest.fixture
 def page(monkeypatch):
-    """The view at a test URL, the proposed template, and the clock at PACK_NOW."""
+    """The page with the clock at PACK_NOW."""
     monkeypatch.setattr(_common, "timezone", SimpleNamespace(now=lambda: PACK_NOW))
-    with override_settings(ROOT_URLCONF=__name__, TEMPLATES=_templates()):
-        yield
 
 
 def download(response) -> bytes:
@@ -756,4 +706,4 @@ def test_page_is_404_for_everyone_but_security(page, client, personas, who, meth
 def test_page_needs_a_login(page, client):
     response = client.get(URL)
     assert response.status_code == 302
-    assert response["Location"] == "/login/?next=/evidence-test/"
+    assert response["Location"] == f"/login/?next={URL}"
