@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Protocol
@@ -65,3 +66,13 @@ def without_secrets(row: ImportRow) -> ImportRow:
         del row.hints[key]
         row.errors.extend(f"{key}: {message}" for message in messages)
     return row
+
+
+def load_json(source: BinaryIO) -> tuple[Any, str | None]:
+    """The source's JSON document, or why it cannot be read (a file-level error)."""
+    try:
+        return json.loads(source.read().decode("utf-8-sig")), None
+    except UnicodeDecodeError as exc:
+        return None, f"The file is not UTF-8 text ({exc.reason})."
+    except json.JSONDecodeError as exc:
+        return None, f"Not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})."

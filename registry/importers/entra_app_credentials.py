@@ -25,11 +25,10 @@ application without credentials gives no row.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
-from registry.importers.base import ImportRow, parse_time, without_secrets
+from registry.importers.base import ImportRow, load_json, parse_time, without_secrets
 
 DEFAULT_SYSTEM = "entra"
 CREDENTIAL_LISTS = (
@@ -53,12 +52,9 @@ def read(source: BinaryIO, *, system: str | None = None) -> Iterator[ImportRow]:
 
 
 def _load(source: BinaryIO) -> tuple[list[Any], str | None]:
-    try:
-        document = json.loads(source.read().decode("utf-8-sig"))
-    except UnicodeDecodeError as exc:
-        return [], f"The file is not UTF-8 text ({exc.reason})."
-    except json.JSONDecodeError as exc:
-        return [], f"Not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})."
+    document, error = load_json(source)
+    if error:
+        return [], error
     if isinstance(document, dict) and isinstance(document.get("value"), list):
         return document["value"], None
     if isinstance(document, list):

@@ -28,12 +28,11 @@ account, so it is the access path.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
-from registry.importers.base import ImportRow, parse_time, without_secrets
+from registry.importers.base import ImportRow, load_json, parse_time, without_secrets
 
 DEFAULT_SYSTEM = "gcp"
 NO_EXPIRY = dt.datetime(9999, 12, 31, 23, 59, 59, tzinfo=dt.UTC)
@@ -56,12 +55,9 @@ def read(source: BinaryIO, *, system: str | None = None) -> Iterator[ImportRow]:
 
 
 def _load(source: BinaryIO) -> tuple[list[Any], str | None]:
-    try:
-        document = json.loads(source.read().decode("utf-8-sig"))
-    except UnicodeDecodeError as exc:
-        return [], f"The file is not UTF-8 text ({exc.reason})."
-    except json.JSONDecodeError as exc:
-        return [], f"Not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})."
+    document, error = load_json(source)
+    if error:
+        return [], error
     if isinstance(document, dict) and isinstance(document.get("keys"), list):
         return document["keys"], None
     if isinstance(document, list):

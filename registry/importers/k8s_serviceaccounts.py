@@ -29,12 +29,11 @@ importing them would bury the real ones. Items of any other kind are skipped.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
-from registry.importers.base import ImportRow, without_secrets
+from registry.importers.base import ImportRow, load_json, without_secrets
 
 DEFAULT_SYSTEM = "kubernetes"
 SKIPPED_NAMES = frozenset({"default"})
@@ -72,12 +71,9 @@ def read(source: BinaryIO, *, system: str | None = None) -> Iterator[ImportRow]:
 
 
 def _load(source: BinaryIO) -> tuple[list[Any], str | None]:
-    try:
-        document = json.loads(source.read().decode("utf-8-sig"))
-    except UnicodeDecodeError as exc:
-        return [], f"The file is not UTF-8 text ({exc.reason})."
-    except json.JSONDecodeError as exc:
-        return [], f"Not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})."
+    document, error = load_json(source)
+    if error:
+        return [], error
     if isinstance(document, dict):
         if document.get("kind") in LIST_KINDS and isinstance(document.get("items"), list):
             return document["items"], None

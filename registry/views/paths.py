@@ -217,11 +217,6 @@ def path_claim(request: HttpRequest, path_id: str) -> HttpResponse:
     )
 
 
-def _require_choice(decision: str, choices: tuple[str, str]) -> None:
-    if decision not in choices:
-        raise Http404("No such action.")
-
-
 def _claim_of(path: AccessPath, claim_id: int) -> Claim:
     claim = Claim.objects.select_related("team").filter(pk=claim_id, path=path).first()
     if claim is None:
@@ -229,30 +224,53 @@ def _claim_of(path: AccessPath, claim_id: int) -> Claim:
     return claim
 
 
+def _decide(
+    request: HttpRequest,
+    path: AccessPath,
+    decision: str,
+    *,
+    yes: tuple[str, Callable[[str], object], str],
+    no: tuple[str, Callable[[str], object], str],
+) -> HttpResponse:
+    """A two-way decision on a request (claim, transfer, exception). `yes`/`no` are
+    (the URL's word, the service call given the reason, the success message); saying
+    yes takes an optional note, saying no needs a reason."""
+    if decision == yes[0]:
+        _, perform, done = yes
+        form: forms.Form = DecisionForm(request.POST)
+        slot = "decision"
+    elif decision == no[0]:
+        _, perform, done = no
+        form = ReasonRequiredForm(request.POST)
+        slot = "reason_required"
+    else:
+        raise Http404("No such action.")
+    return _run(
+        request, path, slot=slot, form=form, perform=lambda data: perform(data["reason"]), done=done
+    )
+
+
 @login_required
 @require_POST
 def claim_decide(request: HttpRequest, path_id: str, claim_id: int, decision: str) -> HttpResponse:
-    _require_choice(decision, ("approve", "reject"))
     path = visible_path_or_404(request, path_id)
     claim = _claim_of(path, claim_id)
-    actor = actor_for(request)
-    now = request_now(request)
-    if decision == "approve":
-        form: forms.Form = DecisionForm(request.POST)
-
-        def perform(data):
-            return services.claim_approve(actor=actor, claim=claim, reason=data["reason"], now=now)
-
-        done = f"Approved: {claim.team.slug} owns this path now."
-    else:
-        form = ReasonRequiredForm(request.POST)
-
-        def perform(data):
-            return services.claim_reject(actor=actor, claim=claim, reason=data["reason"], now=now)
-
-        done = f"Rejected {claim.team.slug}'s claim."
-    slot = "decision" if decision == "approve" else "reason_required"
-    return _run(request, path, slot=slot, form=form, perform=perform, done=done)
+    actor, now = actor_for(request), request_now(request)
+    return _decide(
+        request,
+        path,
+        decision,
+        yes=(
+            "approve",
+            lambda reason: services.claim_approve(actor=actor, claim=claim, reason=reason, now=now),
+            f"Approved: {claim.team.slug} owns this path now.",
+        ),
+        no=(
+            "reject",
+            lambda reason: services.claim_reject(actor=actor, claim=claim, reason=reason, now=now),
+            f"Rejected {claim.team.slug}'s claim.",
+        ),
+    )
 
 
 @login_required
@@ -308,31 +326,27 @@ def path_transfer(request: HttpRequest, path_id: str) -> HttpResponse:
 def transfer_answer(
     request: HttpRequest, path_id: str, transfer_id: int, decision: str
 ) -> HttpResponse:
-    _require_choice(decision, ("accept", "decline"))
     path = visible_path_or_404(request, path_id)
     transfer = Transfer.objects.select_related("to_team").filter(pk=transfer_id, path=path).first()
     if transfer is None:
         raise Http404("No such transfer.")
-    actor = actor_for(request)
-    now = request_now(request)
-    if decision == "accept":
-        return _run(
-            request,
-            path,
-            slot="decision",
-            form=DecisionForm(request.POST),
-            perform=lambda data: services.transfer_accept(actor=actor, transfer=transfer, now=now),
-            done=f"Accepted: {transfer.to_team.slug} owns this path now.",
-        )
-    return _run(
+    actor, now = actor_for(request), request_now(request)
+    return _decide(
         request,
         path,
-        slot="reason_required",
-        form=ReasonRequiredForm(request.POST),
-        perform=lambda data: services.transfer_decline(
-            actor=actor, transfer=transfer, reason=data["reason"], now=now
+        decision,
+        yes=(
+            "accept",
+            lambda reason: services.transfer_accept(actor=actor, transfer=transfer, now=now),
+            f"Accepted: {transfer.to_team.slug} owns this path now.",
         ),
-        done="Declined: the path stays with its owner.",
+        no=(
+            "decline",
+            lambda reason: services.transfer_decline(
+                actor=actor, transfer=transfer, reason=reason, now=now
+            ),
+            "Declined: the path stays with its owner.",
+        ),
     )
 
 
@@ -384,33 +398,29 @@ def exception_request(request: HttpRequest, path_id: str) -> HttpResponse:
 def exception_decide(
     request: HttpRequest, path_id: str, exception_id: int, decision: str
 ) -> HttpResponse:
-    _require_choice(decision, ("approve", "reject"))
     path = visible_path_or_404(request, path_id)
     exception = PolicyException.objects.filter(pk=exception_id, path=path).first()
     if exception is None:
         raise Http404("No such exception.")
-    actor = actor_for(request)
-    now = request_now(request)
-    if decision == "approve":
-        return _run(
-            request,
-            path,
-            slot="decision",
-            form=DecisionForm(request.POST),
-            perform=lambda data: services.exception_approve(
-                actor=actor, exception=exception, reason=data["reason"], now=now
-            ),
-            done="Exception approved until its end date.",
-        )
-    return _run(
+    actor, now = actor_for(request), request_now(request)
+    return _decide(
         request,
         path,
-        slot="reason_required",
-        form=ReasonRequiredForm(request.POST),
-        perform=lambda data: services.exception_reject(
-            actor=actor, exception=exception, reason=data["reason"], now=now
+        decision,
+        yes=(
+            "approve",
+            lambda reason: services.exception_approve(
+                actor=actor, exception=exception, reason=reason, now=now
+            ),
+            "Exception approved until its end date.",
         ),
-        done="Exception rejected.",
+        no=(
+            "reject",
+            lambda reason: services.exception_reject(
+                actor=actor, exception=exception, reason=reason, now=now
+            ),
+            "Exception rejected.",
+        ),
     )
 
 
