@@ -11,21 +11,7 @@ from django.core.validators import URLValidator
 
 from registry import errors
 from registry.policies import Policy
-from registry.tokens import TOKEN_PATTERN
-
-# Patterns of credentials that must never be stored. Each is specific enough that an
-# ordinary sentence does not match; a false positive costs a rewording, a miss a leak.
-SECRET_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("AWS access key id", re.compile(r"\b(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}\b")),
-    ("GitHub token", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})")),
-    ("Slack token", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}")),
-    ("NHI Registry API token", TOKEN_PATTERN),
-    ("private key", re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----")),
-    (
-        "JSON Web Token",
-        re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
-    ),
-)
+from registry.secret_scan import find_secret
 
 PLACEHOLDER_JUSTIFICATIONS = frozenset(
     {
@@ -40,9 +26,8 @@ _ticket_validator = URLValidator(schemes=["http", "https"])
 
 # An AWS access key *id* names a key without granting anything (the secret is its
 # other half), and a leaked key is looked up by it: the one field that identifies a
-# credential may hold it. Every other pattern is a secret everywhere.
+# credential may hold it. Every other rule is a secret everywhere.
 IDENTIFIER_FIELDS = frozenset({"external_id"})
-_IDENTIFIER_KINDS = frozenset({"AWS access key id"})
 
 
 def secret_errors(values: Mapping[str, object]) -> dict[str, list[str]]:
@@ -51,11 +36,8 @@ def secret_errors(values: Mapping[str, object]) -> dict[str, list[str]]:
     for field_name, value in values.items():
         if not isinstance(value, str):
             continue
-        allowed = _IDENTIFIER_KINDS if field_name in IDENTIFIER_FIELDS else frozenset()
-        for kind, pattern in SECRET_PATTERNS:
-            if kind not in allowed and pattern.search(value):
-                found[field_name] = [errors.LOOKS_LIKE_SECRET.format(kind=kind)]
-                break
+        if finding := find_secret(value, identifier=field_name in IDENTIFIER_FIELDS):
+            found[field_name] = [errors.LOOKS_LIKE_SECRET.format(kind=finding.kind)]
     return found
 
 
