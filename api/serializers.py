@@ -244,12 +244,26 @@ class ExceptionInput(serializers.Serializer):
 
 
 class AuditEventSerializer(serializers.ModelSerializer):
+    purged = serializers.SerializerMethodField(
+        help_text="Values purged from this event: slot -> the purge event's seq."
+    )
+
     class Meta:
         model = AuditEvent
         fields = ["seq", "created_at", "actor_type", "actor_label", "action", "object_type",
                   "object_id", "path", "changes", "reason", "request_id", "prev_hash",
-                  "hash"]  # fmt: skip
+                  "hash", "purged"]  # fmt: skip
         read_only_fields = fields
+
+    def get_purged(self, event: AuditEvent) -> dict[str, int]:
+        return {slot: marker["by_seq"] for slot, marker in event.purged.items()}
+
+
+class AuditPurgeInput(serializers.Serializer):
+    slot = serializers.CharField(
+        help_text="reason, request_id, actor_label or changes.<field> (as in `changes`)"
+    )
+    reason = serializers.CharField()
 
 
 class NotificationSerializer(serializers.ModelSerializer):

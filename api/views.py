@@ -411,6 +411,21 @@ class AuditEventViewSet(_ListRetrieveViewSet):
                 raise ValidationError({"path": ["Give an access path id (a UUID)."]}) from exc
         return qs
 
+    @extend_schema(
+        request=s.AuditPurgeInput,
+        responses={201: s.AuditEventSerializer, **errors(400, 401, 403, 404, 409, 415)},
+    )
+    @action(detail=True, methods=["post"])
+    def purge(self, request, seq=None):
+        """Replace one value of this event by "[purged]" (security reviewers): the chain
+        still verifies; the answer is the purge event."""
+        data = s.AuditPurgeInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        purge = services.audit_value_purge(
+            actor=self.actor, seq=self.get_object().seq, **data.validated_data
+        )
+        return Response(s.AuditEventSerializer(purge).data, status=status.HTTP_201_CREATED)
+
 
 @extend_schema(responses={200: s.NotificationSerializer, **errors(401, 404)})
 class NotificationViewSet(_ListRetrieveViewSet):

@@ -195,6 +195,13 @@ CACHES = {
 NHI_OWNER_RULES = env_json("NHI_OWNER_RULES", [])
 # Uploaded import files wait here for the worker (named by their run's id).
 NHI_IMPORT_DIR = Path(env_str("NHI_IMPORT_DIR", str(VAR_DIR / "imports")))
+# Audit anchors (registry/audit/anchors.py): the Ed25519 key that signs the chain head
+# lives in a file, never in the database; signed heads go to an append-only directory
+# and, when set, to a SIEM webhook (plain JSON, Standard Webhooks signature).
+NHI_AUDIT_SIGNING_KEY_FILE = env_str("NHI_AUDIT_SIGNING_KEY_FILE")
+NHI_AUDIT_ANCHOR_DIR = Path(env_str("NHI_AUDIT_ANCHOR_DIR", str(VAR_DIR / "anchors")))
+NHI_AUDIT_ANCHOR_WEBHOOK_URL = env_str("NHI_AUDIT_ANCHOR_WEBHOOK_URL")
+NHI_AUDIT_ANCHOR_WEBHOOK_SECRET = env_str("NHI_AUDIT_ANCHOR_WEBHOOK_SECRET")
 
 LOGGING = {
     "version": 1,
@@ -241,6 +248,10 @@ CELERY_BEAT_SCHEDULE = {
     "imports": {
         "task": "registry.imports_pending",
         "schedule": env_int("NHI_IMPORTS_EVERY_SECONDS", 60),
+    },
+    "anchor": {
+        "task": "registry.anchor_audit",
+        "schedule": env_int("NHI_ANCHOR_EVERY_SECONDS", 3600),
     },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")

@@ -49,6 +49,9 @@ from django.db.models import Q, QuerySet
 from registry import errors
 from registry.actors import Actor
 from registry.audit import audit_record, verify_chain
+from registry.audit.anchors import anchor_now
+from registry.audit.chain import canonical
+from registry.audit.signing import private_key, public_key_pem
 from registry.errors import Invalid, NotAllowed
 from registry.exports import csv_safe
 from registry.models import AccessPath, Attestation, AuditChainHead, AuditEvent, PolicyException
@@ -85,6 +88,8 @@ REVOCATION_ACTIONS = ("access_path.revoked",)
 OWNERSHIP_PREFIXES = ("claim.", "transfer.")
 
 MANIFEST = "manifest.json"
+ANCHOR = "anchor.json"
+PUBLIC_KEY = "audit-public-key.pem"
 
 
 # --- cells ---------------------------------------------------------------------------
@@ -383,10 +388,10 @@ def build_evidence_pack(
     Security reviewers and the system only; anyone else is refused before anything is
     read or written."""
     _check(actor, start, end, now)
-    with _consistent_read():
-        head = AuditChainHead.objects.filter(pk=1).first()
-        report = verify_chain()
-        with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        with _consistent_read():
+            head = AuditChainHead.objects.filter(pk=1).first()
+            report = verify_chain()
             files = _members(actor, start, end, now)
             members = tuple(
                 _write_csv(zf, name, now, columns, qs.iterator(chunk_size=CHUNK), to_row)
@@ -408,24 +413,34 @@ def build_evidence_pack(
             )
             body = manifest.to_json()
             zf.writestr(_zip_info(MANIFEST, now), body)
-    manifest = replace(manifest, sha256=hashlib.sha256(body).hexdigest())
-    with transaction.atomic():
-        audit_record(
-            actor=actor,
-            action=ACTION,
-            obj=AuditChainHead(pk=1),
-            now=now,
-            changes={
-                "period_start": [None, iso(start)],
-                "period_end": [None, iso(end)],
-                "chain_head_seq": [None, manifest.chain_head_seq],
-                "chain_head_hash": [None, manifest.chain_head_hash],
-                "chain_ok": [None, manifest.chain_ok],
-                "manifest_sha256": [None, manifest.sha256],
-            },
-            reason=f"Evidence pack for {iso(start)} to {iso(end)} (end excluded).",
-        )
+        manifest = replace(manifest, sha256=hashlib.sha256(body).hexdigest())
+        with transaction.atomic():
+            audit_record(
+                actor=actor,
+                action=ACTION,
+                obj=AuditChainHead(pk=1),
+                now=now,
+                changes={
+                    "period_start": [None, iso(start)],
+                    "period_end": [None, iso(end)],
+                    "chain_head_seq": [None, manifest.chain_head_seq],
+                    "chain_head_hash": [None, manifest.chain_head_hash],
+                    "chain_ok": [None, manifest.chain_ok],
+                    "manifest_sha256": [None, manifest.sha256],
+                },
+                reason=f"Evidence pack for {iso(start)} to {iso(end)} (end excluded).",
+            )
+        _add_anchor(zf, manifest, now)
     return manifest
+
+
+def _add_anchor(zf: zipfile.ZipFile, manifest: Manifest, now: dt.datetime) -> None:
+    """Sign the chain head (which now includes this pack's own event) naming the manifest,
+    write it to the anchor sink, and add it and the public key to the pack: an auditor
+    checks the pack offline (scripts/verify_evidence_pack.py) and against the SIEM."""
+    record = anchor_now(now=now, evidence_manifest_sha256=manifest.sha256)
+    zf.writestr(_zip_info(ANCHOR, now), canonical(record).encode())
+    zf.writestr(_zip_info(PUBLIC_KEY, now), public_key_pem(private_key().public_key()))
 
 
 # --- periods as dates (the command and the page) -------------------------------------

@@ -574,8 +574,10 @@ class AuditEvent(models.Model):
     """Append-only, hash-chained record of every change.
 
     `seq` is gap-free (allocated under the chain-head lock), so a deleted event shows
-    as a gap and an edited one as a hash mismatch; on PostgreSQL triggers also refuse
-    UPDATE, DELETE and TRUNCATE.
+    as a gap and an edited one as a hash mismatch. The hash covers salted commitments of
+    the values (`registry/audit/chain.py`), so a value that turns out to be a secret can
+    be purged: it becomes "[purged]" and its commitment moves to `purged`. On PostgreSQL
+    triggers refuse DELETE, TRUNCATE and every UPDATE except such a purge.
     """
 
     class ActorType(models.TextChoices):
@@ -610,6 +612,10 @@ class AuditEvent(models.Model):
     request_id = models.CharField(max_length=64, blank=True)
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64, unique=True)
+    # Random per event: the commitments' salt (hex).
+    salt = models.CharField(max_length=32)
+    # {slot: {"commitment": hex, "by_seq": the audit.value_purged event}} per purged value.
+    purged = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["seq"]

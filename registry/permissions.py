@@ -86,6 +86,14 @@ def refuse_review(actor: Actor, requested_by_id: int | None) -> str | None:
     return None
 
 
+def refuse_audit_purge(actor: Actor) -> str | None:
+    """Erasing a value from the audit trail is a security reviewer's act, signed in by
+    name: not a token, not even their own."""
+    if not actor.is_person or actor.token_id or not actor.is_security_reviewer:
+        return errors.PURGE_NEEDS_A_PERSON
+    return None
+
+
 def refuse_claim_decision(actor: Actor, claim: Claim) -> str | None:
     return refuse_review(actor, claim.requested_by_id)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +13,8 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from registry.actors import Actor
+from registry.audit import PURGE_ACTION, PURGED
+from registry.audit.chain import canonical, slot_values
 from registry.errors import Invalid
 from registry.filters import AccessPathFilterSet
 from registry.messages import describe_notification
@@ -32,6 +34,7 @@ from registry.models import (
 )
 from registry.permissions import may_read_team
 from registry.policies import Policy, current_policy
+from registry.secret_scan import find_secret
 from registry.status import status_case
 
 
@@ -348,3 +351,22 @@ def visible_import_runs(*, actor: Actor) -> QuerySet[ImportRun]:
     """Imports write across teams: only security (and the system) follow them."""
     qs = ImportRun.objects.select_related("steward_team").order_by("-created_at")
     return qs if actor.sees_everything else qs.none()
+
+
+@dataclass(frozen=True)
+class StoredSecret:
+    seq: int
+    slot: str
+    kind: str
+
+
+def audit_stored_secrets() -> Iterator[StoredSecret]:
+    """Every unpurged audit value the detector now recognises as a credential (a format
+    it learnt after the value was written): what `audit_value_purge` should remove."""
+    events = AuditEvent.objects.exclude(action=PURGE_ACTION).order_by("seq")
+    for event in events.iterator(chunk_size=2000):
+        for slot, value in slot_values(event):
+            if slot in event.purged or value in (None, "", PURGED):
+                continue
+            if finding := find_secret(value if isinstance(value, str) else canonical(value)):
+                yield StoredSecret(event.seq, slot, finding.kind)

@@ -73,3 +73,21 @@ def audit_write_fails(action: str | None = None):
 
     with connection.execute_wrapper(refuse), pytest.raises(AuditDown):
         yield
+
+
+@contextmanager
+def audit_trigger_disabled():
+    """Someone holding the database: on PostgreSQL, the append-only trigger is off."""
+    postgres = connection.vendor == "postgresql"
+    toggle = "ALTER TABLE registry_auditevent {} TRIGGER registry_auditevent_no_update_delete"
+    with connection.cursor() as cursor:
+        if postgres:
+            # Fire the test transaction's deferred FK checks now: ALTER TABLE refuses a
+            # table with pending trigger events.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            cursor.execute(toggle.format("DISABLE"))
+        yield
+        if postgres:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            cursor.execute(toggle.format("ENABLE"))
+            cursor.execute("SET CONSTRAINTS ALL DEFERRED")

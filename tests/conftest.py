@@ -30,6 +30,12 @@ TICKET = "https://tickets.example.com/browse/SEC-1234"
 JUSTIFICATION = "The nightly billing export job reads invoices from the payments database."
 
 
+@pytest.fixture(autouse=True)
+def _private_anchor_sink(tmp_path_factory, settings):
+    """Each test's audit anchors go to its own directory: a sink holds one chain."""
+    settings.NHI_AUDIT_ANCHOR_DIR = tmp_path_factory.mktemp("anchors")
+
+
 def pytest_collection_modifyitems(config, items):
     expected = os.environ.get("NHI_EXPECT_DB", "")
     if expected and expected != connection.vendor:

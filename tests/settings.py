@@ -17,7 +17,23 @@ os.environ.setdefault("CELERY_BROKER_URL", "memory://")
 # Uploaded import files go to a scratch directory, never the checkout's var/.
 os.environ.setdefault("NHI_IMPORT_DIR", tempfile.mkdtemp(prefix="nhi-test-imports-"))
 
-from config.settings import *  # noqa: F403
+# The key that signs audit anchors lives outside the database: one per test run.
+_KEY_DIR = tempfile.mkdtemp(prefix="nhi-test-keys-")
+os.environ.setdefault("NHI_AUDIT_SIGNING_KEY_FILE", os.path.join(_KEY_DIR, "audit.pem"))
+if not os.path.exists(os.environ["NHI_AUDIT_SIGNING_KEY_FILE"]):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    with open(os.environ["NHI_AUDIT_SIGNING_KEY_FILE"], "wb") as _handle:
+        _handle.write(
+            Ed25519PrivateKey.generate().private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+
+from config.settings import *  # noqa: E402, F403
 
 # Hashing passwords slowly is a production virtue and a test suite's waste.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -237,6 +237,13 @@ MATRIX: dict[str, dict[str, tuple]] = {
         "unowned":        (200, 200, 200, 404, 200, 200, 200, 401, 401, 401),
         "pathless":       (404, 404, 404, 404, 200, 404, 404, 401, 401, 401),
     },
+    # Purging a value from the audit trail: security reviewers, by name.
+    "audit-events:purge": {
+        "own":            (403, 403, 404, 404, 201, 403, 403, 401, 401, 401),
+        "other":          (404, 404, 403, 404, 201, 404, 403, 401, 401, 401),
+        "unowned":        (403, 403, 403, 404, 201, 403, 403, 401, 401, 401),
+        "pathless":       (404, 404, 404, 404, 201, 404, 403, 401, 401, 401),
+    },
     "notifications:list": {
         "own":            (L,   L,   H,   H,   L,   L,   L,   401, 401, 401),
         "other":          (H,   H,   L,   H,   L,   H,   H,   401, 401, 401),
@@ -527,6 +534,8 @@ def request_for(world: World, persona: str, route: str, obj: str) -> tuple[str, 
     if action in ("retrieve", "members"):
         return "get", detail_url(basename, action, key), None
     body = None if action == "accept" else {"reason": DECISION_REASON}
+    if action == "purge":
+        body = {"slot": "reason", "reason": DECISION_REASON}
     return "post", detail_url(basename, action, key), body
 
 

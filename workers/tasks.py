@@ -10,6 +10,7 @@ from registry.services.delivery import deliver
 from registry.services.imports import import_run_queued
 from registry.services.sweep import sweep
 from workers.channels import send
+from workers.siem import anchor_and_publish
 
 # A database that is briefly unreachable is worth retrying; anything else is a bug and
 # should surface. Both tasks are idempotent, so a retry can never double anything.
@@ -44,3 +45,9 @@ def imports_pending_task() -> int:
     for run_id in pending:
         import_task(run_id)
     return len(pending)
+
+
+@shared_task(name="registry.anchor_audit", **RETRY)
+def anchor_audit_task() -> dict:
+    """Sign the audit chain's head into the anchor sink and forward it to the SIEM."""
+    return anchor_and_publish()

@@ -3,6 +3,7 @@ atomic, takes `now`, checks who may act and writes its audit event in the same
 transaction."""
 
 from registry.services.attestations import path_attest
+from registry.services.audit_values import audit_value_purge
 from registry.services.channels import team_channel_test
 from registry.services.delivery import notification_retry
 from registry.services.exceptions import exception_approve, exception_reject, exception_request
@@ -35,6 +36,7 @@ from registry.services.teams import (
 from registry.services.tokens import token_create, token_revoke
 
 __all__ = [
+    "audit_value_purge",
     "claim_approve",
     "claim_reject",
     "exception_approve",

@@ -1,4 +1,4 @@
-"""The append-only, hash-chained audit trail.
+"""Appending to the audit trail.
 
 Every service calls `audit_record` inside its own transaction, so a change and its
 event commit together or not at all. The chain head row is locked while appending,
@@ -8,10 +8,8 @@ which gives each event a gap-free `seq` and the exact hash of the event before i
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -19,10 +17,9 @@ from typing import Any
 from django.db import connection, models
 
 from registry.actors import Actor
+from registry.audit.chain import GENESIS_HASH, event_hash, new_salt
 from registry.context import current_request_id
 from registry.models import AccessPath, AuditChainHead, AuditEvent
-
-GENESIS_HASH = "0" * 64
 
 
 def jsonable(value: Any) -> Any:
@@ -49,26 +46,6 @@ def diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, list[
         for key in after
         if jsonable(before.get(key)) != jsonable(after[key])
     }
-
-
-def event_hash(event: AuditEvent) -> str:
-    payload = {
-        "seq": event.seq,
-        "created_at": event.created_at.astimezone(dt.UTC).isoformat(),
-        "actor_type": event.actor_type,
-        "actor_user_id": event.actor_user_id,
-        "actor_label": event.actor_label,
-        "action": event.action,
-        "object_type": event.object_type,
-        "object_id": event.object_id,
-        "path_id": str(event.path_id) if event.path_id else None,
-        "changes": event.changes,
-        "reason": event.reason,
-        "request_id": event.request_id,
-        "prev_hash": event.prev_hash,
-    }
-    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -130,6 +107,7 @@ def audit_record_many(
             reason=entry.reason,
             request_id=request_id,
             prev_hash=prev_hash,
+            salt=new_salt(),
         )
         event.hash = event_hash(event)
         prev_hash = event.hash
@@ -137,59 +115,3 @@ def audit_record_many(
     AuditEvent.objects.bulk_create(events)
     AuditChainHead.objects.filter(pk=1).update(last_seq=seq, last_hash=prev_hash)
     return events
-
-
-@dataclass(frozen=True)
-class ChainReport:
-    checked: int
-    broken_seq: int | None = None
-    problem: str = ""
-
-    @property
-    def intact(self) -> bool:
-        return self.broken_seq is None
-
-
-def _events() -> Iterator[AuditEvent]:
-    return AuditEvent.objects.order_by("seq").iterator(chunk_size=2000)
-
-
-def verify_chain() -> ChainReport:
-    """Walk the whole chain; report the first event that is missing, edited or out of place."""
-    expected_prev = GENESIS_HASH
-    expected_seq = 1
-    checked = 0
-    for event in _events():
-        if event.seq != expected_seq:
-            return ChainReport(checked, expected_seq, f"event #{expected_seq} is missing")
-        if event.prev_hash != expected_prev:
-            return ChainReport(
-                checked, event.seq, f"event #{event.seq} does not follow event #{event.seq - 1}"
-            )
-        if event_hash(event) != event.hash:
-            return ChainReport(
-                checked, event.seq, f"event #{event.seq} was altered after it was written"
-            )
-        expected_prev = event.hash
-        expected_seq += 1
-        checked += 1
-    # The head remembers the last event written through audit_record: it catches a
-    # chain cut short at its end, a rewritten newest event (no later event's prev_hash
-    # would notice) and events inserted past it behind the application's back.
-    head = AuditChainHead.objects.filter(pk=1).first()
-    if head is None:
-        return ChainReport(checked)
-    if head.last_seq > checked:
-        return ChainReport(
-            checked, checked + 1, f"events after #{checked} are missing (head is #{head.last_seq})"
-        )
-    if head.last_seq < checked:
-        return ChainReport(
-            head.last_seq,
-            head.last_seq + 1,
-            f"event #{head.last_seq + 1} was not written through the audit trail "
-            f"(head is #{head.last_seq})",
-        )
-    if checked and head.last_hash != expected_prev:
-        return ChainReport(checked - 1, checked, f"event #{checked} does not match the chain head")
-    return ChainReport(checked)

@@ -1,0 +1,95 @@
+"""Walking the audit chain: is every event present, in place and unaltered?
+
+The walk recomputes each event's hash from its values (or, for a purged value, from the
+commitment kept when it was purged) and checks that every purged value names the
+`audit.value_purged` event that purged it, so a value cannot be quietly blanked.
+A chain rewritten from end to end by someone holding the database is consistent with
+itself; `registry.audit.anchors` catches that against signed heads kept outside.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from registry.audit.chain import GENESIS_HASH, PURGED, event_hash, slot_value
+from registry.models import AuditChainHead, AuditEvent
+
+PURGE_ACTION = "audit.value_purged"
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    checked: int
+    broken_seq: int | None = None
+    problem: str = ""
+
+    @property
+    def intact(self) -> bool:
+        return self.broken_seq is None
+
+
+def events_in_order() -> Iterator[AuditEvent]:
+    return AuditEvent.objects.order_by("seq").iterator(chunk_size=2000)
+
+
+def _purge_problem(event: AuditEvent, pending: dict[tuple[int, str], int]) -> str:
+    """Record the purges this event claims; settle the ones this event performed."""
+    for slot, marker in (event.purged or {}).items():
+        if slot_value(event, slot) not in (PURGED, [PURGED, PURGED]):
+            return f"event #{event.seq} has a purged value ({slot}) that was written over"
+        pending[(event.seq, slot)] = marker.get("by_seq")
+    if event.action == PURGE_ACTION:
+        target = (int(event.object_id), str(event.changes.get("slot", "")))
+        if pending.get(target) == event.seq:
+            del pending[target]
+    return ""
+
+
+def verify_chain() -> ChainReport:
+    """Walk the whole chain; report the first event that is missing, edited or out of place."""
+    expected_prev = GENESIS_HASH
+    expected_seq = 1
+    checked = 0
+    pending: dict[tuple[int, str], int] = {}
+    for event in events_in_order():
+        if event.seq != expected_seq:
+            return ChainReport(checked, expected_seq, f"event #{expected_seq} is missing")
+        if event.prev_hash != expected_prev:
+            return ChainReport(
+                checked, event.seq, f"event #{event.seq} does not follow event #{event.seq - 1}"
+            )
+        if event_hash(event) != event.hash:
+            return ChainReport(
+                checked, event.seq, f"event #{event.seq} was altered after it was written"
+            )
+        if problem := _purge_problem(event, pending):
+            return ChainReport(checked, event.seq, problem)
+        expected_prev = event.hash
+        expected_seq += 1
+        checked += 1
+    if pending:
+        seq, slot = min(pending)
+        return ChainReport(
+            seq - 1, seq, f"event #{seq} has a value ({slot}) purged without a purge event"
+        )
+    # The head remembers the last event written through audit_record: it catches a
+    # chain cut short at its end, a rewritten newest event (no later event's prev_hash
+    # would notice) and events inserted past it behind the application's back.
+    head = AuditChainHead.objects.filter(pk=1).first()
+    if head is None:
+        return ChainReport(checked)
+    if head.last_seq > checked:
+        return ChainReport(
+            checked, checked + 1, f"events after #{checked} are missing (head is #{head.last_seq})"
+        )
+    if head.last_seq < checked:
+        return ChainReport(
+            head.last_seq,
+            head.last_seq + 1,
+            f"event #{head.last_seq + 1} was not written through the audit trail "
+            f"(head is #{head.last_seq})",
+        )
+    if checked and head.last_hash != expected_prev:
+        return ChainReport(checked - 1, checked, f"event #{checked} does not match the chain head")
+    return ChainReport(checked)

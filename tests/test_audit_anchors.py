@@ -1,0 +1,204 @@
+"""Signed anchors outside the database catch a chain rewritten end to end.
+
+The attack: with the database in hand, disable the append-only trigger, change who did
+something (pat -> sam), recompute every later hash and the head, re-enable the trigger.
+The chain then agrees with itself (`verify_chain` says intact); the anchors do not.
+"""
+
+from __future__ import annotations
+
+import json
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from standardwebhooks.webhooks import Webhook
+
+from registry.audit import event_hash, verify_chain
+from registry.audit.anchors import anchor_now, verify_anchors
+from registry.audit.signing import load_public_key, private_key, public_key_pem
+from registry.models import AuditChainHead, AuditEvent
+from tests.assertions import audit_trigger_disabled
+from tests.conftest import NOW
+from tests.support_http import Receiver
+from workers.siem import publish_anchors
+
+WEBHOOK_SECRET = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # base64 of 24 bytes
+
+
+def sink() -> Path:
+    return Path(settings.NHI_AUDIT_ANCHOR_DIR)
+
+
+def public_key():
+    return private_key().public_key()
+
+
+@pytest.fixture
+def chain(personas, make_path):
+    for n in range(3):
+        make_path(name=f"billing-export-{n}", external_id=f"arn:aws:iam::1:user/billing-{n}")
+    return AuditEvent.objects.count()
+
+
+def rewrite_history(seq: int, **edits) -> None:
+    """The forger: edit one event, recompute every later hash and the head."""
+    with audit_trigger_disabled():
+        events = list(AuditEvent.objects.filter(seq__gte=seq).order_by("seq"))
+        prev = AuditEvent.objects.get(seq=seq - 1).hash if seq > 1 else "0" * 64
+        for event in events:
+            if event.seq == seq:
+                for field, value in edits.items():
+                    setattr(event, field, value)
+            event.prev_hash = prev
+            event.hash = prev = event_hash(event)
+        for event in events:
+            AuditEvent.objects.filter(seq=event.seq).update(
+                **(edits if event.seq == seq else {}), prev_hash=event.prev_hash, hash=event.hash
+            )
+        AuditChainHead.objects.update(last_seq=events[-1].seq, last_hash=events[-1].hash)
+
+
+def test_anchor_signs_the_head_and_records_the_segment(chain):
+    record = anchor_now(now=NOW)
+    statement = record["statement"]
+    head = AuditChainHead.objects.get()
+    assert (statement["seq"], statement["hash"]) == (head.last_seq, head.last_hash)
+    assert statement["segment"]["from_seq"] == 1
+    assert statement["segment"]["to_seq"] == chain
+    lines = (sink() / "anchors.jsonl").read_text().splitlines()
+    assert [json.loads(line) for line in lines] == [record]
+    segment = sink() / "segments" / statement["segment"]["file"]
+    assert len(segment.read_text().splitlines()) == chain
+    assert not segment.stat().st_mode & 0o222, "a segment is read-only once written"
+    # Nothing new since: nothing written.
+    assert anchor_now(now=NOW) is None
+    assert len((sink() / "anchors.jsonl").read_text().splitlines()) == 1
+
+
+def test_later_anchors_continue_where_the_last_ended(chain, make_path):
+    first = anchor_now(now=NOW)["statement"]
+    make_path(name="late-path", external_id="arn:aws:iam::1:user/late")
+    second = anchor_now(now=NOW)["statement"]
+    assert second["segment"]["from_seq"] == first["seq"] + 1
+    assert second["segment"]["to_seq"] == second["seq"] == AuditEvent.objects.count()
+    report = verify_anchors(sink(), public_key())
+    assert report.intact, report.problem
+    assert report.anchors == 2
+    assert report.events_checked == second["seq"]
+
+
+def test_a_rewritten_chain_passes_alone_and_fails_against_its_anchors(chain, personas):
+    anchor_now(now=NOW)
+    victim = AuditEvent.objects.filter(actor_label="test-setup").order_by("seq")[3]
+    rewrite_history(victim.seq, actor_label="sam")
+    assert verify_chain().intact, "the forgery is consistent with itself"
+    report = verify_anchors(sink(), public_key())
+    assert not report.intact
+    assert report.broken_seq == victim.seq
+    assert f"event #{victim.seq} no longer matches the anchor signed at" in report.problem
+    with pytest.raises(CommandError, match=f"event #{victim.seq} no longer matches"):
+        call_command("verify_audit", "--anchors", str(sink()), stdout=StringIO())
+
+
+def test_the_command_with_a_public_key_file_and_an_anchors_file(chain, tmp_path):
+    anchor_now(now=NOW)
+    key_file = tmp_path / "audit-public.pem"
+    key_file.write_text(public_key_pem(public_key()))
+    out = StringIO()
+    call_command(
+        "verify_audit",
+        "--anchors",
+        str(sink() / "anchors.jsonl"),
+        "--public-key",
+        str(key_file),
+        stdout=out,
+    )
+    assert f"Anchors match: 1 signed anchors, {chain} anchored events" in out.getvalue()
+
+
+def test_a_forged_anchor_or_another_key_is_refused(chain, tmp_path):
+    anchor_now(now=NOW)
+    path = sink() / "anchors.jsonl"
+    record = json.loads(path.read_text())
+    record["statement"]["hash"] = "f" * 64
+    path.write_text(json.dumps(record) + "\n")
+    report = verify_anchors(sink(), public_key())
+    assert "signature does not verify" in report.problem
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    other = Ed25519PrivateKey.generate().public_key()
+    assert "signature does not verify" in verify_anchors(sink(), other).problem
+    assert load_public_key(public_key_pem(other).encode()) is not None
+
+
+def test_an_altered_segment_is_reported(chain):
+    statement = anchor_now(now=NOW)["statement"]
+    segment = sink() / "segments" / statement["segment"]["file"]
+    segment.chmod(0o644)
+    first, *rest = segment.read_text().splitlines()
+    forged = json.dumps({**json.loads(first), "hash": "0" * 64}, sort_keys=True)
+    segment.write_text("\n".join([forged, *rest]) + "\n")
+    assert "was altered" in verify_anchors(sink(), public_key()).problem
+
+
+def test_missing_anchored_events_are_reported(chain):
+    anchor_now(now=NOW)
+    head = AuditChainHead.objects.get()
+    # A database restored from a backup older than the anchor.
+    with audit_trigger_disabled():
+        AuditEvent.objects.filter(seq=head.last_seq).delete()
+    report = verify_anchors(sink(), public_key())
+    assert report.broken_seq == head.last_seq
+    assert "is missing" in report.problem
+
+
+def test_no_anchors_is_not_a_pass(db, tmp_path):
+    assert not verify_anchors(tmp_path, public_key()).intact
+
+
+def test_anchors_go_to_the_siem_signed_and_none_are_lost(chain, make_path, settings):
+    server = Receiver()
+    server.start()
+    try:
+        settings.NHI_WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.0/8"]
+        settings.NHI_AUDIT_ANCHOR_WEBHOOK_URL = server.url("/siem")
+        settings.NHI_AUDIT_ANCHOR_WEBHOOK_SECRET = WEBHOOK_SECRET
+        anchor_now(now=NOW)
+        server.status = 503  # the SIEM is down: nothing is marked sent
+        with pytest.raises(Exception, match="503"):
+            publish_anchors()
+        make_path(name="later", external_id="arn:aws:iam::1:user/later")
+        anchor_now(now=NOW)
+        server.status = 200
+        assert publish_anchors() == 2
+        assert publish_anchors() == 0
+        accepted = server.to("/siem")[-1]
+        body = Webhook(WEBHOOK_SECRET).verify(accepted.body, accepted.headers)
+        assert body["type"] == "audit.anchor"
+        lines = (sink() / "anchors.jsonl").read_text().splitlines()
+        assert body["anchors"] == [json.loads(line) for line in lines]
+    finally:
+        server.stop()
+
+
+def test_an_evidence_pack_is_anchored(chain, personas):
+    import io
+    import zipfile
+
+    from registry.audit.chain import canonical
+    from registry.evidence import build_evidence_pack, period_from_dates
+
+    start, end = period_from_dates(NOW.date().replace(day=1), NOW.date().replace(day=28))
+    out = io.BytesIO()
+    manifest = build_evidence_pack(actor=personas.sam, start=start, end=end, now=NOW, out=out)
+    with zipfile.ZipFile(out) as zf:
+        anchor = json.loads(zf.read("anchor.json"))
+        assert zf.read("audit-public-key.pem").decode() == public_key_pem(public_key())
+    assert anchor["statement"]["evidence_manifest_sha256"] == manifest.sha256
+    assert anchor["statement"]["seq"] == AuditChainHead.objects.get().last_seq
+    lines = (sink() / "anchors.jsonl").read_text().splitlines()
+    assert canonical(anchor) == lines[-1]

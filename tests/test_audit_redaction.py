@@ -1,0 +1,216 @@
+"""Purging a value from the audit trail: the value goes, the chain still verifies, the
+purge is itself on record, and a quiet blanking is caught."""
+
+from __future__ import annotations
+
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import connection, transaction
+from rest_framework.test import APIClient
+
+from registry import errors, services
+from registry.audit import PURGE_ACTION, PURGED, verify_chain
+from registry.audit.chain import commitment
+from registry.context import request_context
+from registry.errors import Invalid, InvalidTransition, NotAllowed, NotFound
+from registry.models import AuditEvent
+from registry.selectors import audit_stored_secrets
+from tests.assertions import audit_trigger_disabled, refused
+from tests.conftest import NOW
+
+# Shaped like a credential the detector did not know when it was written (it is an
+# ordinary word now, so the services accept it): the purge works on any value.
+LEAKED = "corp-legacy-token-9f8e7d6c5b4a39281706f5e4d3c2b1a0"
+
+
+@pytest.fixture
+def leaked_event(personas, path):
+    """An edit whose reason carries the leaked value (before anyone knew its format)."""
+    services.path_update(
+        actor=personas.lee,
+        path=path,
+        changes={"privilege_scope": "read: invoices bucket " + LEAKED},
+        reason="Rotated; the old value was " + LEAKED,
+        now=NOW,
+    )
+    return AuditEvent.objects.order_by("-seq").first()
+
+
+def purge(personas, event, slot="reason", **kwargs):
+    return services.audit_value_purge(
+        actor=kwargs.pop("actor", personas.sam),
+        seq=event.seq,
+        slot=slot,
+        reason=kwargs.pop("reason", "A legacy token pasted into the reason; rotated."),
+        now=NOW,
+    )
+
+
+def test_purge_replaces_the_value_and_the_chain_still_verifies(personas, leaked_event):
+    original_hash = leaked_event.hash
+    purge_event = purge(personas, leaked_event)
+    leaked_event.refresh_from_db()
+    assert leaked_event.reason == PURGED
+    assert leaked_event.hash == original_hash
+    assert LEAKED in str(leaked_event.changes)  # a separate slot, purged on its own
+    assert leaked_event.purged["reason"]["by_seq"] == purge_event.seq
+    report = verify_chain()
+    assert report.intact, report.problem
+    # The purge is on record: who, when, why, which value — never the value.
+    assert purge_event.action == PURGE_ACTION
+    assert purge_event.actor_user == personas.users.sam
+    assert purge_event.object_id == str(leaked_event.seq)
+    assert purge_event.changes["slot"] == "reason"
+    assert purge_event.reason == "A legacy token pasted into the reason; rotated."
+    assert LEAKED not in str(purge_event.changes)
+
+
+def test_a_changed_field_is_purged_keeping_its_before_after_shape(personas, leaked_event):
+    purge(personas, leaked_event, slot="changes.privilege_scope")
+    purge(personas, leaked_event, slot="reason")
+    leaked_event.refresh_from_db()
+    assert leaked_event.changes["privilege_scope"] == [PURGED, PURGED]
+    assert LEAKED not in str(leaked_event.changes) + leaked_event.reason
+    assert verify_chain().intact
+    assert list(audit_stored_secrets()) == []
+
+
+def test_the_commitment_kept_is_the_one_the_hash_covered(personas, leaked_event):
+    expected = commitment(leaked_event.salt, "reason", leaked_event.reason)
+    purge(personas, leaked_event)
+    leaked_event.refresh_from_db()
+    assert leaked_event.purged["reason"]["commitment"] == expected
+
+
+@pytest.mark.parametrize(
+    "persona", ["pat", "lee", "dana", "otto", "payments_ci", "system", "sams_token"]
+)
+def test_only_a_security_reviewer_by_name_may_purge(personas, leaked_event, persona):
+    from registry.actors import Actor
+
+    actor = (
+        Actor.personal_token(personas.users.sam, token_id="tok_sam", name="laptop")
+        if persona == "sams_token"
+        else getattr(personas, persona)
+    )
+    with refused(NotAllowed, errors.PURGE_NEEDS_A_PERSON):
+        purge(personas, leaked_event, actor=actor)
+
+
+def test_refusals(personas, leaked_event):
+    with refused(Invalid) as caught:
+        purge(personas, leaked_event, slot="changes.no_such_field")
+    assert caught.value.field == "slot"
+    assert caught.value.message.startswith("This event has no value called changes.no_such_field")
+    with refused(Invalid, errors.REQUIRED):
+        purge(personas, leaked_event, reason="  ")
+    with refused(NotFound, errors.AUDIT_EVENT_NOT_FOUND):
+        services.audit_value_purge(
+            actor=personas.sam, seq=10**9, slot="reason", reason="Nothing there.", now=NOW
+        )
+    purge_event = purge(personas, leaked_event)
+    with refused(InvalidTransition, errors.AUDIT_ALREADY_PURGED):
+        purge(personas, leaked_event)
+    with refused(InvalidTransition, errors.AUDIT_PURGE_OF_PURGE):
+        purge(personas, purge_event)
+
+
+def _blank_quietly(seq: int, marker: dict) -> None:
+    """What someone with the database might do instead of a recorded purge."""
+    with audit_trigger_disabled():
+        event = AuditEvent.objects.get(seq=seq)
+        AuditEvent.objects.filter(seq=seq).update(
+            reason=PURGED,
+            purged={
+                "reason": {
+                    **marker,
+                    "commitment": marker.get("commitment")
+                    or commitment(event.salt, "reason", event.reason),
+                }
+            },
+        )
+
+
+def test_a_purge_without_its_purge_event_is_reported(personas, leaked_event):
+    _blank_quietly(leaked_event.seq, {"by_seq": leaked_event.seq + 1})
+    report = verify_chain()
+    assert not report.intact
+    assert report.broken_seq == leaked_event.seq
+    assert "purged without a purge event" in report.problem
+
+
+def test_a_purged_value_written_over_is_reported(personas, leaked_event):
+    purge(personas, leaked_event)
+    with audit_trigger_disabled():
+        AuditEvent.objects.filter(seq=leaked_event.seq).update(reason="Nothing happened here.")
+    report = verify_chain()
+    assert report.broken_seq == leaked_event.seq
+    assert "written over" in report.problem
+
+
+@pytest.mark.postgres
+def test_the_database_lets_a_purge_through_and_nothing_else(personas, leaked_event):
+    purge(personas, leaked_event)  # a purge is an UPDATE the trigger allows
+    for sql in (
+        "UPDATE registry_auditevent SET reason = 'x' WHERE seq = %s",  # no purged growth
+        "UPDATE registry_auditevent SET hash = md5(hash) || md5(hash) WHERE seq = %s",
+        "UPDATE registry_auditevent SET action = 'x', purged = purged || '{\"a\": 1}' "
+        "WHERE seq = %s",
+        "DELETE FROM registry_auditevent WHERE seq = %s",
+    ):
+        with (
+            pytest.raises(Exception, match="append-only"),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute(sql, [leaked_event.seq])
+    assert verify_chain().intact
+
+
+def test_command_finds_and_purges_what_the_detector_now_knows(personas, path):
+    token = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
+    # Written before the detector existed: straight into the chain, as old data was.
+    from registry.actors import Actor
+    from registry.audit import audit_record
+
+    with transaction.atomic(), request_context():
+        audit_record(
+            actor=Actor.system(), action="access_path.updated", obj=path, now=NOW,
+            reason="legacy note " + token,
+        )  # fmt: skip
+    found = list(audit_stored_secrets())
+    assert [(f.slot, f.kind) for f in found] == [("reason", "GitHub token")]
+    out = StringIO()
+    call_command("audit_purge", "--detected", "--dry-run", stdout=out)
+    assert "1 value(s) would be purged" in out.getvalue()
+    with pytest.raises(CommandError, match="--as"):
+        call_command("audit_purge", "--detected", "--reason", "Leaked token.", stdout=out)
+    call_command(
+        "audit_purge", "--detected", "--as", "sam", "--reason", "Leaked token.", stdout=out
+    )
+    assert token not in str(list(AuditEvent.objects.values_list("reason", "changes")))
+    assert verify_chain().intact
+    with pytest.raises(CommandError, match="Only a security reviewer"):
+        call_command(
+            "audit_purge", "--seq", "1", "--slot", "reason", "--as", "pat", "--reason", "x y"
+        )
+
+
+def test_api_purge(personas, leaked_event):
+    client = APIClient()
+    client.force_authenticate(personas.users.sam)
+    url = f"/api/v1/audit-events/{leaked_event.seq}/purge/"
+    bad = client.post(url, {"slot": "nope", "reason": "Leaked token."}, format="json")
+    assert bad.status_code == 400
+    assert bad.json()["errors"]["slot"][0].startswith("This event has no value called nope")
+    done = client.post(url, {"slot": "reason", "reason": "Leaked token."}, format="json")
+    assert done.status_code == 201, done.content
+    assert done.json()["action"] == PURGE_ACTION
+    shown = client.get(f"/api/v1/audit-events/{leaked_event.seq}/").json()
+    assert shown["reason"] == PURGED
+    assert shown["purged"] == {"reason": done.json()["seq"]}
+    again = client.post(url, {"slot": "reason", "reason": "Leaked token."}, format="json")
+    assert again.status_code == 409
