@@ -30,6 +30,10 @@ JUSTIFICATION_TOO_SHORT = (
     "The justification is too short: say what uses this access and why "
     "(at least {min_length} characters and {min_words} words)."
 )
+SEARCH_LOOKS_LIKE_SECRET = (
+    "This looks like a credential ({kind}): it was not searched. Look it up by its "
+    "fingerprint instead (the SHA-256 of the value, computed where the value is)."
+)
 LOOKS_LIKE_SECRET = (
     "This looks like a secret ({kind}). The registry stores metadata about credentials, "
     "never the credentials themselves: remove it."

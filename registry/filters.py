@@ -11,9 +11,11 @@ from django.db.models import Exists, OuterRef, Q, QuerySet, TextChoices
 from django.utils import timezone
 from django_filters.fields import IsoDateTimeField
 
+from registry import errors
 from registry.models import AccessPath, AuditEvent, PolicyException, Team
 from registry.policies import Policy, current_policy
 from registry.posture import RULES, any_violation_q, live_q, violation_q
+from registry.secret_scan import find_secret
 from registry.status import Status, status_q
 
 ANY_VIOLATION = "any"
@@ -78,8 +80,23 @@ class UTCIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
     field_class = UTCIsoDateTimeField
 
 
+class SearchField(forms.CharField):
+    """Free-text search that refuses to carry a credential: a responder pasting a leaked
+    token into the search box must not send it into queries, logs or saved filters."""
+
+    def validate(self, value: str) -> None:
+        super().validate(value)
+        # A key *id* (AKIA...) is a legitimate thing to look up, as in external_id.
+        if value and (finding := find_secret(value, identifier=True)):
+            raise ValidationError(errors.SEARCH_LOOKS_LIKE_SECRET.format(kind=finding.kind))
+
+
+class SearchFilter(django_filters.CharFilter):
+    field_class = SearchField
+
+
 class AccessPathFilterSet(django_filters.FilterSet):
-    q = django_filters.CharFilter(method="filter_q", label="Search")
+    q = SearchFilter(method="filter_q", label="Search")
     status = django_filters.MultipleChoiceFilter(
         choices=Status.choices,
         method="filter_status",

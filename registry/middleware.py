@@ -1,10 +1,19 @@
 import re
 
 from registry.context import request_context
+from registry.secret_scan import find_secret
 
 # Accept a caller's id (for correlating with a proxy or pipeline log) only when it is
-# short and plain, so nobody can inject text into the audit log through a header.
+# short and plain, so nobody can inject text into the audit log through a header, and
+# not shaped like a credential (a token pasted into the wrong header would otherwise be
+# written into every audit event of the request). Anything else gets a fresh id.
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+
+
+def accepted_request_id(supplied: str) -> str | None:
+    if _SAFE_REQUEST_ID.match(supplied) and find_secret(supplied) is None:
+        return supplied
+    return None
 
 
 class RequestIdMiddleware:
@@ -13,7 +22,7 @@ class RequestIdMiddleware:
 
     def __call__(self, request):
         supplied = request.headers.get("X-Request-ID", "")
-        with request_context(supplied if _SAFE_REQUEST_ID.match(supplied) else None) as rid:
+        with request_context(accepted_request_id(supplied)) as rid:
             request.request_id = rid
             response = self.get_response(request)
         response["X-Request-ID"] = rid

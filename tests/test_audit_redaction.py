@@ -170,17 +170,19 @@ def test_the_database_lets_a_purge_through_and_nothing_else(personas, leaked_eve
     assert verify_chain().intact
 
 
-def test_command_finds_and_purges_what_the_detector_now_knows(personas, path):
+def test_command_finds_and_purges_what_the_detector_now_knows(personas, path, monkeypatch):
     token = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
-    # Written before the detector existed: straight into the chain, as old data was.
     from registry.actors import Actor
-    from registry.audit import audit_record
+    from registry.audit import audit_record, record
 
+    # Written when the detector did not know this format yet (today it refuses it).
+    monkeypatch.setattr(record, "secret_errors", lambda values: {})
     with transaction.atomic(), request_context():
         audit_record(
             actor=Actor.system(), action="access_path.updated", obj=path, now=NOW,
             reason="legacy note " + token,
         )  # fmt: skip
+    monkeypatch.undo()
     found = list(audit_stored_secrets())
     assert [(f.slot, f.kind) for f in found] == [("reason", "GitHub token")]
     out = StringIO()
@@ -197,6 +199,22 @@ def test_command_finds_and_purges_what_the_detector_now_knows(personas, path):
         call_command(
             "audit_purge", "--seq", "1", "--slot", "reason", "--as", "pat", "--reason", "x y"
         )
+
+
+def test_the_audit_trail_refuses_a_credential_a_service_forgot_to_check(personas, path):
+    from registry.actors import Actor
+    from registry.audit import audit_record
+
+    before = AuditEvent.objects.count()
+    with pytest.raises(Invalid) as caught, transaction.atomic():
+        audit_record(
+            actor=Actor.system(), action="access_path.updated", obj=path, now=NOW,
+            changes={"consumers": [["ci"], ["ci", "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"]]},
+        )  # fmt: skip
+    assert caught.value.errors == {
+        "consumers": [errors.LOOKS_LIKE_SECRET.format(kind="GitHub token")]
+    }
+    assert AuditEvent.objects.count() == before
 
 
 def test_api_purge(personas, leaked_event):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -19,7 +19,9 @@ from django.db import connection, models
 from registry.actors import Actor
 from registry.audit.chain import GENESIS_HASH, event_hash, new_salt
 from registry.context import current_request_id
+from registry.errors import Invalid
 from registry.models import AccessPath, AuditChainHead, AuditEvent
+from registry.validation import secret_errors
 
 
 def jsonable(value: Any) -> Any:
@@ -46,6 +48,29 @@ def diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, list[
         for key in after
         if jsonable(before.get(key)) != jsonable(after[key])
     }
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+
+
+def _credentials_in(event: AuditEvent) -> dict[str, list[str]]:
+    """The last line of defence: whatever a service forgot to check, the audit trail
+    (which is kept forever) refuses to record a credential, and the change with it."""
+    found: dict[str, list[str]] = {}
+    for field_name, value in [("reason", event.reason), *event.changes.items()]:
+        for text in _strings(value):
+            if errors := secret_errors({field_name: text}):
+                found.update(errors)
+                break
+    return found
 
 
 @dataclass(frozen=True)
@@ -109,6 +134,8 @@ def audit_record_many(
             prev_hash=prev_hash,
             salt=new_salt(),
         )
+        if found := _credentials_in(event):
+            raise Invalid(found)
         event.hash = event_hash(event)
         prev_hash = event.hash
         events.append(event)

@@ -68,7 +68,10 @@ def _fill_event_secret(team: Team) -> None:
 
 
 def _validate_team(team: Team, fields: set[str]) -> None:
-    values = {f: getattr(team, f) for f in fields if f not in ("parent", "event_webhook_secret")}
+    # Channel destinations are the one place the registry must hold a credential-bearing
+    # value (a Slack webhook URL is its own secret) to deliver at all: they are checked
+    # as URLs, never shown back in full, and audited redacted (REDACTED_FIELDS).
+    values = {f: getattr(team, f) for f in fields if f != "parent" and f not in REDACTED_FIELDS}
     found = merge_errors(model_field_errors(team, fields), secret_errors(values))
     for url_field in ("slack_webhook_url", "teams_webhook_url", "event_webhook_url"):
         if (

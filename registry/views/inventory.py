@@ -37,8 +37,8 @@ def filters_from(query: QueryDict) -> dict:
     }
 
 
-def _filter_form(request: HttpRequest):
-    return AccessPathFilterSet(data=request.GET or None, now=request_now(request)).form
+def _filter_form(request: HttpRequest, data):
+    return AccessPathFilterSet(data=data or None, now=request_now(request)).form
 
 
 def _saved_form(request: HttpRequest, query: str, form: SavedFilterForm | None = None):
@@ -59,7 +59,15 @@ def _render_list(request: HttpRequest, *, saved_form=None, status: int = 200) ->
     except Invalid as exc:
         error = "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.errors.items())
         status = 400
-    current = request.GET.copy()
+        refused = set(exc.errors)
+    else:
+        refused = set()
+    # A refused value (a credential typed into the search box) is not echoed back into
+    # the form, the links or a saved filter.
+    shown = request.GET.copy()
+    for key in refused:
+        shown.pop(key, None)
+    current = shown.copy()
     current.pop("cursor", None)
     next_query = current.copy()
     if next_cursor:
@@ -68,7 +76,7 @@ def _render_list(request: HttpRequest, *, saved_form=None, status: int = 200) ->
     filters_only.pop("sort", None)
     context = {
         "page": rows,
-        "filter_form": _filter_form(request),
+        "filter_form": _filter_form(request, shown),
         "primary_filters": PRIMARY_FILTERS,
         "more_filters_used": any(
             request.GET.get(key) for key in request.GET if key not in PRIMARY_FILTERS | PAGE_KEYS
