@@ -202,3 +202,38 @@ def test_an_evidence_pack_is_anchored(chain, personas):
     assert anchor["statement"]["seq"] == AuditChainHead.objects.get().last_seq
     lines = (sink() / "anchors.jsonl").read_text().splitlines()
     assert canonical(anchor) == lines[-1]
+
+
+def test_an_auditor_verifies_a_pack_offline(chain, personas, tmp_path):
+    import io
+    import subprocess
+    import sys
+    import zipfile
+
+    from registry.evidence import build_evidence_pack, period_from_dates
+
+    start, end = period_from_dates(NOW.date().replace(day=1), NOW.date().replace(day=28))
+    out = io.BytesIO()
+    build_evidence_pack(actor=personas.sam, start=start, end=end, now=NOW, out=out)
+    pack = tmp_path / "pack.zip"
+    pack.write_bytes(out.getvalue())
+    key_file = tmp_path / "published.pem"
+    key_file.write_text(public_key_pem(public_key()))
+    script = Path(settings.BASE_DIR) / "scripts" / "verify_evidence_pack.py"
+    command = [sys.executable, str(script), str(pack), "--public-key", str(key_file)]
+    ok = subprocess.run(
+        [*command, "--anchors", str(sink() / "anchors.jsonl")],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "Evidence pack verified." in ok.stdout
+    # One altered CSV and the pack no longer verifies.
+    with zipfile.ZipFile(pack) as zf:
+        members = {name: zf.read(name) for name in zf.namelist()}
+    members["paths.csv"] += b"forged,row\r\n"
+    with zipfile.ZipFile(pack, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    bad = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 1
+    assert "paths.csv does not match" in bad.stdout
