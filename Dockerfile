@@ -15,4 +15,5 @@ RUN useradd --system --uid 10001 nhi \
 USER nhi
 
 EXPOSE 8000
-CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
+# Bind, workers, timeouts and the redacting access/error logs: config/gunicorn_conf.py.
+CMD ["gunicorn", "-c", "config/gunicorn_conf.py", "config.wsgi:application"]

@@ -203,17 +203,31 @@ NHI_AUDIT_ANCHOR_DIR = Path(env_str("NHI_AUDIT_ANCHOR_DIR", str(VAR_DIR / "ancho
 NHI_AUDIT_ANCHOR_WEBHOOK_URL = env_str("NHI_AUDIT_ANCHOR_WEBHOOK_URL")
 NHI_AUDIT_ANCHOR_WEBHOOK_SECRET = env_str("NHI_AUDIT_ANCHOR_WEBHOOK_SECRET")
 
+# Every line is redacted as written (message, arguments, traceback) by the detector that
+# guards the inputs. Django's own "django" logger goes through the root handler (its
+# default console and mail_admins handlers would write unredacted), and runserver's
+# request log ("django.server") gets a redacting handler of its own.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "filters": {"redact_tokens": {"()": "registry.logfilters.RedactTokens"}},
+    "formatters": {
+        "plain": {
+            "()": "registry.logfilters.RedactingFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+        },
+        "server": {
+            "()": "registry.logfilters.RedactingServerFormatter",
+            "format": "[{server_time}] {message}",
+            "style": "{",
+        },
+    },
     "handlers": {
-        "console": {
-            "class": "logging.StreamHandler",
-            "formatter": "plain",
-            "filters": ["redact_tokens"],
-        }
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "server": {"class": "logging.StreamHandler", "formatter": "server"},
+    },
+    "loggers": {
+        "django": {"handlers": [], "level": env_str("LOG_LEVEL", "INFO"), "propagate": True},
+        "django.server": {"handlers": ["server"], "level": "INFO", "propagate": False},
     },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }

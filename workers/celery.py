@@ -11,6 +11,9 @@ from celery import Celery
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
+# Before any worker or beat sets up logging: its handlers must redact credentials.
+import workers.logging_setup  # noqa: F401
+
 app = Celery("nhi_registry")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks(["workers"])
