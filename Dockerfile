@@ -9,9 +9,9 @@ RUN pip install --no-cache-dir -r requirements.lock
 
 COPY . .
 RUN useradd --system --uid 10001 nhi \
-    && mkdir -p /app/var \
+    && mkdir -p /app/var /app/anchors \
     && DEBUG=1 python manage.py collectstatic --noinput \
-    && chown -R nhi /app/var
+    && chown -R nhi /app/var /app/anchors
 USER nhi
 
 EXPOSE 8000
