@@ -236,3 +236,22 @@ def test_an_import_row_with_a_credential_names_line_and_field(personas, tmp_path
         assert not AccessPath.objects.filter(justification__contains=GITHUB).exists()
         if field:
             assert f"line {line}" in text and field in text and "looks like a secret" in text
+
+
+def test_a_legacy_credential_can_be_cleaned_up_without_being_audited_again(personas, path):
+    """A value stored before the detector knew its format: security edits it away, and
+    the edit records that a credential was removed, not the credential."""
+    from registry.audit import verify_chain
+    from registry.audit.record import CREDENTIAL_REMOVED
+
+    legacy = f"{JUSTIFICATION} Key: {GITHUB}"
+    AccessPath.objects.filter(pk=path.pk).update(justification=legacy)
+    path.refresh_from_db()
+    services.path_update(
+        actor=personas.sam, path=path, changes={"justification": JUSTIFICATION},
+        reason="Removed a token pasted into the justification.", now=NOW,
+    )  # fmt: skip
+    event = AuditEvent.objects.order_by("-seq").first()
+    assert event.changes["justification"] == [CREDENTIAL_REMOVED, JUSTIFICATION]
+    assert GITHUB not in str(list(AuditEvent.objects.values_list("changes", "reason")))
+    assert verify_chain().intact

@@ -50,6 +50,10 @@ def diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, list[
     }
 
 
+# What a removed legacy credential reads as in the change that removed it.
+CREDENTIAL_REMOVED = "[credential removed]"
+
+
 def _strings(value: Any) -> Iterator[str]:
     if isinstance(value, str):
         yield value
@@ -59,6 +63,18 @@ def _strings(value: Any) -> Iterator[str]:
     elif isinstance(value, dict):
         for item in value.values():
             yield from _strings(item)
+
+
+def _without_removed_credentials(changes: dict[str, Any]) -> dict[str, Any]:
+    """A change that removes a credential stored before the detector knew its format
+    (cleaning up a legacy record) records that it removed one, not the credential."""
+    cleaned = dict(changes)
+    for field_name, value in changes.items():
+        if isinstance(value, list) and len(value) == 2:
+            before = value[0]
+            if any(secret_errors({field_name: text}) for text in _strings(before)):
+                cleaned[field_name] = [CREDENTIAL_REMOVED, value[1]]
+    return cleaned
 
 
 def _credentials_in(event: AuditEvent) -> dict[str, list[str]]:
@@ -134,6 +150,7 @@ def audit_record_many(
             prev_hash=prev_hash,
             salt=new_salt(),
         )
+        event.changes = _without_removed_credentials(event.changes)
         if found := _credentials_in(event):
             raise Invalid(found)
         event.hash = event_hash(event)
