@@ -3,13 +3,35 @@
 Service refusals map to HTTP by kind: Invalid 400 (with per-field messages),
 NotAllowed 403, NotFound 404, InvalidTransition 409, StaleVersion 412. Nothing has
 changed when any of them is returned.
+
+Refusals are security events (docs/SECURITY-EVENTS.md): a 403 or 409 is recorded as
+`request.refused` once the refused change has rolled back, and a token's missing scope
+as `api_token.denied`. Invalid input (400), unknown objects (404, the outsider's
+answer), stale versions (412) and requests with no credentials at all (401) are not.
 """
 
+from django.contrib.auth import get_user
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from django.utils import timezone
 from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from api.actors import actor_for
+from api.permissions import MISSING_SCOPE_CODE
+from registry.actors import Actor
 from registry.errors import Invalid, ServiceError
+from registry.models import ApiToken
+from registry.request_user import source_address
+from registry.services.security import (
+    anonymous_actor,
+    security_action_refused,
+    security_token_denied,
+)
+
+# The refusals recorded: not allowed, and not possible in the object's current state.
+RECORDED_STATUSES = frozenset({403, 409})
 
 _CODES = {
     400: "invalid",
@@ -43,15 +65,89 @@ def _flatten(detail) -> dict[str, list[str]]:
     return {"non_field_errors": [str(m) for m in detail]}
 
 
+def _actor(request) -> Actor:
+    try:
+        return actor_for(request)
+    except exceptions.NotAuthenticated:
+        pass
+    # Refused while authenticating (a session request failing its CSRF check): DRF has
+    # set the request's user to anonymous, but the session still says who it is.
+    user = get_user(request._request)
+    return Actor.for_user(user) if user.is_authenticated else anonymous_actor()
+
+
+def _target(view):
+    """(the object the request named, if the caller can see it; what it named)."""
+    model = getattr(getattr(view, "queryset", None), "model", None)
+    if model is None:
+        return None, ""
+    key = getattr(view, "lookup_url_kwarg", None) or getattr(view, "lookup_field", "pk")
+    value = getattr(view, "kwargs", {}).get(key)
+    if value is None:
+        return None, model._meta.model_name
+    try:
+        target = view.get_object()
+    except (Http404, exceptions.APIException, ValueError, TypeError, DjangoValidationError):
+        target = None
+    return target, f"{model._meta.model_name}:{value}"
+
+
+def _operation(request, view) -> str:
+    match = getattr(request, "resolver_match", None)
+    if match is not None and match.view_name:
+        return match.view_name
+    return f"{getattr(view, 'basename', type(view).__name__)}-{getattr(view, 'action', '')}"
+
+
+def record_refusal(request, view, *, status: int, reason: str) -> None:
+    """A refused request as a security event, after its change rolled back."""
+    target, target_ref = _target(view)
+    security_action_refused(
+        actor=_actor(request),
+        operation=_operation(request, view),
+        request_line=f"{request.method} {request.path}",
+        target=target,
+        target_ref=target_ref,
+        reason=reason,
+        status=status,
+        source_address=source_address(request),
+        now=timezone.now(),
+    )
+
+
+def _record(exc, context, status: int, reason: str) -> None:
+    request, view = context.get("request"), context.get("view")
+    if request is None or status not in RECORDED_STATUSES:
+        return
+    token = getattr(request, "auth", None)
+    code = getattr(getattr(exc, "detail", None), "code", None)
+    if code == MISSING_SCOPE_CODE and isinstance(token, ApiToken):
+        security_token_denied(
+            token=token,
+            presented=token.prefix,
+            why=MISSING_SCOPE_CODE,
+            source_address=source_address(request),
+            operation=f"{request.method} {request.path}",
+            reason=reason,
+            now=timezone.now(),
+        )
+        return
+    if isinstance(exc, ServiceError | exceptions.PermissionDenied):
+        record_refusal(request, view, status=status, reason=reason)
+
+
 def exception_handler(exc, context):
     if isinstance(exc, ServiceError):
         body = {"detail": exc.message, "code": _CODES.get(exc.http_status, "error")}
         if isinstance(exc, Invalid):
             body["errors"] = exc.errors
+        _record(exc, context, exc.http_status, exc.message)
         return Response(body, status=exc.http_status)
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
+    if isinstance(exc, exceptions.PermissionDenied):
+        _record(exc, context, response.status_code, str(exc.detail))
     code = _CODES.get(response.status_code, "error")
     if isinstance(exc, exceptions.ValidationError):
         errors = _flatten(exc.detail)

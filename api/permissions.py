@@ -3,6 +3,8 @@ from rest_framework.permissions import SAFE_METHODS, BasePermission
 from registry.models import ApiToken
 
 MISSING_SCOPE = "This token lacks the '{scope}' scope."
+# The refusal's code: the exception handler records it as the token's denial.
+MISSING_SCOPE_CODE = "missing_scope"
 
 
 class RegistryAccess(BasePermission):
@@ -18,5 +20,6 @@ class RegistryAccess(BasePermission):
         scope = ApiToken.Scope.READ if request.method in SAFE_METHODS else ApiToken.Scope.WRITE
         if scope not in token.scopes:
             self.message = MISSING_SCOPE.format(scope=scope)
+            self.code = MISSING_SCOPE_CODE
             return False
         return True

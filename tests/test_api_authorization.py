@@ -11,7 +11,8 @@ Cells do not share state: the personas are built once per module, and each cell 
 in its own transaction (pytest-django's function-scoped `db`) that is rolled back after
 it, so every cell starts from exactly the personas. The objects a cell acts on are
 built lazily inside that transaction. Every refusal is also checked to have changed
-nothing (no audit event, no path version or state), every accepted write to have
+nothing (no audit event, no path version or state) and to have recorded exactly its own
+security event, if it is one (docs/SECURITY-EVENTS.md); every accepted write to have
 changed something, and every list of otto's (who is in no team) to be empty.
 """
 
@@ -33,6 +34,7 @@ from api.exceptions import _CODES
 from api.urls import router
 from registry import services
 from registry.models import AccessPath, AuditEvent, ImportRun, Notification, PolicyException
+from registry.services.security import SECURITY_ACTIONS
 from registry.services.tokens import token_create, token_revoke
 from tests.conftest import Personas, build_personas, path_data
 
@@ -561,12 +563,22 @@ def list_object_key(world: World, route: str, obj: str) -> tuple[str, object]:
 
 def fingerprint() -> tuple:
     """What any change leaves behind: every service writes an audit event with its
-    change, and every change to a path bumps its version."""
+    change, and every change to a path bumps its version. (A refusal's own security
+    event is not a change: see `security_events`.)"""
     return (
-        AuditEvent.objects.count(),
+        AuditEvent.objects.exclude(action__in=SECURITY_ACTIONS).count(),
         set(AccessPath.objects.values_list("id", "version", "state")),
         ImportRun.objects.count(),  # an accepted upload queues a run (a worker applies it)
     )
+
+
+def security_events(persona: str, status: int) -> int:
+    """A refusal records itself once: 403 and 409 (request.refused or, for a missing
+    scope, api_token.denied), and 401 for a token that no longer works. No credentials
+    (401) and not found (404) are not recorded."""
+    if status in (403, 409):
+        return 1
+    return int(status == 401 and persona in ("expired", "revoked"))
 
 
 def run_cell(world: World, persona: str, route: str, obj: str):
@@ -591,6 +603,9 @@ def run_cell(world: World, persona: str, route: str, obj: str):
 )
 def test_authorization_matrix(world, persona, route, obj, expected):
     response, before, (field, value) = run_cell(world, persona, route, obj)
+    recorded = AuditEvent.objects.filter(
+        action__in=SECURITY_ACTIONS, request_id=response["X-Request-ID"]
+    ).count()
     status = 200 if expected in (LISTED, HIDDEN) else expected
     assert response.status_code == status, response.content
     body = response.json()
@@ -600,6 +615,7 @@ def test_authorization_matrix(world, persona, route, obj, expected):
         if status == 401:
             assert response["WWW-Authenticate"].startswith("Bearer")
         assert fingerprint() == before, "a refused request changed something"
+        assert recorded == security_events(persona, status)
         return
     if expected in (LISTED, HIDDEN):
         assert "count" not in body

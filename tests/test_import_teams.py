@@ -21,6 +21,7 @@ from registry.audit import verify_chain
 from registry.importers.teams import EntityRef, parse_ref, team_kind, team_slug
 from registry.models import AuditEvent, Membership, Team
 from registry.selectors import path_get
+from registry.services.security import SECURITY_ACTIONS
 from registry.services.team_sync import ACTOR_LABEL
 from tests.assertions import snapshot
 from tests.conftest import NOW
@@ -207,8 +208,11 @@ def test_catalog_imports_teams_parents_users_and_memberships(personas):
     # persona teams are untouched
     assert members("payments") == {"pat": "member", "lee": "lead"}
 
-    # every change is an audited service call by the importer, in one request
-    written = AuditEvent.objects.filter(seq__gt=before)
+    # every change is an audited service call by the importer, in one request (and each
+    # new account is a security event of its own)
+    new_accounts = AuditEvent.objects.filter(seq__gt=before, action="user.created")
+    assert new_accounts.count() == 4
+    written = AuditEvent.objects.filter(seq__gt=before).exclude(action__in=SECURITY_ACTIONS)
     assert written.count() == importer_events().count() == 10
     assert (
         sorted(written.values_list("action", flat=True))
