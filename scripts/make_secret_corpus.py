@@ -8,7 +8,7 @@ the credential underneath. Negatives are what the registry legitimately holds.
 
 Seeded: running it again writes the same files.
 
-    python scripts/make_secret_corpus.py [--out tests/samples/secrets]
+    python scripts/make_secret_corpus.py [--out tests/samples/secrets] [--seed N]
 """
 
 from __future__ import annotations
@@ -79,7 +79,9 @@ class Corpus:
         self.add(kind, json.dumps({"service": "billing-export", "credential": secret}), "JSON")
 
     def disguises(self, kind: str, secret: str, prefix_length: int) -> None:
-        """Split, glued from quoted pieces, base64 and URL-encoded variants."""
+        """Split, glued from quoted pieces, base64 and URL-encoded variants. (Splitting
+        needs a vendor prefix to find the pieces by: types without one get only the
+        encodings.)"""
         body = secret[prefix_length:]
         cut = max(4, len(body) // 4)
         pieces = [secret[:prefix_length] + body[:cut]]
@@ -115,6 +117,8 @@ class Corpus:
             self.add(kind, make(), "bare (another sample)")
         if disguise:
             self.disguises(kind, make(), prefix_length)
+        else:  # no prefix to find pieces by: only the encodings
+            self.base64_and_url(kind, make())
 
     def build_positives(self) -> None:
         c, rng = self.chars, self.rng
@@ -258,7 +262,6 @@ class Corpus:
             prefix_length=0,
             disguise=False,
         )
-        self.base64_and_url("Terraform Cloud token", c(BASE62, 14) + ".atlasv1." + c(BASE62, 67))
         self.vendor("npm token", lambda: "npm_" + c(BASE62, 36), env="NPM_TOKEN", prefix_length=4)
         self.add("npm token", "//registry.npmjs.org/:_authToken=npm_" + c(BASE62, 36), ".npmrc")
         self.add("npm token", "//npm.pkg.github.com/:_authToken=" + self.uuid(), ".npmrc uuid")
@@ -511,6 +514,7 @@ class Corpus:
                 + self.b64_bytes(32),
                 "Service Bus connection string",
             )
+        self.base64_and_url(kind, "SharedAccessKeyName=send;SharedAccessKey=" + self.b64_bytes(32))
         kind = "Azure SAS token"
         for _ in range(4):
             sig = quote(self.b64_bytes(32), safe="")
@@ -527,6 +531,8 @@ class Corpus:
             f"{quote(self.b64_bytes(32), safe='')}",
             "bare SAS query",
         )
+        sig = quote(self.b64_bytes(32), safe="")
+        self.base64_and_url(kind, f"?sv=2022-11-02&sp=r&se=2026-12-31&sig={sig}")
         kind = "Azure AD client secret"
         for _ in range(5):
             secret = c(BASE62 + "_~.", 3) + c(DIGITS, 1) + "Q~" + c(BASE62 + "_~.-", 34)
@@ -709,6 +715,7 @@ class Corpus:
             f"curl -H 'Authorization: Bearer {self.chars(B64URL, 48)}' https://api",
             "curl command",
         )
+        self.base64_and_url(kind, f"Authorization: Bearer {self.chars(BASE62, 40)}")
 
     # --- negatives --------------------------------------------------------------------
 
@@ -1005,8 +1012,9 @@ class Corpus:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--seed", type=int, default=SEED, help="another seed: a fresh sample")
     args = parser.parse_args()
-    corpus = Corpus(random.Random(SEED))  # noqa: S311 - reproducible fakes, not secrets
+    corpus = Corpus(random.Random(args.seed))  # noqa: S311 - reproducible fakes, not secrets
     corpus.build_positives()
     corpus.build_negatives()
     args.out.mkdir(parents=True, exist_ok=True)

@@ -1,14 +1,19 @@
-"""The pipeline: prefilter, rules, then the disguised variants.
+"""The pipeline: prefilter, the rules it points at, then the disguised variants.
 
     find_secret(value)
-      1. prefilter: one regex search; nearly every ordinary value stops here
-      2. specific rules (vendor formats), then generic rules (key name + entropy), as two
-         compiled alternations over the value
-      3. percent-decoded variants (%XX, and + as a space), scanned from step 1 again
-      4. the collapsed variant (whitespace and quote concatenation removed), with the
-         vendor-prefix rules only: generic rules on glued-together prose would fire
-         everywhere, so matches there must also look random
-      5. base64 runs that decode to text, scanned from step 1 again
+      1. prefilter (prefilter.py): one regex search; nearly every ordinary value stops
+         here. Otherwise it lists the triggers it saw (vendor prefixes, a long mixed-case
+         run, a key name before `=`/`:`...), and only the rules they name run next;
+      2. those specific rules (vendor formats), each its own compiled regex, plus the
+         second look its check gives a match (rules.py, checks.py);
+      3. the collapsed variant (whitespace and quote concatenation removed), with the
+         vendor-prefix rules only, matches there must also look random;
+      4. shape-only rules (a bare AWS secret key, Discord, Telegram, Mailchimp): after the
+         collapsed variant, as such a shape may be a piece of a split token;
+      5. generic rules (key name + entropy), after the above so a vendor credential inside
+         `token: ...` is named for what it is;
+      6. words holding %XX escapes, decoded (then also with `+` as a space), and base64
+         runs that decode to text: each scanned from step 1 again (disguises.py).
     Decoding nests (URL-encoded base64 of a key) up to MAX_DEPTH layers.
 
 Findings point into the value the caller passed: for a disguised credential, at the
@@ -17,7 +22,9 @@ disguised run (the base64 run, the %-encoded span, the pieces and the gaps betwe
 
 from __future__ import annotations
 
+import bisect
 import functools
+import itertools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,6 +38,8 @@ MAX_DEPTH = 3
 # Nothing shorter holds a credential any rule recognises (`pwd=Ab3$xY9z` is 12).
 _MIN_LENGTH = 12
 _GAP_CHARS = re.compile(r"""[\s"'`\\]""")
+# A collapsed match is retried ending at this many gaps at most (glued words after it).
+_MAX_RETRIES = 24
 # redact() scans long text in pieces of about this many characters.
 _CHUNK = 16_384
 _BLOCK_START = re.compile(r"-----BEGIN[ A-Z0-9]{0,40}PRIVATE KEY|PuTTY-User-Key-File-")
@@ -92,6 +101,7 @@ class _Plan:
     """What to run for one set of triggers (cached: values repeat their shapes)."""
 
     specific: tuple[_Compiled, ...]
+    shape_only: tuple[_Compiled, ...]
     collapsible: tuple[_Compiled, ...]
     generic: tuple[_Compiled, ...]
     percent: bool
@@ -103,7 +113,8 @@ def _plan(names: frozenset[str]) -> _Plan:
     indexes = sorted({i for name in names for i in _RULES_BY_TRIGGER.get(name, ())})
     relevant = [_COMPILED[i] for i in indexes]
     return _Plan(
-        specific=tuple(c for c in relevant if not c.rule.generic),
+        specific=tuple(c for c in relevant if not (c.rule.generic or c.rule.shape_only)),
+        shape_only=tuple(c for c in relevant if c.rule.shape_only),
         collapsible=tuple(c for c in relevant if c.collapsed is not None),
         generic=tuple(c for c in relevant if c.rule.generic),
         percent=prefilter.PERCENT in names,
@@ -149,13 +160,18 @@ def _scan_collapsed(
     collapsed, offsets = disguises.collapse(text)
     if len(collapsed) == len(text):
         return
+    # `found` is sorted by start: with the running maximum of its ends, whether a position
+    # lies inside one of them is a binary search, not a walk over all of them.
+    starts = [f.start for f in found]
+    reach = list(itertools.accumulate((f.end for f in found), max))
     for compiled in plan.collapsible:
         if identifier and compiled.rule.identifier_ok:
             continue
         position = 0
         while match := compiled.collapsed.search(collapsed, position):  # type: ignore[union-attr]
             origin = offsets[match.start()]
-            if any(f.start <= origin < f.end for f in found):
+            before = bisect.bisect_right(starts, origin) - 1
+            if before >= 0 and reach[before] > origin:
                 position = match.start() + 1
                 continue
             finding = _accept_collapsed(compiled, match, collapsed, offsets, text)
@@ -177,9 +193,10 @@ def _accept_collapsed(
     start, end = match.span()
     if offsets[end - 1] - offsets[start] == end - 1 - start:
         return None  # no gap inside: the direct scan saw this very text
-    # Gap positions, last first; ending at the first one would cross no gap at all.
+    # Gap positions, last first; ending at the first one would cross no gap at all. A
+    # token split into more pieces than _MAX_RETRIES is not one anybody would paste.
     gaps = [k for k in range(end - 1, start, -1) if offsets[k] != offsets[k - 1] + 1][:-1]
-    for stop in (end, *gaps):
+    for stop in (end, *gaps[:_MAX_RETRIES]):
         candidate = compiled.collapsed.fullmatch(collapsed, start, stop)  # type: ignore[union-attr]
         if candidate is None:
             continue
@@ -188,7 +205,10 @@ def _accept_collapsed(
             continue
         secret_start, secret_end = compiled.secret_span(candidate)
         secret = collapsed[secret_start:secret_end]
-        if not looks_random(secret) or (rule.check and not rule.check(secret)):
+        if rule.collapsed_check:
+            if not rule.collapsed_check(original[first:last]):
+                continue
+        elif not looks_random(secret) or (rule.check and not rule.check(secret)):
             continue
         return Finding(rule.kind, offsets[secret_start], offsets[secret_end - 1] + 1)
     return None
@@ -203,10 +223,10 @@ def _mapped(finding: Finding, offsets: list[int], original: str) -> Finding:
 
 
 def _findings(text: str, identifier: bool, depth: int) -> Iterator[Finding]:
-    """Every finding in `text`, cheapest stages first (lazy: find_secret stops at one).
-
-    The collapsed variant comes before the generic rules so `token: ghp_ab cd...` is
-    reported as the GitHub token it is, not as a generic assignment."""
+    """Every finding in `text`, in the order of the module docstring's stages (lazy:
+    find_secret stops at the first). The order names a credential for what it is: the
+    collapsed variant before the generic rules (`token: ghp_ab cd...` is a GitHub token),
+    shape-only rules after it (a 40-character piece of a split PyPI token is no AWS key)."""
     if len(text) < _MIN_LENGTH:
         return
     names = PREFILTER.triggers(text)
@@ -221,10 +241,16 @@ def _findings(text: str, identifier: bool, depth: int) -> Iterator[Finding]:
     yield from specific
     if plan.collapsible and _GAP_CHARS.search(text):
         yield from _scan_collapsed(plan, text, identifier, specific)
+    for compiled in plan.shape_only:
+        yield from _scan(compiled, text, identifier)
     for compiled in plan.generic:
         yield from _scan(compiled, text, identifier)
-    if depth >= MAX_DEPTH:
-        return
+    if depth < MAX_DEPTH:
+        yield from _decoded(plan, text, identifier, depth)
+
+
+def _decoded(plan: _Plan, text: str, identifier: bool, depth: int) -> Iterator[Finding]:
+    """Findings in the %-encoded words and base64 runs of `text`, decoded."""
     words = list(disguises.percent_encoded_words(text)) if plan.percent else []
     for start, word in words:
         yield from _percent_decoded(word, start, identifier, depth, plus_is_space=False)
@@ -256,11 +282,6 @@ def find_secret(value: str, *, identifier: bool = False) -> Finding | None:
     return next(_findings(value, identifier, 0), None)
 
 
-def find_all(text: str) -> list[Finding]:
-    """Every credential in `text` (overlapping findings from different stages included)."""
-    return list(_findings(text, False, 0))
-
-
 def _chunks(text: str) -> Iterator[tuple[int, str]]:
     """(offset, piece) of `text`, cut after a line end every _CHUNK characters or so.
 
@@ -269,7 +290,13 @@ def _chunks(text: str) -> Iterator[tuple[int, str]]:
     key block is never cut: the piece runs on to the block's end line."""
     position = 0
     while len(text) - position > 2 * _CHUNK:
-        end = text.find("\n", position + _CHUNK) + 1 or len(text)
+        limit = min(position + 4 * _CHUNK, len(text))
+        # After a line end; in one very long line, after a space; else at the limit.
+        end = (
+            text.find("\n", position + _CHUNK, limit) + 1
+            or text.find(" ", position + _CHUNK, limit) + 1
+            or limit
+        )
         opened = _BLOCK_START.search(text, position, end)
         while opened and (closed := _BLOCK_END.search(text, opened.end(), end + _CHUNK)):
             if closed.end() <= end:

@@ -9,6 +9,7 @@ switch class (random strings switch constantly, identifiers and prose rarely).
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections import Counter
@@ -54,7 +55,12 @@ def class_switch_ratio(text: str) -> float:
 
 def longest_lower_run(text: str) -> int:
     """Length of the longest run of lower-case letters: glued-together prose has long ones."""
-    return max((len(run) for run in _LOWER_RUN.findall(text)), default=0)
+    return max(map(len, _LOWER_RUN.findall(text)), default=0)
+
+
+@functools.lru_cache(maxsize=64)
+def _lower_run_longer_than(limit: int) -> re.Pattern[str]:
+    return re.compile(f"[a-z]{{{limit + 1}}}")
 
 
 def looks_random(text: str, *, min_entropy: float = 3.0) -> bool:
@@ -65,6 +71,8 @@ def looks_random(text: str, *, min_entropy: float = 3.0) -> bool:
     # prose with a hyphen ("xoxb-forbotsand") would pass.
     if len(text) < 8 or alnum_classes(text) < 2:
         return False
-    if longest_lower_run(text) > 10:
+    # Glued words make long lower-case runs; a long random token has some too (1 in 250
+    # of 88 random base64 characters has a run of 11), so the limit grows with length.
+    if _lower_run_longer_than(12 + len(text) // 16).search(text):
         return False
     return shannon(text) >= min(min_entropy, 0.8 * math.log2(len(text)))

@@ -65,6 +65,12 @@ class Rule:
     collapsible: bool = False
     """Also applied to the whitespace/quote-collapsed variant (vendor prefixes only:
     generic rules on collapsed prose would see secrets everywhere)."""
+    collapsed_check: Callable[[str], bool] | None = None
+    """For a match in the collapsed variant, judged on the original text it spans instead
+    of the default (the secret must look random): for secrets that may be words."""
+    shape_only: bool = False
+    """No vendor prefix or key name, only a shape: a match may be a piece of a token
+    split by whitespace, so these are tried after the collapsed variant."""
     generic: bool = False
     """Evidence is the key name plus entropy, not a vendor format: tried after every
     specific rule, so `api_key=sk_live_...` is reported as a Stripe key."""
@@ -177,12 +183,15 @@ SPECIFIC: tuple[Rule, ...] = (
         (
             rf"[Aa][Ww][Ss][\w.-]{{0,20}}?(?i:secret)[\w.-]{{0,20}}?{ASSIGNMENT}"
             rf"(?P<v>[{B64}]{{40}})(?![{B64}=])",
+            # STS responses (AssumeRole, GetSessionToken) and the CLI's JSON output.
+            rf"SecretAccessKey{ASSIGNMENT}(?P<v>[{B64}]{{40}})(?![{B64}=])",
             ds(AWSKeyDetector.denylist[1]),
         ),
-        "own (aws_secret_access_key=, AWS_SECRET_ACCESS_KEY: ...) + detect-secrets "
-        "AWSKeyDetector (quoted form)",
+        'own (aws_secret_access_key=, AWS_SECRET_ACCESS_KEY: ..., "SecretAccessKey": ...) '
+        "+ detect-secrets AWSKeyDetector (quoted form)",
         check=lambda value: shannon(value) >= 3.0,
         collapsible=True,
+        triggers=("SecretAccessKey",),
         hints=frozenset({ASSIGN}),
     ),
     Rule(
@@ -512,6 +521,7 @@ SPECIFIC: tuple[Rule, ...] = (
         check=checks.discord_bot_token,
         edges=TOKEN,
         hints=frozenset({RUN}),
+        shape_only=True,
     ),
     Rule(
         "Telegram bot token",
@@ -522,7 +532,9 @@ SPECIFIC: tuple[Rule, ...] = (
         "detect-secrets TelegramBotTokenDetector (+ word boundaries, random-looking body)",
         check=lambda value: checks.random_token(value.partition(":")[2]),
         edges=TOKEN,
+        triggers=(":AA",),
         hints=frozenset({RUN}),
+        shape_only=True,
     ),
     Rule(
         "Square token",
@@ -545,6 +557,7 @@ SPECIFIC: tuple[Rule, ...] = (
         "detect-secrets MailchimpDetector (+ boundaries)",
         check=lambda value: checks.hex_with_digits(value[:32]),
         hints=frozenset({HEX_DASH}),
+        shape_only=True,
     ),
     Rule(
         "NHI Registry API token",
@@ -645,20 +658,24 @@ SPECIFIC: tuple[Rule, ...] = (
         edges=None,
         hints=frozenset({URL}),
         collapsible=True,
+        collapsed_check=checks.split_url_password,
     ),
     # Last among the specific rules: no prefix, only shape and randomness. A vendor rule
     # matching at the same place wins.
     Rule(
         "AWS secret access key",
         (
-            # After `Bearer ` or `token ` it is an HTTP credential, reported as such.
-            rf"[{B64}](?<![{B64}][{B64}])(?<![Bb]earer [{B64}])(?<![Tt]oken [{B64}])"
-            rf"[{B64}]{{39}}(?![{B64}=])",
+            # After `Bearer ` or `token ` it is an HTTP credential, reported as such. Next
+            # to a %-escape of a base64 character it is a piece of a longer encoded run.
+            rf"[{B64}](?<![{B64}][{B64}])(?<!%[{B64}])(?<![Bb]earer [{B64}])"
+            rf"(?<![Tt]oken [{B64}])"
+            rf"[{B64}]{{39}}(?![{B64}=])(?!%(?:2[BbFf]|3[Dd]))",
         ),
         "own (bare 40-char key: mixed classes, entropy, not base64 of text)",
         check=checks.aws_secret_key,
         edges=None,
         hints=frozenset({RUN}),
+        shape_only=True,
     ),
 )
 

@@ -268,16 +268,17 @@ class Command(BaseCommand):
         if hits:
             flagged = [v for v, i in values if find_secret(v, identifier=i)][:5]
             self.stdout.write(self.style.WARNING(f"{hits} typical values flagged: {flagged}"))
-        self._positives(options["positives"])
+        self._positives(options["positives"], repeat_to=min(options["values"], 20_000))
         if rate < options["min_rate"]:
             raise CommandError(f"{rate:,.0f} values/s is below {options['min_rate']:,.0f}")
 
-    def _positives(self, path: Path) -> None:
+    def _positives(self, path: Path, *, repeat_to: int) -> None:
         if not path.exists():
             self.stdout.write(f"positive corpus: {path} not found, skipped")
             return
         lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-        positives = [(line["value"], False) for line in lines] * max(1, 20_000 // len(lines))
+        # Repeated up to about as many values as the typical mix (20,000 at most).
+        positives = [(line["value"], False) for line in lines] * max(1, repeat_to // len(lines))
         rate, wall_rate, hits = _rate(positives)
         self.stdout.write(
             f"positive corpus: {len(lines)} values ({hits / len(positives):.1%} detected): "
