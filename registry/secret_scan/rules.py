@@ -7,8 +7,8 @@ patterns sit next to them in the same rule. Sources are named per rule and liste
 docs/SECRET-DETECTION.md, with how to add one.
 
 Pattern conventions, because every field of every imported row goes through these:
-- start with a literal or a character class where possible (the regex engine can then
-  skip an alternative after one character);
+- start with a literal or a character class where possible (the regex engine then
+  finds candidate positions in C instead of trying every one);
 - every repeat is bounded or possessive: nothing can backtrack quadratically;
 - a named group `v` marks the secret when it is narrower than the match (the value of
   `password=...`), so redaction keeps the key name readable.
