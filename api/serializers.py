@@ -255,8 +255,13 @@ class AuditEventSerializer(serializers.ModelSerializer):
                   "hash", "purged"]  # fmt: skip
         read_only_fields = fields
 
-    def get_purged(self, event: AuditEvent) -> dict[str, int]:
-        return {slot: marker["by_seq"] for slot, marker in event.purged.items()}
+    def get_purged(self, event: AuditEvent) -> dict[str, int | None]:
+        # Whatever is in the column (verify_audit reports a malformed marker): never a 500.
+        purged = event.purged if isinstance(event.purged, dict) else {}
+        return {
+            slot: marker.get("by_seq") if isinstance(marker, dict) else None
+            for slot, marker in purged.items()
+        }
 
 
 class AuditPurgeInput(serializers.Serializer):

@@ -95,7 +95,9 @@ MEMBERSHIP_ENDED = "This membership has already ended."
 AUDIT_EVENT_NOT_FOUND = "There is no audit event with this number."
 AUDIT_SLOT_UNKNOWN = "This event has no value called {slot}; it has: {slots}."
 AUDIT_ALREADY_PURGED = "This value has already been purged."
-AUDIT_PURGE_OF_PURGE = "A purge event records who purged what; it cannot itself be purged."
+AUDIT_PURGE_OF_PURGE = (
+    "A purge event's record of what it purged cannot itself be purged (its reason can)."
+)
 PURGE_NEEDS_A_PERSON = "Only a security reviewer, signed in as a person, may purge audit values."
 
 

@@ -15,8 +15,8 @@ from registry import errors
 from registry.models import AccessPath, AuditEvent, PolicyException, Team
 from registry.policies import Policy, current_policy
 from registry.posture import RULES, any_violation_q, live_q, violation_q
-from registry.secret_scan import find_secret
 from registry.status import Status, status_q
+from registry.validation import credential_in
 
 ANY_VIOLATION = "any"
 
@@ -86,8 +86,7 @@ class SearchField(forms.CharField):
 
     def validate(self, value: str) -> None:
         super().validate(value)
-        # A key *id* (AKIA...) is a legitimate thing to look up, as in external_id.
-        if value and (finding := find_secret(value, identifier=True)):
+        if value and (finding := credential_in("q", value)):
             raise ValidationError(errors.SEARCH_LOOKS_LIKE_SECRET.format(kind=finding.kind))
 
 

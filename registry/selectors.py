@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from registry.actors import Actor
 from registry.audit import PURGE_ACTION, PURGED
-from registry.audit.chain import canonical, slot_values
+from registry.audit.chain import CHANGES_PREFIX, canonical, slot_values
 from registry.errors import Invalid
 from registry.filters import AccessPathFilterSet
 from registry.messages import describe_notification
@@ -34,8 +34,8 @@ from registry.models import (
 )
 from registry.permissions import may_read_team
 from registry.policies import Policy, current_policy
-from registry.secret_scan import find_secret
 from registry.status import status_case
+from registry.validation import credential_in
 
 
 def visible_paths_q(actor: Actor) -> Q | None:
@@ -363,10 +363,12 @@ class StoredSecret:
 def audit_stored_secrets() -> Iterator[StoredSecret]:
     """Every unpurged audit value the detector now recognises as a credential (a format
     it learnt after the value was written): what `audit_value_purge` should remove."""
-    events = AuditEvent.objects.exclude(action=PURGE_ACTION).order_by("seq")
-    for event in events.iterator(chunk_size=2000):
+    for event in AuditEvent.objects.order_by("seq").iterator(chunk_size=2000):
         for slot, value in slot_values(event):
             if slot in event.purged or value in (None, "", PURGED):
                 continue
-            if finding := find_secret(value if isinstance(value, str) else canonical(value)):
+            if event.action == PURGE_ACTION and slot.startswith(CHANGES_PREFIX):
+                continue  # what a purge purged: the verifier needs it, and it holds no value
+            text = value if isinstance(value, str) else canonical(value)
+            if finding := credential_in(slot.removeprefix(CHANGES_PREFIX), text):
                 yield StoredSecret(event.seq, slot, finding.kind)

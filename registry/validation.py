@@ -11,7 +11,7 @@ from django.core.validators import URLValidator
 
 from registry import errors
 from registry.policies import Policy
-from registry.secret_scan import find_secret
+from registry.secret_scan import Finding, find_secret
 
 PLACEHOLDER_JUSTIFICATIONS = frozenset(
     {
@@ -25,18 +25,23 @@ _ticket_validator = URLValidator(schemes=["http", "https"])
 
 
 # An AWS access key *id* names a key without granting anything (the secret is its
-# other half), and a leaked key is looked up by it: the one field that identifies a
-# credential may hold it. Every other rule is a secret everywhere.
-IDENTIFIER_FIELDS = frozenset({"external_id"})
+# other half), and a leaked key is looked up by it: the fields that identify a
+# credential may hold one, and so may a search for it (`q`) and a saved search (`query`).
+# Every other rule is a secret everywhere.
+IDENTIFIER_FIELDS = frozenset({"external_id", "q", "query"})
+
+
+def credential_in(field_name: str, text: str) -> Finding | None:
+    """The credential in `text`, judged by the rules for `field_name` (the one place
+    that decides which fields may name a key id)."""
+    return find_secret(text, identifier=field_name in IDENTIFIER_FIELDS)
 
 
 def secret_errors(values: Mapping[str, object]) -> dict[str, list[str]]:
     """Per-field errors for every string value that looks like a credential."""
     found: dict[str, list[str]] = {}
     for field_name, value in values.items():
-        if not isinstance(value, str):
-            continue
-        if finding := find_secret(value, identifier=field_name in IDENTIFIER_FIELDS):
+        if isinstance(value, str) and (finding := credential_in(field_name, value)):
             found[field_name] = [errors.LOOKS_LIKE_SECRET.format(kind=finding.kind)]
     return found
 

@@ -221,7 +221,7 @@ def test_an_auditor_verifies_a_pack_offline(chain, personas, tmp_path):
     key_file.write_text(public_key_pem(public_key()))
     script = Path(settings.BASE_DIR) / "scripts" / "verify_evidence_pack.py"
     command = [sys.executable, str(script), str(pack), "--public-key", str(key_file)]
-    ok = subprocess.run(
+    ok = subprocess.run(  # noqa: S603 - our own script, our own arguments
         [*command, "--anchors", str(sink() / "anchors.jsonl")],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
@@ -234,6 +234,44 @@ def test_an_auditor_verifies_a_pack_offline(chain, personas, tmp_path):
     with zipfile.ZipFile(pack, "w") as zf:
         for name, data in members.items():
             zf.writestr(name, data)
-    bad = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    bad = subprocess.run(command, capture_output=True, text=True, timeout=60)  # noqa: S603
     assert bad.returncode == 1
     assert "paths.csv does not match" in bad.stdout
+
+
+def test_a_dropped_statement_is_reported(chain, make_path):
+    anchor_now(now=NOW)
+    make_path(name="second", external_id="arn:aws:iam::1:user/second")
+    anchor_now(now=NOW)
+    make_path(name="third", external_id="arn:aws:iam::1:user/third")
+    anchor_now(now=NOW)
+    path = sink() / "anchors.jsonl"
+    first, _second, third = path.read_text().splitlines()
+    path.write_text(first + "\n" + third + "\n")
+    report = verify_anchors(sink(), public_key())
+    assert "anchor 2: not statement number 2" in report.problem
+
+
+def test_without_segments_only_the_heads_are_checked_and_it_says_so(chain, make_path):
+    anchor_now(now=NOW)
+    for segment in (sink() / "segments").iterdir():
+        segment.chmod(0o644)
+        segment.unlink()
+    report = verify_anchors(sink(), public_key())
+    assert report.intact and report.heads_only
+    assert report.events_checked == 1
+    out = StringIO()
+    call_command("verify_audit", "--anchors", str(sink() / "anchors.jsonl"), stdout=out)
+    assert "heads only" in out.getvalue()
+
+
+def test_a_write_cut_short_does_not_stop_anchoring(chain, make_path):
+    anchor_now(now=NOW)
+    path = sink() / "anchors.jsonl"
+    with path.open("a") as handle:
+        handle.write('{"statement": {"kind": "nhi-registry/au')  # the disk filled up
+    make_path(name="later", external_id="arn:aws:iam::1:user/later")
+    assert anchor_now(now=NOW)["statement"]["number"] == 2
+    report = verify_anchors(sink(), public_key())
+    assert report.intact, report.problem
+    assert report.unreadable_lines == (2,)

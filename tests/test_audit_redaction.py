@@ -24,6 +24,7 @@ from tests.conftest import NOW
 # Shaped like a credential the detector did not know when it was written (it is an
 # ordinary word now, so the services accept it): the purge works on any value.
 LEAKED = "corp-legacy-token-9f8e7d6c5b4a39281706f5e4d3c2b1a0"
+TOKEN = "ghp_A1b2C3d4E5f6G7h8I9j0" + "K1l2M3n4O5p6Q7r8"
 
 
 @pytest.fixture
@@ -115,7 +116,18 @@ def test_refusals(personas, leaked_event):
     with refused(InvalidTransition, errors.AUDIT_ALREADY_PURGED):
         purge(personas, leaked_event)
     with refused(InvalidTransition, errors.AUDIT_PURGE_OF_PURGE):
-        purge(personas, purge_event)
+        purge(personas, purge_event, slot="changes.slot")
+
+
+def test_a_purge_events_own_reason_can_be_purged(personas, leaked_event):
+    """Someone pasted the credential into the purge's reason too: that goes as well,
+    while the record of what was purged (which the verifier needs) stays."""
+    purge_event = purge(personas, leaked_event, reason="Purged; it was " + LEAKED)
+    purge(personas, purge_event, slot="reason")
+    purge_event.refresh_from_db()
+    assert purge_event.reason == PURGED
+    assert purge_event.changes["slot"] == "reason"
+    assert verify_chain().intact
 
 
 def _blank_quietly(seq: int, marker: dict) -> None:
@@ -159,6 +171,16 @@ def test_the_database_lets_a_purge_through_and_nothing_else(personas, leaked_eve
         "UPDATE registry_auditevent SET hash = md5(hash) || md5(hash) WHERE seq = %s",
         "UPDATE registry_auditevent SET action = 'x', purged = purged || '{\"a\": 1}' "
         "WHERE seq = %s",
+        # Within the app role's column grants, yet no purge: a rewrite with a junk marker,
+        # a marker for a slot that does not exist, a purge that also edits another value.
+        "UPDATE registry_auditevent SET reason = 'rewritten', changes = '{}', "
+        "purged = purged || '{\"zz\": 1}' WHERE seq = %s",
+        "UPDATE registry_auditevent SET purged = purged || "
+        '\'{"changes.nope": {"commitment": "' + "a" * 64 + '", "by_seq": 1}}\' '
+        "WHERE seq = %s",
+        "UPDATE registry_auditevent SET request_id = '[purged]', actor_label = 'sam', "
+        'purged = purged || \'{"request_id": {"commitment": "' + "a" * 64 + '", '
+        '"by_seq": 1}}\' WHERE seq = %s',
         "DELETE FROM registry_auditevent WHERE seq = %s",
     ):
         with (
@@ -209,7 +231,7 @@ def test_the_audit_trail_refuses_a_credential_a_service_forgot_to_check(personas
     with pytest.raises(Invalid) as caught, transaction.atomic():
         audit_record(
             actor=Actor.system(), action="access_path.updated", obj=path, now=NOW,
-            changes={"consumers": [["ci"], ["ci", "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"]]},
+            changes={"consumers": [["ci"], ["ci", TOKEN]]},
         )  # fmt: skip
     assert caught.value.errors == {
         "consumers": [errors.LOOKS_LIKE_SECRET.format(kind="GitHub token")]
@@ -232,3 +254,94 @@ def test_api_purge(personas, leaked_event):
     assert shown["purged"] == {"reason": done.json()["seq"]}
     again = client.post(url, {"slot": "reason", "reason": "Leaked token."}, format="json")
     assert again.status_code == 409
+
+
+@pytest.mark.parametrize(
+    "purged",
+    [
+        {"zz": 1},
+        {"reason": "not a marker"},
+        {"reason": {"commitment": "a" * 64}},
+        {"changes.nope": {"commitment": "a" * 64, "by_seq": 1}},
+    ],
+)
+def test_a_malformed_purge_marker_is_reported_not_a_crash(personas, leaked_event, purged):
+    with audit_trigger_disabled():
+        AuditEvent.objects.filter(seq=leaked_event.seq).update(reason=PURGED, purged=purged)
+    report = verify_chain()
+    assert report.broken_seq == leaked_event.seq
+    assert "malformed purge marker" in report.problem or "written over" in report.problem
+    client = APIClient()
+    client.force_authenticate(personas.users.sam)
+    assert client.get("/api/v1/audit-events/").status_code == 200
+
+
+def test_detected_leaves_key_ids_in_identifier_fields_alone(personas, make_path):
+    make_path(name="legacy-ci-user", external_id="AKIAIOSFODNN7EXAMPLE")
+    assert list(audit_stored_secrets()) == []
+
+
+# --- migration 0008 on an existing chain --------------------------------------------------
+
+
+def _as_old_chain(migration) -> None:
+    """Turn the events written by the current code into the chain 0007 wrote."""
+    with audit_trigger_disabled():
+        prev = migration.GENESIS
+        for event in AuditEvent.objects.order_by("seq"):
+            event.prev_hash, event.salt = prev, ""
+            event.hash = prev = migration.old_hash(event)
+            AuditEvent.objects.filter(seq=event.seq).update(
+                prev_hash=event.prev_hash, hash=event.hash, salt=""
+            )
+        from registry.models import AuditChainHead
+
+        AuditChainHead.objects.update(last_hash=prev)
+
+
+def _run_0008(migration):
+    """The migration's data step, inside the test's transaction (what it uses of the
+    schema editor is the connection and execute)."""
+    from types import SimpleNamespace
+
+    from django.apps import apps
+
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        editor = SimpleNamespace(connection=connection, execute=cursor.execute)
+        with transaction.atomic():
+            migration.rehash(apps, editor)
+
+
+@pytest.fixture
+def migration():
+    import importlib
+
+    return importlib.import_module("registry.migrations.0008_audit_commitments")
+
+
+def test_migration_rehashes_an_intact_old_chain(personas, path, migration):
+    _as_old_chain(migration)
+    events = AuditEvent.objects.count()
+    _run_0008(migration)
+    report = verify_chain()
+    assert report.intact, report.problem
+    closing = AuditEvent.objects.order_by("-seq").first()
+    assert closing.action == "audit.chain_rehashed"
+    assert closing.changes["events_rehashed"] == events
+    assert closing.changes["previous_chain_intact"] is True
+
+
+def test_migration_refuses_to_launder_a_broken_old_chain(personas, path, migration, monkeypatch):
+    _as_old_chain(migration)
+    with audit_trigger_disabled():
+        AuditEvent.objects.filter(seq=3).update(actor_label="sam")
+    with pytest.raises(migration.BrokenChain, match="event #3 was altered"):
+        _run_0008(migration)
+    monkeypatch.setenv(migration.ACCEPT_BROKEN, "1")
+    _run_0008(migration)
+    closing = AuditEvent.objects.order_by("-seq").first()
+    assert closing.changes["previous_chain_intact"] is False
+    assert "event #3 was altered" in closing.changes["previous_chain_problem"]
+    assert verify_chain().intact

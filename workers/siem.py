@@ -18,7 +18,7 @@ import time
 from django.conf import settings
 from django.utils import timezone
 
-from registry.audit.anchors import anchor_now, mark_sent_to_siem, unsent_to_siem
+from registry.audit.anchors import anchor_now, mark_sent_to_siem, sink_lock, unsent_to_siem
 from workers.channels.http import post
 from workers.channels.webhook import sign
 
@@ -30,6 +30,11 @@ def publish_anchors() -> int:
     url = settings.NHI_AUDIT_ANCHOR_WEBHOOK_URL
     if not url:
         return 0
+    with sink_lock():  # two beats, or a command beside the beat, send each batch once
+        return _publish(url)
+
+
+def _publish(url: str) -> int:
     pending, total = unsent_to_siem()
     sent_to = total - len(pending)
     for start in range(0, len(pending), BATCH):

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from registry.audit.chain import GENESIS_HASH, PURGED, event_hash, slot_value
+from registry.audit.chain import GENESIS_HASH, PURGED, event_hash, slot_value, slot_values
 from registry.models import AuditChainHead, AuditEvent
 
 PURGE_ACTION = "audit.value_purged"
@@ -33,17 +33,34 @@ def events_in_order() -> Iterator[AuditEvent]:
     return AuditEvent.objects.order_by("seq").iterator(chunk_size=2000)
 
 
-def _purge_problem(event: AuditEvent, pending: dict[tuple[int, str], int]) -> str:
-    """Record the purges this event claims; settle the ones this event performed."""
-    for slot, marker in (event.purged or {}).items():
+def _marker_problem(event: AuditEvent, slots: set[str]) -> str:
+    """A purge marker the application could not have written is tampering, not a crash."""
+    if not isinstance(event.purged, dict):
+        return f"event #{event.seq} has a malformed purge record"
+    for slot, marker in event.purged.items():
+        well_formed = (
+            slot in slots
+            and isinstance(marker, dict)
+            and set(marker) == {"commitment", "by_seq"}
+            and isinstance(marker["commitment"], str)
+            and len(marker["commitment"]) == 64
+            and isinstance(marker["by_seq"], int)
+        )
+        if not well_formed:
+            return f"event #{event.seq} has a malformed purge marker ({slot})"
         if slot_value(event, slot) not in (PURGED, [PURGED, PURGED]):
             return f"event #{event.seq} has a purged value ({slot}) that was written over"
-        pending[(event.seq, slot)] = marker.get("by_seq")
+    return ""
+
+
+def _settle_purges(event: AuditEvent, pending: dict[tuple[int, str], int]) -> None:
+    """Remember the purges this event claims; settle the ones this event performed."""
+    for slot, marker in event.purged.items():
+        pending[(event.seq, slot)] = marker["by_seq"]
     if event.action == PURGE_ACTION:
         target = (int(event.object_id), str(event.changes.get("slot", "")))
         if pending.get(target) == event.seq:
             del pending[target]
-    return ""
 
 
 def verify_chain() -> ChainReport:
@@ -59,12 +76,13 @@ def verify_chain() -> ChainReport:
             return ChainReport(
                 checked, event.seq, f"event #{event.seq} does not follow event #{event.seq - 1}"
             )
+        if problem := _marker_problem(event, {slot for slot, _ in slot_values(event)}):
+            return ChainReport(checked, event.seq, problem)
         if event_hash(event) != event.hash:
             return ChainReport(
                 checked, event.seq, f"event #{event.seq} was altered after it was written"
             )
-        if problem := _purge_problem(event, pending):
-            return ChainReport(checked, event.seq, problem)
+        _settle_purges(event, pending)
         expected_prev = event.hash
         expected_seq += 1
         checked += 1

@@ -45,7 +45,7 @@ def audit_value_purge(
             raise Invalid.single(
                 "slot", errors.AUDIT_SLOT_UNKNOWN.format(slot=slot, slots=", ".join(slots))
             )
-        if event.action == PURGE_ACTION:
+        if event.action == PURGE_ACTION and slot.startswith(CHANGES_PREFIX):
             raise InvalidTransition(errors.AUDIT_PURGE_OF_PURGE)
         if slot in event.purged:
             raise InvalidTransition(errors.AUDIT_ALREADY_PURGED)

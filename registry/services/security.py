@@ -23,7 +23,7 @@ from registry import tokens
 from registry.actors import Actor
 from registry.audit import audit_record
 from registry.models import AccessPath, ApiToken, AuditEvent
-from registry.secret_scan import find_secret
+from registry.secret_scan import find_secret, redact
 from registry.services._common import is_live
 from registry.services.tokens import actor_for_token
 
@@ -108,8 +108,9 @@ def _fact(value: Any) -> list[Any]:
 def failed_login_username(typed: str) -> str:
     """The user name as typed, unless it looks like a credential: people paste
     passwords and tokens into the wrong box, and the audit must not keep them."""
-    typed = (typed or "")[:150]
-    return REDACTED if find_secret(typed) else typed
+    typed = typed or ""
+    # Scanned whole, then cut: a long name must not push a token past the cut unseen.
+    return REDACTED if find_secret(typed) else typed[:150]
 
 
 @transaction.atomic
@@ -297,7 +298,7 @@ def security_token_denied(
         "source_address": _fact(source_address),
     }
     if operation:
-        changes["operation"] = _fact(operation)
+        changes["operation"] = _fact(redact(operation))
     return audit_record(
         actor=actor_for_token(token) if token is not None else anonymous_actor(),
         action=TOKEN_DENIED,
@@ -355,14 +356,16 @@ def security_action_refused(
     timeline); otherwise (a create, or a name that matches nothing) about the caller's
     own account, with what was asked for in `target`. `reason` is the refusal's message.
     """
+    # What the caller sent is echoed here, and a URL can carry a credential
+    # (/api/v1/teams/ghp_…/): the audit trail would rightly refuse it, losing the event.
     changes = {
-        "operation": _fact(operation),
-        "request": _fact(request_line),
+        "operation": _fact(redact(operation)),
+        "request": _fact(redact(request_line)),
         "status": _fact(status),
         "source_address": _fact(source_address),
     }
     if target_ref:
-        changes["target"] = _fact(target_ref)
+        changes["target"] = _fact(redact(target_ref))
     obj = target if target is not None else _account_of(actor)
     return audit_record(
         actor=actor,

@@ -44,7 +44,11 @@ class Command(BaseCommand):
         anchored = verify_anchors(options["anchors"], key)
         if not anchored.intact:
             raise CommandError(f"Audit chain does NOT match its anchors: {anchored.problem}.")
+        scope = " (heads only: the segment files are not here)" if anchored.heads_only else ""
         self.stdout.write(
             f"Anchors match: {anchored.anchors} signed anchors, "
-            f"{anchored.events_checked} anchored events still in the chain."
+            f"{anchored.events_checked} anchored events still in the chain{scope}."
         )
+        if anchored.unreadable_lines:
+            lines = ", ".join(map(str, anchored.unreadable_lines))
+            self.stdout.write(f"Unreadable lines skipped (a write cut short?): {lines}.")
