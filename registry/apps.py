@@ -9,6 +9,8 @@ class RegistryConfig(AppConfig):
 
     def ready(self) -> None:
         from registry import request_user, signals
+        from registry.audit import signing
 
         signals.connect()
         checks.register(request_user.check_middleware, checks.Tags.security)
+        checks.register(signing.check_signing_key, checks.Tags.security)

@@ -130,6 +130,12 @@ class StaleVersion(ServiceError):
     http_status = 412
 
 
+class Unavailable(ServiceError):
+    """The deployment is missing something this needs (say what to set)."""
+
+    http_status = 503
+
+
 class Invalid(ServiceError):
     """Bad input, with messages per field."""
 

@@ -43,6 +43,7 @@ from dataclasses import dataclass, replace
 from typing import Any, BinaryIO
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, transaction
 from django.db.models import Q, QuerySet
 
@@ -52,7 +53,7 @@ from registry.audit import audit_record, verify_chain
 from registry.audit.anchors import anchor_now
 from registry.audit.chain import canonical
 from registry.audit.signing import private_key, public_key_pem
-from registry.errors import Invalid, NotAllowed
+from registry.errors import Invalid, NotAllowed, Unavailable
 from registry.exports import csv_safe
 from registry.models import AccessPath, Attestation, AuditChainHead, AuditEvent, PolicyException
 from registry.selectors import path_queryset
@@ -378,6 +379,10 @@ def _check(actor: Actor, start: dt.datetime, end: dt.datetime, now: dt.datetime)
             raise Invalid.single(field, NAIVE_DATETIME)
     if end <= start:
         raise Invalid.single("end", PERIOD_INVALID)
+    try:
+        private_key()  # before anything is read or written: a pack is always anchored
+    except ImproperlyConfigured as exc:
+        raise Unavailable(str(exc)) from exc
 
 
 def build_evidence_pack(

@@ -275,3 +275,23 @@ def test_a_write_cut_short_does_not_stop_anchoring(chain, make_path):
     report = verify_anchors(sink(), public_key())
     assert report.intact, report.problem
     assert report.unreadable_lines == (2,)
+
+
+def test_no_signing_key_refuses_a_pack_before_writing_anything(chain, personas, settings):
+    import io
+
+    from django.core import checks
+
+    from registry.errors import Unavailable
+    from registry.evidence import build_evidence_pack, period_from_dates
+
+    settings.NHI_AUDIT_SIGNING_KEY_FILE = ""
+    settings.DEBUG = False
+    before = AuditEvent.objects.count()
+    start, end = period_from_dates(NOW.date().replace(day=1), NOW.date().replace(day=28))
+    out = io.BytesIO()
+    with pytest.raises(Unavailable, match="NHI_AUDIT_SIGNING_KEY_FILE is not set"):
+        build_evidence_pack(actor=personas.sam, start=start, end=end, now=NOW, out=out)
+    assert out.getvalue() == b""
+    assert AuditEvent.objects.count() == before
+    assert "registry.W002" in [message.id for message in checks.run_checks()]

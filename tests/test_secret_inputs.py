@@ -255,3 +255,15 @@ def test_a_legacy_credential_can_be_cleaned_up_without_being_audited_again(perso
     assert event.changes["justification"] == [CREDENTIAL_REMOVED, JUSTIFICATION]
     assert GITHUB not in str(list(AuditEvent.objects.values_list("changes", "reason")))
     assert verify_chain().intact
+
+
+def test_a_credential_in_the_url_does_not_stop_a_token_denial_being_audited(personas):
+    """Guessing tokens against a URL that carries a credential still leaves a trace."""
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Bearer nhir_" + "x" * 36)
+    response = client.get(f"/api/v1/teams/{GITHUB}/")
+    assert response.status_code == 401
+    denial = AuditEvent.objects.filter(action="api_token.denied").order_by("-seq").first()
+    assert denial is not None
+    assert GITHUB not in str(denial.changes)
+    assert "[REDACTED]" in str(denial.changes)

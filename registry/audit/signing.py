@@ -51,6 +51,25 @@ def _key_path() -> Path:
     raise ImproperlyConfigured(KEY_NOT_CONFIGURED)
 
 
+def check_signing_key(app_configs=None, **kwargs) -> list:
+    """Production without an anchor key cannot anchor the audit or sign evidence packs:
+    say so at start-up rather than when an auditor asks for a pack."""
+    from django.core import checks
+
+    if settings.DEBUG:
+        return []
+    configured = settings.NHI_AUDIT_SIGNING_KEY_FILE
+    if configured and Path(configured).is_file():
+        return []
+    return [
+        checks.Warning(
+            KEY_NOT_CONFIGURED if not configured else f"{configured} is not a readable file.",
+            hint="Audit anchors and evidence packs are refused until the key is set.",
+            id="registry.W002",
+        )
+    ]
+
+
 def private_key() -> Ed25519PrivateKey:
     path = _key_path()
     if not path.exists() and not settings.NHI_AUDIT_SIGNING_KEY_FILE:
