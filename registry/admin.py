@@ -495,3 +495,7 @@ class SavedFilterAdmin(ReadOnlyAdmin):
 class ImportRunAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "source_format", "system", "file_name", "status", "actor_label"]
     list_filter = ["status", "source_format"]
+
+
+# Django's account admin, with the no-credentials rule on names.
+from registry import admin_accounts  # noqa: E402, F401

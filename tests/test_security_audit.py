@@ -836,3 +836,35 @@ def test_security_events_are_in_the_chain_with_the_rest(admin_client, personas, 
         security.REQUEST_REFUSED,
         "access_path.updated",
     } <= recorded
+
+
+# --- the account admin refuses credentials in names ----------------------------------------
+
+TOKEN = "ghp_Zr8mK2pQ9vX4tL7nB3cW6yH1" + "dF5gJ0sA2eR8"
+
+
+@pytest.mark.parametrize("field", ["first_name", "last_name", "username"])
+def test_the_account_admin_refuses_a_credential_in_a_name(admin_client, personas, field):
+    pat = personas.users.pat
+    data = user_form(pat) | {field: TOKEN}
+    response = admin_client.post(reverse("admin:auth_user_change", args=[pat.pk]), data)
+    assert response.status_code == 200  # the form again, with the error on the field
+    assert "This looks like a secret" in response.content.decode()
+    pat.refresh_from_db()
+    assert TOKEN not in (pat.username, pat.first_name, pat.last_name)
+    add = admin_client.post(
+        reverse("admin:auth_user_add"),
+        {"username": TOKEN, "password1": "x-Long-pass-9911", "password2": "x-Long-pass-9911",
+         "usable_password": "true"},
+    )  # fmt: skip
+    assert add.status_code == 200
+    assert not get_user_model().objects.filter(username=TOKEN).exists()
+
+
+def test_the_group_admin_refuses_a_credential_in_a_name(admin_client):
+    from django.contrib.auth.models import Group
+
+    response = admin_client.post(reverse("admin:auth_group_add"), {"name": "ops " + TOKEN})
+    assert response.status_code == 200
+    assert "This looks like a secret" in response.content.decode()
+    assert not Group.objects.exists()
