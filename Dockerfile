@@ -9,9 +9,9 @@ RUN pip install --no-cache-dir -r requirements.lock
 
 COPY . .
 RUN useradd --system --uid 10001 nhi \
-    && mkdir -p /app/var /app/anchors \
+    && mkdir -p /app/var/anchors \
     && DEBUG=1 python manage.py collectstatic --noinput \
-    && chown -R nhi /app/var /app/anchors
+    && chown -R nhi /app/var
 USER nhi
 
 EXPOSE 8000

@@ -52,15 +52,25 @@ def main() -> None:
     with zipfile.ZipFile(args.pack) as pack:
         manifest_bytes = pack.read("manifest.json")
         manifest = json.loads(manifest_bytes)
+        extra = set(pack.namelist()) - set(manifest["files"]) - {
+            "manifest.json", "anchor.json", "audit-public-key.pem"
+        }  # fmt: skip
+        if extra:
+            fail(f"the pack holds files its manifest does not list: {', '.join(sorted(extra))}")
         for name, facts in manifest["files"].items():
             if hashlib.sha256(pack.read(name)).hexdigest() != facts["sha256"]:
                 fail(f"{name} does not match its SHA-256 in manifest.json")
         print(f"ok: {len(manifest['files'])} files match manifest.json")
         record = json.loads(pack.read("anchor.json"))
-    statement = record["statement"]
+    statement = record.get("statement") or {}
+    if statement.get("kind") != "nhi-registry/audit-anchor":
+        fail("anchor.json is not an NHI Registry audit anchor")
     try:
-        key.verify(base64.b64decode(record["signature"]), canonical(statement).encode())
-    except InvalidSignature:
+        key.verify(
+            base64.b64decode(record.get("signature", ""), validate=True),
+            canonical(statement).encode(),
+        )
+    except (InvalidSignature, ValueError):
         fail("anchor.json is not signed by this public key")
     print(f"ok: anchor signed by key {statement['key_id']} at {statement['anchored_at']}")
     if statement.get("evidence_manifest_sha256") != hashlib.sha256(manifest_bytes).hexdigest():

@@ -211,7 +211,7 @@ def test_an_import_row_with_a_credential_names_line_and_field(personas, tmp_path
                             "name": "payments-api",
                             "namespace": "payments",
                             "uid": "5b1f2a8c-3d4e-4f5a-8b6c-7d8e9f0a1b2c",
-                            "annotations": {"note": "bootstrap token " + GITHUB},
+                            "labels": {"app.kubernetes.io/name": "api-" + GITHUB},
                         },
                     }
                 ],
@@ -220,7 +220,7 @@ def test_an_import_row_with_a_credential_names_line_and_field(personas, tmp_path
     )
     for path, fmt, line, field in [
         (csv_file, "csv", 3, "justification"),
-        (k8s_file, "k8s-serviceaccounts", 1, None),
+        (k8s_file, "k8s-serviceaccounts", 1, "consumers"),
     ]:
         out = io.StringIO()
         try:
@@ -234,8 +234,8 @@ def test_an_import_row_with_a_credential_names_line_and_field(personas, tmp_path
         assert GITHUB not in text
         assert GITHUB not in str(list(AuditEvent.objects.values_list("changes", "reason")))
         assert not AccessPath.objects.filter(justification__contains=GITHUB).exists()
-        if field:
-            assert f"line {line}" in text and field in text and "looks like a secret" in text
+        assert f"line {line}" in text, text
+        assert field in text and "looks like a secret" in text, text
 
 
 def test_a_legacy_credential_can_be_cleaned_up_without_being_audited_again(personas, path):
