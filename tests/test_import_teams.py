@@ -31,6 +31,7 @@ pytestmark = pytest.mark.django_db
 SAMPLES = Path(__file__).parent / "samples"
 CATALOG = SAMPLES / "backstage-catalog.yaml"
 DANGLING = SAMPLES / "backstage-catalog-dangling.yaml"
+ACME_TEAM_A = SAMPLES / "backstage-acme-team-a.yaml"
 TEAMS_CSV = SAMPLES / "teams.csv"
 BROKEN_CSV = SAMPLES / "teams-broken.csv"
 CATALOG_TEAMS = {"engineering", "checkout", "cloud-platform", "sec-appsec", "fraud-analytics"}
@@ -251,8 +252,45 @@ def test_references_default_to_the_namespace_of_the_entity_writing_them(db, tmp_
     out = run(path)
 
     assert team("ops-sre").parent.slug == "ops-infra"  # not default/infra
-    assert members("ops-sre") == {"sam": "member"}  # usernames ignore the namespace
+    assert members("ops-sre") == {"ops+sam": "member"}  # <namespace>+<name>
     assert "Unresolved" not in out
+
+
+def test_one_user_name_in_two_namespaces_is_two_users(db):
+    """Backstage's own example organisation (acme team-a) has a `guest` in `default`
+    and another in `development`: both import, the default one under its bare name."""
+    out = run(ACME_TEAM_A)
+
+    assert members("team-a") == {
+        "breanna.davison": "member",
+        "janelle.dawe": "member",
+        "nigel.manning": "member",
+        "guest": "member",
+        "development+guest": "member",
+    }
+    User = get_user_model()
+    assert User.objects.get(username="development+guest").email == "guest@example.com"
+    assert User.objects.get(username="development+guest").has_usable_password() is False
+    assert "'backstage': not in the file" in out  # team-a's parent lives in another file
+    again = run(ACME_TEAM_A)  # the second run changes nothing
+    assert "Users: 0 created, 0 updated." in again
+    assert "Memberships: 0 added" in again
+    assert User.objects.filter(username__endswith="guest").count() == 2
+
+
+def test_user_references_name_the_namespaced_user(db, tmp_path):
+    path = catalog(
+        tmp_path,
+        "kind: Group\nmetadata:\n  name: qa\nspec:\n  type: team\n  children: []\n"
+        "  members: [guest, development/guest, user:development/Guest]",
+        "kind: User\nmetadata:\n  name: guest\n  namespace: development\nspec:\n"
+        "  memberOf: []",
+        "kind: User\nmetadata:\n  name: guest\nspec:\n  memberOf: []",
+    )
+
+    run(path)
+
+    assert members("qa") == {"guest": "member", "development+guest": "member"}
 
 
 def test_dangling_references_are_reported_not_fatal(personas):

@@ -25,9 +25,12 @@ or ``org.yaml``. Only ``kind: Group`` and ``kind: User`` are read; any other kin
   group's ``spec.children`` without a ``spec.parent`` of its own gets that group as
   parent; when both are stated and disagree, ``spec.parent`` wins and a note says so.
   No parent stated anywhere: not stated (the team keeps its parent).
-- User -> a Django user: username ``metadata.name`` (the namespace is not part of it:
-  the registry has one user namespace, so two users with one name are refused), email
-  ``spec.profile.email``.
+- User -> a Django user, email ``spec.profile.email``. Its username is
+  ``metadata.name`` in the ``default`` namespace, else ``<namespace>+<name>``
+  (``user:development/guest`` -> ``development+guest``): Backstage allows one name in
+  several namespaces (its own example organisation has two ``guest`` users), Django
+  usernames allow no ``/``, and ``+`` is in no Backstage name, so no two entities share
+  a username. Users who differ only in case are refused.
 - Memberships: the union of ``Group.spec.members`` and ``User.spec.memberOf``. Backstage
   has no lead role: the role is not stated (new memberships are "member", existing
   roles are kept).
@@ -155,6 +158,11 @@ def team_slug(namespace: str, name: str) -> str:
     """The registry slug of the Group `namespace/name`."""
     base = name if namespace.lower() == DEFAULT_NAMESPACE else f"{namespace}-{name}"
     return slugify(base.replace(".", "-"))
+
+
+def user_username(namespace: str, name: str) -> str:
+    """The Django username of the User `namespace/name` (see the module docstring)."""
+    return name if namespace.lower() == DEFAULT_NAMESPACE else f"{namespace.lower()}+{name}"
 
 
 def team_kind(spec_type: str, name: str) -> str:
@@ -332,7 +340,10 @@ def _refs(
                 item_line, f"{_label(owner)}: {where}: not an entity reference: {text!r}."
             )
         problem = "" if ref.kind == kind else f"expected a {kind.capitalize()} reference"
-        entity_key = team_slug(ref.namespace, ref.name) if kind == "group" else ref.name.lower()
+        if kind == "group":
+            entity_key = team_slug(ref.namespace, ref.name)
+        else:
+            entity_key = user_username(ref.namespace, ref.name).lower()
         links.append(Link(entity_key, text, item_line, _label(owner), where, problem))
     return links
 
@@ -389,19 +400,20 @@ def _read_group(directory, node, ref, entity, spec, line, groups, children) -> N
 
 
 def _read_user(directory, node, ref, spec, line, users) -> None:
-    key = ref.name.lower()
+    username = user_username(ref.namespace, ref.name)
+    key = username.lower()
     label = _label(ref)
     if key in users:
         other, other_line = users[key]
         raise TeamFileError(
             line,
-            f"{label} and {_label(other)} (line {other_line}) would be the same user {ref.name!r}.",
+            f"{label} and {_label(other)} (line {other_line}) would be the same user {username!r}.",
         )
     users[key] = (ref, line)
     email = _text(_mapping(spec.get("profile")).get("email"), "spec.profile.email", line)
     if email is not None and not _valid_email(email):
         raise TeamFileError(line, f"{label}: spec.profile.email is not an email: {email!r}.")
-    directory.users[key] = UserEntry(username=ref.name, line=line, entity=label, email=email)
+    directory.users[key] = UserEntry(username=username, line=line, entity=label, email=email)
     me = Link(key, label, line, label, "metadata.name")
     for team in _refs(node, spec, "memberOf", owner=ref, line=line, kind="group"):
         directory.memberships.append(MemberEntry(team=team, user=me))
