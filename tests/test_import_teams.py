@@ -283,8 +283,7 @@ def test_user_references_name_the_namespaced_user(db, tmp_path):
         tmp_path,
         "kind: Group\nmetadata:\n  name: qa\nspec:\n  type: team\n  children: []\n"
         "  members: [guest, development/guest, user:development/Guest]",
-        "kind: User\nmetadata:\n  name: guest\n  namespace: development\nspec:\n"
-        "  memberOf: []",
+        "kind: User\nmetadata:\n  name: guest\n  namespace: development\nspec:\n  memberOf: []",
         "kind: User\nmetadata:\n  name: guest\nspec:\n  memberOf: []",
     )
 
