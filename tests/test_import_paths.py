@@ -502,6 +502,34 @@ def test_dry_run_of_an_update_and_a_full_sync_changes_nothing(personas, tmp_path
     assert dry.status == ImportRun.Status.DRY_RUN and dry.full_sync
 
 
+@pytest.mark.parametrize(
+    ("extra", "then"),
+    [
+        ((), "a real run would import nothing (fix them, or use --partial)."),
+        (("--partial",), "a real run with --partial would apply the other rows only."),
+    ],
+)
+def test_a_dry_run_with_failing_rows_exits_non_zero_to_gate_a_pipeline(personas, extra, then):
+    before = snapshot()
+
+    output, exc = run_refused(
+        SAMPLES / "registry-bad-row.csv", "--format", "csv", "--dry-run", *extra
+    )
+
+    assert str(exc) == f"Dry run: 2 row(s) would fail; {then} Nothing was changed."
+    assert BAD_DATE in output.splitlines()
+    assert snapshot() == before
+    dry = run_of(output)
+    assert dry.status == ImportRun.Status.DRY_RUN
+    assert dry.counts == {"created": 2, "failed": 2}
+
+
+def test_a_clean_dry_run_exits_zero(personas):
+    output, _ = run(SAMPLES / "registry-paths.csv", "--format", "csv", "--dry-run")
+
+    assert run_of(output).status == ImportRun.Status.DRY_RUN
+
+
 # --- refusals ----------------------------------------------------------------------------
 
 BAD_DATE = "line 4 (vault:approle/bad-date): last_used_at: not an ISO 8601 date ('yesterday')"

@@ -15,6 +15,9 @@ from registry.models import ImportRun, Team
 from registry.services.imports import ImportReport, paths_import
 
 BAR_WIDTH = 30
+DRY_RUN_FAILED = "Dry run: {failed:,} row(s) would fail; {then} Nothing was changed."
+DRY_RUN_REFUSED = "a real run would import nothing (fix them, or use --partial)."
+DRY_RUN_PARTIAL = "a real run with --partial would apply the other rows only."
 
 
 class Command(BaseCommand):
@@ -31,7 +34,11 @@ class Command(BaseCommand):
         parser.add_argument(
             "--team", default="", help="slug of the steward team for rows that name none"
         )
-        parser.add_argument("--dry-run", action="store_true", help="report, change nothing")
+        parser.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="report, change nothing; exit non-zero if a row would fail",
+        )
         parser.add_argument("--partial", action="store_true", help="apply the good rows")
         parser.add_argument(
             "--full-sync",
@@ -82,8 +89,17 @@ class Command(BaseCommand):
             ident = f" ({error['external_id']})" if error["external_id"] else ""
             self.stdout.write(f"{where}{ident}: {'; '.join(error['errors'])}")
         self.stdout.write(f"import {run.pk}: {run.get_status_display()}; {counts or 'no rows'}")
+        failed = report.counts["failed"]
         if run.status == ImportRun.Status.REFUSED:
             raise CommandError(
-                f"{report.counts['failed']:,} row(s) failed: nothing was imported "
+                f"{failed:,} row(s) failed: nothing was imported "
                 "(fix them, or use --partial to apply the good rows)."
+            )
+        if run.status == ImportRun.Status.DRY_RUN and failed:
+            # A dry run gates a pipeline: it fails when the real run would fail a row.
+            raise CommandError(
+                DRY_RUN_FAILED.format(
+                    failed=failed,
+                    then=DRY_RUN_PARTIAL if run.partial else DRY_RUN_REFUSED,
+                )
             )
