@@ -579,7 +579,7 @@ def test_entra_rows():
         "last_rotated_at": at(2026, 3, 1, 10, 15, 30, 123000),
         "expires_at": at(2027, 3, 1, 10, 15, 30, 123000),
     }
-    assert secret.hints == {"app": "Billing Export", "appId": app_id}
+    assert secret.hints == {"app": "Billing Export", "app_id": app_id}
 
     unnamed = rows[f"{app_id}/7b2c3d4e-5f6a-4b7c-9d8e-0f1a2b3c4d5e"]
     assert unnamed.data["name"] == "Billing Export client secret"

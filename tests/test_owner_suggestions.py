@@ -3,15 +3,27 @@ path page shows it and preselects it for a member claiming; a person confirms it
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
 import pytest
-from django.core.management import call_command
+from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management import CommandError, call_command
 from django.urls import reverse
 
-from registry.models import AccessPath
-from registry.suggestions import facts_for, load_rules, suggest
+from registry.importers.formats import READERS
+from registry.models import AccessPath, ImportRun
+from registry.suggestions import (
+    CONDITIONS,
+    HINTS,
+    OwnerRulesError,
+    check_owner_rules,
+    facts_for,
+    load_rules,
+    suggest,
+)
 
 SAMPLES = Path(__file__).parent / "samples"
 RULES = [
@@ -20,6 +32,11 @@ RULES = [
     {"team": "growth", "created_by": "gha-growth-*", "steward": "platform"},
     {"team": "nobody-has-this-slug", "name_prefix": "orphan-"},
 ]
+GCP_ETL_KEY = (
+    "projects/acme-data-staging/serviceAccounts/"
+    "etl-loader@acme-data-staging.iam.gserviceaccount.com/keys/"
+    "b71e08d2c94f3a6510e7d2b4c8a9f06e3d5b1c72"
+)
 
 
 def facts(**overrides) -> dict:
@@ -44,13 +61,155 @@ def test_first_matching_rule_wins_and_says_why():
     assert suggest(rules, facts(name="billing")) is None
 
 
-@pytest.mark.parametrize(
-    "bad",
-    [{"rules": 1}, [{"name_prefix": "x"}], [{"team": "t"}], [{"team": "t", "colour": "red"}]],
-)
-def test_malformed_rules_are_refused(bad):
-    with pytest.raises(ValueError, match="NHI_OWNER_RULES"):
+CONDITIONS_TEXT = ", ".join(CONDITIONS)
+MALFORMED = [
+    ({"rules": 1}, "NHI_OWNER_RULES must be a JSON list of rules, not an object."),
+    (["payments"], "NHI_OWNER_RULES rule 1: must be a JSON object such as"),
+    ([{"name_prefix": "x"}], 'NHI_OWNER_RULES rule 1: needs a "team" (a team\'s slug).'),
+    (
+        [{"team": "data", "name_prefix": "etl-"}, {"team": "t"}],
+        f"NHI_OWNER_RULES rule 2 (team t): needs at least one condition, one of: "
+        f"{CONDITIONS_TEXT}.",
+    ),
+    (
+        [{"team": "t", "colour": "red"}],
+        f"NHI_OWNER_RULES rule 1 (team t): unknown condition(s) colour; the conditions are: "
+        f"{CONDITIONS_TEXT}.",
+    ),
+    (
+        [{"team": "t", "namespace": ["a", "b"]}],
+        "NHI_OWNER_RULES rule 1 (team t): namespace must be a non-empty string pattern, "
+        "not a list.",
+    ),
+    (
+        [{"team": "t", "account": 123456789012}],
+        "NHI_OWNER_RULES rule 1 (team t): account must be a non-empty string pattern, "
+        "not a number (123456789012).",
+    ),
+    (
+        [{"team": "t", "app_id": ""}],
+        "NHI_OWNER_RULES rule 1 (team t): app_id must be a non-empty string pattern, "
+        "not a string ('').",
+    ),
+]
+
+
+@pytest.mark.parametrize(("bad", "message"), MALFORMED)
+def test_malformed_rules_are_refused_naming_the_rule_and_the_problem(bad, message):
+    with pytest.raises(OwnerRulesError) as exc:
         load_rules(bad)
+    assert str(exc.value).startswith(message)
+
+
+@pytest.mark.parametrize(("bad", "message"), MALFORMED[:3])
+def test_a_malformed_rule_is_a_command_error_and_imports_nothing(settings, db, bad, message):
+    settings.NHI_OWNER_RULES = bad
+
+    with pytest.raises(CommandError) as exc:
+        call_command(
+            "import_paths", str(SAMPLES / "k8s-serviceaccounts.json"), "--format",
+            "k8s-serviceaccounts", "--no-progress", stdout=io.StringIO(),
+        )  # fmt: skip
+
+    assert str(exc.value).startswith(message)
+    assert str(exc.value).endswith("Nothing was imported.")
+    assert not ImportRun.objects.exists() and not AccessPath.objects.exists()
+
+
+def test_a_malformed_rule_fails_the_system_check(settings):
+    settings.NHI_OWNER_RULES = [{"team": "t", "colour": "red"}]
+
+    (error,) = check_owner_rules()
+
+    assert error.id == "registry.E001" and error.level == checks.ERROR
+    assert error.msg.startswith("NHI_OWNER_RULES rule 1 (team t): unknown condition(s) colour")
+    settings.NHI_OWNER_RULES = RULES
+    assert check_owner_rules() == []
+    assert any(c.__name__ == "check_owner_rules" for c in checks.registry.registry.get_checks())
+
+
+def test_invalid_json_is_refused_when_the_settings_load(monkeypatch):
+    from config.env import env_json
+
+    monkeypatch.setenv("NHI_OWNER_RULES", '[{"team": "payments",}]')
+    with pytest.raises(ImproperlyConfigured, match="NHI_OWNER_RULES must be JSON: Expecting"):
+        env_json("NHI_OWNER_RULES", [])
+
+
+# Each reader's sample and the hints its rows carry (documented in the reader).
+READER_SAMPLES = {
+    "aws-credential-report": "aws-credential-report.csv",
+    "gcp-sa-keys": "gcp-sa-keys.json",
+    "github-pat-grants": "github-pat-grants.json",
+    "k8s-serviceaccounts": "k8s-serviceaccounts.json",
+    "entra-app-credentials": "entra-app-credentials.json",
+}
+
+
+@pytest.mark.parametrize("fmt", READER_SAMPLES)
+def test_every_hint_a_reader_gives_is_a_rule_condition(fmt):
+    with (SAMPLES / READER_SAMPLES[fmt]).open("rb") as source:
+        keys = {key for row in READERS[fmt](source) for key in row.hints}
+    assert keys
+    # The AWS reader's `name` hint is the path's name, which `name` matches.
+    assert keys <= set(HINTS) | {"name"}
+    assert keys <= set(CONDITIONS)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "rule", "suggested", "reason"),
+    [
+        (
+            "aws-credential-report",
+            {"iam_path": "/teams/payments/*", "account": "123456789012"},
+            {"arn:aws:iam::123456789012:user/teams/payments/billing-export"},
+            "matches iam path /teams/payments/* and account 123456789012",
+        ),
+        (
+            "aws-credential-report",
+            {"name": "*-bot"},
+            {"arn:aws:iam::123456789012:user/reporting-bot"},
+            "matches name *-bot",
+        ),
+        (
+            "gcp-sa-keys",
+            {"service_account": "etl-loader@*"},
+            {GCP_ETL_KEY},
+            "matches service account etl-loader@*",
+        ),
+        (
+            "k8s-serviceaccounts",
+            {"helm_release": "billing", "managed_by": "helm"},
+            {"payments-prod/billing-export"},
+            "matches helm release billing and managed by helm",
+        ),
+        (
+            "entra-app-credentials",
+            {"app_id": "c4d5e6f7-*"},
+            {"c4d5e6f7-a8b9-4c0d-1e2f-3a4b5c6d7e8f/9d4e5f6a-7b8c-4d9e-1f0a-2b3c4d5e6f7a"},
+            "matches app id c4d5e6f7-*",
+        ),
+        (
+            "github-pat-grants",
+            {"owner": "hubot", "repository_selection": "all"},
+            {"github-pat-grant:25390"},
+            "matches owner hubot and repository selection all",
+        ),
+    ],
+)
+def test_rules_on_every_readers_hints_suggest_an_owner(
+    settings, personas, fmt, rule, suggested, reason
+):
+    settings.NHI_OWNER_RULES = [{"team": "payments", **rule}]
+
+    call_command(
+        "import_paths", str(SAMPLES / READER_SAMPLES[fmt]), "--format", fmt, "--team",
+        "platform", "--no-progress", "--partial", stdout=io.StringIO(),
+    )  # fmt: skip
+
+    found = AccessPath.objects.filter(suggested_owner__slug="payments")
+    assert set(found.values_list("external_id", flat=True)) == suggested
+    assert set(found.values_list("suggestion_reason", flat=True)) == {reason}
 
 
 def test_imported_unowned_paths_get_the_suggestion(settings, personas, client):

@@ -13,7 +13,7 @@ application without credentials gives no row.
   other; `created_via` discovery; `credential_lifetime` long_lived.
 - `startDateTime` is `last_rotated_at`; `endDateTime` is `expires_at`, kept as-is even
   when past (the import service decides).
-- hints: `app` (displayName) and `appId`.
+- hints: `app` (displayName) and `app_id` (appId): owner rules can use both.
 - A password credential's `hint` (the secret's first characters), `secretText`, and a
   key credential's `key` are never read: nothing of a secret reaches the registry.
 - A file that is not JSON, or not one of the shapes above, gives one error row with
@@ -70,7 +70,7 @@ def _rows(line: int, application: dict[str, Any], system_name: str) -> Iterator[
         return
     if not isinstance(app_name, str) or not app_name.strip():
         app_name = app_id
-    hints = {"app": app_name, "appId": app_id}
+    hints = {"app": app_name, "app_id": app_id}
     for list_name, kind, label in CREDENTIAL_LISTS:
         credentials = application.get(list_name)
         if credentials is None:

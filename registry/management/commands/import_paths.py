@@ -13,6 +13,7 @@ from registry.context import request_context
 from registry.importers.formats import FORMATS, READERS
 from registry.models import ImportRun, Team
 from registry.services.imports import ImportReport, paths_import
+from registry.suggestions import OwnerRulesError, load_rules
 
 BAR_WIDTH = 30
 DRY_RUN_FAILED = "Dry run: {failed:,} row(s) would fail; {then} Nothing was changed."
@@ -48,6 +49,10 @@ class Command(BaseCommand):
         parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     def handle(self, *args, **options) -> None:
+        try:
+            load_rules()
+        except OwnerRulesError as exc:
+            raise CommandError(f"{exc} Nothing was imported.") from exc
         steward = None
         if options["team"]:
             steward = Team.objects.filter(slug=options["team"]).first()
