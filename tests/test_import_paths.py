@@ -536,6 +536,19 @@ BAD_DATE = "line 4 (vault:approle/bad-date): last_used_at: not an ISO 8601 date 
 BAD_REASON = f"line 5 (vault:approle/bad-reason): justification: {errors.JUSTIFICATION_PLACEHOLDER}"
 
 
+def test_a_github_requests_listing_is_refused_not_imported_as_access(personas):
+    before = snapshot()
+
+    output, exc = run_refused(SAMPLES / "github-pat-requests.json", "--format", "github-pat-grants")
+
+    assert output.splitlines()[0].startswith(
+        "the file: This is a list of pending fine-grained PAT requests, not grants: item 1 "
+    )
+    assert "1 row(s) failed: nothing was imported" in str(exc)
+    assert snapshot() == before
+    assert run_of(output).status == ImportRun.Status.REFUSED
+
+
 def test_a_bad_row_refuses_the_whole_import_and_names_its_line(personas):
     before = snapshot()
 

@@ -450,6 +450,32 @@ def test_github_broken_rows():
     assert rows[2].data["name"] == "no owner"
 
 
+def test_github_requests_listing_is_refused_as_a_whole():
+    """GET /orgs/{org}/personal-access-token-requests looks like the grants listing,
+    but its items are pending requests (`reason`, `created_at`): not access."""
+    (row,) = read(github_pat_grants.read, "github-pat-requests.json")
+
+    assert row.line == 0 and row.data == {}
+    assert row.errors == [
+        github_pat_grants.REQUESTS_NOT_GRANTS.format(
+            line=1, fields="`reason` and `created_at` but no `access_granted_at`"
+        )
+    ]
+    assert row.errors[0].startswith(
+        "This is a list of pending fine-grained PAT requests, not grants: item 1 has"
+    )
+    # One request among grants (a merged file) refuses it too, naming the item.
+    grants = json.loads((SAMPLES / "github-pat-grants.json").read_text())
+    request = json.loads((SAMPLES / "github-pat-requests.json").read_text())[1]
+    del request["reason"]
+    (row,) = read_bytes(github_pat_grants.read, json.dumps([*grants, request]).encode())
+    assert row.errors == [
+        github_pat_grants.REQUESTS_NOT_GRANTS.format(
+            line=5, fields="`created_at` but no `access_granted_at`"
+        )
+    ]
+
+
 def test_github_token_named_after_a_token_is_not_kept():
     sample = json.loads((SAMPLES / "github-pat-grants.json").read_text())[:1]
     token = "github_pat_" + "A1b2C3d4E5" * 3

@@ -24,6 +24,10 @@ organisation can see and revoke.
   members:read" (sections repository, organization, other, then any new ones; names
   sorted).
 - hints: `owner` (login), `repository_selection`, and `token_id` when present.
+- A listing of *requests* (`GET /orgs/{org}/personal-access-token-requests`: items with
+  `reason` and `created_at`, no `access_granted_at`) is refused as a whole (one error
+  row, line 0, naming the first such item): a pending request is not access, and
+  importing it would register tokens the organisation never approved.
 - A file that is not JSON, or not a list, gives one error row with line 0 (the file as
   a whole). Lines are 1-based positions in the list. Secret-shaped values (a token
   named after its own value, say) never reach `data` or `hints`.
@@ -41,11 +45,22 @@ from registry.importers.base import ImportRow, parse_time, without_secrets
 DEFAULT_SYSTEM = "github"
 SHORT_LIVED_UNDER = dt.timedelta(days=8)
 SECTION_ORDER = ("repository", "organization", "other")
+NOT_A_GRANTS_LIST = (
+    "Expected a JSON list of fine-grained personal access token grants "
+    "(GET /orgs/{org}/personal-access-tokens)."
+)
+REQUESTS_NOT_GRANTS = (
+    "This is a list of pending fine-grained PAT requests, not grants: item {line} has "
+    "{fields} (GET /orgs/{{org}}/personal-access-token-requests). A request is not access: "
+    "nothing was imported. Export the grants with GET /orgs/{{org}}/personal-access-tokens."
+)
 
 
 def read(source: BinaryIO, *, system: str | None = None) -> Iterator[ImportRow]:
     system_name = system or DEFAULT_SYSTEM
     items, error = _load(source)
+    if not error:
+        error = _requests_error(items)
     if error:
         yield ImportRow(line=0, errors=[error])
         return
@@ -79,10 +94,22 @@ def _load(source: BinaryIO) -> tuple[list[Any], str | None]:
             documents = pages  # gh api --paginate --slurp: a list of pages
     if documents and all(isinstance(page, list) for page in documents):
         return [item for page in documents for item in page], None
-    return [], (
-        "Expected a JSON list of fine-grained personal access token grants "
-        "(GET /orgs/{org}/personal-access-tokens)."
-    )
+    return [], NOT_A_GRANTS_LIST
+
+
+def _requests_error(items: list[Any]) -> str | None:
+    """Why the list is one of PAT requests rather than grants, or None: a request has a
+    `reason` and a `created_at` where a grant has `access_granted_at`."""
+    for line, item in enumerate(items, start=1):
+        if not isinstance(item, dict) or "access_granted_at" in item:
+            continue
+        fields = [name for name in ("reason", "created_at") if name in item]
+        if fields:
+            shown = " and ".join(f"`{name}`" for name in fields)
+            return REQUESTS_NOT_GRANTS.format(
+                line=line, fields=f"{shown} but no `access_granted_at`"
+            )
+    return None
 
 
 def _skip_space(text: str, position: int) -> int:
