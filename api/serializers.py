@@ -23,6 +23,7 @@ from registry.models import (
     Transfer,
 )
 from registry.progress import get_progress
+from registry.selectors import path_identifiers
 from registry.services.paths import EDITABLE_FIELDS
 from registry.status import Status
 
@@ -44,6 +45,10 @@ class AccessPathSerializer(serializers.ModelSerializer):
     status = serializers.ChoiceField(choices=Status.choices, read_only=True)
     tags = serializers.SlugRelatedField(slug_field="slug", many=True, read_only=True)
     url = serializers.SerializerMethodField()
+    identifiers = serializers.SerializerMethodField(
+        help_text="The credential's other names: [{kind, value}] (key_id, principal, "
+        "fingerprint, client_id), live ones only."
+    )
 
     class Meta:
         model = AccessPath
@@ -54,13 +59,16 @@ class AccessPathSerializer(serializers.ModelSerializer):
             "data_classification", "credential_lifetime", "rotation_days", "last_rotated_at",
             "last_used_at", "requires_human_signoff", "revocation_plan", "expires_at",
             "review_interval_days", "last_attested_at", "next_review_at", "state", "status",
-            "escalation_stage", "version", "tags", "interactive_login", "last_seen_at",
-            "not_seen_since", "created_at", "updated_at",
+            "escalation_stage", "version", "tags", "identifiers", "interactive_login",
+            "last_seen_at", "not_seen_since", "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = fields
 
     def get_url(self, path: AccessPath) -> str:
         return f"{settings.BASE_URL}/paths/{path.pk}/"
+
+    def get_identifiers(self, path: AccessPath) -> list[dict[str, str]]:
+        return _identifiers(path)
 
     def to_representation(self, path: AccessPath) -> dict:
         """The same output as DRF's generic field-by-field rendering (a test compares
@@ -84,12 +92,21 @@ def _iso(value: dt.datetime | None) -> str | None:
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
+def _identifiers(path: AccessPath) -> list[dict[str, str]]:
+    """From `selectors.with_identifiers`' prefetch (one query per page), else a query."""
+    found = getattr(path, "live_identifiers", None)
+    if found is None:
+        found = path_identifiers(path=path)
+    return [{"kind": i.kind, "value": i.value} for i in found]
+
+
 _RENDER = {
     "id": lambda p: str(p.pk),
     "url": lambda p: f"{settings.BASE_URL}/paths/{p.pk}/",
     "owner_team": lambda p: p.owner_team.slug if p.owner_team_id else None,
     "steward_team": lambda p: p.steward_team.slug if p.steward_team_id else None,
     "tags": lambda p: [t.slug for t in p.tags.all()],
+    "identifiers": _identifiers,
 }
 
 
@@ -102,10 +119,17 @@ class AccessPathWriteSerializer(serializers.ModelSerializer):
     tags = serializers.ListField(
         child=serializers.CharField(max_length=64), required=False, max_length=20
     )
+    identifiers = serializers.ListField(
+        child=serializers.DictField(child=serializers.CharField(max_length=500)),
+        required=False,
+        max_length=50,
+        help_text="Replaces the path's live identifiers: [{kind, value}] with kind one of "
+        "key_id, principal, fingerprint (SHA-256 hex, 'sha256:' prefix allowed), client_id.",
+    )
 
     class Meta:
         model = AccessPath
-        fields = sorted(EDITABLE_FIELDS | {"owner_team", "tags"})
+        fields = sorted(EDITABLE_FIELDS | {"owner_team", "tags", "identifiers"})
         extra_kwargs = {
             name: {"required": False, "validators": []}
             for name in EDITABLE_FIELDS

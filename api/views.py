@@ -104,7 +104,9 @@ class AccessPathViewSet(_ScopedViewSet):
     queryset = AccessPath.objects.none()
 
     def scoped_queryset(self) -> QuerySet:
-        return selectors.path_queryset(actor=self.actor).prefetch_related("tags")
+        return selectors.with_identifiers(
+            selectors.path_queryset(actor=self.actor).prefetch_related("tags")
+        )
 
     def get_object(self):
         try:

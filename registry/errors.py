@@ -74,6 +74,27 @@ TOKEN_REVOKED = "This token is already revoked."
 SLUG_TAKEN = "A team with this slug already exists."
 ALREADY_MEMBER = "This user is already a member of the team."
 
+IDENTIFIERS_INVALID = (
+    'Identifiers must be a list of {"kind": ..., "value": ...} (or kind:value lines); '
+    "kinds: key_id, principal, fingerprint, client_id."
+)
+IDENTIFIER_KIND = (
+    "Unknown identifier kind {kind!r}: use key_id, principal, fingerprint or client_id."
+)
+IDENTIFIER_EMPTY = "An identifier needs a value."
+IDENTIFIER_TOO_LONG = "An identifier may be at most 500 characters."
+IDENTIFIER_FINGERPRINT = (
+    "A fingerprint is the SHA-256 of the credential as 64 hexadecimal characters "
+    "(optionally prefixed sha256:)."
+)
+IDENTIFIER_IS_A_CREDENTIAL = (
+    "This looks like a credential ({kind}), not an identifier: an identifier names a "
+    "credential and is never one. Give its key id or its fingerprint (SHA-256) instead."
+)
+IDENTIFIER_TAKEN = "This identifier is already registered on another access path."
+TOO_MANY_IDENTIFIERS = "A path may have at most {count} identifiers."
+TRIAGE_NEEDS_A_VALUE = "Give an identifier or a fingerprint to look up."
+
 # Transitions
 PATH_CHANGED_CONCURRENTLY = "This access path was changed by someone else; reload and retry."
 STALE_VERSION = "This access path has changed since version {expected}; it is now version {actual}."

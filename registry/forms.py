@@ -13,6 +13,8 @@ from django.db import models
 from registry.errors import Invalid, ServiceError
 from registry.importers.formats import FORMATS
 from registry.models import AccessPath, Attestation, Notification, PolicyException, Team
+from registry.selectors import path_identifiers
+from registry.services import identifiers as identifier_rules
 from registry.services.paths import EDITABLE_FIELDS
 
 UTC_HELP = "Date and time in UTC."
@@ -153,6 +155,13 @@ class ExceptionRequestForm(PageForm):
 
 class PathEditForm(forms.ModelForm):
     version = forms.IntegerField(widget=forms.HiddenInput)
+    identifiers = forms.CharField(
+        label="Identifiers",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="One kind:value per line; kinds: key_id, principal, fingerprint (SHA-256 "
+        "hex of the credential, computed where it is), client_id. Never the credential.",
+    )
     change_reason = forms.CharField(
         label="Reason for the change", required=False, widget=forms.TextInput()
     )
@@ -181,6 +190,9 @@ class PathEditForm(forms.ModelForm):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["steward_team"].to_field_name = "slug"
+        if self.instance.pk is not None:
+            live = path_identifiers(path=self.instance)
+            self.initial["identifiers"] = "\n".join(f"{i.kind}:{i.value}" for i in live)
         self.fields["steward_team"].queryset = Team.objects.filter(is_active=True)
         # The field speaks slugs; the model's initial value is the team's id.
         steward = self.instance.steward_team
@@ -193,9 +205,25 @@ class PathEditForm(forms.ModelForm):
         instance): skip Django's model validation here."""
 
     def changes(self) -> dict:
-        return {
+        changes = {
             name: self.cleaned_data[name] for name in self.changed_data if name in EDITABLE_FIELDS
         }
+        if "identifiers" in self.changed_data:
+            # Parsed (and every rule applied) by the service; a line it refuses comes
+            # back as this field's error.
+            changes["identifiers"] = self._identifier_pairs
+        return changes
+
+    def clean_identifiers(self) -> str:
+        text = self.cleaned_data.get("identifiers", "")
+        try:
+            self._identifier_pairs = identifier_rules.parse_text(text)
+        except Invalid as exc:
+            # Whatever was refused is not shown back (it may be a credential).
+            self.data = self.data.copy()
+            self.data["identifiers"] = ""
+            raise forms.ValidationError(exc.message) from None
+        return text
 
 
 class TeamChannelsForm(forms.ModelForm):

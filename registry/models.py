@@ -757,3 +757,56 @@ class ImportRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source_format} import {self.pk} ({self.status})"
+
+
+class CredentialIdentifier(models.Model):
+    """A name of a credential besides its path's `external_id`: a key id, a principal, a
+    client id or a fingerprint (SHA-256 of the value, computed by whoever holds it; the
+    registry never sees the value). Triage looks a leaked credential up by any of them.
+    Rows are never deleted: removing one from its path sets `retired_at`.
+
+    A key id or a fingerprint names exactly one credential: unique among live records.
+    A principal or client id names the holder, which may have several credentials (two
+    keys of one service account, the same service account name in two clusters): unique
+    per path, and a lookup may find several paths."""
+
+    # The kinds that name one credential (unique across paths).
+    UNIQUE_KINDS = ("key_id", "fingerprint")
+
+    class Kind(models.TextChoices):
+        KEY_ID = "key_id", "Key id"
+        PRINCIPAL = "principal", "Principal"
+        FINGERPRINT = "fingerprint", "Fingerprint (SHA-256)"
+        CLIENT_ID = "client_id", "Client id"
+
+    path = models.ForeignKey(AccessPath, on_delete=models.PROTECT, related_name="identifiers")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    value = models.CharField(max_length=500)
+    source = models.CharField(max_length=48, default="manual")
+    created_at = models.DateTimeField()
+    retired_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["kind", "value", "id"]
+        constraints = [
+            # One live record per key id / fingerprint: it names one credential.
+            models.UniqueConstraint(
+                fields=["kind", "value"],
+                condition=Q(retired_at__isnull=True, kind__in=["key_id", "fingerprint"]),
+                name="identifier_unique_per_kind",
+            ),
+            models.UniqueConstraint(
+                fields=["path", "kind", "value"],
+                condition=Q(retired_at__isnull=True),
+                name="identifier_once_per_path",
+            ),
+        ]
+        indexes = [
+            # Triage: look a value up whatever its kind.
+            models.Index(fields=["value"], name="identifier_value"),
+            # A path's identifiers (path page, API prefetch).
+            models.Index(fields=["path", "kind"], name="identifier_by_path"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.value}"

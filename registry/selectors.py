@@ -9,7 +9,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from registry.actors import Actor
@@ -24,6 +24,7 @@ from registry.models import (
     Attestation,
     AuditEvent,
     Claim,
+    CredentialIdentifier,
     ImportRun,
     Membership,
     Notification,
@@ -89,6 +90,23 @@ def path_list(
     if not filterset.is_valid():
         raise Invalid({k: [str(m) for m in v] for k, v in filterset.errors.items()})
     return filterset.qs
+
+
+def with_identifiers(qs: QuerySet[AccessPath]) -> QuerySet[AccessPath]:
+    """Each path's live identifiers as `live_identifiers`, one query for the page."""
+    live = CredentialIdentifier.objects.filter(retired_at__isnull=True).order_by("kind", "value")
+    return qs.prefetch_related(Prefetch("identifiers", queryset=live, to_attr="live_identifiers"))
+
+
+def path_identifiers(*, path: AccessPath) -> list[CredentialIdentifier]:
+    found = getattr(path, "live_identifiers", None)
+    if found is not None:
+        return found
+    return list(
+        CredentialIdentifier.objects.filter(path=path, retired_at__isnull=True).order_by(
+            "kind", "value"
+        )
+    )
 
 
 def path_get(*, actor: Actor, path_id: Any, now: dt.datetime | None = None) -> AccessPath | None:

@@ -28,7 +28,9 @@ _ticket_validator = URLValidator(schemes=["http", "https"])
 # other half), and a leaked key is looked up by it: the fields that identify a
 # credential may hold one, and so may a search for it (`q`) and a saved search (`query`).
 # Every other rule is a secret everywhere.
-IDENTIFIER_FIELDS = frozenset({"external_id", "q", "query"})
+# `identifiers` / `identifier`: a path's other names (key ids, principals, fingerprints)
+# as the audit trail and triage record them.
+IDENTIFIER_FIELDS = frozenset({"external_id", "q", "query", "identifiers", "identifier"})
 
 
 def credential_in(field_name: str, text: str) -> Finding | None:

@@ -178,5 +178,6 @@ def _row(line: int, fields: dict[str, str], system_name: str) -> ImportRow | Non
         disabled=not any(is_active for is_active, _ in active),
         interactive_login=password,
         hints=hints,
+        identifiers=[("principal", arn)] if match is not None else [],
         errors=errors,
     )

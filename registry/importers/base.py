@@ -28,6 +28,10 @@ class ImportRow:
     console password: NHI10 human use of a non-human identity); None when the source
     does not say, so a source that cannot know never clears what another reported.
     `hints`: facts for owner suggestions (namespace, repository, owner, creator...).
+    `identifiers`: every other name the source gives the credential, as (kind, value)
+    with kind one of key_id, principal, fingerprint, client_id (CredentialIdentifier);
+    recorded on the path after the row is applied (services/identifiers.py), never
+    retiring identifiers recorded by hand or by another source.
     `errors`: why this row cannot be imported; a row with errors has no other effect.
     """
 
@@ -36,6 +40,7 @@ class ImportRow:
     disabled: bool = False
     interactive_login: bool | None = None
     hints: dict[str, str] = field(default_factory=dict)
+    identifiers: list[tuple[str, str]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
 

@@ -4,6 +4,7 @@ form use."""
 from __future__ import annotations
 
 from registry.importers import (
+    aws_access_keys,
     aws_credential_report,
     entra_app_credentials,
     gcp_sa_keys,
@@ -21,5 +22,6 @@ READERS: dict[str, Reader] = {
     "github-pat-grants": github_pat_grants.read,
     "k8s-serviceaccounts": k8s_serviceaccounts.read,
     "entra-app-credentials": entra_app_credentials.read,
+    "aws-access-keys": aws_access_keys.read,
 }
 FORMATS = tuple(READERS)

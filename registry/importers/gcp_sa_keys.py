@@ -117,4 +117,13 @@ def _row(line: int, item: dict[str, Any], system_name: str) -> ImportRow:
         data["last_rotated_at"] = created
     if expires is not None:
         data["expires_at"] = expires
-    return ImportRow(line=line, data=data, disabled=disabled, hints=hints, errors=errors)
+    # The key id is a leaked key file's `private_key_id`; the email its `client_email`.
+    identifiers = [("key_id", key_id), ("principal", email)] if match is not None else []
+    return ImportRow(
+        line=line,
+        data=data,
+        disabled=disabled,
+        hints=hints,
+        identifiers=identifiers,
+        errors=errors,
+    )

@@ -130,7 +130,8 @@ def _row(line: int, item: dict[str, Any], system_name: str) -> ImportRow:
         data["created_by_ref"] = f"{managed_by} release {release}" if release else managed_by
     if release:
         hints["helm_release"] = release
-    return ImportRow(line=line, data=data, hints=hints)
+    identifiers = [("principal", f"system:serviceaccount:{namespace}:{name}")]
+    return ImportRow(line=line, data=data, hints=hints, identifiers=identifiers)
 
 
 def _environment(namespace: str) -> str:

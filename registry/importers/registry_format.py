@@ -7,6 +7,8 @@ rotation_days, last_rotated_at, last_used_at, requires_human_signoff, revocation
 expires_at, review_interval_days, interactive_login), plus `owner_team` and
 `steward_team` (team slugs), `tags` (space or comma separated in CSV, a list in JSON) and
 the history a previous spreadsheet or CMDB carries: `last_attested_at`.
+`identifiers`: the credential's other names, "kind:value;kind:value" in CSV, a list of
+{"kind", "value"} (as the API shows them) or that string in JSON.
 
 What the registry itself writes on export and derives on its own (id, status, state,
 version, dates it keeps) is accepted and ignored, so an export can be edited and
@@ -24,11 +26,13 @@ import json
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
+from registry.errors import Invalid
 from registry.importers.base import ImportRow
+from registry.services import identifiers as identifier_rules
 from registry.services.paths import EDITABLE_FIELDS
 
 HISTORY_FIELDS = frozenset({"last_attested_at"})
-ACCEPTED = EDITABLE_FIELDS | {"owner_team", "tags"} | HISTORY_FIELDS
+ACCEPTED = EDITABLE_FIELDS | {"owner_team", "tags", "identifiers"} | HISTORY_FIELDS
 # Written by export_paths / the API and ignored on the way back in.
 IGNORED = frozenset(
     {
@@ -91,7 +95,16 @@ def _unguarded(text: str) -> str:
 def _row(line: int, record: dict, system: str | None) -> ImportRow:
     row = ImportRow(line=line)
     for key, value in record.items():
-        if key in IGNORED or value is None or value == "":
+        if key in IGNORED or value is None or value == "" or value == []:
+            continue
+        if key == "identifiers":
+            try:
+                if isinstance(value, str):
+                    row.identifiers = identifier_rules.parse_text(value, separator=";")
+                else:
+                    row.identifiers = identifier_rules.parse(value)
+            except Invalid as exc:
+                row.errors.append(f"identifiers: {exc.message}")
             continue
         try:
             row.data[key] = _convert(key, value)

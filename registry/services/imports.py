@@ -34,6 +34,7 @@ from registry.importers.formats import FORMATS, READERS
 from registry.models import AccessPath, ImportRun, Team
 from registry.posture import live_q
 from registry.services._common import is_live, lock_path, refuse_if, resolve_now, save_path
+from registry.services.identifiers import identifiers_import
 from registry.services.paths import (
     path_register_or_update,
     path_revoke,
@@ -242,6 +243,12 @@ def _import_rows(
         one_by_one += _register_fresh(actor, fresh, report, seen, now)
         for row in one_by_one:
             _apply_one(actor, row, run, report, seen, now)
+        # -- identifiers: registry/services/identifiers.py records ImportRow.identifiers --
+        for row, found in identifiers_import(
+            actor=actor, rows=chunk, source=run.source_format, now=now
+        ):
+            _fail(report, row, found)
+        # -- end identifiers --
         _stamp(seen, run, now)
         _suggest_owners(rules, chunk, seen, teams)
         done += len(chunk)

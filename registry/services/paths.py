@@ -18,6 +18,7 @@ from registry.errors import Invalid, InvalidTransition
 from registry.models import AccessPath, PolicyException, Tag
 from registry.policies import Policy, current_policy
 from registry.posture import DERIVED_FROM, derived_facts
+from registry.services import identifiers as identifier_rules
 from registry.services._common import (
     check_version,
     close_open_requests,
@@ -182,6 +183,9 @@ def path_register(
     """Record a new access path. With an owner team it starts active, with a review date
     from its risk tier and an expiry; without one it starts unowned."""
     now = resolve_now(now)
+    data = dict(data)
+    identifiers = data.pop("identifiers", None)
+    wanted = identifier_rules.parse(identifiers) if identifiers is not None else []
     path, tags, changes = _new_path(actor, data, now=now, policy=current_policy())
     _refuse_duplicate_external_id(path)
     with _duplicate_external_id_as_invalid():
@@ -189,6 +193,10 @@ def path_register(
     if tags:
         _set_tags(path, tags)
     audit_record(actor=actor, action="access_path.registered", obj=path, now=now, changes=changes)
+    if wanted:
+        identifier_rules.apply_identifiers(
+            actor=actor, locked=path, wanted=wanted, source="manual", now=now
+        )
     return path
 
 
@@ -254,8 +262,34 @@ def path_update(
     now: dt.datetime | None = None,
 ) -> AccessPath:
     """Edit a path's facts. A change of risk tier or interval moves the next review date;
-    a change that sets every value to what it already is writes nothing."""
+    a change that sets every value to what it already is writes nothing. `identifiers`
+    (when given) become the path's live identifiers (services/identifiers.py)."""
     now = resolve_now(now)
+    changes = dict(changes)
+    identifiers = changes.pop("identifiers", None)
+    wanted = identifier_rules.parse(identifiers) if identifiers is not None else None
+    updated = _update(
+        actor=actor,
+        path=path,
+        changes=changes,
+        expected_version=expected_version,
+        reason=reason,
+        now=now,
+    )
+    if wanted is not None:
+        identifier_rules.identifiers_set(actor=actor, path=updated, identifiers=wanted, now=now)
+    return updated
+
+
+def _update(
+    *,
+    actor: Actor,
+    path: AccessPath,
+    changes: Mapping[str, Any],
+    expected_version: int | None,
+    reason: str,
+    now: dt.datetime,
+) -> AccessPath:
     policy = current_policy()
     _refuse_unknown_fields(changes, UPDATE_FIELDS)
     locked = lock_path(path.pk)

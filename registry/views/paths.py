@@ -43,6 +43,7 @@ from registry.selectors import (
     actor_teams,
     path_get,
     path_history,
+    path_identifiers,
     path_open_requests,
 )
 from registry.services._common import is_live
@@ -151,6 +152,7 @@ def _detail_context(request: HttpRequest, path: AccessPath, bound: dict | None =
         "bound_action": next(iter(bound), "") if bound else "",
         "timeline": path_history(path=path),
         "tags": list(path.tags.values_list("slug", flat=True)),
+        "identifiers": path_identifiers(path=path),
     }
 
 
