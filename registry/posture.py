@@ -95,7 +95,8 @@ RULES: tuple[PostureRule, ...] = (
         Rule.NHI7_LONG_LIVED,
         "NHI7",
         "Long-lived secret past rotation",
-        "A long-lived or static credential is past its rotation date.",
+        "A long-lived or static credential is past its rotation date, or expires further "
+        "ahead than the policy allows (a source reported it so).",
     ),
     PostureRule(
         Rule.NHI8_ENV_ISOLATION,
@@ -209,7 +210,11 @@ def _violation_q(
         case Rule.NO_EXPIRY:
             return owned & Q(expires_at__isnull=True)
         case Rule.NHI7_LONG_LIVED:
-            return Q(rotation_due_at__lte=now)
+            # Past rotation, or an expiry beyond the policy's cap: a person cannot set
+            # one, but an import records what the source states (an Entra secret
+            # ending in 2100).
+            too_far = now + dt.timedelta(days=policy.max_expiry_days)
+            return Q(rotation_due_at__lte=now) | Q(expires_at__gt=too_far)
         case Rule.NHI8_ENV_ISOLATION:
             return Q(external_id__in=_shared("environment", now, shared))
         case Rule.NHI9_REUSE:

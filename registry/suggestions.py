@@ -9,7 +9,8 @@ matching rule wins. Conditions are shell-style patterns (fnmatch, case-insensiti
 - `steward`: the steward team's slug;
 - every hint a reader gives (`HINTS`, documented in each reader): `namespace`,
   `managed_by`, `helm_release`, `app` (Kubernetes); `account`, `iam_path` (AWS, e.g.
-  "/payments/*"); `project`, `service_account` (GCP); `owner`, `repository_selection`,
+  "/payments/*"), `inactive_keys` (AWS access keys: how many); `project`,
+  `service_account` (GCP); `owner`, `repository_selection`,
   `token_id` (GitHub); `app`, `app_id` (Entra); `repository` for sources that state one.
 
 A path whose source gave no such hint never matches a rule on it.
@@ -34,7 +35,8 @@ from django.conf import settings
 
 HINTS = (
     "namespace", "managed_by", "helm_release", "app", "app_id", "account", "iam_path",
-    "project", "service_account", "owner", "repository", "repository_selection", "token_id",
+    "inactive_keys", "project", "service_account", "owner", "repository",
+    "repository_selection", "token_id",
 )  # fmt: skip
 CONDITIONS = ("name_prefix", "name", "created_by", "steward", *HINTS)
 

@@ -31,7 +31,7 @@ from django.utils import timezone
 from registry import errors, services
 from registry.audit import verify_chain
 from registry.dashboard import dashboard_stats
-from registry.errors import NotAllowed
+from registry.errors import Invalid, NotAllowed
 from registry.importers import registry_format
 from registry.importers.base import ImportRow
 from registry.models import AccessPath, AuditEvent, ImportRun, PolicyException
@@ -534,6 +534,45 @@ def test_a_clean_dry_run_exits_zero(personas):
 
 BAD_DATE = "line 4 (vault:approle/bad-date): last_used_at: not an ISO 8601 date ('yesterday')"
 BAD_REASON = f"line 5 (vault:approle/bad-reason): justification: {errors.JUSTIFICATION_PLACEHOLDER}"
+
+
+def test_a_source_stated_far_expiry_is_recorded_and_flagged_nhi7(personas):
+    """An Entra secret ending in 2100 exists whatever the policy says: a discovery import
+    records the source's expiry (a person could not set it) and posture flags it."""
+    sample = SAMPLES / "entra-app-credentials-far-expiry.json"
+
+    output, _ = run(sample, "--format", "entra-app-credentials", "--team", "platform")
+
+    assert run_of(output).counts == {"created": 3}
+    paths = {p.external_id.split("/")[1][:4]: p for p in AccessPath.objects.filter(system="entra")}
+    assert paths["0a1b"].expires_at == at(2100, 1, 1)
+    assert paths["1b2c"].expires_at == at(2299, 12, 31, 5)
+    assert Rule.NHI7_LONG_LIVED in violations(paths["0a1b"])
+    assert Rule.NHI7_LONG_LIVED in violations(paths["1b2c"])
+    assert Rule.NHI7_LONG_LIVED not in violations(paths["2c3d"])  # within the policy
+    again, _ = run(sample, "--format", "entra-app-credentials", "--team", "platform")
+    assert run_of(again).counts == {"unchanged": 3}
+    # A person still cannot ask for such an expiry.
+    with pytest.raises(Invalid) as exc:
+        services.path_update(
+            actor=personas.sam, path=paths["2c3d"],
+            changes={"expires_at": at(2100, 1, 1)}, now=NOW,
+        )  # fmt: skip
+    days = current_policy().max_expiry_days
+    assert exc.value.errors == {"expires_at": [errors.EXPIRY_TOO_FAR.format(days=days)]}
+
+
+def test_the_registry_format_keeps_the_expiry_cap(personas, tmp_path):
+    row = {
+        "name": "far-away", "kind": "service_account", "system": "vault",
+        "external_id": "vault:approle/far-away", "environment": "prod",
+        "expires_at": "2100-01-01",
+    }  # fmt: skip
+
+    output, _ = run_refused(write_csv(tmp_path, "far.csv", [row]), "--format", "csv")
+
+    days = current_policy().max_expiry_days
+    assert f"expires_at: {errors.EXPIRY_TOO_FAR.format(days=days)}" in output
 
 
 def test_a_github_requests_listing_is_refused_not_imported_as_access(personas):

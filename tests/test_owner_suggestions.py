@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
@@ -116,6 +117,28 @@ def test_a_malformed_rule_is_a_command_error_and_imports_nothing(settings, db, b
     assert not ImportRun.objects.exists() and not AccessPath.objects.exists()
 
 
+def test_a_malformed_rule_refuses_an_upload_and_an_api_import(settings, tmp_path, client, personas):
+    settings.NHI_IMPORT_DIR = tmp_path / "imports"
+    settings.NHI_OWNER_RULES = [{"team": "t", "colour": "red"}]
+    message = "NHI_OWNER_RULES rule 1 (team t): unknown condition(s) colour"
+    client.force_login(personas.users.sam)
+
+    def upload() -> SimpleUploadedFile:
+        body = (SAMPLES / "k8s-serviceaccounts.json").read_bytes()
+        return SimpleUploadedFile("sa.json", body, content_type="application/json")
+
+    page = client.post(
+        reverse("registry:import-list"),
+        {"file": upload(), "format": "k8s-serviceaccounts", "steward_team": "platform"},
+    )
+    api = client.post("/api/v1/imports/", {"file": upload(), "format": "k8s-serviceaccounts"})
+
+    assert page.status_code == 503 and message in page.content.decode()
+    assert api.status_code == 503 and message in api.content.decode()
+    assert "Nothing was queued." in api.content.decode()
+    assert not ImportRun.objects.exists()
+
+
 def test_a_malformed_rule_fails_the_system_check(settings):
     settings.NHI_OWNER_RULES = [{"team": "t", "colour": "red"}]
 
@@ -139,6 +162,7 @@ def test_invalid_json_is_refused_when_the_settings_load(monkeypatch):
 # Each reader's sample and the hints its rows carry (documented in the reader).
 READER_SAMPLES = {
     "aws-credential-report": "aws-credential-report.csv",
+    "aws-access-keys": "aws-access-keys-users.json",
     "gcp-sa-keys": "gcp-sa-keys.json",
     "github-pat-grants": "github-pat-grants.json",
     "k8s-serviceaccounts": "k8s-serviceaccounts.json",
@@ -146,12 +170,16 @@ READER_SAMPLES = {
 }
 
 
+def test_every_source_reader_has_a_sample_here():
+    assert set(READER_SAMPLES) == set(READERS) - {"csv", "json"}
+
+
 @pytest.mark.parametrize("fmt", READER_SAMPLES)
 def test_every_hint_a_reader_gives_is_a_rule_condition(fmt):
     with (SAMPLES / READER_SAMPLES[fmt]).open("rb") as source:
         keys = {key for row in READERS[fmt](source) for key in row.hints}
     assert keys
-    # The AWS reader's `name` hint is the path's name, which `name` matches.
+    # The AWS readers' `name` hint is the path's name, which `name` matches.
     assert keys <= set(HINTS) | {"name"}
     assert keys <= set(CONDITIONS)
 

@@ -19,11 +19,13 @@ from django.contrib.auth import get_user_model
 
 from registry import services
 from registry.dashboard import quality_expression
+from registry.errors import Invalid
 from registry.filters import ANY_VIOLATION
 from registry.models import AccessPath, Membership, PolicyException, Team
 from registry.policies import current_policy
 from registry.posture import RECOMMENDED_FIELD_COUNT, RULES, path_violations, record_quality
 from registry.selectors import path_list
+from registry.services.paths import source_stated_expiry
 from tests.conftest import NOW
 
 pytestmark = pytest.mark.django_db
@@ -356,6 +358,29 @@ def test_nhi7_static_credential_past_rotation(personas, make_path):
     # Due again the instant the new rotation date arrives.
     assert not breaks(personas, rotated, Rule.NHI7_LONG_LIVED, NOW + 30 * DAY - MINUTE)
     assert breaks(personas, rotated, Rule.NHI7_LONG_LIVED, NOW + 30 * DAY)
+
+
+def test_nhi7_an_expiry_beyond_the_policy_cap(personas, make_path):
+    """A person cannot set one, but a discovery import records what the source states
+    (services.paths.source_stated_expiry): posture flags it as long-lived."""
+    cap = current_policy().max_expiry_days * DAY
+    path = make_path(credential_lifetime="long_lived")
+    with pytest.raises(Invalid):
+        services.path_update(
+            actor=personas.pat, path=path, changes={"expires_at": NOW + cap + DAY}, now=NOW
+        )
+    with source_stated_expiry():
+        far = services.path_update(
+            actor=personas.pat, path=path, changes={"expires_at": NOW + cap + DAY}, now=NOW
+        )
+    assert far.expires_at == NOW + cap + DAY
+    assert breaks(personas, far, Rule.NHI7_LONG_LIVED)
+    # Judged against the policy at each moment: within the cap a day later.
+    assert not breaks(personas, far, Rule.NHI7_LONG_LIVED, NOW + DAY)
+    within = services.path_update(
+        actor=personas.pat, path=far, changes={"expires_at": NOW + cap}, now=NOW
+    )
+    assert not breaks(personas, within, Rule.NHI7_LONG_LIVED)
 
 
 def test_nhi7_default_rotation_from_creation_and_lifetime_edits(personas, make_path):

@@ -7,9 +7,12 @@ dry run does all the work and rolls it back, so what it reports is exactly what 
 run would do. Each row runs in a savepoint, so one refused row never spoils the others.
 
 A credential the source reports as disabled, or as already expired, is revoked if the
-registry holds it live, and is not registered if it does not. A full sync stamps every
-path it saw with the run and flags the live paths of the same source and system that it
-did not see (`not_seen_since`): candidates for retirement, counted on the dashboard.
+registry holds it live, and is not registered if it does not. An expiry a source's
+export states is recorded however far ahead (posture flags it NHI7); the policy's cap
+applies to the registry's own csv/json, which carry what people decided. A full sync
+stamps every path it saw with the run and flags the live paths of the same source and
+system that it did not see (`not_seen_since`): candidates for retirement, counted on the
+dashboard.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +32,7 @@ from django.dispatch import Signal
 from registry import permissions
 from registry.actors import Actor
 from registry.audit import audit_record
-from registry.errors import Invalid, ServiceError
+from registry.errors import Invalid, ServiceError, Unavailable
 from registry.importers.base import ImportRow
 from registry.importers.formats import FORMATS, READERS
 from registry.models import AccessPath, ImportRun, Team
@@ -39,8 +43,9 @@ from registry.services.paths import (
     path_register_or_update,
     path_revoke,
     paths_register_many,
+    source_stated_expiry,
 )
-from registry.suggestions import OwnerRule, facts_for, load_rules, suggest
+from registry.suggestions import OwnerRule, OwnerRulesError, facts_for, load_rules, suggest
 
 # Sent after an upload's transaction commits; workers.apps enqueues the import task.
 import_queued = Signal()
@@ -53,6 +58,9 @@ OUTCOMES = (
     "failed",
 )  # fmt: skip
 Progress = Callable[[int, int], None]
+# The registry's own formats: what people decided (an expiry is capped by the policy).
+# Every other format is a source's export, whose expiry is a fact.
+PEOPLE_FORMATS = frozenset({"csv", "json"})
 
 
 class _RollBack(Exception):
@@ -166,7 +174,7 @@ def paths_import(
     ImportRun.objects.filter(pk=run.pk).update(status=ImportRun.Status.RUNNING, total=len(rows))
     report = ImportReport(run=run)
     try:
-        with transaction.atomic():
+        with transaction.atomic(), _expiry_as(source_format):
             _import_rows(actor, rows, run, report, steward, now, progress)
             if full_sync:
                 report.counts["not_seen"] = _flag_not_seen(run, now)
@@ -188,6 +196,10 @@ def paths_import(
         raise
     _finish(run, status, report, now)
     return report
+
+
+def _expiry_as(source_format: str) -> AbstractContextManager:
+    return nullcontext() if source_format in PEOPLE_FORMATS else source_stated_expiry()
 
 
 def _import_rows(
@@ -443,6 +455,10 @@ def import_queue(
     refuse_if(permissions.refuse_import(actor))
     if source_format not in FORMATS:
         raise Invalid.single("format", f"Choose one of: {', '.join(FORMATS)}.")
+    try:
+        load_rules()
+    except OwnerRulesError as exc:  # every import would fail: say why now
+        raise Unavailable(f"{exc} Nothing was queued.") from exc
     with transaction.atomic():
         run = ImportRun.objects.create(
             source_format=source_format, system=system, file_name=file_name[:255],
