@@ -14,8 +14,10 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
+from registry.actors import Actor
 from registry.importers.formats import READERS
 from registry.models import AccessPath, ImportRun
+from registry.services.imports import import_queue, import_run_queued
 from registry.suggestions import (
     CONDITIONS,
     HINTS,
@@ -137,6 +139,26 @@ def test_a_malformed_rule_refuses_an_upload_and_an_api_import(settings, tmp_path
     assert api.status_code == 503 and message in api.content.decode()
     assert "Nothing was queued." in api.content.decode()
     assert not ImportRun.objects.exists()
+
+
+def test_rules_broken_after_an_upload_fail_its_run_saying_why(settings, tmp_path, personas):
+    settings.NHI_IMPORT_DIR = tmp_path / "imports"
+    run = import_queue(
+        actor=Actor.for_user(personas.users.sam),
+        chunks=[(SAMPLES / "k8s-serviceaccounts.json").read_bytes()],
+        file_name="sa.json",
+        source_format="k8s-serviceaccounts",
+    )
+    settings.NHI_OWNER_RULES = [{"team": "t", "colour": "red"}]
+
+    report = import_run_queued(run_id=str(run.pk))
+
+    run.refresh_from_db()
+    assert run.status == ImportRun.Status.FAILED
+    (error,) = run.errors
+    assert error["line"] == 0
+    assert error["errors"][0].startswith("NHI_OWNER_RULES rule 1 (team t): unknown condition")
+    assert report.errors == run.errors and not AccessPath.objects.exists()
 
 
 def test_a_malformed_rule_fails_the_system_check(settings):

@@ -174,8 +174,15 @@ def paths_import(
     ImportRun.objects.filter(pk=run.pk).update(status=ImportRun.Status.RUNNING, total=len(rows))
     report = ImportReport(run=run)
     try:
+        rules = load_rules()
+    except OwnerRulesError as exc:
+        # The rules changed since the upload was accepted: the run says why it failed.
+        report.errors.append({"line": 0, "external_id": "", "errors": [str(exc)]})
+        _finish(run, ImportRun.Status.FAILED, report, now)
+        return report
+    try:
         with transaction.atomic(), _expiry_as(source_format):
-            _import_rows(actor, rows, run, report, steward, now, progress)
+            _import_rows(actor, rows, run, report, steward, rules, now, progress)
             if full_sync:
                 report.counts["not_seen"] = _flag_not_seen(run, now)
             if dry_run or (report.errors and not partial):
@@ -208,6 +215,7 @@ def _import_rows(
     run: ImportRun,
     report: ImportReport,
     steward: Team | None,
+    rules: list[OwnerRule],
     now: dt.datetime,
     progress: Progress | None,
 ) -> None:
@@ -216,7 +224,6 @@ def _import_rows(
     together (paths_register_many), and everything else — edits, retirements, owners,
     tags, history — goes one at a time through the ordinary services."""
     teams: dict[str, Team | None] = {}
-    rules = load_rules()
     done = 0
     for start in range(0, len(rows), CHUNK):
         chunk = rows[start : start + CHUNK]
