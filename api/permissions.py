@@ -23,3 +23,18 @@ class RegistryAccess(BasePermission):
             self.code = MISSING_SCOPE_CODE
             return False
         return True
+
+
+class LookupAccess(RegistryAccess):
+    """A lookup (triage) is a read sent as a POST (the value stays out of URLs and
+    logs): a read scope suffices."""
+
+    def has_permission(self, request, view) -> bool:
+        token = request.auth if isinstance(request.auth, ApiToken) else None
+        if token is None:
+            return bool(request.user and request.user.is_authenticated)
+        if ApiToken.Scope.READ not in token.scopes:
+            self.message = MISSING_SCOPE.format(scope=ApiToken.Scope.READ)
+            self.code = MISSING_SCOPE_CODE
+            return False
+        return True

@@ -350,3 +350,29 @@ class ImportRunSerializer(serializers.ModelSerializer):
 
     def get_total(self, run: ImportRun) -> int:
         return self._progress(run)[1]
+
+
+class TriageInput(serializers.Serializer):
+    value = serializers.CharField(
+        max_length=600,
+        trim_whitespace=True,
+        help_text="An identifier (key id, principal, client id, external id) or a "
+        "fingerprint (SHA-256 hex of the credential, 'sha256:' prefix allowed). Never "
+        "the credential itself: that is refused.",
+    )
+    kind = serializers.ChoiceField(
+        choices=["key_id", "principal", "fingerprint", "client_id", "external_id"],
+        required=False,
+        allow_null=True,
+        help_text="Restrict the lookup to one kind of identifier (default: any).",
+    )
+
+
+class TriageAnswerSerializer(serializers.Serializer):
+    """The answer's shape (docs/API.md): matches visible to the caller carry the path,
+    its teams, leads and contacts, plan, attestation and exceptions; others only
+    `route_to`."""
+
+    query = serializers.DictField()
+    matches = serializers.ListField(child=serializers.DictField())
+    escalation_contacts = serializers.ListField(child=serializers.DictField())

@@ -16,6 +16,7 @@ router.register("imports", views.ImportRunViewSet, basename="import")
 
 urlpatterns = [
     path("v1/me/", views.MeView.as_view(), name="me"),
+    path("v1/triage/", views.TriageView.as_view(), name="triage"),
     path("v1/", include(router.urls)),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),

@@ -25,6 +25,7 @@ from api import serializers as s
 from api.actors import actor_for
 from api.exceptions import ErrorSerializer
 from api.pagination import AuditCursorPagination, PathCursorPagination
+from api.permissions import LookupAccess
 from registry import selectors, services
 from registry.filters import AccessPathFilterSet
 from registry.models import (
@@ -502,3 +503,23 @@ class ImportRunViewSet(_ListRetrieveViewSet):
             full_sync=values["full_sync"],
         )
         return Response(s.ImportRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
+
+
+class TriageView(APIView):
+    """Who to call about a credential, from one of its names or its fingerprint."""
+
+    permission_classes = [LookupAccess]
+
+    @extend_schema(
+        request=s.TriageInput,
+        responses={200: s.TriageAnswerSerializer, **errors(400, 401, 403, 415)},
+    )
+    def post(self, request):
+        data = s.TriageInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        answer = services.triage_lookup(
+            actor=actor_for(request),
+            value=data.validated_data["value"],
+            kind=data.validated_data.get("kind"),
+        )
+        return Response(answer.data, headers={"Cache-Control": "no-store"})

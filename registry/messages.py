@@ -55,6 +55,12 @@ def describe(reason: str, stage: int, payload: dict) -> str:
                 f"Expired on {_date(payload.get('expired_at'))}: make sure it is revoked "
                 "downstream."
             )
+        case "triage":
+            return (
+                f"Looked up in triage by {payload.get('looked_up_by', 'someone')} "
+                f"(by {payload.get('kind', 'identifier')}): if this credential leaked, follow "
+                "its revocation plan."
+            )
         case "channel_test":
             return "Test message from NHI Registry: this channel works."
         case "access_path.expired" | "access_path.lapsed":

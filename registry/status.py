@@ -75,3 +75,28 @@ def status_case(*, now: dt.datetime, policy: Policy) -> Case:
         default=Value(Status.ACTIVE.value),
         output_field=CharField(),
     )
+
+
+def status_of(path: AccessPath, *, now: dt.datetime, policy: Policy, accountable: bool) -> str:
+    """`status_case` for one path already in memory, in Python: the same predicates in the
+    same order (tests/test_triage.py checks they agree for every status). For reads that
+    must not pay for building the SQL expression (triage). `accountable`: the owning
+    team is active and has current members (the negation of owner_unaccountable_q)."""
+    nxt, expires = path.next_review_at, path.expires_at
+    not_expired = expires is None or expires > now
+    live = path.state in _LIVE_STATES and not_expired
+    owned = live and path.state == State.ACTIVE and nxt is not None
+    lapse_line = now - policy.lapse_after
+    window_end = now + policy.review_window
+    checks = {
+        Status.UNOWNED: live and path.state == State.UNOWNED,
+        Status.CLAIM_PENDING: live and path.state == State.CLAIM_PENDING,
+        Status.ACTIVE: owned and nxt > window_end and accountable,
+        Status.REVIEW_DUE: owned and now < nxt <= window_end and accountable,
+        Status.OVERDUE: owned and lapse_line < nxt <= now and accountable,
+        Status.LAPSED: owned and (nxt <= lapse_line or not accountable),
+        Status.EXPIRED: path.state == State.EXPIRED
+        or (path.state in _LIVE_STATES and expires is not None and expires <= now),
+        Status.REVOKED: path.state == State.REVOKED,
+    }
+    return next((s.value for s in Status if checks[s]), Status.ACTIVE.value)

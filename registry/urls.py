@@ -1,6 +1,6 @@
 from django.urls import path
 
-from registry.views import dashboard, evidence, imports, inventory, paths, queues, teams
+from registry.views import dashboard, evidence, imports, inventory, paths, queues, teams, triage
 
 app_name = "registry"
 
@@ -35,6 +35,7 @@ urlpatterns = [
         paths.exception_decide,
         name="exception-decide",
     ),
+    path("triage/", triage.triage, name="triage"),
     path("queues/mine/", queues.my_teams, name="queue-mine"),
     path("queues/unclaimed/", queues.unclaimed, name="queue-unclaimed"),
     path("queues/security/", queues.security_queues, name="queue-security"),

@@ -75,6 +75,9 @@ AUDIT_EVENTS = ("own", "other", "unowned", "pathless")
 NOTIFICATIONS = ("own", "other")
 IMPORTS = ("run",)
 ME = ("-",)
+# Triage looks a path up by its external id: any signed-in caller gets an answer (a
+# match outside their visibility answers routing only: tests/test_triage.py).
+TRIAGE = PATHS
 
 RESOURCE_OBJECTS = {
     "access-paths": PATHS,
@@ -86,6 +89,7 @@ RESOURCE_OBJECTS = {
     "notifications": NOTIFICATIONS,
     "imports": IMPORTS,
     "me": ME,
+    "triage": TRIAGE,
 }
 # Routes whose objects differ from their resource's.
 ROUTE_OBJECTS = {
@@ -266,6 +270,12 @@ MATRIX: dict[str, dict[str, tuple]] = {
     },
     "me": {
         "-":              (200, 200, 200, 200, 200, 200, 200, 401, 401, 401),
+    },
+    # A lookup is a read sent as a POST: a read-only token may look up.
+    "triage": {
+        "own":            (200, 200, 200, 200, 200, 200, 200, 401, 401, 401),
+        "other":          (200, 200, 200, 200, 200, 200, 200, 401, 401, 401),
+        "unowned":        (200, 200, 200, 200, 200, 200, 200, 401, 401, 401),
     },
 }
 # fmt: on
@@ -495,6 +505,8 @@ def request_for(world: World, persona: str, route: str, obj: str) -> tuple[str, 
     resource, _, action = route.partition(":")
     if resource == "me":
         return "get", reverse("me"), None
+    if resource == "triage":
+        return "post", reverse("triage"), {"value": world.path(obj).external_id}
     basename = BASENAMES[resource]
     if action == "list":
         return "get", reverse(f"{basename}-list") + "?page_size=200", None

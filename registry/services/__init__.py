@@ -34,6 +34,7 @@ from registry.services.teams import (
     team_update,
 )
 from registry.services.tokens import token_create, token_revoke
+from registry.services.triage import triage_lookup
 
 __all__ = [
     "audit_value_purge",
@@ -67,4 +68,5 @@ __all__ = [
     "token_revoke",
     "transfer_accept",
     "transfer_decline",
+    "triage_lookup",
 ]

@@ -11,6 +11,7 @@ never asserted.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import itertools
 import json
 import math
@@ -48,6 +49,8 @@ from registry.policies import current_policy
 from registry.posture import derived_facts
 from registry.selectors import path_queryset
 from registry.services.tokens import token_create
+from registry.services.triage import triage_lookup
+from registry.triage import parse_query, triage_find
 
 OWNING_TEAMS = 200
 # The last two owning teams have nobody in them: their paths are lapsed at once (NHI1).
@@ -132,6 +135,14 @@ class Result:
     api_ms: list[float]
     raw_ms: list[float]
     same_rows: bool
+
+
+def bench_key_id(i: int) -> str:
+    return f"AKIA{i:016d}"
+
+
+def bench_fingerprint(i: int) -> str:
+    return hashlib.sha256(f"bench-credential-{i}".encode()).hexdigest()
 
 
 def _median(values: list[float]) -> float:
@@ -242,6 +253,7 @@ class Command(BaseCommand):
         results = self._measure(scratch, secret, scenarios, raw_params, samples)
         self._print_table(results, samples)
         self._measure_pages(reviewer, max(samples // 4, 5))
+        self._measure_triage(reviewer, n_paths, samples)
 
     def _people(self, now: dt.datetime) -> tuple[list[Team], AbstractBaseUser]:
         """Teams, one member each (the empty ones excepted), and a security reviewer."""
@@ -290,6 +302,7 @@ class Command(BaseCommand):
         lifetimes = AccessPath.CredentialLifetime.values
         day = dt.timedelta(days=1)
         tag_rows: list[tuple[uuid.UUID, int]] = []
+        identifier_rows: list[tuple] = []
 
         def rows() -> Iterator[tuple]:
             for i in range(n):
@@ -326,6 +339,9 @@ class Command(BaseCommand):
                         attested = next_review - day * interval
                 for tag in rng.sample(tag_ids, rng.choice([0, 0, 1, 1, 2])):
                     tag_rows.append((pk, tag))
+                # Every path is findable by a key id and a fingerprint (triage).
+                identifier_rows.append((pk, "key_id", bench_key_id(i), "bench", now))
+                identifier_rows.append((pk, "fingerprint", bench_fingerprint(i), "bench", now))
                 lifetime, rotation = rng.choice(lifetimes), rng.choice([None, 30, 90, 365])
                 # Posture variety: some admin scopes, shared identities and unused ones.
                 scope = rng.choice(SCOPES)
@@ -365,6 +381,13 @@ class Command(BaseCommand):
             copy_tags = "COPY registry_accesspath_tags (accesspath_id, tag_id) FROM STDIN"
             with cur.copy(copy_tags) as copy:
                 for row in tag_rows:
+                    copy.write_row(row)
+            copy_identifiers = (
+                "COPY registry_credentialidentifier (path_id, kind, value, source, created_at) "
+                "FROM STDIN"
+            )
+            with cur.copy(copy_identifiers) as copy:
+                for row in identifier_rows:
                     copy.write_row(row)
         return n
 
@@ -504,6 +527,49 @@ class Command(BaseCommand):
             run()
             timings.append((time.perf_counter() - started) * 1000)
         return ids, timings
+
+    def _measure_triage(self, reviewer: AbstractBaseUser, n_paths: int, samples: int) -> None:
+        """Triage lookups through the service (the read, its audit event and the notice
+        to the team, committed): a reviewer by key id, an outsider (in no team) by
+        fingerprint, and a miss; a different random path each time."""
+        outsider = get_user_model().objects.create_user("bench-outsider")
+        callers = {"security": Actor.for_user(reviewer), "outsider": Actor.for_user(outsider)}
+        rng = random.Random(11)  # noqa: S311 - which paths to look up, not a secret
+
+        def read_only(actor: Actor, value: str) -> None:
+            triage_find(actor=actor, query=parse_query(value))
+
+        lookups = [
+            ("triage by key id, security", "security", bench_key_id, triage_lookup),
+            ("triage by fingerprint, outsider", "outsider", bench_fingerprint, triage_lookup),
+            ("triage of an unknown key id", "security", lambda i: f"AKIZ{i:016d}", triage_lookup),
+            ("  the read alone, by key id", "security", bench_key_id, read_only),
+            ("  the read alone, by fingerprint", "outsider", bench_fingerprint, read_only),
+        ]
+        self.stdout.write("")
+        self.stdout.write(
+            f"Triage at {n_paths:,} paths ({2 * n_paths:,} identifiers), {samples} lookups each"
+        )
+        header = f"{'lookup':<40} {'queries':>7} {'median ms':>10} {'p95 ms':>8}"
+        self.stdout.write(header)
+        self.stdout.write("-" * len(header))
+        for label, who, value, lookup in lookups:
+            actor = callers[who]
+            with request_context():
+                for _ in range(2):
+                    lookup(actor=actor, value=value(rng.randrange(n_paths)))
+                with CaptureQueriesContext(connection) as captured:
+                    lookup(actor=actor, value=value(rng.randrange(n_paths)))
+                timings = []
+                for _ in range(samples):
+                    chosen = value(rng.randrange(n_paths))
+                    started = time.perf_counter()
+                    lookup(actor=actor, value=chosen)
+                    timings.append((time.perf_counter() - started) * 1000)
+            self.stdout.write(
+                f"{label:<40} {len(captured.captured_queries):>7} {_median(timings):>10.2f} "
+                f"{_p95(timings):>8.2f}"
+            )
 
     def _measure_pages(self, reviewer: AbstractBaseUser, samples: int) -> None:
         """The browser pages a security reviewer opens first, as server time: the whole
