@@ -21,9 +21,12 @@ from rest_framework.test import APIClient
 from registry import errors, services
 from registry.errors import Invalid
 from registry.models import AuditEvent, Membership, Notification, PolicyException
+from registry.policies import current_policy
+from registry.selectors import path_queryset
 from registry.services.identifiers import identifiers_set
 from registry.services.tokens import token_create
 from registry.services.triage import triage_lookup
+from registry.status import status_of
 from tests.conftest import NOW
 
 pytestmark = pytest.mark.django_db
@@ -270,10 +273,6 @@ def test_page_requires_sign_in(client):
 
 
 def test_python_status_agrees_with_the_sql_status(personas, make_path, unowned_path):
-    from registry.policies import current_policy
-    from registry.selectors import path_queryset
-    from registry.status import status_of
-
     day = dt.timedelta(days=1)
     nobody = services.team_create(
         actor=personas.system, data={"slug": "empty", "name": "Empty"}, now=NOW - 200 * day

@@ -46,19 +46,24 @@ def triage_lookup(
         Notice(
             team_id=team.pk,
             audience=Audience.MEMBERS,
-            path_id=path_id,
+            path_id=path.pk,
             reason=REASON,
             cycle=now,
             payload={
-                "path": {"id": str(path_id)},
+                "path": {
+                    "id": str(path.pk),
+                    "name": path.name,
+                    "system": path.system,
+                    "environment": path.environment,
+                },
                 "reason": REASON,
                 "looked_up_by": actor.label,
                 "kind": query.kind or "any",
                 "at": now.isoformat(),
             },
         )
-        for path_id, team in answer.route_teams.items()
-        if team.is_active
+        for path in answer.paths
+        if (team := answer.route_teams.get(path.pk)) is not None and team.is_active
     ]
     if notices:
         teams = {t.pk: t for t in answer.route_teams.values()}
