@@ -7,9 +7,9 @@ steward, the revocation plan, the last attestation, the open exceptions and whom
 escalate to. A match outside the caller's visibility answers only the team to route to
 and its contacts: enough to route a leak, nothing more.
 
-A fixed number of queries whatever the number of matches, teams and leads: the paths
-(one query, visibility computed in it), the teams' leads, the exceptions, the latest
-attestations and the escalation teams. The service (services/triage.py) audits the
+A fixed number of queries whatever the number of matches, teams and leads: the
+matching ids, the paths (visibility and the latest attestation computed in it), the
+teams' people, the exceptions and the escalation teams. The service (services/triage.py) audits the
 lookup and tells the team; this module only reads.
 """
 
@@ -129,7 +129,13 @@ def triage_find(*, actor: Actor, query: Query, now: dt.datetime | None = None) -
     paths = list(
         AccessPath.objects.filter(pk__in=ids)
         .select_related("owner_team", "steward_team")
-        .annotate(visible=visible, latest_attestation=Subquery(latest.values("pk")[:1]))
+        .annotate(
+            visible=visible,
+            # The latest attestation, from the (path, -created_at) index, in the same query.
+            attested_at=Subquery(latest.values("created_at")[:1]),
+            attested_by=Subquery(latest.values("attested_by__username")[:1]),
+            attested_decision=Subquery(latest.values("decision")[:1]),
+        )
         .order_by("created_at", "id")[:MAX_MATCHES]
     )
     route = {p.pk: p.owner_team or p.steward_team for p in paths}
@@ -158,7 +164,6 @@ def triage_find(*, actor: Actor, query: Query, now: dt.datetime | None = None) -
             accountable = owner is None or (owner.is_active and owner.pk in staffed)
             p.status = status_of(p, now=now, policy=policy, accountable=accountable)
     exceptions: dict[Any, list[dict]] = {}
-    attestations: dict[int, Attestation] = {}
     escalation: list[dict] = []
     if shown:
         for e in (
@@ -172,10 +177,6 @@ def triage_find(*, actor: Actor, query: Query, now: dt.datetime | None = None) -
             exceptions.setdefault(e.path_id, []).append(
                 {"id": e.pk, "rule": e.rule, "status": e.status, "expires_at": _iso(e.expires_at)}
             )
-        ids = [p.latest_attestation for p in shown if p.latest_attestation]
-        attestations = {
-            a.pk: a for a in Attestation.objects.filter(pk__in=ids).select_related("attested_by")
-        }
     if paths:
         # Security's teams: few, and asked once per lookup that found something.
         escalation = [
@@ -185,7 +186,6 @@ def triage_find(*, actor: Actor, query: Query, now: dt.datetime | None = None) -
 
     def full(path: AccessPath) -> dict:
         owner, steward = path.owner_team, path.steward_team
-        attestation = attestations.get(path.latest_attestation)
         return {
             "visible": True,
             "path": {
@@ -206,11 +206,11 @@ def triage_find(*, actor: Actor, query: Query, now: dt.datetime | None = None) -
             "steward_team": _team(steward)
             and {**_team(steward), "leads": leads.get(steward.pk, [])},
             "revocation_plan": path.revocation_plan or None,
-            "last_attestation": attestation
+            "last_attestation": path.attested_at
             and {
-                "at": _iso(attestation.created_at),
-                "by": attestation.attested_by.get_username(),
-                "decision": attestation.decision,
+                "at": _iso(path.attested_at),
+                "by": path.attested_by,
+                "decision": path.attested_decision,
             },
             "open_exceptions": exceptions.get(path.pk, []),
             # Arrive with the approvals and incidents parts of the issue (docs/API.md).
