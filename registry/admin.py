@@ -21,6 +21,7 @@ from registry.models import (
     Attestation,
     AuditEvent,
     Claim,
+    CredentialIdentifier,
     ImportRun,
     Membership,
     Notification,
@@ -495,6 +496,16 @@ class SavedFilterAdmin(ReadOnlyAdmin):
 class ImportRunAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "source_format", "system", "file_name", "status", "actor_label"]
     list_filter = ["status", "source_format"]
+
+
+@admin.register(CredentialIdentifier)
+class CredentialIdentifierAdmin(ReadOnlyAdmin):
+    # Lookups by value (a leaked key id) use the (kind, value) index; no list_filter on
+    # value, which would scan the table for its distinct values.
+    list_display = ["kind", "value", "path", "source", "created_at", "retired_at"]
+    list_filter = ["kind"]
+    search_fields = ["=value"]
+    list_select_related = ["path"]
 
 
 # Django's account admin, with the no-credentials rule on names.

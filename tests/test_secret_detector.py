@@ -351,7 +351,9 @@ def _sample_values(path: Path) -> list[str]:
 
 @pytest.mark.parametrize("path", sorted(SAMPLES.glob("*.*")), ids=lambda path: path.name)
 def test_the_import_samples_hold_no_credential(path):
-    flagged = [(v[:80], f) for v in _sample_values(path) if (f := find_secret(v))]
+    # Sources name credentials by their ids (an access-key listing's AccessKeyId): a key
+    # *id* is allowed as in identifier fields; everything else is still a secret.
+    flagged = [(v[:80], f) for v in _sample_values(path) if (f := find_secret(v, identifier=True))]
     assert not flagged
 
 
