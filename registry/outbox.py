@@ -32,6 +32,16 @@ _BATCH = 400  # rows per statement: well under SQLite's variable limit
 outbox_written = Signal()
 
 
+def path_summary(path: Any) -> dict[str, str]:
+    """What a notice says about its path (digests render it; webhooks carry it)."""
+    return {
+        "id": str(path.pk),
+        "name": path.name,
+        "system": path.system,
+        "environment": path.environment,
+    }
+
+
 @dataclass(frozen=True)
 class Notice:
     """One thing to tell one audience of one team about one path."""

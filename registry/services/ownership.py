@@ -11,7 +11,7 @@ from registry.actors import Actor
 from registry.audit import audit_record
 from registry.errors import Invalid, InvalidTransition
 from registry.models import AccessPath, Claim, Team, Transfer
-from registry.outbox import Audience, Notice, queue
+from registry.outbox import Audience, Notice, path_summary, queue
 from registry.policies import current_policy
 from registry.services._common import (
     check_expiry,
@@ -100,12 +100,7 @@ def path_claim(
 def _tell(teams: list[Team], path: AccessPath, reason: str, cycle, now, **extra) -> None:
     """Queue a notice to each team's members about a request on `path`."""
     payload = {
-        "path": {
-            "id": str(path.pk),
-            "name": path.name,
-            "system": path.system,
-            "environment": path.environment,
-        },
+        "path": path_summary(path),
         "reason": reason,
         **extra,
     }

@@ -10,7 +10,7 @@ from django.db import transaction
 from registry.actors import Actor
 from registry.audit import audit_record
 from registry.models import CredentialIdentifier
-from registry.outbox import Audience, Notice, queue
+from registry.outbox import Audience, Notice, path_summary, queue
 from registry.services._common import resolve_now
 from registry.services.security import _no_such
 from registry.triage import Answer, parse_query, triage_find
@@ -50,12 +50,7 @@ def triage_lookup(
             reason=REASON,
             cycle=now,
             payload={
-                "path": {
-                    "id": str(path.pk),
-                    "name": path.name,
-                    "system": path.system,
-                    "environment": path.environment,
-                },
+                "path": path_summary(path),
                 "reason": REASON,
                 "looked_up_by": actor.label,
                 "kind": query.kind or "any",
