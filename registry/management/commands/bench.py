@@ -11,13 +11,10 @@ never asserted.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import itertools
 import json
-import math
 import os
 import random
-import statistics
 import time
 import uuid
 from collections.abc import Iterator
@@ -44,13 +41,18 @@ from rest_framework.pagination import Cursor
 from api.pagination import PathCursorPagination
 from registry.actors import Actor
 from registry.context import request_context
+from registry.management.commands._bench_triage import (
+    bench_fingerprint,
+    bench_key_id,
+    measure_triage,
+    median,
+    p95,
+)
 from registry.models import AccessPath, Membership, Tag, Team
 from registry.policies import current_policy
 from registry.posture import derived_facts
 from registry.selectors import path_queryset
 from registry.services.tokens import token_create
-from registry.services.triage import triage_lookup
-from registry.triage import parse_query, triage_find
 
 OWNING_TEAMS = 200
 # The last two owning teams have nobody in them: their paths are lapsed at once (NHI1).
@@ -135,23 +137,6 @@ class Result:
     api_ms: list[float]
     raw_ms: list[float]
     same_rows: bool
-
-
-def bench_key_id(i: int) -> str:
-    return f"AKIA{i:016d}"
-
-
-def bench_fingerprint(i: int) -> str:
-    return hashlib.sha256(f"bench-credential-{i}".encode()).hexdigest()
-
-
-def _median(values: list[float]) -> float:
-    return statistics.median(values)
-
-
-def _p95(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, math.ceil(0.95 * len(ordered)) - 1)]
 
 
 class Command(BaseCommand):
@@ -242,7 +227,7 @@ class Command(BaseCommand):
             shared_buffers = cursor.fetchone()[0]
 
         if triage_only:
-            self._measure_triage(reviewer, n_paths, samples)
+            measure_triage(self.stdout, reviewer, n_paths, samples)
             return
         with request_context():
             _, secret = token_create(
@@ -261,7 +246,7 @@ class Command(BaseCommand):
         results = self._measure(scratch, secret, scenarios, raw_params, samples)
         self._print_table(results, samples)
         self._measure_pages(reviewer, max(samples // 4, 5))
-        self._measure_triage(reviewer, n_paths, samples)
+        measure_triage(self.stdout, reviewer, n_paths, samples)
 
     def _people(self, now: dt.datetime) -> tuple[list[Team], AbstractBaseUser]:
         """Teams, one member each (the empty ones excepted), and a security reviewer."""
@@ -536,49 +521,6 @@ class Command(BaseCommand):
             timings.append((time.perf_counter() - started) * 1000)
         return ids, timings
 
-    def _measure_triage(self, reviewer: AbstractBaseUser, n_paths: int, samples: int) -> None:
-        """Triage lookups through the service (the read, its audit event and the notice
-        to the team, committed): a reviewer by key id, an outsider (in no team) by
-        fingerprint, and a miss; a different random path each time."""
-        outsider = get_user_model().objects.create_user("bench-outsider")
-        callers = {"security": Actor.for_user(reviewer), "outsider": Actor.for_user(outsider)}
-        rng = random.Random(11)  # noqa: S311 - which paths to look up, not a secret
-
-        def read_only(actor: Actor, value: str) -> None:
-            triage_find(actor=actor, query=parse_query(value))
-
-        lookups = [
-            ("triage by key id, security", "security", bench_key_id, triage_lookup),
-            ("triage by fingerprint, outsider", "outsider", bench_fingerprint, triage_lookup),
-            ("triage of an unknown key id", "security", lambda i: f"AKIZ{i:016d}", triage_lookup),
-            ("  the read alone, by key id", "security", bench_key_id, read_only),
-            ("  the read alone, by fingerprint", "outsider", bench_fingerprint, read_only),
-        ]
-        self.stdout.write("")
-        self.stdout.write(
-            f"Triage at {n_paths:,} paths ({2 * n_paths:,} identifiers), {samples} lookups each"
-        )
-        header = f"{'lookup':<40} {'queries':>7} {'median ms':>10} {'p95 ms':>8}"
-        self.stdout.write(header)
-        self.stdout.write("-" * len(header))
-        for label, who, value, lookup in lookups:
-            actor = callers[who]
-            with request_context():
-                for _ in range(2):
-                    lookup(actor=actor, value=value(rng.randrange(n_paths)))
-                with CaptureQueriesContext(connection) as captured:
-                    lookup(actor=actor, value=value(rng.randrange(n_paths)))
-                timings = []
-                for _ in range(samples):
-                    chosen = value(rng.randrange(n_paths))
-                    started = time.perf_counter()
-                    lookup(actor=actor, value=chosen)
-                    timings.append((time.perf_counter() - started) * 1000)
-            self.stdout.write(
-                f"{label:<40} {len(captured.captured_queries):>7} {_median(timings):>10.2f} "
-                f"{_p95(timings):>8.2f}"
-            )
-
     def _measure_pages(self, reviewer: AbstractBaseUser, samples: int) -> None:
         """The browser pages a security reviewer opens first, as server time: the whole
         Django request (session, selectors, template) through the test client."""
@@ -611,8 +553,8 @@ class Command(BaseCommand):
                     response.content  # noqa: B018 - the body is part of the response time
                     timings.append((time.perf_counter() - started) * 1000)
                 self.stdout.write(
-                    f"{label:<40} {status:>6} {queries:>7} {_median(timings):>10.1f} "
-                    f"{_p95(timings):>8.1f}"
+                    f"{label:<40} {status:>6} {queries:>7} {median(timings):>10.1f} "
+                    f"{p95(timings):>8.1f}"
                 )
 
     def _print_table(self, results: list[Result], samples: int) -> None:
@@ -630,9 +572,9 @@ class Command(BaseCommand):
         self.stdout.write(header)
         self.stdout.write("-" * len(header))
         for r in results:
-            ratio = _median(r.api_ms) / _median(r.raw_ms)
+            ratio = median(r.api_ms) / median(r.raw_ms)
             self.stdout.write(
-                f"{r.label:<40} {r.rows:>4} {r.queries:>7} {_median(r.api_ms):>13.1f} "
-                f"{_p95(r.api_ms):>10.1f} {_median(r.raw_ms):>13.2f} {_p95(r.raw_ms):>10.2f} "
+                f"{r.label:<40} {r.rows:>4} {r.queries:>7} {median(r.api_ms):>13.1f} "
+                f"{p95(r.api_ms):>10.1f} {median(r.raw_ms):>13.2f} {p95(r.raw_ms):>10.2f} "
                 f"{ratio:>6.1f}x  {'yes' if r.same_rows else 'NO'}"
             )
