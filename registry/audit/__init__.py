@@ -7,7 +7,14 @@ anchors.py signed chain heads written outside the database, and checking against
 """
 
 from registry.audit.chain import GENESIS_HASH, PURGED, event_hash
-from registry.audit.record import AuditEntry, audit_record, audit_record_many, diff, jsonable
+from registry.audit.record import (
+    AuditEntry,
+    audit_record,
+    audit_record_many,
+    diff,
+    jsonable,
+    no_such_object,
+)
 from registry.audit.verify import PURGE_ACTION, ChainReport, verify_chain
 
 __all__ = [
@@ -21,5 +28,6 @@ __all__ = [
     "diff",
     "event_hash",
     "jsonable",
+    "no_such_object",
     "verify_chain",
 ]

@@ -89,6 +89,16 @@ def _credentials_in(event: AuditEvent) -> dict[str, list[str]]:
     return found
 
 
+def no_such_object(model: type[models.Model]) -> models.Model:
+    """An unsaved, never-saved instance standing for "no such record" (an unknown user
+    name, an unknown token): the event names the kind of object with an empty id. Only
+    its model name and its pk (the empty string) reach the event, so it hashes like any
+    other event."""
+    placeholder = model()
+    placeholder.pk = ""
+    return placeholder
+
+
 @dataclass(frozen=True)
 class AuditEntry:
     """One event to append: what happened to which object."""

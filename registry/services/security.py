@@ -21,7 +21,7 @@ from django.db import models, transaction
 
 from registry import tokens
 from registry.actors import Actor
-from registry.audit import audit_record
+from registry.audit import audit_record, no_such_object
 from registry.models import AccessPath, ApiToken, AuditEvent
 from registry.secret_scan import find_secret, redact
 from registry.services._common import is_live
@@ -90,16 +90,6 @@ def anonymous_actor() -> Actor:
     return Actor(kind=AuditEvent.ActorType.USER, label=ANONYMOUS)
 
 
-def _no_such(model: type[models.Model]) -> models.Model:
-    """An unsaved, never-saved instance standing for "no such record" (an unknown user
-    name, an unknown token): the event names the kind of object with an empty id. Only
-    its model name and its pk (the empty string) reach the event, so it hashes like any
-    other event."""
-    placeholder = model()
-    placeholder.pk = ""
-    return placeholder
-
-
 def _fact(value: Any) -> list[Any]:
     """A recorded fact in the `changes` shape: [before, after] with nothing before."""
     return [None, value]
@@ -139,7 +129,7 @@ def security_login_failed(*, username: str, source_address: str, now: dt.datetim
     return audit_record(
         actor=anonymous_actor(),
         action=LOGIN_FAILED,
-        obj=account if account is not None else _no_such(get_user_model()),
+        obj=account if account is not None else no_such_object(get_user_model()),
         now=now,
         changes={"username": _fact(shown), "source_address": _fact(source_address)},
         reason=LOGIN_FAILED_REASON,
@@ -302,7 +292,7 @@ def security_token_denied(
     return audit_record(
         actor=actor_for_token(token) if token is not None else anonymous_actor(),
         action=TOKEN_DENIED,
-        obj=token if token is not None else _no_such(ApiToken),
+        obj=token if token is not None else no_such_object(ApiToken),
         path=token.access_path if token is not None else None,
         now=now,
         changes=changes,
@@ -333,7 +323,7 @@ def _account_of(actor: Actor) -> models.Model:
             return token
     if actor.user is not None:
         return actor.user
-    return _no_such(get_user_model())
+    return no_such_object(get_user_model())
 
 
 @transaction.atomic

@@ -8,11 +8,10 @@ from typing import Any
 from django.db import transaction
 
 from registry.actors import Actor
-from registry.audit import audit_record
+from registry.audit import audit_record, no_such_object
 from registry.models import CredentialIdentifier
 from registry.outbox import Audience, Notice, path_summary, queue
 from registry.services._common import resolve_now
-from registry.services.security import _no_such
 from registry.triage import Answer, parse_query, triage_find
 
 ACTION = "triage.looked_up"
@@ -33,7 +32,7 @@ def triage_lookup(
     audit_record(
         actor=actor,
         action=ACTION,
-        obj=first if first is not None else _no_such(CredentialIdentifier),
+        obj=first if first is not None else no_such_object(CredentialIdentifier),
         now=now,
         changes={
             "kind": [None, query.kind or "any"],
