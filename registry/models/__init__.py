@@ -1,0 +1,36 @@
+"""The registry's records. Rows are never deleted; every change goes through services.
+
+Models state their own rules (named constraints, partial indexes with the query that
+needs them); services enforce who may change what and write the audit event. One
+module per part of the domain; everything is importable from `registry.models`.
+"""
+
+from registry.models.accounts import ApiToken, SavedFilter
+from registry.models.audit import AuditChainHead, AuditEvent
+from registry.models.control import SystemControlPolicy
+from registry.models.imports import CredentialIdentifier, ImportRun
+from registry.models.incidents import Incident
+from registry.models.notifications import Notification
+from registry.models.paths import AccessPath, Tag
+from registry.models.requests import Attestation, Claim, PolicyException, Transfer
+from registry.models.teams import Membership, Team
+
+__all__ = [
+    "AccessPath",
+    "ApiToken",
+    "Attestation",
+    "AuditChainHead",
+    "AuditEvent",
+    "Claim",
+    "CredentialIdentifier",
+    "ImportRun",
+    "Incident",
+    "Membership",
+    "Notification",
+    "PolicyException",
+    "SavedFilter",
+    "SystemControlPolicy",
+    "Tag",
+    "Team",
+    "Transfer",
+]
