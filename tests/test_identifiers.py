@@ -295,6 +295,8 @@ def kinds_by_source(source: str) -> set[str]:
         ("k8s-serviceaccounts", "k8s-serviceaccounts.json", {"principal"}),
         ("aws-access-keys", "aws-access-keys.json", {"key_id"}),
         ("aws-access-keys", "aws-access-keys-users.json", {"key_id", "principal"}),
+        ("entra-app-credentials", "entra-app-credentials.json", {"key_id", "client_id"}),
+        ("github-pat-grants", "github-pat-grants.json", {"key_id"}),
     ],
 )
 def test_importers_record_their_identifiers(personas, fmt, file, kinds):
@@ -361,3 +363,32 @@ def test_an_import_refuses_a_key_id_registered_elsewhere(personas, make_path):
     report = run_import(personas, "aws-access-keys", sample("aws-access-keys.json"))
     assert report.run.status == "refused"
     assert report.errors[0]["errors"] == [f"identifiers: {errors.IDENTIFIER_TAKEN}"]
+
+
+def test_entra_credentials_are_findable_by_key_id_and_app_id(personas):
+    document = json.loads(sample("entra-app-credentials.json"))
+    app = document["value"][0]
+    key_id = (app["passwordCredentials"] or app["keyCredentials"])[0]["keyId"]
+    run_import(personas, "entra-app-credentials", sample("entra-app-credentials.json"))
+    found = CredentialIdentifier.objects.get(kind="key_id", value=key_id)
+    assert found.path.external_id == f"{app['appId']}/{key_id}"
+    holders = CredentialIdentifier.objects.filter(kind="client_id", value=app["appId"])
+    # every registered credential of the app (an expired one is skipped) shares its client id
+    registered = AccessPath.objects.filter(external_id__startswith=f"{app['appId']}/")
+    assert holders.count() == registered.count() >= 2
+    # the secret's hint (its first characters) is never recorded
+    hints = {c.get("hint") for c in app["passwordCredentials"]} - {None}
+    assert not CredentialIdentifier.objects.filter(value__in=hints).exists()
+
+
+def test_github_pat_grants_are_findable_by_token_and_grant_id(personas):
+    grant = json.loads(sample("github-pat-grants.json"))[0]
+    run_import(personas, "github-pat-grants", sample("github-pat-grants.json"))
+    by_token = CredentialIdentifier.objects.get(
+        kind="key_id", value=f"github-pat:{grant['token_id']}"
+    )
+    by_grant = CredentialIdentifier.objects.get(
+        kind="key_id", value=f"github-pat-grant:{grant['id']}"
+    )
+    assert by_token.path_id == by_grant.path_id
+    assert by_token.path.external_id == f"github-pat-grant:{grant['id']}"

@@ -145,4 +145,12 @@ def _credential_row(
         data["last_rotated_at"] = start
     if end is not None:
         data["expires_at"] = end
-    return ImportRow(line=line, data=data, hints=dict(hints), errors=errors)
+    # The keyId names this one secret or certificate (what Entra's sign-in logs and audit
+    # events report); the appId is the client id every credential of the app shares.
+    # Never the secret's `hint`: its first characters are part of the credential.
+    identifiers = [("client_id", app_id)]
+    if isinstance(key_id, str) and key_id:
+        identifiers.append(("key_id", key_id))
+    return ImportRow(
+        line=line, data=data, hints=dict(hints), identifiers=identifiers, errors=errors
+    )

@@ -142,8 +142,14 @@ def _row(line: int, item: dict[str, Any], system_name: str) -> ImportRow:
         label = f"fine-grained PAT {grant_id}"
     data["name"] = f"{label} ({login})" if "owner" in hints else label
     token_id = item.get("token_id")
+    identifiers: list[tuple[str, str]] = []
     if isinstance(token_id, int) and not isinstance(token_id, bool):
         hints["token_id"] = str(token_id)
+        # The token's own id (stable across regeneration of the grant), namespaced: a
+        # bare number would collide with other systems' numeric key ids.
+        identifiers.append(("key_id", f"github-pat:{token_id}"))
+    if "external_id" in data:
+        identifiers.append(("key_id", data["external_id"]))
 
     def timestamp(field_name: str) -> dt.datetime | None:
         value = item.get(field_name)
@@ -189,7 +195,14 @@ def _row(line: int, item: dict[str, Any], system_name: str) -> ImportRow:
         errors.append(scope_error)
     elif scope:
         data["privilege_scope"] = scope
-    return ImportRow(line=line, data=data, disabled=expired, hints=hints, errors=errors)
+    return ImportRow(
+        line=line,
+        data=data,
+        disabled=expired,
+        hints=hints,
+        identifiers=identifiers,
+        errors=errors,
+    )
 
 
 def _privilege_scope(selection: Any, permissions: Any) -> tuple[str, str | None]:
