@@ -4,6 +4,7 @@ The embedded default (no variables set) is a SQLite file under var/ and a Celery
 that needs no server, so a newcomer can run everything with nothing installed.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -67,6 +68,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
     "registry",
     "workers",
     "api",
@@ -84,7 +86,39 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "registry.middleware.ContentSecurityPolicyMiddleware",
+    "registry.middleware.SessionLifetimeMiddleware",
+    # Last, as django-axes requires: answers a locked-out sign-in with the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# Sign-in throttling (django-axes): after NHI_LOGIN_FAILURE_LIMIT failures for one
+# account, or from one source address, that account or address is refused for
+# NHI_LOGIN_LOCKOUT_MINUTES, before any password is hashed; attempts during the pause
+# are refused without being counted again. Security unlocks from the admin (Axes > Access attempts) or with
+# `manage.py axes_reset_username <name>` / `axes_reset_ip <address>`.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("NHI_LOGIN_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("NHI_LOGIN_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_CLIENT_IP_CALLABLE = "registry.request_user.source_address"
+# What axes keeps: the name redacted like the audit's (a pasted token is never kept),
+# and none of the form's values.
+AXES_USERNAME_CALLABLE = "registry.services.security.sign_in_username"
+AXES_SENSITIVE_PARAMETERS = ["username", "password", "csrfmiddlewaretoken"]
+AXES_LOCKOUT_CALLABLE = "registry.views.sign_in.locked_out"
+AXES_VERBOSE = False  # our own security events record sign-ins (registry/signals.py)
+AXES_ENABLE_ACCESS_FAILURE_LOG = False
+AXES_DISABLE_ACCESS_LOG = True
+
+# Sessions end NHI_SESSION_HOURS after sign-in whatever happens, and after
+# NHI_SESSION_IDLE_MINUTES without a request (registry.middleware.SessionLifetimeMiddleware).
+SESSION_COOKIE_AGE = env_int("NHI_SESSION_HOURS", 8) * 3600
+NHI_SESSION_IDLE_SECONDS = env_int("NHI_SESSION_IDLE_MINUTES", 60) * 60
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -230,6 +264,9 @@ LOGGING = {
     "loggers": {
         "django": {"handlers": [], "level": env_str("LOG_LEVEL", "INFO"), "propagate": True},
         "django.server": {"handlers": ["server"], "level": "INFO", "propagate": False},
+        # Every failed sign-in is already a security event; axes' own lines only when
+        # something is wrong (a lockout is a WARNING, with the user name masked).
+        "axes": {"handlers": [], "level": "WARNING", "propagate": True},
     },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
@@ -275,6 +312,10 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Webhook targets on internal networks are refused (SSRF) unless listed here, as CIDRs
 # (e.g. "10.20.0.0/16,127.0.0.1/32"). Tests use it for their loopback receivers.
 NHI_WEBHOOK_ALLOWED_NETWORKS = env_list("NHI_WEBHOOK_ALLOWED_NETWORKS")
+# Every outbound HTTP call (chat, event webhooks, SIEM): how long connecting may take,
+# and the deadline for the whole exchange (a slow party fails, it never stalls a worker).
+NHI_OUTBOUND_CONNECT_SECONDS = env_int("NHI_OUTBOUND_CONNECT_SECONDS", 3)
+NHI_OUTBOUND_TOTAL_SECONDS = env_int("NHI_OUTBOUND_TOTAL_SECONDS", 5)
 # What sends a digest on a channel; the team page's test-send button calls it directly.
 NHI_CHANNEL_SENDER = "workers.channels.send"
 

@@ -1,4 +1,8 @@
 import re
+import time
+
+from django.conf import settings
+from django.contrib.auth import logout
 
 from registry.context import request_context
 from registry.secret_scan import find_secret
@@ -57,3 +61,34 @@ class ContentSecurityPolicyMiddleware:
         if not request.path.startswith(_CSP_EXEMPT):
             response.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         return response
+
+
+class SessionLifetimeMiddleware:
+    """A signed-in session ends SESSION_COOKIE_AGE after sign-in, however active, and
+    NHI_SESSION_IDLE_SECONDS after its last request. Django alone only has the first,
+    and pushes it back whenever the session is written; here the sign-in time is kept
+    in the session and never moved. The last-seen time is written at most once a
+    minute, so an active session does not cost a session write per request."""
+
+    STARTED = "_nhi_session_started"
+    SEEN = "_nhi_session_seen"
+    WRITE_EVERY = 60
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            now = int(time.time())
+            session = request.session
+            started = session.setdefault(self.STARTED, now)
+            seen = session.get(self.SEEN, now)
+            if (
+                now - started > settings.SESSION_COOKIE_AGE
+                or now - seen > settings.NHI_SESSION_IDLE_SECONDS
+            ):
+                logout(request)  # records the sign-out (registry/signals.py)
+            elif now - seen >= self.WRITE_EVERY or self.SEEN not in session:
+                session[self.SEEN] = now
+        return self.get_response(request)

@@ -53,10 +53,20 @@ def on_logged_in(sender, request, user, **kwargs) -> None:
 def on_login_failed(sender, credentials, request=None, **kwargs) -> None:
     # Django has already masked the password (and anything named like a secret) in
     # `credentials`; only the user name is read here.
+    # django-axes (registry's receiver runs after its own) marks the request: locked out
+    # before any check (denied by its backend: not recorded again), or by this very
+    # failure (it counted it: recorded, with the lockout).
+    locked = getattr(request, "axes_locked_out", False)
+    counted = getattr(request, "axes_failures_since_start", None) is not None
+    if locked and not counted:
+        return
     field = get_user_model().USERNAME_FIELD
     typed = credentials.get(field) or credentials.get("username") or ""
     security.security_login_failed(
-        username=str(typed), source_address=source_address(request), now=timezone.now()
+        username=str(typed),
+        source_address=source_address(request),
+        now=timezone.now(),
+        locks_out=locked,
     )
 
 

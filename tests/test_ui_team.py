@@ -411,7 +411,8 @@ def test_webhook_test_send_to_an_internal_address_is_refused(client, personas, r
     client.force_login(personas.users.lee)
     response = client.post(f"{PAGE}channels/test/", {"channel": "webhook"})
     assert response.status_code == 400
-    assert "resolves to the internal address 127.0.0.1" in response.content.decode()
+    assert "not a public internet address" in response.content.decode()
+    assert "resolves to" not in response.content.decode()
     assert receiver.requests == []
     (event,) = events("team.channel_tested")
     assert event.changes["accepted"] == [None, False]

@@ -30,6 +30,7 @@ from registry.services.tokens import actor_for_token
 # Actions
 LOGIN = "auth.login"
 LOGIN_FAILED = "auth.login_failed"
+LOGIN_LOCKED_OUT = "auth.login_locked_out"
 LOGOUT = "auth.logout"
 PASSWORD_CHANGED = "auth.password_changed"  # noqa: S105 - an action name
 USER_CREATED = "user.created"
@@ -72,6 +73,10 @@ NO_REQUEST = "system (no web request)"
 
 # Reasons (the events' `reason`)
 LOGIN_FAILED_REASON = "The username and password did not match an active account."
+LOGIN_LOCKED_OUT_REASON = (
+    "Too many failed sign-ins for this account or from this address: signing in is "
+    "refused until the pause ends or security lifts it."
+)
 TOKEN_DENIAL_REASONS = {
     "malformed": "The credential is not a well-formed registry token (shape or checksum).",
     "unknown": "No token with this value was ever issued.",
@@ -103,6 +108,17 @@ def failed_login_username(typed: str) -> str:
     return REDACTED if find_secret(typed) else typed[:150]
 
 
+def sign_in_username(request: Any, credentials: Mapping[str, Any] | None) -> str:
+    """The user name django-axes counts failures under and keeps (AXES_USERNAME_CALLABLE):
+    the same redaction as the audit's, so a pasted token is not kept there either."""
+    credentials = credentials or {}
+    field = get_user_model().USERNAME_FIELD
+    typed = credentials.get(field) or credentials.get("username")
+    if typed is None and request is not None and hasattr(request, "POST"):
+        typed = request.POST.get("username")
+    return failed_login_username(str(typed or ""))
+
+
 @transaction.atomic
 def security_login_succeeded(
     *, user: AbstractBaseUser, source_address: str, now: dt.datetime
@@ -117,23 +133,31 @@ def security_login_succeeded(
 
 
 @transaction.atomic
-def security_login_failed(*, username: str, source_address: str, now: dt.datetime) -> AuditEvent:
+def security_login_failed(
+    *, username: str, source_address: str, now: dt.datetime, locks_out: bool = False
+) -> AuditEvent:
     """A refused sign-in. The event is about the account when the name is one, and
     carries the name as typed (redacted when it looks like a secret), never the
-    password that was tried."""
+    password that was tried. The failure that reaches the limit (`locks_out`) also
+    records the lockout; attempts during a lockout are not recorded one by one (they
+    never reach a password check, and would let anyone flood the audit trail)."""
     shown = failed_login_username(username)
     account = None
     if shown != REDACTED and shown:
         User = get_user_model()
         account = User._default_manager.filter(**{User.USERNAME_FIELD: shown}).first()
-    return audit_record(
-        actor=anonymous_actor(),
-        action=LOGIN_FAILED,
-        obj=account if account is not None else no_such_object(get_user_model()),
-        now=now,
-        changes={"username": _fact(shown), "source_address": _fact(source_address)},
-        reason=LOGIN_FAILED_REASON,
-    )
+    target = account if account is not None else no_such_object(get_user_model())
+    facts = {"username": _fact(shown), "source_address": _fact(source_address)}
+    event = audit_record(
+        actor=anonymous_actor(), action=LOGIN_FAILED, obj=target, now=now,
+        changes=facts, reason=LOGIN_FAILED_REASON,
+    )  # fmt: skip
+    if locks_out:
+        audit_record(
+            actor=anonymous_actor(), action=LOGIN_LOCKED_OUT, obj=target, now=now,
+            changes=facts, reason=LOGIN_LOCKED_OUT_REASON,
+        )  # fmt: skip
+    return event
 
 
 @transaction.atomic
