@@ -82,6 +82,8 @@ class SessionLifetimeMiddleware:
         if user is not None and user.is_authenticated:
             now = int(time.time())
             session = request.session
+            # Set at sign-in (mark_session_start); a session from before this existed
+            # starts now.
             started = session.setdefault(self.STARTED, now)
             seen = session.get(self.SEEN, now)
             if (
@@ -92,3 +94,11 @@ class SessionLifetimeMiddleware:
             elif now - seen >= self.WRITE_EVERY or self.SEEN not in session:
                 session[self.SEEN] = now
         return self.get_response(request)
+
+
+def mark_session_start(request) -> None:
+    """At sign-in: the session's lifetime and idle clocks start now (written with the
+    sign-in's own session save, so a request costs no extra write)."""
+    now = int(time.time())
+    request.session[SessionLifetimeMiddleware.STARTED] = now
+    request.session[SessionLifetimeMiddleware.SEEN] = now

@@ -22,6 +22,7 @@ from django.db.models.signals import m2m_changed, post_delete, post_save, pre_sa
 from django.utils import timezone
 
 from registry.actors import Actor
+from registry.middleware import mark_session_start
 from registry.request_user import current_request, source_address
 from registry.services import security
 
@@ -45,6 +46,8 @@ def acting_actor() -> Actor:
 
 
 def on_logged_in(sender, request, user, **kwargs) -> None:
+    if request is not None and hasattr(request, "session"):
+        mark_session_start(request)
     security.security_login_succeeded(
         user=user, source_address=source_address(request), now=timezone.now()
     )

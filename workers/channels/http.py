@@ -160,7 +160,8 @@ def post(url: str, body: bytes, headers: dict[str, str]) -> int:
             response = conn.getresponse()
             response.read(RESPONSE_CAP)
     except (OSError, http.client.HTTPException) as exc:
-        if deadline.expired:
+        # The socket's own timeout (also `total`) may fire a moment before the watchdog.
+        if deadline.expired or isinstance(exc, TimeoutError):
             raise DeliveryFailed(f"{parts.hostname}: no answer within {total:g} s") from exc
         raise DeliveryFailed(f"{parts.hostname}: {exc.__class__.__name__}: {exc}") from exc
     finally:
