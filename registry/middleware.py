@@ -3,9 +3,11 @@ import time
 
 from django.conf import settings
 from django.contrib.auth import logout
+from django.http import HttpResponseBadRequest, JsonResponse
 
 from registry.context import request_context
 from registry.secret_scan import find_secret
+from registry.validation import unsafe_input_errors
 
 # Accept a caller's id (for correlating with a proxy or pipeline log) only when it is
 # short and plain, so nobody can inject text into the audit log through a header, and
@@ -102,3 +104,31 @@ def mark_session_start(request) -> None:
     now = int(time.time())
     request.session[SessionLifetimeMiddleware.STARTED] = now
     request.session[SessionLifetimeMiddleware.SEEN] = now
+
+
+class UnsafeInputMiddleware:
+    """Query strings and form posts, pages and API alike: a parameter holding a NUL
+    character or an unpaired surrogate is a 400 naming it, before any view, form or
+    query sees it (JSON bodies: api.parsers.SafeJSONParser)."""
+
+    FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        params = [request.GET]
+        if request.method == "POST" and request.content_type in self.FORM_TYPES:
+            params.append(request.POST)
+        errors: dict[str, list[str]] = {}
+        for query in params:
+            for key, values in query.lists():
+                errors.update(unsafe_input_errors({key: values[0] if len(values) == 1 else values}))
+        if not errors:
+            return self.get_response(request)
+        first = next(iter(errors.values()))[0]
+        if request.path.startswith("/api/"):
+            body = {"detail": first, "code": "invalid", "errors": errors}
+            return JsonResponse(body, status=400)
+        text = "; ".join(f"{name}: {messages[0]}" for name, messages in errors.items())
+        return HttpResponseBadRequest(f"Refused: {text}", content_type="text/plain")

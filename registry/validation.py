@@ -80,3 +80,43 @@ def merge_errors(*groups: Mapping[str, Iterable[str]]) -> dict[str, list[str]]:
         for field_name, messages in group.items():
             merged.setdefault(field_name, []).extend(messages)
     return merged
+
+
+# --- what any input may contain -------------------------------------------------------
+
+# Nesting deeper than this is no registry document (the deepest, an import row with
+# identifiers, is four levels); deeper input is refused before anything reads it.
+MAX_INPUT_DEPTH = 32
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def unsafe_text_error(text: str) -> str | None:
+    """Why `text` cannot be stored anywhere: a NUL character (PostgreSQL text cannot
+    hold it) or half of a UTF-16 pair (not Unicode at all). None when it is fine."""
+    if "\x00" in text:
+        return "Contains a NUL character, which no field accepts."
+    if _SURROGATE.search(text):
+        return "Is not valid Unicode (an unpaired surrogate)."
+    return None
+
+
+def unsafe_input_errors(data: object, field: str = "", depth: int = 0) -> dict[str, list[str]]:
+    """Every unsafe string in a parsed document (keys included), named by its path
+    (`identifiers[0].value`), and whether it nests too deeply: {field: [message]}."""
+    if depth > MAX_INPUT_DEPTH:
+        return {field or "non_field_errors": [f"Nested deeper than {MAX_INPUT_DEPTH} levels."]}
+    errors: dict[str, list[str]] = {}
+    if isinstance(data, str):
+        if message := unsafe_text_error(data):
+            errors[field or "non_field_errors"] = [message]
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            name = f"{field}.{key}" if field else str(key)
+            if isinstance(key, str) and (message := unsafe_text_error(key)):
+                errors[field or "non_field_errors"] = [f"A key {message[0].lower()}{message[1:]}"]
+                continue
+            errors.update(unsafe_input_errors(value, name, depth + 1))
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            errors.update(unsafe_input_errors(value, f"{field}[{index}]", depth + 1))
+    return errors
