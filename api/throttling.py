@@ -1,19 +1,21 @@
-from rest_framework.throttling import SimpleRateThrottle
+"""The API's throttle: the budgets of registry/rate_limits.py (per person, per team)."""
+
+from __future__ import annotations
+
+from rest_framework.throttling import BaseThrottle
 
 from registry.models import ApiToken
+from registry.rate_limits import caller_for, spend
 
 
-class PerCallerRateThrottle(SimpleRateThrottle):
-    """One budget per token (or per signed-in person): a noisy integration slows
-    itself down, not everyone else."""
+class PerCallerRateThrottle(BaseThrottle):
+    """One budget per person (session and personal tokens alike) and one per team (all
+    its integration tokens), counted in the shared store."""
 
-    scope = "caller"
+    def allow_request(self, request, view) -> bool:
+        token = request.auth if isinstance(request.auth, ApiToken) else None
+        self._retry_after = spend(caller_for(request, token))
+        return self._retry_after is None
 
-    def get_cache_key(self, request, view) -> str | None:
-        if isinstance(request.auth, ApiToken):
-            ident = f"token:{request.auth.pk}"
-        elif request.user and request.user.is_authenticated:
-            ident = f"user:{request.user.pk}"
-        else:
-            ident = f"anon:{self.get_ident(request)}"
-        return self.cache_format % {"scope": self.scope, "ident": ident}
+    def wait(self) -> float | None:
+        return self._retry_after

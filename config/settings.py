@@ -88,6 +88,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "registry.middleware.ContentSecurityPolicyMiddleware",
     "registry.middleware.SessionLifetimeMiddleware",
+    "registry.middleware.PageRateLimitMiddleware",
     # Last, as django-axes requires: answers a locked-out sign-in with the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -224,6 +225,20 @@ CACHES = {
         }
     ),
 }
+# "ratelimit": the request budgets (registry/rate_limits.py), shared by every process.
+CACHES["ratelimit"] = (
+    {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    if REDIS_URL
+    else {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": str(VAR_DIR / "cache" / "ratelimit"),
+    }
+)
+# Requests per minute, pages and API together: per person (their session and personal
+# tokens), per team (all its integration tokens), per address for anonymous callers.
+NHI_RATE_PER_PERSON = env_int("NHI_RATE_PER_PERSON", 600)
+NHI_RATE_PER_TEAM = env_int("NHI_RATE_PER_TEAM", 1200)
+NHI_RATE_ANONYMOUS = env_int("NHI_RATE_ANONYMOUS", 120)
 # Owner suggestions for unowned imported paths: a JSON list of rules, first match wins,
 # e.g. [{"team": "payments", "name_prefix": "billing-"}, {"team": "data",
 # "namespace": "analytics*"}, {"team": "payments", "repository": "acme/pay*"},
@@ -340,7 +355,6 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "api.pagination.RegistryCursorPagination",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_THROTTLE_CLASSES": ["api.throttling.PerCallerRateThrottle"],
-    "DEFAULT_THROTTLE_RATES": {"caller": env_str("NHI_API_RATE", "1200/min")},
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "api.exceptions.exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],

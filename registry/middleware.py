@@ -3,9 +3,10 @@ import time
 
 from django.conf import settings
 from django.contrib.auth import logout
-from django.http import HttpResponseBadRequest, JsonResponse
+from django.http import HttpResponse, HttpResponseBadRequest, JsonResponse
 
 from registry.context import request_context
+from registry.rate_limits import caller_for, spend
 from registry.secret_scan import find_secret
 from registry.validation import unsafe_input_errors
 
@@ -132,3 +133,26 @@ class UnsafeInputMiddleware:
             return JsonResponse(body, status=400)
         text = "; ".join(f"{name}: {messages[0]}" for name, messages in errors.items())
         return HttpResponseBadRequest(f"Refused: {text}", content_type="text/plain")
+
+
+class PageRateLimitMiddleware:
+    """Pages spend the same budgets as the API (registry/rate_limits.py); the API is
+    counted by its throttle, which knows the token. Static files cost nothing."""
+
+    EXEMPT = ("/api/", "/static/", "/healthz", "/readyz")
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if not request.path.startswith(self.EXEMPT):
+            retry_after = spend(caller_for(request))
+            if retry_after is not None:
+                response = HttpResponse(
+                    "Too many requests: wait a moment and try again.",
+                    status=429,
+                    content_type="text/plain",
+                )
+                response["Retry-After"] = str(retry_after)
+                return response
+        return self.get_response(request)

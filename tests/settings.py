@@ -37,3 +37,11 @@ from config.settings import *  # noqa: E402, F403
 
 # Hashing passwords slowly is a production virtue and a test suite's waste.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# Request budgets in the test process's memory, large enough that no test meets them
+# by accident (tests/test_rate_limits.py sets small ones and its own Redis).
+NHI_RATE_PER_PERSON = NHI_RATE_PER_TEAM = NHI_RATE_ANONYMOUS = 1_000_000
+CACHES["ratelimit"] = {  # noqa: F405
+    "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+    "LOCATION": "ratelimit",
+}
