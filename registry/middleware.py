@@ -109,8 +109,9 @@ def mark_session_start(request) -> None:
 
 class UnsafeInputMiddleware:
     """Query strings and form posts, pages and API alike: a parameter holding a NUL
-    character or an unpaired surrogate is a 400 naming it, before any view, form or
-    query sees it (JSON bodies: api.parsers.SafeJSONParser)."""
+    character, an unpaired surrogate or more than validation.MAX_TEXT_LENGTH characters
+    is a 400 naming it, before any view, form or query sees it (JSON bodies:
+    api.parsers.SafeJSONParser)."""
 
     FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 

@@ -87,12 +87,19 @@ def merge_errors(*groups: Mapping[str, Iterable[str]]) -> dict[str, list[str]]:
 # Nesting deeper than this is no registry document (the deepest, an import row with
 # identifiers, is four levels); deeper input is refused before anything reads it.
 MAX_INPUT_DEPTH = 32
+# No field holds more text than this (a justification, a plan, a reason: a few
+# paragraphs at most). Every value is kept in the undeletable audit trail, so one
+# oversized edit would weigh on every page and export that shows the path for good.
+MAX_TEXT_LENGTH = 10_000
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def unsafe_text_error(text: str) -> str | None:
     """Why `text` cannot be stored anywhere: a NUL character (PostgreSQL text cannot
-    hold it) or half of a UTF-16 pair (not Unicode at all). None when it is fine."""
+    hold it), half of a UTF-16 pair (not Unicode at all), or more than MAX_TEXT_LENGTH
+    characters. None when it is fine."""
+    if len(text) > MAX_TEXT_LENGTH:
+        return f"Longer than {MAX_TEXT_LENGTH:,} characters."
     if "\x00" in text:
         return "Contains a NUL character, which no field accepts."
     if _SURROGATE.search(text):

@@ -120,3 +120,26 @@ def test_form_posts_are_refused_with_the_field_named(personas, path):
     assert "reason" in response.content.decode()
     path.refresh_from_db()
     assert path.version == before
+
+
+def test_no_text_field_takes_megabytes(personas, path):
+    from registry.validation import MAX_TEXT_LENGTH
+
+    api = APIClient()
+    api.force_authenticate(personas.users.lee)  # payments' lead: may edit the path
+    huge = "The nightly export reads invoices. " * 70_000  # ~2.4 MB
+    response = api.patch(
+        f"/api/v1/access-paths/{path.pk}/",
+        json.dumps({"justification": huge}),
+        content_type="application/json",
+    )
+    assert response.status_code == 400
+    assert "justification" in response.json()["errors"]
+    assert f"{MAX_TEXT_LENGTH:,}" in response.json()["detail"]
+    page = Client()
+    page.force_login(personas.users.lee)
+    response = page.post(f"/paths/{path.pk}/revoke/", {"reason": huge, "version": 1})
+    assert response.status_code == 400
+    path.refresh_from_db()
+    assert huge not in path.justification
+    assert len(str(AuditEvent.objects.values_list("changes", flat=True))) < 100_000
