@@ -36,9 +36,10 @@ class RequestIdMiddleware:
         return response
 
 
-# Our pages load scripts and styles only from our own static files (HTMX is vendored):
-# no inline script or style can run, so injected markup cannot execute. The admin and
-# the API's documentation pages keep Django's and drf-spectacular's own behaviour.
+# Every page (ours, the admin, the API's documentation) loads scripts and styles only
+# from our own static files (HTMX and Swagger UI are vendored): no inline script or
+# style can run, so injected markup cannot execute. JSON answers carry it too: nothing
+# may frame or run them.
 CONTENT_SECURITY_POLICY = "; ".join(
     [
         "default-src 'self'",
@@ -52,7 +53,6 @@ CONTENT_SECURITY_POLICY = "; ".join(
         "object-src 'none'",
     ]
 )
-_CSP_EXEMPT = ("/admin/", "/api/")
 
 
 class ContentSecurityPolicyMiddleware:
@@ -61,8 +61,7 @@ class ContentSecurityPolicyMiddleware:
 
     def __call__(self, request):
         response = self.get_response(request)
-        if not request.path.startswith(_CSP_EXEMPT):
-            response.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        response.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         return response
 
 
