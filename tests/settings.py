@@ -45,3 +45,10 @@ CACHES["ratelimit"] = {  # noqa: F405
     "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
     "LOCATION": "ratelimit",
 }
+
+# Templates resolve {% static %} without a collected manifest (tests/test_production.py
+# checks the production storage against a real collectstatic).
+STORAGES = {  # noqa: F405
+    **STORAGES,  # noqa: F405
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
