@@ -10,7 +10,8 @@ RUN pip install --no-cache-dir -r requirements.lock
 COPY . .
 RUN useradd --system --uid 10001 nhi \
     && mkdir -p /app/var/anchors \
-    && DEBUG=1 python manage.py collectstatic --noinput \
+    && DEBUG=0 ALLOWED_HOSTS=build SECRET_KEY=collectstatic-at-build-time-only-never-served-0123456789abcdef \
+       python manage.py collectstatic --noinput \
     && chown -R nhi /app/var
 USER nhi
 
