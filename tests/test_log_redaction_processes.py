@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import re
 import secrets
 import socket
 import string
@@ -91,6 +92,16 @@ def app_env(tmp_path_factory) -> dict[str, str]:
         timeout=300,
     )
     assert migrate.returncode == 0, f"migrate failed:\n{migrate.stdout}\n{migrate.stderr}"
+    # As the image does at build time: pages name their static files by hashed name.
+    collect = subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert collect.returncode == 0, f"collectstatic failed:\n{collect.stdout}\n{collect.stderr}"
     return env
 
 
@@ -271,3 +282,18 @@ def test_worker_logs_no_credential_from_a_task(app_env, tmp_path):
     # The traceback (not only the message) went through the redaction too.
     assert "Traceback (most recent call last)" in log, worker.log()
     assert "[REDACTED]" in log.split("unregistered task", 1)[1], worker.log()
+
+
+def test_gunicorn_serves_the_pages_static_files_by_hashed_name(gunicorn):
+    """The production process serves its own CSS and JavaScript (WhiteNoise)."""
+    gunicorn.start()
+    connection = http.client.HTTPConnection("127.0.0.1", gunicorn.port, timeout=30)
+    try:
+        connection.request("GET", "/login/")
+        page = connection.getresponse().read().decode()
+    finally:
+        connection.close()
+    assets = re.findall(r'(?:href|src)="(/static/[^"]+\.[0-9a-f]{12}\.(?:css|js))"', page)
+    assert assets, page[:500]
+    for asset in assets:
+        assert gunicorn.get(asset, {}) == 200, asset
