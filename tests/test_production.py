@@ -43,7 +43,7 @@ def test_check_deploy_is_clean_in_the_documented_production_environment(tmp_path
         "NHI_AUDIT_SIGNING_KEY_FILE": str(key),
         "NHI_VAR_DIR": str(tmp_path / "var"),
     }
-    result = subprocess.run(  # noqa: S603 - our own manage.py, fixed argv
+    result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
