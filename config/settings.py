@@ -98,8 +98,8 @@ MIDDLEWARE = [
 # Sign-in throttling (django-axes): after NHI_LOGIN_FAILURE_LIMIT failures for one
 # account, or from one source address, that account or address is refused for
 # NHI_LOGIN_LOCKOUT_MINUTES, before any password is hashed; attempts during the pause
-# are refused without being counted again. Security unlocks from the admin (Axes > Access attempts) or with
-# `manage.py axes_reset_username <name>` / `axes_reset_ip <address>`.
+# are refused without being counted again. Security unlocks from the admin (Axes >
+# Access attempts) or with `manage.py axes_reset_username <name>` / `axes_reset_ip`.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",

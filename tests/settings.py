@@ -48,7 +48,7 @@ CACHES["ratelimit"] = {  # noqa: F405
 
 # Templates resolve {% static %} without a collected manifest (tests/test_production.py
 # checks the production storage against a real collectstatic).
-STORAGES = {  # noqa: F405
+STORAGES = {
     **STORAGES,  # noqa: F405
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
