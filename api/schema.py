@@ -13,3 +13,18 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):
             "scheme": "bearer",
             "description": "An NHI Registry API token (nhir_…), team or personal.",
         }
+
+
+def every_operation_may_refuse_input(result, generator, request, public):
+    """A postprocessing hook: any operation can answer 400 (a query parameter holding a
+    NUL character or too much text is refused before the view: UnsafeInputMiddleware),
+    so every operation documents it, in the one error shape."""
+    refusal = {
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        "description": "Invalid input (the field is named in `errors`).",
+    }
+    for item in result.get("paths", {}).values():
+        for operation in item.values():
+            if isinstance(operation, dict) and "responses" in operation:
+                operation["responses"].setdefault("400", refusal)
+    return result

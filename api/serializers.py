@@ -9,6 +9,7 @@ from django.conf import settings
 from rest_framework import serializers
 
 from registry import errors
+from registry.control_points import authority_of, load_authority
 from registry.importers.formats import FORMATS
 from registry.models import (
     AccessPath,
@@ -19,12 +20,13 @@ from registry.models import (
     Membership,
     Notification,
     PolicyException,
+    SystemControlPolicy,
     Team,
     Transfer,
 )
 from registry.progress import get_progress
 from registry.selectors import path_identifiers
-from registry.services.paths import EDITABLE_FIELDS
+from registry.services.paths import AUTHORITY_TEAM_FIELDS, EDITABLE_FIELDS
 from registry.status import Status
 
 
@@ -33,6 +35,16 @@ class TeamSlugField(serializers.SlugRelatedField):
         kwargs.setdefault("slug_field", "slug")
         kwargs.setdefault("queryset", Team.objects.all())
         super().__init__(**kwargs)
+
+
+class AccessPathListSerializer(serializers.ListSerializer):
+    """A page of paths: their authority (approval, revokers, control points) loaded for
+    the whole page at once (registry.control_points.load_authority)."""
+
+    def to_representation(self, data) -> list:
+        paths = list(data.all() if hasattr(data, "all") else data)
+        load_authority(paths)
+        return [self.child.to_representation(path) for path in paths]
 
 
 class AccessPathSerializer(serializers.ModelSerializer):
@@ -49,18 +61,33 @@ class AccessPathSerializer(serializers.ModelSerializer):
         help_text="The credential's other names: [{kind, value}] (key_id, principal, "
         "fingerprint, client_id), live ones only."
     )
+    approval = serializers.SerializerMethodField(
+        help_text="Who approved the authority: {by, team, at, ticket_url} (nulls when not "
+        "recorded)."
+    )
+    revoker_teams = serializers.SerializerMethodField(
+        help_text="Slugs of the teams that may revoke it besides the owner and steward."
+    )
+    control_point_owners = serializers.SerializerMethodField(
+        help_text="{iam, pam, runtime, secops}: each {team, source}, source being 'path' "
+        "(set on the path), 'system' (the system's default), 'steward' (runtime) or null."
+    )
 
     class Meta:
         model = AccessPath
+        list_serializer_class = AccessPathListSerializer
         fields = [
             "id", "url", "name", "kind", "system", "external_id", "environment",
             "owner_team", "steward_team", "created_via", "created_by_ref", "consumers",
             "ticket_url", "artifact_ref", "justification", "privilege_scope", "risk_tier",
             "data_classification", "credential_lifetime", "rotation_days", "last_rotated_at",
-            "last_used_at", "requires_human_signoff", "revocation_plan", "expires_at",
+            "last_used_at", "requires_human_signoff", "revocation_plan", "rollback_plan",
+            "expires_at",
             "review_interval_days", "last_attested_at", "next_review_at", "state", "status",
             "escalation_stage", "version", "tags", "identifiers", "interactive_login",
-            "last_seen_at", "not_seen_since", "created_at", "updated_at",
+            "last_seen_at", "not_seen_since", "created_at", "updated_at", "approval",
+            "revoker_teams", "control_point_owners",
+            "source_disabled_at", "source_disabled_by", "source_still_listed_at",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -69,6 +96,15 @@ class AccessPathSerializer(serializers.ModelSerializer):
 
     def get_identifiers(self, path: AccessPath) -> list[dict[str, str]]:
         return _identifiers(path)
+
+    def get_approval(self, path: AccessPath) -> dict:
+        return authority_of(path).approval_json()
+
+    def get_revoker_teams(self, path: AccessPath) -> list[str]:
+        return authority_of(path).revoker_slugs()
+
+    def get_control_point_owners(self, path: AccessPath) -> dict:
+        return authority_of(path).owners_json()
 
     def to_representation(self, path: AccessPath) -> dict:
         """The same output as DRF's generic field-by-field rendering (a test compares
@@ -107,6 +143,9 @@ _RENDER = {
     "steward_team": lambda p: p.steward_team.slug if p.steward_team_id else None,
     "tags": lambda p: [t.slug for t in p.tags.all()],
     "identifiers": _identifiers,
+    "approval": lambda p: authority_of(p).approval_json(),
+    "revoker_teams": lambda p: authority_of(p).revoker_slugs(),
+    "control_point_owners": lambda p: authority_of(p).owners_json(),
 }
 
 
@@ -116,6 +155,15 @@ class AccessPathWriteSerializer(serializers.ModelSerializer):
 
     owner_team = TeamSlugField(required=False, allow_null=True)
     steward_team = TeamSlugField(required=False, allow_null=True)
+    approved_by_team = TeamSlugField(required=False, allow_null=True)
+    iam_team = TeamSlugField(required=False, allow_null=True)
+    pam_team = TeamSlugField(required=False, allow_null=True)
+    secops_team = TeamSlugField(required=False, allow_null=True)
+    revoker_teams = TeamSlugField(
+        many=True,
+        required=False,
+        help_text="Replaces the teams that may revoke it besides the owner and steward.",
+    )
     tags = serializers.ListField(
         child=serializers.CharField(max_length=64), required=False, max_length=20
     )
@@ -129,11 +177,11 @@ class AccessPathWriteSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = AccessPath
-        fields = sorted(EDITABLE_FIELDS | {"owner_team", "tags", "identifiers"})
+        fields = sorted(EDITABLE_FIELDS | {"owner_team", "tags", "identifiers", "revoker_teams"})
         extra_kwargs = {
             name: {"required": False, "validators": []}
             for name in EDITABLE_FIELDS
-            if name not in ("owner_team", "steward_team")
+            if name not in ("owner_team", "steward_team", *AUTHORITY_TEAM_FIELDS)
         }
         # Uniqueness is the services' to check (register-or-update relies on it).
         validators: list = []
@@ -336,7 +384,7 @@ class ImportRunSerializer(serializers.ModelSerializer):
         fields = [
             "id", "source_format", "system", "file_name", "steward_team", "actor_label",
             "dry_run", "partial", "full_sync", "status", "processed", "total", "counts",
-            "errors", "created_at", "finished_at",
+            "errors", "still_listed", "created_at", "finished_at",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -376,3 +424,24 @@ class TriageAnswerSerializer(serializers.Serializer):
     query = serializers.DictField()
     matches = serializers.ListField(child=serializers.DictField())
     escalation_contacts = serializers.ListField(child=serializers.DictField())
+
+
+class ControlPolicySerializer(serializers.ModelSerializer):
+    """A system's default control-point owners (team slugs; null: no default)."""
+
+    iam_team = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+    pam_team = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+    secops_team = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+
+    class Meta:
+        model = SystemControlPolicy
+        fields = ["system", "iam_team", "pam_team", "secops_team", "version", "updated_at"]
+        read_only_fields = fields
+
+
+class ControlPolicyInput(serializers.Serializer):
+    """The whole policy (PUT): a team left out or null means no default for it."""
+
+    iam_team = TeamSlugField(required=False, allow_null=True, default=None)
+    pam_team = TeamSlugField(required=False, allow_null=True, default=None)
+    secops_team = TeamSlugField(required=False, allow_null=True, default=None)

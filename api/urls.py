@@ -2,7 +2,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
-from api import views
+from api import control_points, incident_intake, incidents, source, views
 
 router = DefaultRouter(trailing_slash=True)
 router.register("access-paths", views.AccessPathViewSet, basename="access-path")
@@ -13,10 +13,24 @@ router.register("exceptions", views.ExceptionViewSet, basename="exception")
 router.register("audit-events", views.AuditEventViewSet, basename="audit-event")
 router.register("notifications", views.NotificationViewSet, basename="notification")
 router.register("imports", views.ImportRunViewSet, basename="import")
+router.register("incidents", incidents.IncidentViewSet, basename="incident")
+router.register("control-policies", control_points.ControlPolicyViewSet, basename="control-policy")
 
 urlpatterns = [
     path("v1/me/", views.MeView.as_view(), name="me"),
     path("v1/triage/", views.TriageView.as_view(), name="triage"),
+    # Before the router: "github" and "intake" are not incident ids.
+    path("v1/incidents/github/", incident_intake.github_webhook, name="incident-github"),
+    path(
+        "v1/incidents/intake/",
+        incident_intake.GenericIntakeView.as_view(),
+        name="incident-intake",
+    ),
+    path(
+        "v1/access-paths/<str:pk>/source-disabled/",
+        source.SourceDisabledView.as_view(),
+        name="access-path-source-disabled",
+    ),
     path("v1/", include(router.urls)),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves Swagger UI's starter script as a file, so the page runs

@@ -191,6 +191,9 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise scans it at start-up
+# In development WhiteNoise serves straight from static/ (nothing to collect).
+WHITENOISE_USE_FINDERS = DEBUG
 # WhiteNoise serves the collected files from the app itself (no separate web server
 # needed), under content-hashed names cached for a year. With DEBUG, Django's own
 # storage serves them straight from static/ (nothing to collect).
@@ -281,6 +284,9 @@ NHI_AUDIT_SIGNING_KEY_FILE = env_str("NHI_AUDIT_SIGNING_KEY_FILE")
 NHI_AUDIT_ANCHOR_DIR = Path(env_str("NHI_AUDIT_ANCHOR_DIR", str(VAR_DIR / "anchors")))
 NHI_AUDIT_ANCHOR_WEBHOOK_URL = env_str("NHI_AUDIT_ANCHOR_WEBHOOK_URL")
 NHI_AUDIT_ANCHOR_WEBHOOK_SECRET = env_str("NHI_AUDIT_ANCHOR_WEBHOOK_SECRET")
+# GitHub secret-scanning alerts (POST /api/v1/incidents/github/): the secret entered in
+# GitHub's webhook settings, which signs each delivery. Unset: the endpoint answers 503.
+NHI_GITHUB_WEBHOOK_SECRET = env_str("NHI_GITHUB_WEBHOOK_SECRET")
 
 # Every line is redacted as written (message, arguments, traceback) by the detector that
 # guards the inputs. Django's own "django" logger goes through the root handler (its
@@ -411,4 +417,8 @@ SPECTACULAR_SETTINGS = {
         "TransferStatusEnum": "registry.models.Transfer.Status",
         "NotificationStatusEnum": "registry.models.Notification.Status",
     },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "api.schema.every_operation_may_refuse_input",
+    ],
 }

@@ -23,10 +23,12 @@ from registry.models import (
     Claim,
     CredentialIdentifier,
     ImportRun,
+    Incident,
     Membership,
     Notification,
     PolicyException,
     SavedFilter,
+    SystemControlPolicy,
     Tag,
     Team,
     Transfer,
@@ -375,6 +377,36 @@ class TeamAdmin(ServiceAdmin):
     ]
 
 
+class SystemControlPolicyForm(ServiceForm):
+    class Meta:
+        model = SystemControlPolicy
+        fields = ["system", "iam_team", "pam_team", "secops_team"]
+
+    def perform(self, actor, data):
+        teams = {f: data.get(f, getattr(self.instance, f, None)) for f in self.Meta.fields[1:]}
+        return services.system_control_policy_set(
+            actor=actor,
+            system=data.get("system", self.instance.system),
+            expected_version=None if self.instance._state.adding else self.instance.version,
+            **teams,
+        )
+
+
+@admin.register(SystemControlPolicy)
+class SystemControlPolicyAdmin(ServiceAdmin):
+    """Per-system control-point owners, set through the service (audited)."""
+
+    form = SystemControlPolicyForm
+    list_display = ("system", "iam_team", "pam_team", "secops_team", "version", "updated_at")
+    list_select_related = ("iam_team", "pam_team", "secops_team")
+    search_fields = ("=system",)
+    readonly_fields = ("version", "created_at", "updated_at")
+
+    def get_readonly_fields(self, request, obj=None):
+        # The system names the row; another system is another row.
+        return [*self.readonly_fields, "system"] if obj else self.readonly_fields
+
+
 class MembershipForm(ServiceForm):
     class Meta:
         formfield_callback = https_by_default
@@ -505,6 +537,15 @@ class CredentialIdentifierAdmin(ReadOnlyAdmin):
     list_display = ["kind", "value", "path", "source", "created_at", "retired_at"]
     list_filter = ["kind"]
     search_fields = ["=value"]
+    list_select_related = ["path"]
+
+
+@admin.register(Incident)
+class IncidentAdmin(ReadOnlyAdmin):
+    # Read-only: every transition is a service (the incident pages and API).
+    list_display = ["id", "state", "detected_at", "path", "detection", "source", "external_ref"]
+    list_filter = ["state", "detection"]
+    search_fields = ["=external_ref"]
     list_select_related = ["path"]
 
 

@@ -1,10 +1,12 @@
-"""The dashboard's reads (selectors): five queries whatever the estate's size.
+"""The dashboard's reads (selectors): six queries whatever the estate's size.
 
 1. The external ids that live paths share (NHI8/NHI9), read once for the others.
 2. One pass over the visible paths counts every status (grouped by the status CASE).
 3. One pass counts the expiring-soon window and every posture rule (COUNT … FILTER).
 4. One grouped pass gives the by-team table.
 5. One grouped pass over the audit log gives the weekly charts.
+6. Open incidents and the median time to contain (registry/incidents.py; a second
+   query on SQLite, which has no percentile).
 
 Every number comes with the inventory query that lists exactly the paths it counts,
 built from the same predicates (registry.status, registry.posture, registry.filters).
@@ -29,6 +31,7 @@ from registry.filters import (
     expiring_within_q,
     not_seen_q,
 )
+from registry.incidents import IncidentFigures, incident_figures
 from registry.models import AccessPath, AuditEvent, Team
 from registry.policies import Policy
 from registry.posture import (
@@ -135,6 +138,7 @@ class Dashboard:
     violations: list[Violation]
     teams: list[TeamRow]
     charts: list[Chart] = field(default_factory=list)
+    incidents: IncidentFigures | None = None
 
 
 def _percent(part: int, whole: int) -> int | None:
@@ -385,4 +389,5 @@ def dashboard_stats(*, actor: Actor, now: dt.datetime, policy: Policy) -> Dashbo
         violations=violations,
         teams=_team_rows(groups),
         charts=_charts(actor, now=now, policy=policy),
+        incidents=incident_figures(actor=actor, now=now),
     )

@@ -94,6 +94,18 @@ IDENTIFIER_IS_A_CREDENTIAL = (
 IDENTIFIER_TAKEN = "This identifier is already registered on another access path."
 TOO_MANY_IDENTIFIERS = "A path may have at most {count} identifiers."
 TRIAGE_NEEDS_A_VALUE = "Give an identifier or a fingerprint to look up."
+APPROVER_REQUIRED = (
+    "An owned high or critical path needs the person who approved its authority "
+    "(approved_by) and their team (approved_by_team)."
+)
+APPROVED_AT_IN_FUTURE = "The approval cannot be dated in the future."
+REVOKER_TEAMS_INVALID = "Revoker teams must be a list of at most 20 team slugs."
+APPROVAL_WITHOUT_APPROVER = "An approval date or ticket needs the approver (approved_by)."
+CONTROL_POLICY_SYSTEM = "Name the system: a short name such as aws, github or kubernetes."
+CONTROL_POLICY_STALE = (
+    "These control-point owners have changed since version {expected}; "
+    "they are now version {actual}."
+)
 
 # Transitions
 PATH_CHANGED_CONCURRENTLY = "This access path was changed by someone else; reload and retry."
@@ -107,6 +119,17 @@ TRANSFER_ALREADY_PENDING = "A transfer of this path is already waiting to be acc
 TRANSFER_NOT_PENDING = "This transfer has already been decided ({status})."
 TRANSFER_STALE = "The path is no longer owned by the team that offered it."
 NOT_YET_EXPIRED = "This path's expiry has not been reached."
+SOURCE_PATH_LIVE = (
+    "This path is {state}: only a revoked or expired path can be confirmed disabled at the "
+    "source. Revoke it first."
+)
+SOURCE_ALREADY_CONFIRMED = (
+    "Already confirmed disabled at the source by {by} on {at:%Y-%m-%d %H:%M} UTC."
+)
+NOT_A_REVOKER = (
+    "Only the owning, stewarding or revoking teams (or security) may confirm that this "
+    "credential is disabled at the source."
+)
 EXCEPTION_NOT_PENDING = "This exception request has already been decided ({status})."
 EXCEPTION_ALREADY_PENDING = "An exception for this rule is already waiting for a decision."
 TEAM_ALREADY_INACTIVE = "This team is already inactive."
@@ -178,3 +201,44 @@ CHANNEL_TEST_FAILED = "The test message was not accepted: {error}"
 SAVED_FILTER_NAME_TAKEN = "You already have a saved filter with this name."
 SAVED_FILTER_EMPTY = "Choose some filters first: an empty filter is the whole inventory."
 SAVED_FILTER_GONE = "This saved filter has already been removed."
+
+# Leak incidents
+INCIDENT_STALE = "This incident has changed since version {expected}; it is now version {actual}."
+INCIDENT_CHANGED_CONCURRENTLY = "This incident was changed by someone else; reload and retry."
+INCIDENT_NOT_OPEN = "Only an open incident can be marked contained; this one is {state}."
+INCIDENT_ALREADY_CLOSED = "This incident is already closed."
+INCIDENT_OPEN_CLOSE_NEEDS_SECURITY = (
+    "An incident that is still open can only be closed by security (a false positive, "
+    "say); otherwise mark it contained first."
+)
+INCIDENT_ALREADY_LINKED = "This incident is already linked to an access path."
+INCIDENT_DETECTION_MANUAL = (
+    "A report made here is 'manual' or 'partner_report'; scanner alerts come through the intakes."
+)
+INCIDENT_DETECTED_IN_FUTURE = "The detection time cannot be in the future."
+INCIDENT_NEEDS_A_TARGET = "Name the access path, or give the leaked credential's identifier."
+INCIDENT_NOT_YOURS = (
+    "Only the owning or stewarding team of the leaked credential, or security, may do this."
+)
+INCIDENT_SEND_A_FINGERPRINT = (
+    "Never send the credential itself: send its fingerprint (SHA-256 of the value, "
+    "computed where the value is)."
+)
+INCIDENT_SOURCE_RESERVED = "'github' alerts come only through the signed GitHub webhook."
+INCIDENT_BAD_SOURCE = "A source is a short name: letters, digits, '.', '-' and '_' (at most 64)."
+INCIDENT_URL = "The alert link must be an http:// or https:// URL."
+WEBHOOK_SECRET_MISSING = (
+    "The GitHub webhook is not configured: set NHI_GITHUB_WEBHOOK_SECRET to the secret "
+    "entered in GitHub's webhook settings."
+)
+WEBHOOK_BAD_SIGNATURE = (
+    "The X-Hub-Signature-256 header is missing or does not match the body signed with "
+    "the configured secret."
+)
+WEBHOOK_TOO_LARGE = "The webhook body is larger than {limit} bytes."
+WEBHOOK_BAD_PAYLOAD = "The body is not a GitHub secret_scanning_alert event: {why}"
+
+TOO_MANY_PENDING = (
+    "{team} already has {count} {what} waiting for security's decision; wait for those "
+    "before asking for more."
+)

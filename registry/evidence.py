@@ -53,6 +53,7 @@ from registry.audit import audit_record, verify_chain
 from registry.audit.anchors import anchor_now
 from registry.audit.chain import canonical
 from registry.audit.signing import private_key, public_key_pem
+from registry.control_points import CONTROL_POINTS, TEAM_RELATIONS, with_authority
 from registry.errors import Invalid, NotAllowed, Unavailable
 from registry.exports import csv_safe
 from registry.models import AccessPath, Attestation, AuditChainHead, AuditEvent, PolicyException
@@ -68,7 +69,9 @@ PATH_COLUMNS = (
     "id", "name", "kind", "system", "external_id", "environment", "status", "owner_team",
     "steward_team", "justification", "ticket_url", "risk_tier", "expires_at",
     "expiry_waiver_id", "last_attested_at", "next_review_at", "state", "escalation_stage",
-    "created_at", "updated_at",
+    "created_at", "updated_at", "approved_by", "approved_by_team", "approved_at",
+    "approval_ticket_url", "revoker_teams", "iam_owner", "pam_owner", "runtime_owner",
+    "secops_owner",
 )  # fmt: skip
 ATTESTATION_COLUMNS = (
     "id", "path_id", "path_name", "team", "attested_by", "decision", "still_needed",
@@ -119,12 +122,22 @@ def _slug(team) -> str:
 # --- rows ----------------------------------------------------------------------------
 
 
+def _owner(p: AccessPath, point: str) -> str:
+    """The effective owner, marked when it is the system's default."""
+    owner = p.authority.owners[point]
+    return _slug(owner.team) + (" (system default)" if owner.from_system else "")
+
+
 def _path_row(p: AccessPath) -> Sequence[Any]:
+    authority = p.authority
     return (
         p.pk, p.name, p.kind, p.system, p.external_id, p.environment, p.status,
         _slug(p.owner_team), _slug(p.steward_team), p.justification, p.ticket_url, p.risk_tier,
         p.expires_at, p.expiry_waiver_id or "", p.last_attested_at, p.next_review_at, p.state,
-        p.escalation_stage, p.created_at, p.updated_at,
+        p.escalation_stage, p.created_at, p.updated_at, authority.approved_by,
+        _slug(authority.approved_by_team), authority.approved_at,
+        authority.approval_ticket_url, " ".join(authority.revoker_slugs()),
+        *(_owner(p, point) for point in CONTROL_POINTS),
     )  # fmt: skip
 
 
@@ -154,11 +167,26 @@ def _event_row(e: AuditEvent) -> Sequence[Any]:
 # --- queries -------------------------------------------------------------------------
 
 
-def _paths(actor: Actor, end: dt.datetime, now: dt.datetime) -> QuerySet[AccessPath]:
-    # path_queryset: the actor's scope (everything, for those allowed here), owner and
-    # steward joined, status annotated in SQL; one query however many paths.
-    return (
-        path_queryset(actor=actor, now=now).filter(created_at__lt=end).order_by("created_at", "id")
+class _PathsWithAuthority:
+    """The paths' query, streamed with each path's authority (registry.control_points):
+    the policies once, revoker teams once per chunk."""
+
+    def __init__(self, qs: QuerySet[AccessPath]) -> None:
+        self.qs = qs
+
+    def iterator(self, chunk_size: int) -> Iterator[AccessPath]:
+        return with_authority(self.qs.iterator(chunk_size=chunk_size), chunk_size)
+
+
+def _paths(actor: Actor, end: dt.datetime, now: dt.datetime) -> _PathsWithAuthority:
+    # path_queryset: the actor's scope (everything, for those allowed here), its teams
+    # joined, status annotated in SQL; one query per chunk however many paths.
+    return _PathsWithAuthority(
+        path_queryset(actor=actor, now=now)
+        .select_related(*TEAM_RELATIONS)
+        .prefetch_related("revoker_teams")
+        .filter(created_at__lt=end)
+        .order_by("created_at", "id")
     )
 
 

@@ -15,7 +15,7 @@ from registry.importers.formats import FORMATS
 from registry.models import AccessPath, Attestation, Notification, PolicyException, Team
 from registry.selectors import path_identifiers
 from registry.services import identifiers as identifier_rules
-from registry.services.paths import EDITABLE_FIELDS
+from registry.services.paths import AUTHORITY_TEAM_FIELDS, EDITABLE_FIELDS
 
 UTC_HELP = "Date and time in UTC."
 
@@ -153,6 +153,15 @@ class ExceptionRequestForm(PageForm):
     expires_at = _datetime("Exception ends", required=True)
 
 
+class TeamsField(forms.ModelMultipleChoiceField):
+    """Several teams by slug; an empty entry (a script posting "" for "none") is none."""
+
+    def clean(self, value):
+        if isinstance(value, list | tuple):
+            value = [v for v in value if v]
+        return super().clean(value or [])
+
+
 class PathEditForm(forms.ModelForm):
     version = forms.IntegerField(widget=forms.HiddenInput)
     identifiers = forms.CharField(
@@ -161,6 +170,13 @@ class PathEditForm(forms.ModelForm):
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text="One kind:value per line; kinds: key_id, principal, fingerprint (SHA-256 "
         "hex of the credential, computed where it is), client_id. Never the credential.",
+    )
+    revoker_teams = TeamsField(
+        queryset=Team.objects.filter(is_active=True),
+        to_field_name="slug",
+        required=False,
+        label="Teams that may also revoke it",
+        help_text="Besides the owning team and the steward.",
     )
     change_reason = forms.CharField(
         label="Reason for the change", required=False, widget=forms.TextInput()
@@ -174,30 +190,47 @@ class PathEditForm(forms.ModelForm):
             "created_via", "created_by_ref", "consumers", "ticket_url", "artifact_ref",
             "justification", "privilege_scope", "risk_tier", "data_classification",
             "credential_lifetime", "rotation_days", "last_rotated_at", "last_used_at",
-            "requires_human_signoff", "revocation_plan", "expires_at", "review_interval_days",
-            "interactive_login",
+            "requires_human_signoff", "revocation_plan", "rollback_plan", "expires_at",
+            "review_interval_days",
+            "interactive_login", "approved_by", "approved_by_team", "approved_at",
+            "approval_ticket_url", "iam_team", "pam_team", "secops_team",
         ]  # fmt: skip
+        labels = {
+            "approved_by": "Authority approved by (person)",
+            "approved_by_team": "Approver's team",
+            "approved_at": "Approved at",
+            "approval_ticket_url": "Approval ticket",
+            "iam_team": "IAM owner (identity design)",
+            "pam_team": "PAM owner (elevation boundary)",
+            "secops_team": "Security monitoring owner",
+        }
         widgets = {
             "consumers": forms.Textarea(attrs={"rows": 2}),
             "justification": forms.Textarea(attrs={"rows": 3}),
             "privilege_scope": forms.Textarea(attrs={"rows": 2}),
             "revocation_plan": forms.Textarea(attrs={"rows": 2}),
+            "rollback_plan": forms.Textarea(attrs={"rows": 2}),
             "last_rotated_at": UTCDateTimeInput(),
             "last_used_at": UTCDateTimeInput(),
             "expires_at": UTCDateTimeInput(),
+            "approved_at": UTCDateTimeInput(),
         }
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["steward_team"].to_field_name = "slug"
         if self.instance.pk is not None:
             live = path_identifiers(path=self.instance)
             self.initial["identifiers"] = "\n".join(f"{i.kind}:{i.value}" for i in live)
-        self.fields["steward_team"].queryset = Team.objects.filter(is_active=True)
-        # The field speaks slugs; the model's initial value is the team's id.
-        steward = self.instance.steward_team
-        self.initial["steward_team"] = steward.slug if steward else None
-        for name in ("last_rotated_at", "last_used_at", "expires_at"):
+            revokers = self.instance.revoker_teams.values_list("slug", flat=True)
+            self.initial["revoker_teams"] = list(revokers)
+        for name in ("steward_team", *AUTHORITY_TEAM_FIELDS):
+            # The field speaks slugs; the model's initial value is the team's id.
+            self.fields[name].to_field_name = "slug"
+            self.fields[name].queryset = Team.objects.filter(is_active=True)
+            team = getattr(self.instance, name) if getattr(self.instance, f"{name}_id") else None
+            self.initial[name] = team.slug if team else None
+        self.fields["revoker_teams"].label_from_instance = lambda team: team.name
+        for name in ("last_rotated_at", "last_used_at", "expires_at", "approved_at"):
             self.fields[name].help_text = UTC_HELP
 
     def _post_clean(self) -> None:
@@ -208,6 +241,8 @@ class PathEditForm(forms.ModelForm):
         changes = {
             name: self.cleaned_data[name] for name in self.changed_data if name in EDITABLE_FIELDS
         }
+        if "revoker_teams" in self.changed_data:
+            changes["revoker_teams"] = list(self.cleaned_data["revoker_teams"])
         if "identifiers" in self.changed_data:
             # Parsed (and every rule applied) by the service; a line it refuses comes
             # back as this field's error.
@@ -224,6 +259,32 @@ class PathEditForm(forms.ModelForm):
             self.data["identifiers"] = ""
             raise forms.ValidationError(exc.message) from None
         return text
+
+
+def _active_team(label: str) -> forms.ModelChoiceField:
+    field = forms.ModelChoiceField(
+        queryset=Team.objects.filter(is_active=True),
+        to_field_name="slug",
+        required=False,
+        label=label,
+    )
+    field.label_from_instance = lambda team: team.name
+    return field
+
+
+class ControlPolicyForm(PageForm):
+    """One system's default control-point owners (an empty choice: no default)."""
+
+    id_prefix = "policy"
+    system = forms.CharField(max_length=64, help_text="As paths name it: aws, github, ...")
+    iam_team = _active_team("IAM (identity design)")
+    pam_team = _active_team("PAM (elevation boundary)")
+    secops_team = _active_team("Security operations (monitoring)")
+    version = forms.IntegerField(
+        required=False,
+        widget=forms.HiddenInput,
+        help_text="The version you saw; empty to overwrite whatever is there.",
+    )
 
 
 class TeamChannelsForm(forms.ModelForm):

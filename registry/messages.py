@@ -61,11 +61,45 @@ def describe(reason: str, stage: int, payload: dict) -> str:
                 f"(by {payload.get('kind', 'identifier')}): if this credential leaked, follow "
                 "its revocation plan."
             )
+        case "incident":
+            return describe_incident(stage, payload)
         case "channel_test":
             return "Test message from NHI Registry: this channel works."
-        case "access_path.expired" | "access_path.lapsed":
+        case "source_unconfirmed":
+            return (
+                f"Retired here on {_date(payload.get('since'))} and still not confirmed "
+                "disabled at the source: make sure the credential no longer works."
+            )
+        case "source_still_listed":
+            return (
+                f"A full sync on {_date(payload.get('since'))} still lists this credential "
+                "although it is retired here: disable it at the source."
+            )
+        case "access_path.expired" | "access_path.lapsed" | "access_path.revoked":
             return f"Event {reason}."
     return reason
+
+
+_INCIDENT_RUNGS = {
+    2: "escalated to the team's leads",
+    3: "escalated to security",
+}
+
+
+def describe_incident(stage: int, payload: dict) -> str:
+    """A leak incident's notice: what leaked and when, what to do, where to record it."""
+    incident = payload.get("incident", {})
+    at = incident.get("detected_at")
+    when = dt.datetime.fromisoformat(at).strftime("%-d %b %Y %H:%M UTC") if at else "?"
+    what = incident.get("secret_type") or "credential"
+    head = f"Leak incident #{incident.get('id', '?')} ({what}, detected {when})"
+    act = "disable it at the source (its revocation plan), then mark the incident contained"
+    if stage in _INCIDENT_RUNGS:
+        hours = payload.get("after_hours", "?")
+        return f"{head} still open after {hours} h: {_INCIDENT_RUNGS[stage]}; {act}: " + (
+            incident.get("url", "")
+        )
+    return f"{head}: {act}: {incident.get('url', '')}"
 
 
 def describe_notification(notification: Notification) -> str:
@@ -109,7 +143,13 @@ def status_reason(path, *, now: dt.datetime, lapse_after: dt.timedelta) -> str:
                 )
             return "lapsed: its owning team is inactive or has no members (offboarding)"
         case "expired":
-            return f"expired on {_day(path.expires_at)}: make sure it is revoked downstream"
+            return f"expired on {_day(path.expires_at)}; disabled at the source"
         case "revoked":
-            return f"revoked on {_day(path.state_changed_at)}"
+            return f"revoked on {_day(path.state_changed_at)}; disabled at the source"
+        case "awaiting_source":
+            if path.state == "revoked":
+                retired = f"revoked here on {_day(path.state_changed_at)}"
+            else:
+                retired = f"expired here on {_day(path.expires_at)}"
+            return f"{retired}, not yet confirmed disabled at the source: it may still work"
     return path.status

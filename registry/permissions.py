@@ -7,6 +7,8 @@ a user may take, so what is shown and what is allowed cannot drift apart.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from registry import errors
 from registry.actors import Actor
 from registry.models import AccessPath, Claim, PolicyException, Team, Transfer
@@ -50,6 +52,7 @@ def refuse_lift_signoff(actor: Actor, path: AccessPath) -> str | None:
 
 
 def refuse_revoke(actor: Actor, path: AccessPath) -> str | None:
+    """The owning (or stewarding) team, and the teams named as the path's revokers."""
     if actor.is_system or actor.is_security_reviewer:
         return None
     if actor.is_integration:
@@ -58,7 +61,25 @@ def refuse_revoke(actor: Actor, path: AccessPath) -> str | None:
         return errors.OUTSIDER
     if actor.member_of(_owning_or_stewarding_team(path)):
         return None
+    # From a prefetch when the caller made one, else one query (only for non-members).
+    if any(actor.member_of(team.pk) for team in path.revoker_teams.all()):
+        return None
     return errors.NOT_A_MEMBER
+
+
+def refuse_confirm_source_disabled(
+    actor: Actor, path: AccessPath, revoker_team_ids: Iterable[int] = ()
+) -> str | None:
+    """Recording that a credential is disabled where it lives: the teams that answer for
+    it or may revoke it (their people or their integrations), security and the system."""
+    if actor.is_system or actor.is_security_reviewer:
+        return None
+    if not actor.team_ids:
+        return errors.OUTSIDER
+    teams = {path.owner_team_id, path.steward_team_id, *revoker_team_ids} - {None}
+    if actor.team_ids & teams:
+        return None
+    return errors.NOT_A_REVOKER
 
 
 def refuse_expire(actor: Actor) -> str | None:
@@ -157,6 +178,18 @@ def refuse_import(actor: Actor) -> str | None:
     return errors.NOT_A_SECURITY_REVIEWER
 
 
+def refuse_control_policy(actor: Actor) -> str | None:
+    """Setting a system's default control-point owners: security (or the system)."""
+    if actor.is_system or actor.is_security_reviewer:
+        return None
+    return errors.NOT_A_SECURITY_REVIEWER
+
+
+def may_read_control_policies(actor: Actor) -> bool:
+    """Anyone in a team sees the per-system defaults (they show on every path page)."""
+    return actor.sees_everything or bool(actor.team_ids)
+
+
 def may_read_team(actor: Actor, team: Team) -> bool:
     """A team's own pages (members, coming reminders): its members and security."""
     return actor.sees_everything or actor.member_of(team.pk)
@@ -178,3 +211,46 @@ def refuse_team_manage(actor: Actor, team: Team) -> str | None:
     if not actor.lead_of(team.pk):
         return errors.NOT_A_LEAD
     return None
+
+
+def _answers_for_incident(actor: Actor, path: AccessPath | None) -> bool:
+    """The teams that answer for a leaked credential: its owner and its steward."""
+    if path is None:
+        return False
+    return actor.member_of(path.owner_team_id) or actor.member_of(path.steward_team_id)
+
+
+def refuse_incident_contain(actor: Actor, path: AccessPath | None) -> str | None:
+    """Marking a leak contained (disabled at the source): the owning or stewarding team
+    (their people, or the integration that revoked it), security and the system. An
+    incident that names no path is security's until it is linked."""
+    if actor.is_system or actor.is_security_reviewer:
+        return None
+    if not actor.team_ids:
+        return errors.OUTSIDER
+    if _answers_for_incident(actor, path):
+        return None
+    return errors.INCIDENT_NOT_YOURS
+
+
+def refuse_incident_close(actor: Actor, path: AccessPath | None, *, still_open: bool) -> str | None:
+    """Closing is a person's judgement: the owning or stewarding team once contained;
+    an incident still open only by security (a false positive)."""
+    if actor.is_system or actor.is_security_reviewer:
+        return None
+    if not actor.is_person:
+        return errors.HUMAN_REQUIRED
+    if not actor.team_ids:
+        return errors.OUTSIDER
+    if still_open:
+        return errors.INCIDENT_OPEN_CLOSE_NEEDS_SECURITY
+    if _answers_for_incident(actor, path):
+        return None
+    return errors.INCIDENT_NOT_YOURS
+
+
+def refuse_incident_link(actor: Actor) -> str | None:
+    """Naming the path of an alert that matched none: security sees every path."""
+    if actor.is_system or actor.is_security_reviewer:
+        return None
+    return errors.NOT_A_SECURITY_REVIEWER

@@ -27,6 +27,9 @@ class Policy:
     escalation_days: tuple[int, ...] = (0, 3, 7, 14)
     unclaimed_escalation_days: int = 7
     claim_reminder_days: int = 3
+    # How many claims (and, separately, exceptions) one team may have waiting for
+    # security at once: a script or token cannot bury the review queue.
+    max_pending_requests_per_team: int = 25
     transfer_reminder_days: int = 7
     # Delivery: a leased notification is retried after the lease if its worker died;
     # a failed one after base * 2^(attempts-1) seconds, capped; dead after max attempts.
@@ -45,6 +48,12 @@ class Policy:
     # The dashboard's "expiring soon" window and its charts' span.
     expiring_soon_days: int = 30
     dashboard_weeks: int = 12
+    # Leak incidents climb in hours: stage 1 the owning team at detection, 2 its leads
+    # after 1 h, 3 security after 4 h (services/incident_ladder.py).
+    incident_escalation_hours: tuple = (0, 1, 4)
+    # A path revoked or expired here without confirmation that the credential is
+    # disabled at the source enters security's queue this long after (services/source_sweep).
+    source_confirmation_hours: int = 24
 
     @property
     def review_window(self) -> timedelta:
@@ -59,6 +68,10 @@ class Policy:
     def escalation_stage_for(self, overdue_by: timedelta) -> int:
         """The ladder stage (1-4) a path overdue by `overdue_by` has reached."""
         return sum(1 for days in self.escalation_days if overdue_by >= timedelta(days=days))
+
+    def incident_stage_for(self, elapsed: timedelta) -> int:
+        """The incident ladder stage (1-3) reached `elapsed` after detection."""
+        return sum(1 for h in self.incident_escalation_hours if elapsed >= timedelta(hours=h))
 
     def reminder_offset_for(self, due_in: timedelta) -> int | None:
         """The reminder (days before) due now for a date `due_in` away: the nearest

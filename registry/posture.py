@@ -20,6 +20,7 @@ from django.db.models import Count, F, Max, Min, Q
 from django.db.models.functions import Length
 from django.db.models.lookups import LessThan
 
+from registry.control_points import missing_authority_q
 from registry.models import AccessPath, Attestation, PolicyException
 from registry.policies import Policy
 from registry.status import owner_unaccountable_q
@@ -134,6 +135,13 @@ RULES: tuple[PostureRule, ...] = (
         "Stale record",
         "The credential has not been used for a long time; the access is likely dead.",
     ),
+    PostureRule(
+        Rule.MISSING_AUTHORITY,
+        "",
+        "Missing approver or control-point owner",
+        "A high or critical path must name who approved its authority and an owner for "
+        "each control point (IAM, PAM, platform runtime, security monitoring).",
+    ),
 )
 RULES_BY_CODE = {rule.code: rule for rule in RULES}
 
@@ -230,6 +238,9 @@ def _violation_q(
             return owned & Q(LessThan(Length("justification"), policy.justification_min_length))
         case Rule.STALE_RECORD:
             return Q(last_used_at__lt=now - dt.timedelta(days=policy.stale_after_days))
+        case Rule.MISSING_AUTHORITY:
+            # Unowned discovered paths too: nobody approved discovered access.
+            return missing_authority_q()
     raise ValueError(f"unknown posture rule {code!r}")
 
 

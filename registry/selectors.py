@@ -43,7 +43,8 @@ def visible_paths_q(actor: Actor) -> Q | None:
     """What an actor may read; None means everything.
 
     Security and the system see the whole estate. A team sees what it owns or stewards,
-    what is offered to it, and unowned paths (so it can claim them). Outsiders see nothing.
+    what it is named to revoke, what is offered to it, and unowned paths (so it can
+    claim them). Outsiders see nothing.
     """
     if actor.sees_everything:
         return None
@@ -55,11 +56,17 @@ def visible_paths_q(actor: Actor) -> Q | None:
             path_id=OuterRef("pk"), to_team_id__in=team_ids, status=Transfer.Status.PENDING
         )
     )
+    revokes = Exists(
+        AccessPath.revoker_teams.through.objects.filter(
+            accesspath_id=OuterRef("pk"), team_id__in=team_ids
+        )
+    )
     return (
         Q(owner_team_id__in=team_ids)
         | Q(steward_team_id__in=team_ids)
         | Q(state__in=[AccessPath.State.UNOWNED, AccessPath.State.CLAIM_PENDING])
         | Q(offered)
+        | Q(revokes)
     )
 
 

@@ -27,6 +27,9 @@ class Status(TextChoices):
     LAPSED = "lapsed", "Lapsed"
     EXPIRED = "expired", "Expired"
     REVOKED = "revoked", "Revoked"
+    # Revoked or expired here, but nobody has confirmed the credential is disabled where
+    # it lives: it may still work. Confirmed ones are REVOKED / EXPIRED.
+    AWAITING_SOURCE = "awaiting_source", "Revoked here, not yet confirmed at the source"
 
 
 _LIVE_STATES = (State.UNOWNED, State.CLAIM_PENDING, State.ACTIVE)
@@ -49,11 +52,17 @@ def status_q(status: str, *, now: dt.datetime, policy: Policy) -> Q:
     lapse_line = now - policy.lapse_after
     window_end = now + policy.review_window
     accountable = ~owner_unaccountable_q()
+    # Expired before the sweep marked it counts as expired (and, unconfirmed, as awaiting
+    # the source): the registry's date passed, the credential may still work.
+    expired = Q(state=State.EXPIRED) | (Q(state__in=_LIVE_STATES) & Q(expires_at__lte=now))
+    confirmed = Q(source_disabled_at__isnull=False)
     match status:
+        case Status.AWAITING_SOURCE:
+            return (Q(state=State.REVOKED) | expired) & Q(source_disabled_at__isnull=True)
         case Status.REVOKED:
-            return Q(state=State.REVOKED)
+            return Q(state=State.REVOKED) & confirmed
         case Status.EXPIRED:
-            return Q(state=State.EXPIRED) | (Q(state__in=_LIVE_STATES) & Q(expires_at__lte=now))
+            return expired & confirmed
         case Status.UNOWNED:
             return live & Q(state=State.UNOWNED)
         case Status.CLAIM_PENDING:
@@ -88,6 +97,10 @@ def status_of(path: AccessPath, *, now: dt.datetime, policy: Policy, accountable
     owned = live and path.state == State.ACTIVE and nxt is not None
     lapse_line = now - policy.lapse_after
     window_end = now + policy.review_window
+    expired = path.state == State.EXPIRED or (
+        path.state in _LIVE_STATES and expires is not None and expires <= now
+    )
+    confirmed = path.source_disabled_at is not None
     checks = {
         Status.UNOWNED: live and path.state == State.UNOWNED,
         Status.CLAIM_PENDING: live and path.state == State.CLAIM_PENDING,
@@ -95,8 +108,8 @@ def status_of(path: AccessPath, *, now: dt.datetime, policy: Policy, accountable
         Status.REVIEW_DUE: owned and now < nxt <= window_end and accountable,
         Status.OVERDUE: owned and lapse_line < nxt <= now and accountable,
         Status.LAPSED: owned and (nxt <= lapse_line or not accountable),
-        Status.EXPIRED: path.state == State.EXPIRED
-        or (path.state in _LIVE_STATES and expires is not None and expires <= now),
-        Status.REVOKED: path.state == State.REVOKED,
+        Status.EXPIRED: expired and confirmed,
+        Status.REVOKED: path.state == State.REVOKED and confirmed,
+        Status.AWAITING_SOURCE: (expired or path.state == State.REVOKED) and not confirmed,
     }
     return next((s.value for s in Status if checks[s]), Status.ACTIVE.value)

@@ -26,7 +26,9 @@ from django.utils import timezone
 
 from registry import errors
 from registry.actors import Actor
+from registry.control_points import TEAM_RELATIONS, load_authority
 from registry.errors import Invalid
+from registry.incidents import new_incident_url
 from registry.models import (
     AccessPath,
     Attestation,
@@ -128,7 +130,7 @@ def triage_find(*, actor: Actor, query: Query, now: dt.datetime | None = None) -
     ids = _matching_ids(query)
     paths = list(
         AccessPath.objects.filter(pk__in=ids)
-        .select_related("owner_team", "steward_team")
+        .select_related("owner_team", *TEAM_RELATIONS)
         .annotate(
             visible=visible,
             # The latest attestation, from the (path, -created_at) index, in the same query.
@@ -184,8 +186,12 @@ def triage_find(*, actor: Actor, query: Query, now: dt.datetime | None = None) -
             for t in Team.objects.filter(kind=Team.Kind.SECURITY, is_active=True).order_by("slug")
         ]
 
+    # Approval, revokers and control points: two queries (policies, revokers) for all.
+    load_authority(shown)
+
     def full(path: AccessPath) -> dict:
         owner, steward = path.owner_team, path.steward_team
+        authority = path.authority
         return {
             "visible": True,
             "path": {
@@ -206,6 +212,7 @@ def triage_find(*, actor: Actor, query: Query, now: dt.datetime | None = None) -
             "steward_team": _team(steward)
             and {**_team(steward), "leads": leads.get(steward.pk, [])},
             "revocation_plan": path.revocation_plan or None,
+            "rollback": path.rollback_plan or None,
             "last_attestation": path.attested_at
             and {
                 "at": _iso(path.attested_at),
@@ -213,16 +220,24 @@ def triage_find(*, actor: Actor, query: Query, now: dt.datetime | None = None) -
                 "decision": path.attested_decision,
             },
             "open_exceptions": exceptions.get(path.pk, []),
-            # Arrive with the approvals and incidents parts of the issue (docs/API.md).
-            "rollback": None,
-            "control_point_owners": [],
-            "authority_approved_by": None,
-            "revokers": [],
-            "incident_url": None,
+            "control_point_owners": {
+                point: owner.team and {**_team(owner.team), "source": owner.source}
+                for point, owner in authority.owners.items()
+            },
+            "authority_approved_by": authority.approval_json() if authority.approved_by else None,
+            # Who may revoke: the owner (else the steward), and the named revoker teams.
+            "revokers": [
+                _team(t) for t in [owner or steward, *authority.revoker_teams] if t is not None
+            ],
+            "incident_url": new_incident_url(kind=query.kind, value=query.value),
         }
 
     def routing_only(path: AccessPath) -> dict:
-        return {"visible": False, "route_to": _team(route[path.pk])}
+        return {
+            "visible": False,
+            "route_to": _team(route[path.pk]),
+            "incident_url": new_incident_url(kind=query.kind, value=query.value),
+        }
 
     data = {
         "query": {"kind": query.kind, "value": query.value},

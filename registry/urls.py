@@ -1,6 +1,18 @@
 from django.urls import path
 
-from registry.views import dashboard, evidence, imports, inventory, paths, queues, teams, triage
+from registry.views import (
+    control_points,
+    dashboard,
+    evidence,
+    imports,
+    incidents,
+    inventory,
+    paths,
+    queues,
+    source,
+    teams,
+    triage,
+)
 
 app_name = "registry"
 
@@ -23,6 +35,7 @@ urlpatterns = [
     path(P + "attest/", paths.path_attest, name="path-attest"),
     path(P + "transfer/", paths.path_transfer, name="path-transfer"),
     path(P + "revoke/", paths.path_revoke, name="path-revoke"),
+    path(P + "source-disabled/", source.path_source_disabled, name="path-source-disabled"),
     path(P + "exceptions/", paths.exception_request, name="exception-request"),
     path(P + "claims/<int:claim_id>/<str:decision>/", paths.claim_decide, name="claim-decide"),
     path(
@@ -36,10 +49,21 @@ urlpatterns = [
         name="exception-decide",
     ),
     path("triage/", triage.triage, name="triage"),
+    path("incidents/", incidents.incident_list_page, name="incident-list"),
+    path("incidents/new/", incidents.incident_new, name="incident-new"),
+    path("incidents/<int:incident_id>/", incidents.incident_detail, name="incident-detail"),
+    path(
+        "incidents/<int:incident_id>/contain/",
+        incidents.incident_contain,
+        name="incident-contain",
+    ),
+    path("incidents/<int:incident_id>/close/", incidents.incident_close, name="incident-close"),
+    path("incidents/<int:incident_id>/link/", incidents.incident_link, name="incident-link"),
     path("queues/mine/", queues.my_teams, name="queue-mine"),
     path("queues/unclaimed/", queues.unclaimed, name="queue-unclaimed"),
     path("queues/security/", queues.security_queues, name="queue-security"),
     path("evidence/", evidence.evidence_pack, name="evidence-pack"),
+    path("control-policies/", control_points.control_policies, name="control-policies"),
     path("imports/", imports.import_list, name="import-list"),
     path("imports/<uuid:run_id>/", imports.import_detail, name="import-detail"),
     path(

@@ -148,6 +148,11 @@ def path_data(**overrides) -> dict:
         "risk_tier": AccessPath.RiskTier.HIGH,
     }
     data.update(overrides)
+    owner = data.get("owner_team")
+    if owner is not None and data["risk_tier"] in ("high", "critical"):
+        # An owned high or critical path names who approved it (its team's lead).
+        data.setdefault("approved_by", "lee")
+        data.setdefault("approved_by_team", owner)
     return data
 
 

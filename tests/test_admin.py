@@ -61,6 +61,7 @@ def test_add_path_goes_through_the_service(sam_admin, personas):
             "owner_team": personas.teams.payments.pk, "created_via": "pipeline",
             "risk_tier": "high", "credential_lifetime": "static",
             "justification": JUSTIFICATION, "ticket_url": TICKET,
+            "approved_by": "lee", "approved_by_team": personas.teams.payments.pk,
         },
     )  # fmt: skip
     assert response.status_code == 302, response.context["adminform"].form.errors

@@ -78,6 +78,12 @@ ME = ("-",)
 # Triage looks a path up by its external id: any signed-in caller gets an answer (a
 # match outside their visibility answers routing only: tests/test_triage.py).
 TRIAGE = PATHS
+# Per-system control-point owners: read by anyone in a team, set by security.
+CONTROL_POLICIES = ("aws",)
+# Incidents of a payments path, of a data path, and of an alert that matched no path.
+INCIDENTS = ("own", "other", "unmatched")
+# The scanners' intake: an alert naming the payments path.
+INTAKE = ("own",)
 
 RESOURCE_OBJECTS = {
     "access-paths": PATHS,
@@ -90,12 +96,20 @@ RESOURCE_OBJECTS = {
     "imports": IMPORTS,
     "me": ME,
     "triage": TRIAGE,
+    "control-policies": CONTROL_POLICIES,
+    "incidents": INCIDENTS,
+    "incident-intake": INTAKE,
+    # Confirming "disabled at the source": live paths (refused) and revoked ones.
+    "access-path-source-disabled": ("own", "unowned", "own_revoked", "other_revoked"),
 }
 # Routes whose objects differ from their resource's.
 ROUTE_OBJECTS = {
     "access-paths:register": (*PATHS, "existing_own", "existing_other"),
     "access-paths:attest": (*PATHS, "own_signoff"),
     "exceptions:create": PATHS,
+    # Reporting a leak of a path by its id, or by an identifier (the data path's).
+    "incidents:create": ("own", "other", "by_identifier"),
+    "incidents:close": (*INCIDENTS, "own_contained"),
 }
 
 # fmt: off
@@ -190,6 +204,15 @@ MATRIX: dict[str, dict[str, tuple]] = {
         "outgoing":       (403, 403, 200, 404, 403, 403, 403, 401, 401, 401),
         "accepted":       (409, 409, 404, 404, 403, 403, 403, 401, 401, 401),
     },
+    "control-policies:list": {
+        "aws":            (L,   L,   L,   H,   L,   L,   L,   401, 401, 401),
+    },
+    "control-policies:retrieve": {
+        "aws":            (200, 200, 200, 404, 200, 200, 200, 401, 401, 401),
+    },
+    "control-policies:update": {
+        "aws":            (403, 403, 403, 403, 200, 403, 403, 401, 401, 401),
+    },
     "teams:list": {
         "payments":       (L,   L,   L,   L,   L,   L,   L,   401, 401, 401),
         "data":           (L,   L,   L,   L,   L,   L,   L,   401, 401, 401),
@@ -271,11 +294,56 @@ MATRIX: dict[str, dict[str, tuple]] = {
     "me": {
         "-":              (200, 200, 200, 200, 200, 200, 200, 401, 401, 401),
     },
+    # The owning, stewarding and revoking teams (their tokens too) and security confirm
+    # a revoked path; a live one is 409, a path out of sight 404.
+    "access-path-source-disabled": {
+        "own":            (409, 409, 404, 404, 409, 409, 403, 401, 401, 401),
+        "unowned":        (403, 403, 403, 404, 409, 403, 403, 401, 401, 401),
+        "own_revoked":    (200, 200, 404, 404, 200, 200, 403, 401, 401, 401),
+        "other_revoked":  (404, 404, 200, 404, 200, 404, 403, 401, 401, 401),
+    },
     # A lookup is a read sent as a POST: a read-only token may look up.
     "triage": {
         "own":            (200, 200, 200, 200, 200, 200, 200, 401, 401, 401),
         "other":          (200, 200, 200, 200, 200, 200, 200, 401, 401, 401),
         "unowned":        (200, 200, 200, 200, 200, 200, 200, 401, 401, 401),
+    },
+    # Leak incidents: seen with their path; contained by its teams (an integration too),
+    # closed while open only by security, linked only by security.
+    "incidents:list": {
+        "own":            (L,   L,   H,   H,   L,   L,   L,   401, 401, 401),
+        "other":          (H,   H,   L,   H,   L,   H,   H,   401, 401, 401),
+        "unmatched":      (H,   H,   H,   H,   L,   H,   H,   401, 401, 401),
+    },
+    "incidents:retrieve": {
+        "own":            (200, 200, 404, 404, 200, 200, 200, 401, 401, 401),
+        "other":          (404, 404, 200, 404, 200, 404, 404, 401, 401, 401),
+        "unmatched":      (404, 404, 404, 404, 200, 404, 404, 401, 401, 401),
+    },
+    "incidents:create": {
+        "own":            (201, 201, 404, 404, 201, 201, 403, 401, 401, 401),
+        "other":          (404, 404, 201, 404, 201, 404, 403, 401, 401, 401),
+        "by_identifier":  (201, 201, 201, 201, 201, 201, 403, 401, 401, 401),
+    },
+    "incidents:contain": {
+        "own":            (200, 200, 404, 404, 200, 200, 403, 401, 401, 401),
+        "other":          (404, 404, 200, 404, 200, 404, 403, 401, 401, 401),
+        "unmatched":      (404, 404, 404, 404, 200, 404, 403, 401, 401, 401),
+    },
+    "incidents:close": {
+        "own":            (403, 403, 404, 404, 200, 403, 403, 401, 401, 401),
+        "other":          (404, 404, 403, 404, 200, 404, 403, 401, 401, 401),
+        "unmatched":      (404, 404, 404, 404, 200, 404, 403, 401, 401, 401),
+        "own_contained":  (200, 200, 404, 404, 200, 403, 403, 401, 401, 401),
+    },
+    "incidents:link": {
+        "own":            (403, 403, 404, 404, 409, 403, 403, 401, 401, 401),
+        "other":          (404, 404, 403, 404, 409, 404, 403, 401, 401, 401),
+        "unmatched":      (404, 404, 404, 404, 200, 404, 403, 401, 401, 401),
+    },
+    # Scanners post alerts with a write token; a person's session is not a scanner.
+    "incident-intake": {
+        "own":            (403, 403, 403, 403, 403, 201, 403, 401, 401, 401),
     },
 }
 # fmt: on
@@ -353,6 +421,7 @@ class World:
             data |= {"steward_team": self.teams.platform, "justification": "", "ticket_url": ""}
         else:
             data["owner_team"] = getattr(self.teams, owner)
+            data |= {"approved_by": "lee", "approved_by_team": data["owner_team"]}
         return services.path_register(actor=self.p.system, data=data)
 
     @cached_property
@@ -370,6 +439,19 @@ class World:
     @cached_property
     def own_signoff_path(self) -> AccessPath:
         return self.new_path("payments", requires_human_signoff=True)
+
+    def _revoked(self, owner: str) -> AccessPath:
+        return services.path_revoke(
+            actor=self.p.system, path=self.new_path(owner), reason="The export job was retired."
+        )
+
+    @cached_property
+    def own_revoked_path(self) -> AccessPath:
+        return self._revoked("payments")
+
+    @cached_property
+    def other_revoked_path(self) -> AccessPath:
+        return self._revoked("data")
 
     def path(self, obj: str) -> AccessPath:
         return getattr(self, f"{obj}_path")
@@ -442,6 +524,17 @@ class World:
             actor=self.p.sam, exception=exception, reason=DECISION_REASON
         )
 
+    # --- incidents ------------------------------------------------------------------
+
+    def incident(self, obj: str):
+        if obj == "unmatched":
+            return services.incident_open(actor=self.p.system, identifier="matrix-nothing")
+        owner = "other" if obj == "other" else "own"
+        incident = services.incident_open(actor=self.p.system, path=self.path(owner))
+        if obj == "own_contained":
+            incident = services.incident_contain(actor=self.p.system, incident=incident)
+        return incident
+
     # --- audit events and notifications ---------------------------------------------
 
     def audit_event(self, obj: str) -> AuditEvent:
@@ -452,6 +545,16 @@ class World:
             event = events.filter(path=self.path(obj)).first()
         assert event is not None
         return event
+
+    @cached_property
+    def control_policy(self):
+        return services.system_control_policy_set(
+            actor=self.p.system,
+            system="aws",
+            iam_team=self.teams.security,
+            pam_team=None,
+            secops_team=self.teams.security,
+        )
 
     @cached_property
     def import_run(self) -> ImportRun:
@@ -487,6 +590,7 @@ def path_body(world: World, obj: str) -> dict:
         body |= {"justification": "", "ticket_url": ""}
     else:
         body["owner_team"] = {"own": "payments", "other": "data"}[obj]
+        body |= {"approved_by": "lee", "approved_by_team": body["owner_team"]}
     return body
 
 
@@ -507,6 +611,27 @@ def request_for(world: World, persona: str, route: str, obj: str) -> tuple[str, 
         return "get", reverse("me"), None
     if resource == "triage":
         return "post", reverse("triage"), {"value": world.path(obj).external_id}
+    if resource == "access-path-source-disabled":
+        url = reverse(resource, args=[world.path(obj).pk])
+        return "post", url, {"note": "Key deleted at the source."}
+    if resource == "incident-intake":
+        body = {
+            "source": "matrix-scanner",
+            "alert_id": f"alert-{next(world._ids)}",
+            "identifier": world.path(obj).external_id,
+            "detected_at": world.now.isoformat(),
+        }
+        return "post", reverse("incident-intake"), body
+    if resource == "incidents" and action == "create":
+        if obj == "by_identifier":
+            return "post", reverse("incident-list"), {"identifier": world.path("other").external_id}
+        return "post", reverse("incident-list"), {"path": str(world.path(obj).pk)}
+    if resource == "control-policies":
+        system = world.control_policy.system
+        if action == "list":
+            return "get", reverse("control-policy-list"), None
+        url = reverse("control-policy-detail", args=[system])
+        return ("get", url, None) if action == "retrieve" else ("put", url, {"iam_team": "data"})
     basename = BASENAMES[resource]
     if action == "list":
         return "get", reverse(f"{basename}-list") + "?page_size=200", None
@@ -544,12 +669,15 @@ def request_for(world: World, persona: str, route: str, obj: str) -> tuple[str, 
         "audit-events": lambda: world.audit_event(obj).seq,
         "notifications": lambda: world.notification(obj).pk,
         "imports": lambda: world.import_run.pk,
+        "incidents": lambda: world.incident(obj).pk,
     }[resource]()
     if action in ("retrieve", "members"):
         return "get", detail_url(basename, action, key), None
     body = None if action == "accept" else {"reason": DECISION_REASON}
     if action == "purge":
         body = {"slot": "reason", "reason": DECISION_REASON}
+    if action == "link":  # a path every team member can see: the refusal is the link's
+        body = {"path": str(world.path("unowned").pk)}
     return "post", detail_url(basename, action, key), body
 
 
@@ -566,10 +694,12 @@ def list_object_key(world: World, route: str, obj: str) -> tuple[str, object]:
         "claims": lambda: ("id", world.claim(obj).pk),
         "transfers": lambda: ("id", world.transfer(obj).pk),
         "teams": lambda: ("slug", obj),
+        "control-policies": lambda: ("system", obj),
         "exceptions": lambda: ("id", world.exception(obj).pk),
         "audit-events": lambda: ("seq", world.audit_event(obj).seq),
         "notifications": lambda: ("id", world.notification(obj).pk),
         "imports": lambda: ("id", str(world.import_run.pk)),
+        "incidents": lambda: ("id", world.incident(obj).pk),
     }[resource]()
 
 
@@ -647,7 +777,10 @@ def routes_in_api() -> set[str]:
     routes = {
         pattern.name
         for pattern in api_urls.urlpatterns
-        if isinstance(pattern, URLPattern) and pattern.name not in ("schema", "docs")
+        # GitHub's webhook is authenticated by its signature, never by a persona
+        # (tests/test_incident_intake.py).
+        if isinstance(pattern, URLPattern)
+        and pattern.name not in ("schema", "docs", "incident-github")
     }
     for prefix, viewset, _basename in router.registry:
         for route in router.get_routes(viewset):

@@ -159,7 +159,7 @@ def test_revoke_at_attestation(personas, path, who):
     revoked = AuditEvent.objects.order_by("-seq").first()
     assert revoked.reason == note
     assert revoked.changes["state"] == ["active", "revoked"]
-    assert status_of(personas, path) == "revoked"
+    assert status_of(personas, path) == "awaiting_source"
 
 
 def test_revoke_at_attestation_without_a_note_gives_a_default_reason(personas, path):

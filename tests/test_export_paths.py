@@ -89,7 +89,7 @@ def test_csv_lists_every_path_with_the_export_columns(capsys, estate):
     assert billing["interactive_login"] == "False"
     orphan = rows[1]
     assert (orphan["owner_team"], orphan["status"], orphan["kind"]) == ("", "unowned", "ssh_key")
-    assert rows[3]["status"] == "revoked"
+    assert rows[3]["status"] == "awaiting_source"
 
 
 def test_json_is_a_list_of_objects_with_the_export_columns(capsys, estate):

@@ -585,7 +585,7 @@ def test_revoke(personas, path, who):
     assert path.version == 2
     assert last_event().reason == REVOKE_REASON
     assert last_event().changes["state"] == ["active", "revoked"]
-    assert status_of(personas, path, NOW + DAY) == "revoked"
+    assert status_of(personas, path, NOW + DAY) == "awaiting_source"
 
 
 @pytest.mark.parametrize(
@@ -673,7 +673,7 @@ AFTER_EXPIRY = NOW + 181 * DAY  # make_path's high-tier default expiry is NOW + 
 
 @pytest.mark.parametrize("who", ["sam", "system"])
 def test_expire(personas, path, who):
-    assert status_of(personas, path, AFTER_EXPIRY) == "expired"
+    assert status_of(personas, path, AFTER_EXPIRY) == "awaiting_source"
     with records("access_path.expired"):
         services.path_expire(actor=getattr(personas, who), path=path, now=AFTER_EXPIRY)
     path.refresh_from_db()
@@ -681,7 +681,7 @@ def test_expire(personas, path, who):
     assert path.state_changed_at == AFTER_EXPIRY
     assert path.version == 2
     assert last_event().changes["state"] == ["active", "expired"]
-    assert status_of(personas, path, AFTER_EXPIRY) == "expired"
+    assert status_of(personas, path, AFTER_EXPIRY) == "awaiting_source"
 
 
 @pytest.mark.parametrize("who", ["pat", "lee", "dana", "otto", "payments_ci"])

@@ -41,6 +41,22 @@ DECISION = "Compensating control reviewed in SEC-2211."
 # --- helpers ------------------------------------------------------------------------
 
 
+@pytest.fixture
+def make_path(make_path, personas):
+    """Paths here are authorised (an approver, an owner for every control point) unless a
+    test says otherwise, so `missing_authority` is one rule among the others."""
+
+    def make(**overrides) -> AccessPath:
+        overrides.setdefault("approved_by", "sam")
+        overrides.setdefault("approved_by_team", personas.teams.security)
+        overrides.setdefault("steward_team", personas.teams.platform)
+        for field in ("iam_team", "pam_team", "secops_team"):
+            overrides.setdefault(field, personas.teams.security)
+        return make_path(**overrides)
+
+    return make
+
+
 def violations(path: AccessPath, now: dt.datetime = NOW) -> set[str]:
     return {rule.code for rule in path_violations(path, now=now, policy=current_policy())}
 
@@ -196,6 +212,12 @@ def _stale(personas, make_path) -> Breakers:
     return Breakers([make_path(last_used_at=NOW - 120 * DAY) for _ in range(2)], NOW)
 
 
+def _unauthorised(personas, make_path) -> Breakers:
+    """No security-monitoring owner, and no default for the system (more cases:
+    tests/test_control_points.py)."""
+    return Breakers([make_path(secops_team=None) for _ in range(2)], NOW)
+
+
 BUILDERS: dict[str, Callable] = {
     Rule.NHI1_OFFBOARDING: _offboarded,
     Rule.NHI5_OVERPRIVILEGED: _overprivileged,
@@ -207,6 +229,7 @@ BUILDERS: dict[str, Callable] = {
     Rule.MISSING_TICKET: _legacy_row(ticket_url=""),
     Rule.WEAK_JUSTIFICATION: _legacy_row(justification="Legacy import."),
     Rule.STALE_RECORD: _stale,
+    Rule.MISSING_AUTHORITY: _unauthorised,
 }
 
 
@@ -654,8 +677,8 @@ def test_record_quality_in_python_equals_the_sql_expression(personas, make_path,
         last_used_at=NOW - DAY,
         steward_team=personas.teams.platform,
     )
-    partial = make_path(consumers="billing-export", privilege_scope="read-only")
-    minimal = make_path()
+    partial = make_path(consumers="billing-export", privilege_scope="read-only", steward_team=None)
+    minimal = make_path(steward_team=None)
     paths = [full, partial, minimal, unowned_path]
     filled = dict(
         AccessPath.objects.annotate(filled=quality_expression()).values_list("pk", "filled")

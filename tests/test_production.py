@@ -57,7 +57,7 @@ def compose() -> dict:
 
 def test_the_compose_file_is_valid_against_the_specification():
     schema = json.loads(COMPOSE_SPEC.read_text())
-    validator = jsonschema.validators.validator_for(schema)(schema)
+    validator = jsonschema.Draft201909Validator(schema)
     errors = [f"{list(e.path)}: {e.message}" for e in validator.iter_errors(compose())]
     assert errors == []
 
@@ -66,7 +66,7 @@ def test_a_typo_in_the_compose_file_would_be_caught():
     schema = json.loads(COMPOSE_SPEC.read_text())
     broken = compose()
     broken["services"]["web"]["restrat"] = "always"
-    validator = jsonschema.validators.validator_for(schema)(schema)
+    validator = jsonschema.Draft201909Validator(schema)
     assert list(validator.iter_errors(broken))
 
 

@@ -21,7 +21,7 @@ def test_teams_users_and_roles(seeded):
     kinds = dict(Team.objects.values_list("slug", "kind"))
     assert kinds == {
         "security": "security", "platform": "platform", "payments": "product",
-        "data": "product", "growth": "product",
+        "data": "product", "growth": "product", "cloud-iam": "iam", "pam": "pam",
     }  # fmt: skip
     roles = set(
         Membership.objects.filter(ended_at__isnull=True).values_list(

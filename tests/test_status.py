@@ -82,8 +82,8 @@ def owned(make_path):
         pytest.param(LAPSES_AT + MINUTE, Status.LAPSED, id="lapse-plus-1min"),
         # lapsed -> expired: expires_at <= now (inclusive), before any sweep has run
         pytest.param(EXPIRES_AT - MINUTE, Status.LAPSED, id="expiry-minus-1min"),
-        pytest.param(EXPIRES_AT, Status.EXPIRED, id="expiry-exact"),
-        pytest.param(EXPIRES_AT + MINUTE, Status.EXPIRED, id="expiry-plus-1min"),
+        pytest.param(EXPIRES_AT, Status.AWAITING_SOURCE, id="expiry-exact"),
+        pytest.param(EXPIRES_AT + MINUTE, Status.AWAITING_SOURCE, id="expiry-plus-1min"),
     ],
 )
 def test_owned_path_status_over_time(personas, owned, now, expected):
@@ -107,7 +107,7 @@ def test_attestation_starts_a_new_cycle(personas, owned):
     assert_status(personas, owned, new_due - 14 * DAY - MINUTE, Status.ACTIVE)
     assert_status(personas, owned, new_due - 14 * DAY, Status.REVIEW_DUE)
     # The new cycle is cut short by the unchanged expiry.
-    assert_status(personas, owned, EXPIRES_AT, Status.EXPIRED)
+    assert_status(personas, owned, EXPIRES_AT, Status.AWAITING_SOURCE)
 
 
 # --- stored states -------------------------------------------------------------------
@@ -144,7 +144,11 @@ def unowned_expiring(make_path, personas):
 
 @pytest.mark.parametrize(
     ("offset", "expected"),
-    [(-MINUTE, Status.UNOWNED), (dt.timedelta(0), Status.EXPIRED), (MINUTE, Status.EXPIRED)],
+    [
+        (-MINUTE, Status.UNOWNED),
+        (dt.timedelta(0), Status.AWAITING_SOURCE),
+        (MINUTE, Status.AWAITING_SOURCE),
+    ],
     ids=["minus-1min", "exact", "plus-1min"],
 )
 def test_unowned_path_expires_by_date(personas, unowned_expiring, offset, expected):
@@ -155,8 +159,8 @@ def test_unowned_path_expires_by_date(personas, unowned_expiring, offset, expect
     ("offset", "expected"),
     [
         (-MINUTE, Status.CLAIM_PENDING),
-        (dt.timedelta(0), Status.EXPIRED),
-        (MINUTE, Status.EXPIRED),
+        (dt.timedelta(0), Status.AWAITING_SOURCE),
+        (MINUTE, Status.AWAITING_SOURCE),
     ],
     ids=["minus-1min", "exact", "plus-1min"],
 )
@@ -176,7 +180,7 @@ def test_stored_expired_state_is_expired_at_any_time(personas, owned):
     owned.refresh_from_db()
     assert owned.state == AccessPath.State.EXPIRED
     for now in (NOW, WINDOW_OPENS, REVIEW_AT, LAPSES_AT, EXPIRES_AT + 30 * DAY):
-        assert_status(personas, owned, now, Status.EXPIRED)
+        assert_status(personas, owned, now, Status.AWAITING_SOURCE)
 
 
 # --- precedence: revoked > expired > unowned/claim_pending > lapsed > overdue > review_due
@@ -195,7 +199,7 @@ def test_revoked_beats_every_time_derived_status(personas, owned, now):
         reason="The billing export job was decommissioned.",
         now=NOW + DAY,
     )
-    assert_status(personas, owned, now, Status.REVOKED)
+    assert_status(personas, owned, now, Status.AWAITING_SOURCE)
 
 
 def test_revoked_beats_an_inactive_owner(personas, owned):
@@ -208,7 +212,7 @@ def test_revoked_beats_an_inactive_owner(personas, owned):
     services.team_deactivate(
         actor=personas.system, team=personas.teams.payments, reason="Team dissolved.", now=NOW
     )
-    assert_status(personas, owned, NOW + 2 * DAY, Status.REVOKED)
+    assert_status(personas, owned, NOW + 2 * DAY, Status.AWAITING_SOURCE)
 
 
 def test_revoked_unowned_path_is_revoked(personas, unowned_expiring):
@@ -218,8 +222,8 @@ def test_revoked_unowned_path_is_revoked(personas, unowned_expiring):
         reason="Nobody claimed it; the key was deleted.",
         now=NOW + DAY,
     )
-    assert_status(personas, unowned_expiring, NOW + DAY, Status.REVOKED)
-    assert_status(personas, unowned_expiring, NOW + 60 * DAY, Status.REVOKED)
+    assert_status(personas, unowned_expiring, NOW + DAY, Status.AWAITING_SOURCE)
+    assert_status(personas, unowned_expiring, NOW + 60 * DAY, Status.AWAITING_SOURCE)
 
 
 def test_expired_beats_an_inactive_owner(personas, owned):
@@ -227,7 +231,7 @@ def test_expired_beats_an_inactive_owner(personas, owned):
         actor=personas.system, team=personas.teams.payments, reason="Team dissolved.", now=NOW
     )
     assert_status(personas, owned, EXPIRES_AT - MINUTE, Status.LAPSED)
-    assert_status(personas, owned, EXPIRES_AT, Status.EXPIRED)
+    assert_status(personas, owned, EXPIRES_AT, Status.AWAITING_SOURCE)
 
 
 @pytest.mark.parametrize(
@@ -333,6 +337,16 @@ def test_estate_annotation_and_filters_partition_every_path(personas, make_path)
     revoked = make_path(owner_team=payments)
     services.path_revoke(actor=personas.system, path=revoked, reason="Not used.", now=NOW)
     paths.append(revoked)
+    # Revoked and expired, each confirmed disabled at the source (revoked / expired).
+    confirmed = make_path(owner_team=payments)
+    services.path_revoke(actor=personas.system, path=confirmed, reason="Not used.", now=NOW)
+    services.path_confirm_source_disabled(actor=personas.system, path=confirmed, now=NOW)
+    lapsed_by_date = make_path(owner_team=payments, expires_at=NOW + 10 * DAY)
+    services.path_expire(actor=personas.system, path=lapsed_by_date, now=NOW + 11 * DAY)
+    services.path_confirm_source_disabled(
+        actor=personas.system, path=lapsed_by_date, now=NOW + 11 * DAY
+    )
+    paths += [confirmed, lapsed_by_date]
     services.team_deactivate(actor=personas.system, team=growth, reason="Dissolved.", now=NOW)
 
     seen: set[str] = set()

@@ -10,6 +10,7 @@ import io
 import json
 
 import pytest
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -43,6 +44,7 @@ def leaked(personas, make_path):
     """A payments path with a key id and a fingerprint, an attestation and an exception."""
     path = make_path(
         revocation_plan="Deactivate the key in IAM, then rotate the CI secret.",
+        rollback_plan="Re-enable the old key in IAM if the nightly job fails.",
         steward_team=personas.teams.platform,
     )
     identifiers_set(
@@ -105,10 +107,14 @@ def test_the_full_answer(personas, leaked):
     assert match["last_attestation"]["by"] == "lee"
     assert match["last_attestation"]["decision"] == "keep"
     assert [e["rule"] for e in match["open_exceptions"]] == ["nhi5_overprivileged"]
-    # what later parts of the issue bring: present, empty, never made up
-    assert match["control_point_owners"] == [] and match["revokers"] == []
-    assert match["authority_approved_by"] is None and match["incident_url"] is None
-    assert match["rollback"] is None
+    # approval, revokers and control points (tests/test_authority.py covers them)
+    owners = match["control_point_owners"]
+    assert owners["runtime"]["slug"] == "platform" and owners["runtime"]["source"] == "steward"
+    assert owners["iam"] is None
+    assert [t["slug"] for t in match["revokers"]] == ["payments"]
+    assert match["authority_approved_by"]["by"] == "lee"
+    assert match["incident_url"] == f"{settings.BASE_URL}/incidents/new/?identifier={KEY}"
+    assert match["rollback"].startswith("Re-enable the old key")
     assert [t["slug"] for t in data["escalation_contacts"]] == ["security"]
 
 
@@ -125,6 +131,7 @@ def test_a_match_outside_visibility_answers_routing_only(personas, leaked, perso
             "channels": ["email"],
             "active": True,
         },
+        "incident_url": f"{settings.BASE_URL}/incidents/new/?identifier={KEY}",
     }
     assert str(leaked.pk) not in json.dumps(data)
 
@@ -268,6 +275,22 @@ def test_page_in_navigation_and_lookup(client, personas, leaked):
     assert GH_TOKEN not in refused.content.decode()
 
 
+def test_page_shows_every_contact_for_a_visible_match(client, personas, leaked):
+    client.force_login(personas.users.pat)
+    body = client.post(reverse("registry:triage"), {"value": KEY}).content.decode()
+    for text in (
+        "Deactivate the key in IAM",  # revocation plan
+        "Re-enable the old key",  # rollback
+        "Approved by",
+        "May revoke",
+        "runtime: Platform",  # control points, the steward as runtime owner
+        "iam: <strong>nobody</strong>",
+        "lee@example.com",
+        "It leaked: open an incident",
+    ):
+        assert text in body, text
+
+
 def test_page_requires_sign_in(client):
     assert client.get(reverse("registry:triage")).status_code == 302
 
@@ -284,6 +307,11 @@ def test_python_status_agrees_with_the_sql_status(personas, make_path, unowned_p
     make_path(now=NOW - 100 * day, expires_at=NOW - 60 * day)  # expired before the sweep
     make_path(now=NOW - 10 * day, owner_team=nobody)  # lapsed: nobody accountable
     services.path_revoke(actor=personas.sam, path=make_path(), reason="Gone.", now=NOW)
+    # Revoked and expired, confirmed disabled at the source.
+    gone = services.path_revoke(actor=personas.sam, path=make_path(), reason="Gone.", now=NOW)
+    expired = make_path(now=NOW - 100 * day, expires_at=NOW - 60 * day)
+    for done in (gone, expired):
+        services.path_confirm_source_disabled(actor=personas.sam, path=done, now=NOW)
     services.path_claim(
         actor=personas.pat,
         path=make_path(owner_team=None, justification="", ticket_url=""),
@@ -302,5 +330,5 @@ def test_python_status_agrees_with_the_sql_status(personas, make_path, unowned_p
         seen.add(path.status)
     assert seen == {
         "active", "review_due", "overdue", "lapsed", "expired", "revoked", "unowned",
-        "claim_pending",
+        "claim_pending", "awaiting_source",
     }  # fmt: skip

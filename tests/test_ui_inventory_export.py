@@ -189,8 +189,8 @@ def test_export_follows_a_revocation(client, personas, estate):
     services.path_revoke(
         actor=personas.pat, path=estate.ledger, reason="Replaced by OIDC.", now=NOW - DAY
     )
-    rows = rows_of(export(client, personas.users.pat, "status=revoked"))
-    assert [(row["name"], row["status"]) for row in rows] == [("ledger-sync", "revoked")]
+    rows = rows_of(export(client, personas.users.pat, "status=awaiting_source"))
+    assert [(row["name"], row["status"]) for row in rows] == [("ledger-sync", "awaiting_source")]
     assert rows[0]["version"] == "2"
 
 

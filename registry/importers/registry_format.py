@@ -4,9 +4,13 @@ Columns/keys: every editable field (name, kind, system, external_id, environment
 steward_team, created_via, created_by_ref, consumers, ticket_url, artifact_ref,
 justification, privilege_scope, risk_tier, data_classification, credential_lifetime,
 rotation_days, last_rotated_at, last_used_at, requires_human_signoff, revocation_plan,
-expires_at, review_interval_days, interactive_login), plus `owner_team` and
+rollback_plan, expires_at, review_interval_days, interactive_login), plus `owner_team` and
 `steward_team` (team slugs), `tags` (space or comma separated in CSV, a list in JSON) and
 the history a previous spreadsheet or CMDB carries: `last_attested_at`.
+Authority (registry.control_points): `approved_by`, `approved_by_team` (a slug),
+`approved_at`, `approval_ticket_url`, `iam_team`, `pam_team`, `secops_team` (slugs) and
+`revoker_teams` (slugs, as tags are written). An export's `*_owner` columns are the
+effective control-point owners the registry resolved: read back, they are ignored.
 `identifiers`: the credential's other names, "kind:value;kind:value" in CSV, a list of
 {"kind", "value"} (as the API shows them) or that string in JSON.
 
@@ -32,15 +36,18 @@ from registry.services import identifiers as identifier_rules
 from registry.services.paths import EDITABLE_FIELDS
 
 HISTORY_FIELDS = frozenset({"last_attested_at"})
-ACCEPTED = EDITABLE_FIELDS | {"owner_team", "tags", "identifiers"} | HISTORY_FIELDS
+ACCEPTED = EDITABLE_FIELDS | {"owner_team", "tags", "identifiers", "revoker_teams"} | HISTORY_FIELDS
 # Written by export_paths / the API and ignored on the way back in.
 IGNORED = frozenset(
     {
         "id", "url", "status", "state", "version", "escalation_stage", "next_review_at",
         "created_at", "updated_at", "import_source", "last_seen_at", "not_seen_since",
+        "iam_owner", "pam_owner", "runtime_owner", "secops_owner",
     }
 )  # fmt: skip
-DATETIME_FIELDS = frozenset({"last_rotated_at", "last_used_at", "expires_at", "last_attested_at"})
+DATETIME_FIELDS = frozenset(
+    {"last_rotated_at", "last_used_at", "expires_at", "last_attested_at", "approved_at"}
+)
 INT_FIELDS = frozenset({"rotation_days", "review_interval_days"})
 BOOL_FIELDS = frozenset({"requires_human_signoff", "interactive_login"})
 TRUE, FALSE = {"true", "yes", "1", "y"}, {"false", "no", "0", "n"}
@@ -75,7 +82,7 @@ def _convert(field: str, value: Any) -> Any:
         if text in TRUE | FALSE:
             return text in TRUE
         raise ValueError(f"{field}: not true or false ({value!r})")
-    if field == "tags":
+    if field in ("tags", "revoker_teams"):
         if isinstance(value, list):
             return [str(tag).strip() for tag in value if str(tag).strip()]
         return [tag for tag in str(value).replace(",", " ").split() if tag]

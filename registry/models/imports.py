@@ -45,6 +45,9 @@ class ImportRun(models.Model):
     counts = models.JSONField(default=dict, blank=True)
     # [{"line": n, "external_id": "...", "errors": ["..."]}], the first 1,000.
     errors = models.JSONField(default=list, blank=True)
+    # Paths retired here that this full sync still listed: [{"id", "name", "external_id"}],
+    # the first 1,000 (services/imports.py; the import page lists them).
+    still_listed = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField()
     finished_at = models.DateTimeField(null=True, blank=True)
 

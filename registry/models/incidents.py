@@ -65,8 +65,10 @@ class Incident(models.Model):
                 condition=~Q(external_ref=""),
                 name="incident_once_per_alert",
             ),
+            # Closed without a containment time: security closed an open alert as no
+            # leak (a false positive), which must not count in the time to contain.
             models.CheckConstraint(
-                condition=Q(state="open") | Q(contained_at__isnull=False),
+                condition=~Q(state="contained") | Q(contained_at__isnull=False),
                 name="incident_contained_has_time",
             ),
             models.CheckConstraint(

@@ -138,6 +138,9 @@ class AccessPath(models.Model):
     suggestion_reason = models.CharField(max_length=200, blank=True, editable=False)
     requires_human_signoff = models.BooleanField(default=False)
     revocation_plan = models.TextField(blank=True)
+    # How to restore service if revoking breaks something (re-issue, roll back a
+    # deploy): what a responder needs beside the revocation plan during an incident.
+    rollback_plan = models.TextField(blank=True)
 
     # authority: who approved this access (person, team, when, ticket) and which teams
     # may revoke it besides the owner and steward. Required to register an owned high or
@@ -246,6 +249,12 @@ class AccessPath(models.Model):
                 fields=["state_changed_at"],
                 condition=Q(state__in=["revoked", "expired"], source_disabled_at__isnull=True),
                 name="path_awaiting_source",
+            ),
+            # ... and of retired paths a full sync still lists (registry.source_queue).
+            models.Index(
+                fields=["source_still_listed_at"],
+                condition=Q(source_still_listed_at__isnull=False),
+                name="path_still_listed",
             ),
             # Posture NHI8/NHI9: one external id seen in several environments or systems.
             models.Index(

@@ -149,6 +149,7 @@ class PolicyException(models.Model):
         MISSING_TICKET = "missing_ticket", "Missing ticket"
         WEAK_JUSTIFICATION = "weak_justification", "Weak justification"
         STALE_RECORD = "stale_record", "Stale record"
+        MISSING_AUTHORITY = "missing_authority", "Missing approver or control-point owner"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"

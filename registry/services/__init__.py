@@ -5,9 +5,17 @@ transaction."""
 from registry.services.attestations import path_attest
 from registry.services.audit_values import audit_value_purge
 from registry.services.channels import team_channel_test
+from registry.services.control_points import system_control_policy_set
 from registry.services.delivery import notification_retry
 from registry.services.exceptions import exception_approve, exception_reject, exception_request
 from registry.services.imports import import_queue, paths_import
+from registry.services.incidents import (
+    incident_close,
+    incident_contain,
+    incident_from_alert,
+    incident_link_path,
+    incident_open,
+)
 from registry.services.ownership import (
     claim_approve,
     claim_reject,
@@ -24,6 +32,7 @@ from registry.services.paths import (
     path_update,
 )
 from registry.services.preferences import saved_filter_archive, saved_filter_create
+from registry.services.source import path_confirm_source_disabled
 from registry.services.teams import (
     membership_add,
     membership_end,
@@ -44,12 +53,18 @@ __all__ = [
     "exception_reject",
     "exception_request",
     "import_queue",
+    "incident_close",
+    "incident_contain",
+    "incident_from_alert",
+    "incident_link_path",
+    "incident_open",
     "membership_add",
     "membership_end",
     "membership_set_role",
     "notification_retry",
     "path_attest",
     "path_claim",
+    "path_confirm_source_disabled",
     "path_expire",
     "path_register",
     "path_register_or_update",
@@ -59,6 +74,7 @@ __all__ = [
     "paths_import",
     "saved_filter_archive",
     "saved_filter_create",
+    "system_control_policy_set",
     "team_channel_test",
     "team_create",
     "team_deactivate",

@@ -55,6 +55,15 @@ def exception_request(
     )
     if PolicyException.objects.filter(path=locked, rule=rule, status=Status.PENDING).exists():
         raise InvalidTransition(errors.EXCEPTION_ALREADY_PENDING)
+    # Security's own requests are not queued in front of anyone but itself.
+    if locked.owner_team_id is not None and not actor.sees_everything:
+        waiting = PolicyException.objects.filter(
+            path__owner_team_id=locked.owner_team_id, status=Status.PENDING
+        ).count()
+        if waiting >= policy.max_pending_requests_per_team:
+            team = locked.owner_team.name
+            message = errors.TOO_MANY_PENDING.format(team=team, count=waiting, what="exceptions")
+            raise Invalid.single("path", message)
     exception = PolicyException.objects.create(
         path=locked,
         rule=rule,

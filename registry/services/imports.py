@@ -12,7 +12,8 @@ export states is recorded however far ahead (posture flags it NHI7); the policy'
 applies to the registry's own csv/json, which carry what people decided. A full sync
 stamps every path it saw with the run and flags the live paths of the same source and
 system that it did not see (`not_seen_since`): candidates for retirement, counted on the
-dashboard.
+dashboard. It also flags the paths retired here that it still lists
+(`source_still_listed_at`, security's queue) and names them in the run's report.
 """
 
 from __future__ import annotations
@@ -40,11 +41,13 @@ from registry.posture import live_q
 from registry.services._common import is_live, lock_path, refuse_if, resolve_now, save_path
 from registry.services.identifiers import identifiers_import
 from registry.services.paths import (
+    AUTHORITY_TEAM_FIELDS,
     path_register_or_update,
     path_revoke,
     paths_register_many,
     source_stated_expiry,
 )
+from registry.services.source import paths_flag_still_listed
 from registry.suggestions import OwnerRule, OwnerRulesError, facts_for, load_rules, suggest
 
 # Sent after an upload's transaction commits; workers.apps enqueues the import task.
@@ -72,6 +75,8 @@ class ImportReport:
     run: ImportRun
     counts: Counter = field(default_factory=Counter)
     errors: list[dict] = field(default_factory=list)
+    # Retired paths the source still lists (services/source.py flags them on a full sync).
+    still_listed: list[dict] = field(default_factory=list)
 
     @property
     def applied(self) -> bool:
@@ -85,7 +90,13 @@ def _team(slug: Any, teams: dict[str, Team | None]) -> Team | None:
 
 
 def _resolve_teams(row: ImportRow, teams: dict) -> None:
-    for key in ("owner_team", "steward_team"):
+    slugs = row.data.get("revoker_teams")
+    if isinstance(slugs, list):
+        found = [_team(slug, teams) for slug in slugs]
+        for slug in [slug for slug, team in zip(slugs, found, strict=True) if team is None]:
+            row.errors.append(f"revoker_teams: no team with the slug {slug!r}")
+        row.data["revoker_teams"] = [team for team in found if team is not None]
+    for key in ("owner_team", "steward_team", *AUTHORITY_TEAM_FIELDS):
         slug = row.data.get(key)
         if isinstance(slug, str):
             team = _team(slug, teams)
@@ -234,6 +245,7 @@ def _import_rows(
         seen: set = set()
         fresh: list[ImportRow] = []
         one_by_one: list[ImportRow] = []
+        retired_listed: list[AccessPath] = []
         for row in chunk:
             existing = registered.get(_key(row))
             if existing is not None:
@@ -251,6 +263,7 @@ def _import_rows(
             elif existing is not None and not is_live(existing, now) and not _gone(row, now):
                 # Retired here but still listed by the source: worth a look downstream.
                 report.counts["listed_but_retired"] += 1
+                retired_listed.append(existing)
             elif existing is not None and _unchanged(row, existing, now):
                 report.counts["unchanged"] += 1
             elif existing is None and keys[_key(row)] == 1 and _plain_new(row, now):
@@ -269,6 +282,7 @@ def _import_rows(
             _fail(report, row, found)
         # -- end identifiers --
         _stamp(seen, run, now)
+        _still_listed(actor, retired_listed, run, report, now)
         _suggest_owners(rules, chunk, seen, teams)
         done += len(chunk)
         if progress is not None:
@@ -287,7 +301,7 @@ def _gone(row: ImportRow, now: dt.datetime) -> bool:
 
 def _registered(chunk: list[ImportRow]) -> dict[tuple, AccessPath]:
     ids = {row.data.get("external_id") for row in chunk if row.data.get("external_id")}
-    found = AccessPath.objects.filter(external_id__in=ids).prefetch_related("tags")
+    found = AccessPath.objects.filter(external_id__in=ids).prefetch_related("tags", "revoker_teams")
     return {(path.system, path.external_id): path for path in found}
 
 
@@ -311,7 +325,10 @@ def _unchanged(row: ImportRow, path: AccessPath, now: dt.datetime) -> bool:
         if name == "tags":
             if sorted({t.lower() for t in value}) != sorted(t.slug for t in path.tags.all()):
                 return False
-        elif name in ("owner_team", "steward_team"):
+        elif name == "revoker_teams":
+            if {t.pk for t in value} != {t.pk for t in path.revoker_teams.all()}:
+                return False
+        elif name in ("owner_team", "steward_team", *AUTHORITY_TEAM_FIELDS):
             if (value.pk if value else None) != getattr(path, f"{name}_id"):
                 return False
         elif getattr(path, name) != value:
@@ -325,6 +342,7 @@ def _plain_new(row: ImportRow, now: dt.datetime) -> bool:
     return bool(data.get("system") and data.get("external_id")) and not (
         _gone(row, now)
         or "tags" in data
+        or "revoker_teams" in data
         or "last_attested_at" in data
         or data.get("owner_team") is not None
     )
@@ -409,6 +427,23 @@ def _stamp(path_ids: set, run: ImportRun, now: dt.datetime) -> None:
     )  # fmt: skip
 
 
+def _still_listed(
+    actor: Actor, paths: list[AccessPath], run: ImportRun, report: ImportReport, now: dt.datetime
+) -> None:
+    """A full sync is the source's whole listing: a credential retired here that it still
+    lists may still work there. Flag those paths (services/source.py, first sighting
+    only) and name them in the run's report. Other imports only count them."""
+    if not run.full_sync or not paths:
+        return
+    paths_flag_still_listed(
+        actor=actor, path_ids=[p.pk for p in paths], source=run.source_format, now=now
+    )
+    room = MAX_REPORTED_ERRORS - len(report.still_listed)
+    report.still_listed += [
+        {"id": str(p.pk), "name": p.name, "external_id": p.external_id} for p in paths[:room]
+    ]
+
+
 def _flag_not_seen(run: ImportRun, now: dt.datetime) -> int:
     systems = set(AccessPath.objects.filter(last_import_run=run).values_list("system", flat=True))
     if run.system:
@@ -435,11 +470,12 @@ def _finish(run: ImportRun, status: str, report: ImportReport, now: dt.datetime)
     run.status = status
     run.counts = dict(sorted(report.counts.items()))
     run.errors = report.errors
+    run.still_listed = report.still_listed
     run.finished_at = now
     run.processed = run.total = sum(report.counts[k] for k in OUTCOMES)
     ImportRun.objects.filter(pk=run.pk).update(
         status=status, counts=run.counts, errors=run.errors, finished_at=now,
-        processed=run.processed, total=run.total,
+        processed=run.processed, total=run.total, still_listed=run.still_listed,
     )  # fmt: skip
 
 

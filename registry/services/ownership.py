@@ -69,6 +69,10 @@ def path_claim(
     )
     if Claim.objects.filter(path=locked, team=team, status=Claim.Status.PENDING).exists():
         raise InvalidTransition(errors.CLAIM_ALREADY_PENDING)
+    waiting = Claim.objects.filter(team=team, status=Claim.Status.PENDING).count()
+    if waiting >= policy.max_pending_requests_per_team and not actor.sees_everything:
+        message = errors.TOO_MANY_PENDING.format(team=team.name, count=waiting, what="claims")
+        raise Invalid.single("team", message)
     claim = Claim.objects.create(
         path=locked,
         team=team,

@@ -15,8 +15,10 @@ from django.db import IntegrityError, transaction
 from registry import errors, permissions
 from registry.actors import Actor
 from registry.audit import AuditEntry, audit_record, audit_record_many
+from registry.control_points import HIGH_RISK
 from registry.errors import Invalid, InvalidTransition
-from registry.models import AccessPath, PolicyException, Tag
+from registry.events import Event, publish_path_event
+from registry.models import AccessPath, PolicyException, Tag, Team
 from registry.policies import Policy, current_policy
 from registry.posture import DERIVED_FROM, derived_facts
 from registry.services import identifiers as identifier_rules
@@ -47,17 +49,27 @@ EDITABLE_FIELDS = frozenset(
         "created_via", "created_by_ref", "consumers", "ticket_url", "artifact_ref",
         "justification", "privilege_scope", "risk_tier", "data_classification",
         "credential_lifetime", "rotation_days", "last_rotated_at", "last_used_at",
-        "requires_human_signoff", "revocation_plan", "expires_at", "review_interval_days",
-        "interactive_login",
+        "requires_human_signoff", "revocation_plan", "rollback_plan", "expires_at",
+        "review_interval_days",
+        "interactive_login", "approved_by", "approved_by_team", "approved_at",
+        "approval_ticket_url", "iam_team", "pam_team", "secops_team",
     }
 )  # fmt: skip
-REGISTER_FIELDS = EDITABLE_FIELDS | {"owner_team", "tags"}
-UPDATE_FIELDS = EDITABLE_FIELDS | {"tags"}
+# Teams named by a path's authority (registry.control_points): an inactive team cannot
+# take on a new responsibility.
+AUTHORITY_TEAM_FIELDS = ("approved_by_team", "iam_team", "pam_team", "secops_team")
+REGISTER_FIELDS = EDITABLE_FIELDS | {"owner_team", "tags", "revoker_teams"}
+UPDATE_FIELDS = EDITABLE_FIELDS | {"tags", "revoker_teams"}
 MAX_TAGS = 20
 _TAG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 REQUIRED_ON_REGISTER = ("name", "kind", "system", "environment")
 # An owned path must say why it exists and where that was decided.
 REQUIRED_WHEN_OWNED = ("justification", "ticket_url")
+# An owned high or critical path must say who approved its authority; these are the
+# fields whose change re-asks the question (unowned discovered access is exempt: the
+# posture rule `missing_authority` flags it instead, and a claim does not need it).
+APPROVAL_FIELDS = ("risk_tier", "approved_by", "approved_by_team")
+MAX_REVOKER_TEAMS = 20
 
 
 def _pop_tags(values: dict) -> list[str] | None:
@@ -72,6 +84,22 @@ def _pop_tags(values: dict) -> list[str] | None:
     if len(tags) > MAX_TAGS or not all(_TAG.match(t) for t in tags):
         raise Invalid.single("tags", errors.TAGS_INVALID)
     return tags
+
+
+def _pop_revoker_teams(values: dict) -> list[Team] | None:
+    """The revoker teams in `values` (removed from it), sorted by slug; None when the
+    caller did not mention them."""
+    if "revoker_teams" not in values:
+        return None
+    raw = values.pop("revoker_teams")
+    if not isinstance(raw, list | tuple) or not all(isinstance(t, Team) for t in raw):
+        raise Invalid.single("revoker_teams", errors.REVOKER_TEAMS_INVALID)
+    teams = sorted({team.pk: team for team in raw}.values(), key=lambda team: team.slug)
+    if len(teams) > MAX_REVOKER_TEAMS:
+        raise Invalid.single("revoker_teams", errors.REVOKER_TEAMS_INVALID)
+    if any(not team.is_active for team in teams):
+        raise Invalid.single("revoker_teams", errors.TEAM_INACTIVE)
+    return teams
 
 
 def _set_tags(path: AccessPath, slugs: list[str]) -> None:
@@ -131,6 +159,8 @@ def _domain_errors(
     removing_expiry = "expires_at" in fields and path.expires_at is None and owned
     if removing_expiry and _live_expiry_waiver(path, now) is None:
         add("expires_at", errors.EXPIRY_REQUIRED)
+    for field, message in _approval_errors(path, fields, now=now):
+        add(field, message)
     if "review_interval_days" in fields and path.risk_tier in policy.review_interval_days:
         longest = policy.interval_for(path.risk_tier)
         if path.review_interval_days > longest:
@@ -140,6 +170,45 @@ def _domain_errors(
             )
     values = {field: getattr(path, field) for field in fields}
     return merge_errors(found, secret_errors(values))
+
+
+def _approval_errors(
+    path: AccessPath, fields: set[str], *, now: dt.datetime
+) -> Iterator[tuple[str, str]]:
+    """Who approved the authority: required for an owned high or critical path when it
+    is registered, raised to that tier, or its approver changes; dated, not ahead."""
+    owned_high = path.owner_team_id is not None and path.risk_tier in HIGH_RISK
+    if owned_high and fields & set(APPROVAL_FIELDS):
+        if not path.approved_by.strip():
+            yield "approved_by", errors.APPROVER_REQUIRED
+        if path.approved_by_team_id is None:
+            yield "approved_by_team", errors.APPROVER_REQUIRED
+    if "approved_at" in fields and path.approved_at is not None:
+        if path.approved_at > now:
+            yield "approved_at", errors.APPROVED_AT_IN_FUTURE
+        if not path.approved_by.strip():
+            yield "approved_by", errors.APPROVAL_WITHOUT_APPROVER
+    ticket = path.approval_ticket_url if "approval_ticket_url" in fields else ""
+    if ticket and (message := ticket_url_error(ticket)):
+        yield "approval_ticket_url", message
+    for field in AUTHORITY_TEAM_FIELDS:
+        team = getattr(path, field) if getattr(path, f"{field}_id") else None
+        if field in fields and team is not None and not team.is_active:
+            yield field, errors.TEAM_INACTIVE
+
+
+def _approval_dated(values: dict, now: dt.datetime, *, before: str = "") -> None:
+    """An approver named without a date was approved now; removing the approver
+    removes the date (unless the caller says otherwise)."""
+    if "approved_by" in values and values["approved_by"] is None:
+        values["approved_by"] = ""  # "nobody", as the other text fields say it
+    if "approved_by" not in values or "approved_at" in values:
+        return
+    named = (values["approved_by"] or "").strip()
+    if named and named != before:
+        values["approved_at"] = now
+    elif not named:
+        values["approved_at"] = None
 
 
 def _validate(path: AccessPath, fields: set[str], *, now: dt.datetime, policy: Policy) -> None:
@@ -168,6 +237,8 @@ def _new_path(
 
     values = dict(data)
     tags = _pop_tags(values)
+    revokers = _pop_revoker_teams(values)
+    _approval_dated(values, now)
     risk_tier = values.setdefault("risk_tier", AccessPath.RiskTier.MEDIUM)
     if risk_tier in policy.review_interval_days:
         values.setdefault("review_interval_days", policy.interval_for(risk_tier))
@@ -181,7 +252,8 @@ def _new_path(
         created_at=now,
         updated_at=now,
     )
-    _validate(path, fields | set(REQUIRED_WHEN_OWNED), now=now, policy=policy)
+    checked = fields | set(REQUIRED_WHEN_OWNED) | set(APPROVAL_FIELDS)
+    _validate(path, checked, now=now, policy=policy)
     if owner is not None:
         path.next_review_at = now + dt.timedelta(days=path.review_interval_days)
     for field, value in derived_facts(path, policy).items():
@@ -193,6 +265,9 @@ def _new_path(
     }
     if tags:
         changes["tags"] = [None, tags]
+    if revokers:
+        changes["revoker_teams"] = [None, [team.slug for team in revokers]]
+    path.new_revoker_teams = revokers or []
     return path, tags, changes
 
 
@@ -212,6 +287,8 @@ def path_register(
         path.save(force_insert=True)
     if tags:
         _set_tags(path, tags)
+    if path.new_revoker_teams:
+        path.revoker_teams.set(path.new_revoker_teams)
     audit_record(actor=actor, action="access_path.registered", obj=path, now=now, changes=changes)
     if wanted:
         identifier_rules.apply_identifiers(
@@ -239,8 +316,8 @@ def paths_register_many(
         except Invalid as exc:
             outcomes.append(exc)
             continue
-        if tags:
-            raise ValueError("paths_register_many takes paths without tags")
+        if tags or path.new_revoker_teams:
+            raise ValueError("paths_register_many takes paths without tags or revoker teams")
         outcomes.append(path)
         entries.append(AuditEntry(action="access_path.registered", obj=path, changes=changes))
     created = [o for o in outcomes if isinstance(o, AccessPath)]
@@ -320,6 +397,12 @@ def _update(
     values = dict(changes)
     tags = _pop_tags(values)
     old_tags = sorted(locked.tags.values_list("slug", flat=True)) if tags is not None else None
+    revokers = _pop_revoker_teams(values)
+    old_revokers = new_revokers = None
+    if revokers is not None:
+        old_revokers = sorted(locked.revoker_teams.values_list("slug", flat=True))
+        new_revokers = [team.slug for team in revokers]
+    _approval_dated(values, now, before=locked.approved_by)
     if "risk_tier" in values and "review_interval_days" not in values:
         tier = values["risk_tier"]
         if tier in policy.review_interval_days and tier != locked.risk_tier:
@@ -329,7 +412,8 @@ def _update(
         setattr(candidate, field, value)
     changed = {f for f, v in values.items() if getattr(locked, f) != v}
     tags_changed = tags is not None and tags != old_tags
-    if not changed and not tags_changed:
+    revokers_changed = revokers is not None and new_revokers != old_revokers
+    if not changed and not tags_changed and not revokers_changed:
         return locked
     if "requires_human_signoff" in changed and not candidate.requires_human_signoff:
         refuse_if(permissions.refuse_lift_signoff(actor, locked))
@@ -351,6 +435,9 @@ def _update(
     if tags_changed:
         _set_tags(locked, tags)
         change_log["tags"] = [old_tags, tags]
+    if revokers_changed:
+        locked.revoker_teams.set(revokers)
+        change_log["revoker_teams"] = [old_revokers, new_revokers]
     audit_record(
         actor=actor,
         action="access_path.updated",
@@ -410,12 +497,18 @@ def revoke_locked(locked: AccessPath, *, actor: Actor, reason: str, now: dt.date
         changes=change_log,
         reason=reason,
     )
+    # Tell integrations, so the credential is disabled where it lives too.
+    publish_path_event(locked, Event.REVOKED, cycle=now, occurred_at=now, now=now)
     return locked
 
 
 @transaction.atomic
-def path_expire(*, actor: Actor, path: AccessPath, now: dt.datetime | None = None) -> AccessPath:
-    """Mark a path whose expiry has passed as expired (the sweep does this for all)."""
+def path_expire(
+    *, actor: Actor, path: AccessPath, now: dt.datetime | None = None, publish: bool = True
+) -> AccessPath:
+    """Mark a path whose expiry has passed as expired (the sweep does this for all) and
+    publish `access_path.expired`. The sweep passes publish=False: it publishes a whole
+    batch's events together (one identifiers query per batch, not per path)."""
     now = resolve_now(now)
     locked = lock_path(path.pk)
     refuse_if(permissions.refuse_expire(actor))
@@ -439,6 +532,9 @@ def path_expire(*, actor: Actor, path: AccessPath, now: dt.datetime | None = Non
         changes=change_log,
         reason=f"Expiry {locked.expires_at.isoformat()} reached.",
     )
+    if publish:
+        expiry = locked.expires_at
+        publish_path_event(locked, Event.EXPIRED, cycle=expiry, occurred_at=expiry, now=now)
     return locked
 
 

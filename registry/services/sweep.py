@@ -16,6 +16,7 @@ import datetime as dt
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from operator import itemgetter
 
 from django.db import transaction
 from django.db.models import Q, QuerySet
@@ -23,11 +24,14 @@ from django.db.models import Q, QuerySet
 from registry.actors import Actor
 from registry.audit import AuditEntry, audit_record_many
 from registry.errors import ServiceError
+from registry.events import EVENT_FIELDS, Event, event_notices
 from registry.models import AccessPath, Claim, Team, Transfer
 from registry.outbox import Audience, Notice, queue
 from registry.policies import Policy, current_policy
 from registry.services._common import LIVE_STATES, resolve_now
+from registry.services.incident_ladder import climb_incident_ladder
 from registry.services.paths import path_expire
+from registry.services.source_sweep import source_unconfirmed
 from registry.status import owner_unaccountable_q
 
 State = AccessPath.State
@@ -45,13 +49,6 @@ class Reason:
     CLAIM_WAITING = "claim_waiting"
     TRANSFER_WAITING = "transfer_waiting"
     EXPIRED = "expired"
-
-
-class Event:
-    """Lifecycle events for integrations (signed webhooks)."""
-
-    EXPIRED = "access_path.expired"
-    LAPSED = "access_path.lapsed"
 
 
 LADDER_STAGE_LAPSED = 4
@@ -93,6 +90,8 @@ def sweep(*, now: dt.datetime | None = None, dry_run: bool = False) -> dict[str,
         _unowned,
         _waiting_claims,
         _waiting_transfers,
+        climb_incident_ladder,
+        source_unconfirmed,
     )
     if dry_run:
         # Do everything, then roll it all back: the counts are exactly what a real run
@@ -182,17 +181,18 @@ def _security_notices(run: _Run, row: dict, reason: str, cycle, stage: int, **ex
     ]
 
 
-def _event_notices(row: dict, event: str, cycle, stage: int, at: dt.datetime) -> list[Notice]:
-    """The event goes to the owner's and the steward's webhooks (either may revoke
-    downstream)."""
-    teams = {row.get("owner_team_id"), row.get("steward_team_id")} - {None}
-    return [
-        _notice(team_id, Audience.MEMBERS, row, event, cycle, stage, occurred_at=at.isoformat())
-        for team_id in sorted(teams)
-    ]
+def _event_notices(
+    run: _Run, rows: list[dict], event: str, cycle_of, stage: int, at_of
+) -> list[Notice]:
+    """The batch's events, with the payload of registry/events.py (one identifiers
+    query for the batch), to the owners' and stewards' webhooks."""
+    return event_notices(
+        rows, event, teams=run.teams, cycle_of=cycle_of, occurred_at_of=at_of, stage=stage
+    )
 
 
-PATH_FIELDS = ("id", "name", "system", "environment", "owner_team_id", "steward_team_id")
+# What every step reads of a path: the event payload's fields (registry/events.py).
+PATH_FIELDS = EVENT_FIELDS
 
 
 # --- steps ---------------------------------------------------------------------------
@@ -202,12 +202,15 @@ def _expire(run: _Run) -> None:
     """Mark paths past their expiry as expired; tell the owner; publish the event."""
     due = AccessPath.objects.filter(_live(), expires_at__lte=run.now)
     for rows in _claim_batches(due, (*PATH_FIELDS, "expires_at")):
-        notices, events = [], []
+        notices, expired = [], []
         for row in rows:
             try:
-                path_expire(actor=run.actor, path=AccessPath(pk=row["id"]), now=run.now)
+                path_expire(
+                    actor=run.actor, path=AccessPath(pk=row["id"]), now=run.now, publish=False
+                )
             except ServiceError:
                 continue  # another worker expired it between our read and our lock
+            expired.append(row)
             run.summary["expired"] += 1
             team_id = row["owner_team_id"] or row["steward_team_id"]
             expires = row["expires_at"]
@@ -223,9 +226,9 @@ def _expire(run: _Run) -> None:
                         expired_at=expires.isoformat(),
                     )
                 )
-            events += _event_notices(row, Event.EXPIRED, expires, 0, expires)
         run.notify(notices, "notifications_queued")
-        run.publish(events)
+        expiry = itemgetter("expires_at")
+        run.publish(_event_notices(run, expired, Event.EXPIRED, expiry, 0, expiry))
 
 
 def _escalate(run: _Run, rows: list[dict], stages: dict, reasons: dict) -> None:
@@ -257,7 +260,7 @@ def _offboarded(run: _Run) -> None:
     )
     fields = (*PATH_FIELDS, "next_review_at", "escalation_stage")
     for rows in _claim_batches(due, fields):
-        notices, events = [], []
+        notices = []
         for row in rows:
             cycle = row["next_review_at"]
             reason = Reason.OWNER_UNACCOUNTABLE
@@ -273,9 +276,17 @@ def _offboarded(run: _Run) -> None:
                         LADDER_STAGE_LAPSED,
                     )
                 )
-            events += _event_notices(row, Event.LAPSED, cycle, LADDER_STAGE_LAPSED, run.now)
         run.notify(notices, "notifications_queued")
-        run.publish(events)
+        run.publish(
+            _event_notices(
+                run,
+                rows,
+                Event.LAPSED,
+                itemgetter("next_review_at"),
+                LADDER_STAGE_LAPSED,
+                lambda row: run.now,
+            )
+        )
         _escalate(
             run,
             rows,
@@ -301,7 +312,7 @@ def _climb_ladder(run: _Run) -> None:
     due = AccessPath.objects.filter(_ladder_q(run))
     fields = (*PATH_FIELDS, "next_review_at", "escalation_stage")
     for rows in _claim_batches(due, fields):
-        notices, events, stages, reasons = [], [], {}, {}
+        notices, lapsed, stages, reasons = [], [], {}, {}
         for row in rows:
             cycle = row["next_review_at"]
             stage = run.policy.escalation_stage_for(run.now - cycle)
@@ -323,12 +334,21 @@ def _climb_ladder(run: _Run) -> None:
                 notices.append(
                     _notice(owner, Audience.MEMBERS, row, Reason.LAPSED, cycle, stage, **extra)
                 )
-                events += _event_notices(row, Event.LAPSED, cycle, stage, run.now)
+                lapsed.append(row)
                 run.summary["lapsed"] += 1
             reasons[row["id"]] = f"Review overdue since {cycle.isoformat()}."
             run.summary[f"escalated_to_stage_{stage}"] += 1
         run.notify(notices, "notifications_queued")
-        run.publish(events)
+        run.publish(
+            _event_notices(
+                run,
+                lapsed,
+                Event.LAPSED,
+                itemgetter("next_review_at"),
+                LADDER_STAGE_LAPSED,
+                lambda row: run.now,
+            )
+        )
         _escalate(run, rows, stages, reasons)
 
 

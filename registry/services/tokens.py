@@ -87,6 +87,9 @@ def token_create(
             "external_id": prefix,
             "environment": AccessPath.Environment.PROD,
             "owner_team": owner,
+            # Whoever issues the token approves the access it grants, for its team.
+            "approved_by": actor.label[:200],
+            "approved_by_team": owner,
             "created_via": AccessPath.CreatedVia.HUMAN,
             "created_by_ref": actor.label,
             "consumers": holder,

@@ -12,6 +12,7 @@ from registry import services
 from registry.errors import ServiceError
 from registry.models import Notification
 from registry.pagination import SORTS, keyset_page
+from registry.policies import current_policy
 from registry.selectors import (
     actor_teams,
     dead_notifications,
@@ -21,6 +22,7 @@ from registry.selectors import (
     transfers_waiting_for,
 )
 from registry.selectors import path_list as select_paths
+from registry.source_queue import source_queue
 from registry.views._common import actor_for, request_now
 
 QUEUE_SIZE = 50
@@ -82,8 +84,10 @@ def security_only(request: HttpRequest) -> None:
 def security_queues(request: HttpRequest) -> HttpResponse:
     security_only(request)
     actor = actor_for(request)
+    now = request_now(request)
+    policy = current_policy()
     lapsed, _ = keyset_page(
-        select_paths(actor=actor, filters={"status": ["lapsed"]}, now=request_now(request)),
+        select_paths(actor=actor, filters={"status": ["lapsed"]}, now=now),
         None,
         QUEUE_SIZE,
         SORTS["review"],
@@ -96,6 +100,8 @@ def security_queues(request: HttpRequest) -> HttpResponse:
             "exceptions": list(pending_exceptions()[:QUEUE_SIZE]),
             "lapsed": lapsed,
             "dead": list(dead_notifications()[:QUEUE_SIZE]),
+            "source": source_queue(now=now, policy=policy, size=QUEUE_SIZE),
+            "source_hours": policy.source_confirmation_hours,
         },
     )
 

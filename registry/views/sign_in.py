@@ -12,8 +12,6 @@ def locked_out(request: HttpRequest, original_response=None, credentials=None) -
     of the account or the address was paused (saying which would tell a guesser that
     the account exists)."""
     minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
-    response = render(
-        request, "registration/locked_out.html", {"minutes": minutes}, status=429
-    )
+    response = render(request, "registration/locked_out.html", {"minutes": minutes}, status=429)
     response["Retry-After"] = str(minutes * 60)
     return response

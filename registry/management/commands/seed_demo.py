@@ -24,6 +24,7 @@ from registry.actors import Actor
 from registry.context import request_context
 from registry.models import AccessPath, Membership, Team
 from registry.policies import current_policy
+from registry.services.incidents import Alert
 
 DEMO_PASSWORD = "nhi-demo-pass"  # noqa: S105 - documented demo login, set only with DEBUG on
 TEAMS = [
@@ -33,6 +34,9 @@ TEAMS = [
     ("data", "Data", Team.Kind.PRODUCT),
     # Nobody is in growth: its paths show offboarding (NHI1) as lapsed at once.
     ("growth", "Growth", Team.Kind.PRODUCT),
+    # Control-point owners (registry.control_points): identity design and elevation.
+    ("cloud-iam", "Cloud IAM", Team.Kind.IAM),
+    ("pam", "Privileged Access", Team.Kind.PAM),
 ]
 USERS = [
     # username, team, role, staff
@@ -44,6 +48,12 @@ USERS = [
 ]
 SYSTEMS = ["aws", "gcp", "azure", "github", "gitlab", "kubernetes", "vault", "okta",
            "snowflake", "datadog", "stripe", "salesforce"]  # fmt: skip
+# Per-system control-point owners: IAM, PAM, security monitoring. Salesforce has none,
+# so its high-risk paths show the `missing_authority` posture flag.
+CONTROL_POLICY = ("cloud-iam", "pam", "security")
+UNGOVERNED_SYSTEMS = ("salesforce",)
+# Who approves a team's high-risk access: its lead, else security's.
+APPROVERS = {"payments": ("lee", "payments"), "data": ("dana", "data")}
 PURPOSES = {
     "payments": ["billing-export", "ledger-sync", "fraud-scoring", "payout-batch",
                  "invoice-render", "refund-worker", "card-vault-reader", "psp-webhook"],
@@ -140,7 +150,9 @@ class Command(BaseCommand):
             system = Actor.system("seed_demo")
             teams = self._teams(system, now)
             users = self._users(system, teams, now)
+            self._control_policies(system, teams, now)
             created = self._paths(system, teams, users, now)
+            self._incidents(system, teams, now)
         existing = AccessPath.objects.filter(external_id__startswith="demo-").count()
         self.stdout.write(
             f"Demo ready: {len(teams)} teams, {len(users)} users, {created} paths created, "
@@ -191,6 +203,16 @@ class Command(BaseCommand):
                 )
         return users
 
+    def _control_policies(self, system: Actor, teams: dict, now: dt.datetime) -> None:
+        iam, pam, secops = (teams[slug] for slug in CONTROL_POLICY)
+        for name in SYSTEMS:
+            if name not in UNGOVERNED_SYSTEMS:
+                # Idempotent: setting the same owners again changes (and audits) nothing.
+                services.system_control_policy_set(
+                    actor=system, system=name, iam_team=iam, pam_team=pam, secops_team=secops,
+                    now=now,
+                )  # fmt: skip
+
     def _paths(self, system: Actor, teams: dict, users: dict, now: dt.datetime) -> int:
         specs = build_specs(random.Random(20261122))
         taken = set(
@@ -205,6 +227,44 @@ class Command(BaseCommand):
             _DemoPath(spec, teams, users, system, now).create()
             created += 1
         return created
+
+    def _incidents(self, system: Actor, teams: dict, now: dt.datetime) -> None:
+        """One open leak (a partner's report, two hours ago) and one contained (a
+        scanner's alert, contained after 3 hours); keyed by alert, so a rerun adds none."""
+        owned = AccessPath.objects.filter(
+            owner_team__in=[teams["payments"], teams["data"]],
+            state=AccessPath.State.ACTIVE,
+            external_id__startswith="demo-",
+        ).order_by("external_id")
+        for ref, path, hours_ago, contained_after in (
+            ("demo-leak-1", owned.filter(owner_team=teams["payments"]).first(), 2, None),
+            ("demo-leak-2", owned.filter(owner_team=teams["data"]).first(), 30, 3),
+        ):
+            if path is None:
+                continue
+            detected = now - dt.timedelta(hours=hours_ago)
+            incident, created = services.incident_from_alert(
+                actor=system,
+                alert=Alert(
+                    source="demo",
+                    external_ref=ref,
+                    action="created",
+                    detected_at=detected,
+                    secret_type="Demo credential",  # noqa: S106 - a label, not a secret
+                    location=f"a public paste naming {path.name}",
+                    summary="Demo incident: a credential of this path was seen in public.",
+                    identifier=path.external_id,
+                    kind="external_id",
+                ),
+                now=detected,
+            )
+            if created and contained_after is not None:
+                services.incident_contain(
+                    actor=system,
+                    incident=incident,
+                    note="Disabled at the source (demo).",
+                    now=detected + dt.timedelta(hours=contained_after),
+                )
 
 
 class _DemoPath:
@@ -229,10 +289,18 @@ class _DemoPath:
         data["steward_team"] = self.teams[data["steward_team"]]
         if self.spec.team:
             data["owner_team"] = self.teams[self.spec.team]
+            if data["risk_tier"] in ("high", "critical"):
+                approver, team = APPROVERS.get(self.spec.team, ("sam", "security"))
+                data |= {"approved_by": approver, "approved_by_team": self.teams[team]}
         if self.spec.index % 11 == 0:  # nobody has used it for months: a stale record
             data["last_used_at"] = min(at, self.now - dt.timedelta(days=100))
         data.update(extra)
         return services.path_register(actor=self.system, data=data, now=at)
+
+    def confirm_at_source(self, path, at: dt.datetime) -> None:
+        services.path_confirm_source_disabled(
+            actor=self.system, path=path, note="The key is deleted in the source system.", now=at
+        )
 
     def interval(self) -> int:
         return self.policy.interval_for(self.spec.data["risk_tier"])
@@ -293,11 +361,16 @@ class _DemoPath:
                 path = self.register(start, expires_at=start + d * 30)
                 if self.spec.target == "expired":
                     services.path_expire(actor=self.system, path=path, now=start + d * 31)
+                    self.confirm_at_source(path, start + d * 32)
             case "revoked":
                 path = self.register(now - d * (40 + days))
                 services.path_revoke(
                     actor=self.member_for(self.spec.team), path=path,
                     reason="Replaced by workload identity federation.", now=now - d * days,
                 )  # fmt: skip
+                # Most revocations are confirmed at the source; every third still waits
+                # (status awaiting_source, in security's queue after 24 hours).
+                if self.spec.index % 3:
+                    self.confirm_at_source(path, now - d * days + dt.timedelta(hours=2))
             case _:
                 raise ValueError(self.spec.target)

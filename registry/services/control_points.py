@@ -1,0 +1,99 @@
+"""Per-system default owners of the control points (IAM, PAM, security monitoring).
+
+A path's own `iam_team`/`pam_team`/`secops_team` override these and are changed through
+`path_update` like any other fact of the path; `registry.control_points` resolves them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from django.db import IntegrityError, transaction
+
+from registry import errors, permissions
+from registry.actors import Actor
+from registry.audit import audit_record, diff
+from registry.errors import Invalid, StaleVersion
+from registry.models import SystemControlPolicy, Team
+from registry.services._common import refuse_if, resolve_now
+
+# What a path's `system` looks like in practice: aws, github, kubernetes, entra-id.
+_SYSTEM = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+POLICY_TEAM_FIELDS = ("iam_team", "pam_team", "secops_team")
+
+
+def _check_system(system: str) -> str:
+    name = (system or "").strip().lower()
+    if not _SYSTEM.match(name):
+        raise Invalid.single("system", errors.CONTROL_POLICY_SYSTEM)
+    return name
+
+
+def _check_teams(teams: dict[str, Team | None]) -> None:
+    inactive = {f: [errors.TEAM_INACTIVE] for f, t in teams.items() if t and not t.is_active}
+    if inactive:
+        raise Invalid(inactive)
+
+
+def _stale(expected: int | None, actual: int) -> StaleVersion:
+    return StaleVersion(errors.CONTROL_POLICY_STALE.format(expected=expected, actual=actual))
+
+
+@transaction.atomic
+def system_control_policy_set(
+    *,
+    actor: Actor,
+    system: str,
+    iam_team: Team | None,
+    pam_team: Team | None,
+    secops_team: Team | None,
+    expected_version: int | None = None,
+    now: dt.datetime | None = None,
+) -> SystemControlPolicy:
+    """Set who owns each control point of every path of `system` by default (None: no
+    default). Creates the system's row on first use; `expected_version` (the row's
+    version, 0 for "not yet set") makes a stale edit fail instead of overwriting."""
+    now = resolve_now(now)
+    refuse_if(permissions.refuse_control_policy(actor))
+    system = _check_system(system)
+    wanted = {"iam_team": iam_team, "pam_team": pam_team, "secops_team": secops_team}
+    _check_teams(wanted)
+    policy = SystemControlPolicy.objects.select_for_update().filter(system=system).first()
+    if policy is None:
+        if expected_version not in (None, 0):
+            raise _stale(expected_version, 0)
+        try:
+            # A concurrent first setting of the same system loses on the unique key.
+            with transaction.atomic():
+                policy = SystemControlPolicy.objects.create(
+                    system=system, created_at=now, updated_at=now, **wanted
+                )
+        except IntegrityError as exc:
+            raise _stale(expected_version, 1) from exc
+        changes = diff({}, {f: t for f, t in wanted.items() if t is not None})
+        audit_record(
+            actor=actor,
+            action="control_policy.created",
+            obj=policy,
+            now=now,
+            changes={"system": [None, system], **changes},
+        )
+        return policy
+    if expected_version is not None and expected_version != policy.version:
+        raise _stale(expected_version, policy.version)
+    before = {field: getattr(policy, field) for field in POLICY_TEAM_FIELDS}
+    changes = diff(before, wanted)
+    if not changes:
+        return policy
+    updated = SystemControlPolicy.objects.filter(pk=policy.pk, version=policy.version).update(
+        **wanted, version=policy.version + 1, updated_at=now
+    )
+    if updated != 1:  # the row is locked: only a bug gets here
+        raise _stale(expected_version, policy.version)
+    for field, team in wanted.items():
+        setattr(policy, field, team)
+    policy.version += 1
+    policy.updated_at = now
+    audit_record(actor=actor, action="control_policy.updated", obj=policy, now=now, changes=changes)
+    return policy
