@@ -242,3 +242,4 @@ TOO_MANY_PENDING = (
     "{team} already has {count} {what} waiting for security's decision; wait for those "
     "before asking for more."
 )
+DATE_IN_FUTURE = "Cannot be in the future: this records when it happened."

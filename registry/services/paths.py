@@ -62,6 +62,7 @@ REGISTER_FIELDS = EDITABLE_FIELDS | {"owner_team", "tags", "revoker_teams"}
 UPDATE_FIELDS = EDITABLE_FIELDS | {"tags", "revoker_teams"}
 MAX_TAGS = 20
 _TAG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+CLOCK_SKEW = dt.timedelta(minutes=5)
 REQUIRED_ON_REGISTER = ("name", "kind", "system", "environment")
 # An owned path must say why it exists and where that was decided.
 REQUIRED_WHEN_OWNED = ("justification", "ticket_url")
@@ -149,6 +150,12 @@ def _domain_errors(
     check_ticket = "ticket_url" in fields and path.ticket_url
     if check_ticket and (message := ticket_url_error(path.ticket_url)):
         add("ticket_url", message)
+    for field in ("last_rotated_at", "last_used_at"):
+        # Facts about the past: a future date would silence the rotation and
+        # staleness rules for years. A few minutes of clock skew are allowed.
+        value = getattr(path, field)
+        if field in fields and value is not None and value > now + CLOCK_SKEW:
+            add(field, errors.DATE_IN_FUTURE)
     if "expires_at" in fields and path.expires_at is not None:
         if path.expires_at <= now:
             add("expires_at", errors.EXPIRY_IN_PAST)
