@@ -24,6 +24,8 @@ class Actor:
     # A team token: an integration acting for one team, never for a person.
     integration_team: Team | None = None
     token_id: str = ""
+    # A team token's issuer: the person answerable for what the integration asks.
+    token_issuer_id: int | None = None
 
     @classmethod
     def for_user(cls, user: AbstractBaseUser) -> Actor:
@@ -34,12 +36,15 @@ class Actor:
         return cls(kind=AuditEvent.ActorType.SYSTEM, label=label)
 
     @classmethod
-    def integration(cls, team: Team, *, token_id: str, name: str) -> Actor:
+    def integration(
+        cls, team: Team, *, token_id: str, name: str, issuer_id: int | None = None
+    ) -> Actor:
         return cls(
             kind=AuditEvent.ActorType.TOKEN,
             label=f"token {name} ({team.slug})",
             integration_team=team,
             token_id=token_id,
+            token_issuer_id=issuer_id,
         )
 
     @classmethod

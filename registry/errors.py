@@ -14,7 +14,9 @@ NOT_A_LEAD = "Only a lead of the owning team may do this."
 NOT_A_SECURITY_REVIEWER = "Only a security reviewer may do this."
 HUMAN_REQUIRED = "Only a person can do this; integration tokens cannot."
 LEAD_SIGNOFF_REQUIRED = "This path requires a human sign-off from a lead of the owning team."
-SELF_REVIEW_FORBIDDEN = "You cannot decide on a request you made yourself."
+SELF_REVIEW_FORBIDDEN = (
+    "You cannot decide on a request you made yourself, or through a token you issued."
+)
 OUTSIDER = "You are not in any team, so you cannot act on access paths."
 TEAM_INACTIVE = "That team is inactive."
 

@@ -98,11 +98,12 @@ def refuse_claim(actor: Actor, team: Team) -> str | None:
     return None
 
 
-def refuse_review(actor: Actor, requested_by_id: int | None) -> str | None:
-    """Deciding claims and exceptions: a security reviewer, never on their own request."""
+def refuse_review(actor: Actor, *requesters: int | None) -> str | None:
+    """Deciding claims and exceptions: a security reviewer (a person; tokens never
+    review), never on a request they made themselves or through a token they issued."""
     if not actor.is_security_reviewer:
         return errors.NOT_A_SECURITY_REVIEWER
-    if requested_by_id is not None and requested_by_id == actor.user.pk:
+    if actor.user.pk in requesters:
         return errors.SELF_REVIEW_FORBIDDEN
     return None
 
@@ -116,7 +117,7 @@ def refuse_audit_purge(actor: Actor) -> str | None:
 
 
 def refuse_claim_decision(actor: Actor, claim: Claim) -> str | None:
-    return refuse_review(actor, claim.requested_by_id)
+    return refuse_review(actor, claim.requested_by_id, claim.requested_through_token_of_id)
 
 
 def refuse_transfer(actor: Actor, path: AccessPath) -> str | None:

@@ -44,6 +44,11 @@ class ApiToken(models.Model):
         AccessPath, on_delete=models.PROTECT, related_name="api_token"
     )
     created_by_label = models.CharField(max_length=200)
+    # The person who issued it: answerable for what a team token asks for (four eyes:
+    # they may not decide a request their token made).
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     created_at = models.DateTimeField()
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)

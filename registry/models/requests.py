@@ -25,6 +25,11 @@ class Claim(models.Model):
         on_delete=models.PROTECT,
         related_name="+",
     )
+    # A claim made by a team token: the person who issued that token, who may not
+    # approve it either (permissions.refuse_review).
+    requested_through_token_of = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     requested_by_label = models.CharField(max_length=200)
     reason = models.TextField()
     proposed_expires_at = models.DateTimeField(null=True, blank=True)

@@ -77,6 +77,7 @@ def path_claim(
         path=locked,
         team=team,
         requested_by=actor.user,
+        requested_through_token_of_id=actor.token_issuer_id,
         requested_by_label=actor.label,
         reason=reason,
         proposed_expires_at=proposed_expires_at,

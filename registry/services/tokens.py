@@ -120,6 +120,7 @@ def token_create(
         expires_at=expires_at,
         access_path=path,
         created_by_label=actor.label,
+        created_by=actor.user,
         created_at=now,
     )
     audit_record(
@@ -198,5 +199,7 @@ def token_authenticate(raw: str, *, now: dt.datetime | None = None) -> ApiToken 
 
 def actor_for_token(token: ApiToken) -> Actor:
     if token.team_id is not None:
-        return Actor.integration(token.team, token_id=token.prefix, name=token.name)
+        return Actor.integration(
+            token.team, token_id=token.prefix, name=token.name, issuer_id=token.created_by_id
+        )
     return Actor.personal_token(token.user, token_id=token.prefix, name=token.name)
