@@ -49,6 +49,7 @@ from registry.services.paths import (
 )
 from registry.services.source import paths_flag_still_listed
 from registry.suggestions import OwnerRule, OwnerRulesError, facts_for, load_rules, suggest
+from registry.validation import unsafe_input_errors
 
 # Sent after an upload's transaction commits; workers.apps enqueues the import task.
 import_queued = Signal()
@@ -176,6 +177,9 @@ def paths_import(
     now = resolve_now(now)
     refuse_if(permissions.refuse_import(actor))
     rows = list(rows)
+    for row in rows:  # what no field holds (NUL, surrogates, oversize) fails its row
+        found = unsafe_input_errors({**row.data, "identifiers": row.identifiers})
+        row.errors += [f"{name}: {m}" for name, messages in found.items() for m in messages]
     if run is None:
         run = ImportRun.objects.create(
             source_format=source_format, system=system, file_name=file_name[:255],
@@ -527,10 +531,29 @@ def import_run_queued(*, run_id: str, progress: Progress | None = None) -> Impor
         return None
     run = ImportRun.objects.select_related("started_by", "steward_team").get(pk=run_id)
     actor = Actor.for_user(run.started_by) if run.started_by else Actor.system("import")
-    with (Path(settings.NHI_IMPORT_DIR) / str(run.pk)).open("rb") as source:
-        rows = list(READERS[run.source_format](source, system=run.system or None))
+    try:
+        with (Path(settings.NHI_IMPORT_DIR) / str(run.pk)).open("rb") as source:
+            rows = list(READERS[run.source_format](source, system=run.system or None))
+    except (RecursionError, ValueError, UnicodeError, OSError) as exc:
+        # A file no reader can take must end its run with a reason, never leave it
+        # "running". The reason names the problem, not the content (which may hold
+        # anything, a credential included).
+        report = ImportReport(run=run)
+        report.errors.append({"line": 0, "external_id": "", "errors": [_unreadable(exc)]})
+        _finish(run, ImportRun.Status.FAILED, report, resolve_now(None))
+        return report
     return paths_import(
         actor=actor, rows=rows, source_format=run.source_format, system=run.system,
         steward=run.steward_team, dry_run=run.dry_run, partial=run.partial,
         full_sync=run.full_sync, file_name=run.file_name, run=run, progress=progress,
     )  # fmt: skip
+
+
+def _unreadable(exc: BaseException) -> str:
+    if isinstance(exc, RecursionError):
+        return "The file nests deeper than any export does: it was not read."
+    if isinstance(exc, UnicodeError):
+        return "The file is not UTF-8 text: it was not read."
+    if isinstance(exc, OSError):
+        return "The uploaded file is no longer there: upload it again."
+    return f"The file could not be read ({exc.__class__.__name__}): check it is the chosen format."
