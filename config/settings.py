@@ -339,6 +339,12 @@ elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 5}
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_TASK_IGNORE_RESULT = True
+# Every task has a deadline (workers/tasks.py sets longer ones for imports): the soft
+# limit raises inside the task so it can stop cleanly, the hard one kills it. Work is
+# claimed in the database, so an interrupted task leaves nothing half-done for good:
+# leases expire and the next run picks it up.
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("NHI_TASK_SOFT_SECONDS", 300)
+CELERY_TASK_TIME_LIMIT = env_int("NHI_TASK_HARD_SECONDS", 360)
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

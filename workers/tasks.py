@@ -15,6 +15,9 @@ from workers.siem import anchor_and_publish
 # A database that is briefly unreachable is worth retrying; anything else is a bug and
 # should surface. Both tasks are idempotent, so a retry can never double anything.
 RETRY = {"autoretry_for": (OperationalError,), "retry_backoff": True, "max_retries": 5}
+# An import of a large estate may take longer than the default task deadline
+# (CELERY_TASK_SOFT_TIME_LIMIT); it still has one.
+IMPORT_LIMITS = {"soft_time_limit": 3600, "time_limit": 3660}
 
 
 @shared_task(name="registry.sweep", **RETRY)
@@ -29,7 +32,7 @@ def deliver_task() -> dict:
         return deliver(send=send)
 
 
-@shared_task(name="registry.import_paths", **RETRY)
+@shared_task(name="registry.import_paths", **RETRY, **IMPORT_LIMITS)
 def import_task(run_id: str) -> dict | None:
     with request_context():
         report = import_run_queued(

@@ -213,7 +213,9 @@ def paths_import(
             status = ImportRun.Status.APPLIED
     except _RollBack:
         status = ImportRun.Status.DRY_RUN if dry_run else ImportRun.Status.REFUSED
-    except Exception:
+    except Exception as exc:  # a worker's deadline, a lost database: say so, then raise
+        why = f"The import stopped ({exc.__class__.__name__}); nothing was changed."
+        report.errors.append({"line": 0, "external_id": "", "errors": [why]})
         _finish(run, ImportRun.Status.FAILED, report, now)
         raise
     _finish(run, status, report, now)
