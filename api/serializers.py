@@ -280,12 +280,21 @@ class AttestationSerializer(serializers.ModelSerializer):
 
 
 class TeamSerializer(serializers.ModelSerializer):
+    """A team in the directory. Its contact address only for people in a team (who may
+    need to route something to it) and integrations; someone in no team sees names."""
+
     parent = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
 
     class Meta:
         model = Team
         fields = ["slug", "name", "kind", "email", "parent", "is_active"]
         read_only_fields = fields
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        if not self.context.get("sees_contacts", True):
+            data["email"] = ""
+        return data
 
 
 class MemberSerializer(serializers.ModelSerializer):

@@ -26,7 +26,7 @@ from api.actors import actor_for
 from api.exceptions import ErrorSerializer
 from api.pagination import AuditCursorPagination, PathCursorPagination
 from api.permissions import LookupAccess
-from registry import selectors, services
+from registry import permissions, selectors, services
 from registry.filters import AccessPathFilterSet
 from registry.models import (
     AccessPath,
@@ -334,6 +334,10 @@ class TeamViewSet(_ListRetrieveViewSet):
 
     def scoped_queryset(self) -> QuerySet:
         return Team.objects.select_related("parent").order_by("slug")
+
+    def get_serializer_context(self) -> dict:
+        contacts = permissions.may_see_team_contacts(self.actor)
+        return {**super().get_serializer_context(), "sees_contacts": contacts}
 
     @extend_schema(responses={200: s.MemberSerializer(many=True), **errors(401, 404)})
     @action(detail=True, methods=["get"], pagination_class=None)

@@ -191,6 +191,13 @@ def may_read_control_policies(actor: Actor) -> bool:
     return actor.sees_everything or bool(actor.team_ids)
 
 
+def may_see_team_contacts(actor: Actor) -> bool:
+    """Teams' contact addresses in the directory: anyone in a team (who may need to
+    route something to another), integrations and security; someone in no team learns
+    the directory's names only."""
+    return actor.sees_everything or actor.is_integration or bool(actor.team_ids)
+
+
 def may_read_team(actor: Actor, team: Team) -> bool:
     """A team's own pages (members, coming reminders): its members and security."""
     return actor.sees_everything or actor.member_of(team.pk)
