@@ -245,3 +245,5 @@ TOO_MANY_PENDING = (
     "before asking for more."
 )
 DATE_IN_FUTURE = "Cannot be in the future: this records when it happened."
+# What an invisible object answers, word for word the API's 404 (api/exceptions.py).
+NOT_FOUND = "Not found."

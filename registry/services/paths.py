@@ -11,16 +11,18 @@ from contextvars import ContextVar
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 
 from registry import errors, permissions
 from registry.actors import Actor
 from registry.audit import AuditEntry, audit_record, audit_record_many
 from registry.control_points import HIGH_RISK
-from registry.errors import Invalid, InvalidTransition
+from registry.errors import Invalid, InvalidTransition, NotFound
 from registry.events import Event, publish_path_event
 from registry.models import AccessPath, PolicyException, Tag, Team
 from registry.policies import Policy, current_policy
 from registry.posture import DERIVED_FROM, derived_facts
+from registry.selectors import visible_paths_q
 from registry.services import identifiers as identifier_rules
 from registry.services._common import (
     check_version,
@@ -289,7 +291,7 @@ def path_register(
     identifiers = data.pop("identifiers", None)
     wanted = identifier_rules.parse(identifiers) if identifiers is not None else []
     path, tags, changes = _new_path(actor, data, now=now, policy=current_policy())
-    _refuse_duplicate_external_id(path)
+    _refuse_duplicate_external_id(path, actor)
     with _duplicate_external_id_as_invalid():
         path.save(force_insert=True)
     if tags:
@@ -347,12 +349,24 @@ def _duplicate_external_id_as_invalid() -> Iterator[None]:
         raise Invalid.single("external_id", errors.DUPLICATE_EXTERNAL_ID) from exc
 
 
-def _refuse_duplicate_external_id(path: AccessPath) -> None:
+def _refuse_duplicate_external_id(path: AccessPath, actor: Actor) -> None:
+    """A (system, external_id) already registered. Whoever can see that path is told
+    the field is taken; anyone else gets the answer an invisible path always gets (404),
+    so registering is no oracle for what other teams hold (docs/API.md)."""
     if not path.external_id:
         return
     taken = AccessPath.objects.filter(system=path.system, external_id=path.external_id)
-    if taken.exclude(pk=path.pk).exists():
-        raise Invalid.single("external_id", errors.DUPLICATE_EXTERNAL_ID)
+    taken = taken.exclude(pk=path.pk)
+    if not taken.exists():
+        return
+    if not _visible(taken, actor):
+        raise NotFound(errors.NOT_FOUND)
+    raise Invalid.single("external_id", errors.DUPLICATE_EXTERNAL_ID)
+
+
+def _visible(paths: QuerySet[AccessPath], actor: Actor) -> bool:
+    scope = visible_paths_q(actor)
+    return scope is None or paths.filter(scope).exists()
 
 
 @transaction.atomic
@@ -425,7 +439,7 @@ def _update(
     if "requires_human_signoff" in changed and not candidate.requires_human_signoff:
         refuse_if(permissions.refuse_lift_signoff(actor, locked))
     _validate(candidate, changed, now=now, policy=policy)
-    _refuse_duplicate_external_id(candidate)
+    _refuse_duplicate_external_id(candidate, actor)
 
     writes = {field: getattr(candidate, field) for field in changed}
     if "review_interval_days" in changed and locked.state == AccessPath.State.ACTIVE:
@@ -568,6 +582,9 @@ def path_register_or_update(
         # Registered concurrently by another call: update that one instead.
         existing = AccessPath.objects.get(system=system, external_id=external_id)
     # Someone who may not edit the registered path learns nothing more about it.
+    # Someone who cannot see the registered path gets what any invisible path gets.
+    if not _visible(AccessPath.objects.filter(pk=existing.pk), actor):
+        raise NotFound(errors.NOT_FOUND)
     refuse_if(permissions.refuse_update(actor, existing))
     changes = dict(data)
     if "owner_team" in changes:
