@@ -247,3 +247,7 @@ TOO_MANY_PENDING = (
 DATE_IN_FUTURE = "Cannot be in the future: this records when it happened."
 # What an invisible object answers, word for word the API's 404 (api/exceptions.py).
 NOT_FOUND = "Not found."
+STEWARD_NOT_YOURS = (
+    "Only people of {team} (or security) can make {team} the steward of an unowned path: "
+    "the steward gets its reminders until a team claims it. Ask them to set it."
+)

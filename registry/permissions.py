@@ -28,6 +28,18 @@ def refuse_register(actor: Actor, owner_team: Team | None) -> str | None:
     return None
 
 
+def refuse_steward(actor: Actor, steward_team: Team, *, owned: bool) -> str | None:
+    """The steward of an unowned path gets its reminders and escalations until a team
+    claims it: only that team (its people or its integration) takes that on, or
+    security (imports, reassignments) assigns it. An owner naming the platform that
+    runs its mechanism as steward hands it nothing to answer for."""
+    if owned or actor.is_system or actor.is_security_reviewer:
+        return None
+    if actor.member_of(steward_team.pk):
+        return None
+    return errors.STEWARD_NOT_YOURS.format(team=steward_team.name)
+
+
 def refuse_update(actor: Actor, path: AccessPath) -> str | None:
     """Owners (people or their team's integration) edit owned paths; the steward edits
     unowned ones; security and the system edit anything."""

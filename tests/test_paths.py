@@ -108,12 +108,19 @@ def test_register_keeps_given_expiry_and_shorter_interval(make_path):
     assert path.next_review_at == NOW + 14 * DAY
 
 
-@pytest.mark.parametrize("who", ["dana", "payments_ci", "sam", "system"])
-def test_register_unowned_path(personas, who):
+@pytest.mark.parametrize(
+    ("who", "steward"),
+    [("dana", None), ("payments_ci", None), ("sam", "platform"), ("system", "platform")],
+)
+def test_register_unowned_path(personas, who, steward):
     with records("access_path.registered"):
         path = services.path_register(
             actor=getattr(personas, who),
-            data=path_data(steward_team=personas.teams.platform, justification="", ticket_url=""),
+            data=path_data(
+                steward_team=steward and getattr(personas.teams, steward),
+                justification="",
+                ticket_url="",
+            ),
             now=NOW,
         )
     path.refresh_from_db()
@@ -773,3 +780,50 @@ def test_expire_rolls_back_in_a_real_transaction_when_audit_write_fails():
     assert path.state == AccessPath.State.ACTIVE
     assert path.version == 1
     assert verify_chain().intact
+
+
+@pytest.mark.parametrize("who", ["dana", "payments_ci", "lee"])
+def test_only_the_steward_team_or_security_names_a_steward_of_an_unowned_path(
+    personas, make_path, who
+):
+    """The steward of an unowned path gets its reminders and escalations: that team
+    takes the role on itself (issue 13). Others are refused, registering or editing."""
+    actor = getattr(personas, who)
+    message = errors.STEWARD_NOT_YOURS.format(team="Platform")
+    with refused(NotAllowed, message):
+        services.path_register(
+            actor=actor,
+            data=path_data(steward_team=personas.teams.platform, justification="", ticket_url=""),
+            now=NOW,
+        )
+
+
+def test_a_steward_cannot_hand_an_unowned_path_to_another_team(personas, unowned_path):
+    pia = get_user_model().objects.create_user("pia", "pia@example.com", "x")
+    services.membership_add(actor=personas.system, team=personas.teams.platform, user=pia, now=NOW)
+    with refused(NotAllowed, errors.STEWARD_NOT_YOURS.format(team="Data")):
+        services.path_update(
+            actor=Actor.for_user(pia),
+            path=unowned_path,
+            changes={"steward_team": personas.teams.data},
+            now=NOW,
+        )
+
+
+def test_an_owner_names_the_platform_running_its_mechanism(personas, path):
+    services.path_update(
+        actor=personas.lee, path=path, changes={"steward_team": personas.teams.platform}, now=NOW
+    )
+
+
+def test_the_steward_team_names_itself(personas, path):
+    platform_member = get_user_model().objects.create_user("pia", "pia@example.com", "x")
+    services.membership_add(
+        actor=personas.system, team=personas.teams.platform, user=platform_member, now=NOW
+    )
+    created = services.path_register(
+        actor=Actor.for_user(platform_member),
+        data=path_data(steward_team=personas.teams.platform, justification="", ticket_url=""),
+        now=NOW,
+    )
+    assert created.steward_team == personas.teams.platform

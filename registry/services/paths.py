@@ -238,6 +238,8 @@ def _new_path(
     _refuse_unknown_fields(data, REGISTER_FIELDS)
     owner = data.get("owner_team")
     refuse_if(permissions.refuse_register(actor, owner))
+    if (steward := data.get("steward_team")) is not None:
+        refuse_if(permissions.refuse_steward(actor, steward, owned=owner is not None))
     if owner is not None and not owner.is_active:
         raise Invalid.single("owner_team", errors.TEAM_INACTIVE)
     missing = [f for f in REQUIRED_ON_REGISTER if not data.get(f)]
@@ -416,6 +418,10 @@ def _update(
     check_version(locked, expected_version)
 
     values = dict(changes)
+    steward = values.get("steward_team")
+    if steward is not None and steward.pk != locked.steward_team_id:
+        owned = locked.owner_team_id is not None
+        refuse_if(permissions.refuse_steward(actor, steward, owned=owned))
     tags = _pop_tags(values)
     old_tags = sorted(locked.tags.values_list("slug", flat=True)) if tags is not None else None
     revokers = _pop_revoker_teams(values)
