@@ -77,6 +77,7 @@ PATH_COLUMNS = [
     "expiry_waiver_id", "review_interval_days", "last_attested_at", "next_review_at", "state",
     "state_changed_at", "escalation_stage", "version", "created_at", "updated_at",
     "interactive_login", "import_source", "suggestion_reason",
+    "approved_by", "approval_ticket_url", "rollback_plan", "source_disabled_by",
 ]  # fmt: skip
 
 # The raw yardstick: the same page the API returns (same filter, same order, the same
@@ -362,6 +363,8 @@ class Command(BaseCommand):
                     "Disable the credential in the source system.", expires, None, interval,
                     attested, next_review, state, created, 0, 1, created, created,
                     False, "", "",
+                    f"lead of {owner.slug}" if owner and tier in ("high", "critical") else "",
+                    "", "Re-issue the credential from the source's console.", "",
                 )  # fmt: skip
 
         with psycopg.connect(**self._connect_kwargs(scratch)) as conn, conn.cursor() as cur:
