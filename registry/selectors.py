@@ -35,6 +35,7 @@ from registry.models import (
 )
 from registry.permissions import may_read_team
 from registry.policies import Policy, current_policy
+from registry.progress import channel_test_state
 from registry.status import status_case
 from registry.validation import credential_in
 
@@ -397,3 +398,10 @@ def audit_stored_secrets() -> Iterator[StoredSecret]:
             text = value if isinstance(value, str) else canonical(value)
             if finding := credential_in(slot.removeprefix(CHANGES_PREFIX), text):
                 yield StoredSecret(event.seq, slot, finding.kind)
+
+
+def channel_test_of(*, team: Team, test_id: str) -> dict | None:
+    """A queued test-send of this team's channel (registry/progress.py), or None: an
+    unknown id, or another team's test, reads as nothing."""
+    state = channel_test_state(test_id)
+    return state if state and state.get("team") == team.pk else None

@@ -75,6 +75,11 @@ urlpatterns = [
     path("teams/<slug:slug>/", teams.team_detail, name="team-detail"),
     path("teams/<slug:slug>/channels/", teams.team_channels, name="team-channels"),
     path("teams/<slug:slug>/channels/test/", teams.team_channel_test, name="team-channel-test"),
+    path(
+        "teams/<slug:slug>/channels/test/<str:test_id>/",
+        teams.team_channel_test_status,
+        name="team-channel-test-status",
+    ),
     path("teams/<slug:slug>/tokens/", teams.token_create, name="token-create"),
     path(
         "teams/<slug:slug>/tokens/<int:token_id>/revoke/",

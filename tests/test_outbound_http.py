@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from registry import services
 from registry.messages import path_url
 from registry.models import Notification
 from registry.services.delivery import DeliveryFailed, deliver
@@ -200,3 +201,21 @@ def test_chat_messages_carry_names_as_text_not_markup(
     assert "<at>" not in section["activityTitle"] and "&lt;at&gt;" in section["activityTitle"]
     assert "[login](" not in section["activityTitle"] and r"\[login\]\(" in section["activityTitle"]
     assert re.findall(r"(?<!\\)\]\((https?://[^)]+)\)", section["text"]) == [path_url(path.pk)]
+
+
+def test_a_test_send_to_a_slow_channel_never_holds_the_page(
+    tarpit, loopback_allowed, personas, client
+):
+    """The page only queues the test: the slow party is called by a worker, whose
+    call ends at its deadline; the page that asked never waited on it."""
+    set_channels(personas, personas.teams.payments, slack_webhook_url=tarpit.url())
+    client.force_login(personas.users.lee)
+    response = client.post("/teams/payments/channels/test/", {"channel": "slack"})
+    assert response.status_code == 302
+    assert tarpit.accepted == 0  # nothing reached the slow party during the request
+    test_id = response["Location"].split("channel_test=")[1]
+    outcome = services.team_channel_test_run(test_id=test_id)  # the worker's half
+    assert outcome["state"] == "failed" and "no answer within 1 s" in outcome["message"]
+    assert tarpit.accepted == 1
+    page = client.get(f"/teams/payments/channels/test/{test_id}/").content.decode()
+    assert "no answer within 1 s" in page

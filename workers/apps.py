@@ -31,13 +31,28 @@ def kick_import(run_id: str, **kwargs) -> None:
         log.warning("broker unavailable, the import will start on schedule: %s", exc)
 
 
+def kick_channel_test(test_id: str, **kwargs) -> None:
+    """Ask a worker to send a queued test message. If the broker is down the page says
+    the test is still waiting; the person may try again."""
+    from kombu.exceptions import OperationalError
+
+    from workers.tasks import channel_test_task
+
+    try:
+        channel_test_task.apply_async(args=[test_id], retry=False)
+    except (OperationalError, OSError) as exc:
+        log.warning("broker unavailable, the test message was not sent: %s", exc)
+
+
 class WorkersConfig(AppConfig):
     name = "workers"
     verbose_name = "Background workers"
 
     def ready(self) -> None:
         from registry.outbox import outbox_written
+        from registry.services.channels import channel_test_queued
         from registry.services.imports import import_queued
 
         outbox_written.connect(kick_delivery, dispatch_uid="workers.kick_delivery")
         import_queued.connect(kick_import, dispatch_uid="workers.kick_import")
+        channel_test_queued.connect(kick_channel_test, dispatch_uid="workers.kick_channel_test")

@@ -6,6 +6,7 @@ from django.db import OperationalError
 from registry.context import request_context
 from registry.progress import set_progress
 from registry.selectors import queued_imports
+from registry.services.channels import team_channel_test_run
 from registry.services.delivery import deliver
 from registry.services.imports import import_run_queued
 from registry.services.sweep import sweep
@@ -54,3 +55,10 @@ def imports_pending_task() -> int:
 def anchor_audit_task() -> dict:
     """Sign the audit chain's head into the anchor sink and forward it to the SIEM."""
     return anchor_and_publish()
+
+
+@shared_task(name="registry.channel_test", **RETRY)
+def channel_test_task(test_id: str) -> dict | None:
+    """A test message on one team channel, off the web request (the page polls)."""
+    with request_context():
+        return team_channel_test_run(test_id=test_id)

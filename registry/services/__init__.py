@@ -4,7 +4,11 @@ transaction."""
 
 from registry.services.attestations import path_attest
 from registry.services.audit_values import audit_value_purge
-from registry.services.channels import team_channel_test
+from registry.services.channels import (
+    team_channel_test,
+    team_channel_test_queue,
+    team_channel_test_run,
+)
 from registry.services.control_points import system_control_policy_set
 from registry.services.delivery import notification_retry
 from registry.services.exceptions import exception_approve, exception_reject, exception_request
@@ -76,6 +80,8 @@ __all__ = [
     "saved_filter_create",
     "system_control_policy_set",
     "team_channel_test",
+    "team_channel_test_queue",
+    "team_channel_test_run",
     "team_create",
     "team_deactivate",
     "team_reactivate",

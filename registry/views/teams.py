@@ -8,9 +8,10 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from registry import permissions, services
+from registry import permissions, selectors, services
 from registry.errors import ServiceError
 from registry.forms import (
     ChannelTestForm,
@@ -69,7 +70,10 @@ def _team_context(request: HttpRequest, team: Team, **bound) -> dict:
 @login_required
 def team_detail(request: HttpRequest, slug: str) -> HttpResponse:
     team = _team_or_404(request, slug)
-    return render(request, "registry/team_detail.html", _team_context(request, team))
+    context = _team_context(request, team)
+    if test_id := request.GET.get("channel_test", ""):
+        context |= _channel_test_context(team, test_id[:64])
+    return render(request, "registry/team_detail.html", context)
 
 
 def _refused(request: HttpRequest, team: Team, form: forms.Form, exc: ServiceError, name: str):
@@ -106,14 +110,26 @@ def team_channel_test(request: HttpRequest, slug: str) -> HttpResponse:
         return render(request, "registry/team_detail.html", context, status=400)
     channel = form.cleaned_data["channel"]
     try:
-        services.team_channel_test(
+        test_id = services.team_channel_test_queue(
             actor=actor_for(request), team=team, channel=channel, now=request_now(request)
         )
     except ServiceError as exc:
         return _refused(request, team, form, exc, "test_form")
-    label = Notification.Channel(channel).label
-    messages.success(request, f"Test message accepted by {label}.")
-    return redirect("registry:team-detail", slug=team.slug)
+    # The worker sends it; the team page polls for the outcome (_channel_test.html).
+    return redirect(f"{reverse('registry:team-detail', args=[team.slug])}?channel_test={test_id}")
+
+
+@login_required
+def team_channel_test_status(request: HttpRequest, slug: str, test_id: str) -> HttpResponse:
+    """The polled outcome of a queued test-send (HTMX swaps it in until it is done)."""
+    team = _team_or_404(request, slug)
+    return render(request, "registry/_channel_test.html", _channel_test_context(team, test_id))
+
+
+def _channel_test_context(team: Team, test_id: str) -> dict:
+    state = selectors.channel_test_of(team=team, test_id=test_id)
+    label = Notification.Channel(state["channel"]).label if state else ""
+    return {"team": team, "test_id": test_id, "test": state, "channel_label": label}
 
 
 @login_required
