@@ -277,6 +277,8 @@ NHI_RATE_ANONYMOUS = env_int("NHI_RATE_ANONYMOUS", 120)
 NHI_OWNER_RULES = env_json("NHI_OWNER_RULES", [])
 # Uploaded import files wait here for the worker (named by their run's id).
 NHI_IMPORT_DIR = Path(env_str("NHI_IMPORT_DIR", str(VAR_DIR / "imports")))
+# The largest file an import takes (a million-path registry CSV is ~400 MB).
+NHI_IMPORT_MAX_BYTES = env_int("NHI_IMPORT_MAX_MB", 512) * 1024 * 1024
 # Audit anchors (registry/audit/anchors.py): the Ed25519 key that signs the chain head
 # lives in a file, never in the database; signed heads go to an append-only directory
 # and, when set, to a SIEM webhook (plain JSON, Standard Webhooks signature).

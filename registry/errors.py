@@ -251,3 +251,4 @@ STEWARD_NOT_YOURS = (
     "Only people of {team} (or security) can make {team} the steward of an unowned path: "
     "the steward gets its reminders until a team claims it. Ask them to set it."
 )
+UPLOAD_TOO_LARGE = "The file is larger than {mb} MB, the most an import takes (NHI_IMPORT_MAX_MB)."

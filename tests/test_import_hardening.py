@@ -65,3 +65,38 @@ def test_a_file_that_is_not_text(personas):
     run.refresh_from_db()
     assert run.status in (ImportRun.Status.FAILED, ImportRun.Status.REFUSED)
     assert run.errors and run.errors[0]["errors"]
+
+
+def test_an_upload_over_the_cap_is_refused_and_nothing_kept(personas, settings, tmp_path):
+    from registry import errors
+    from registry.errors import Invalid
+
+    settings.NHI_IMPORT_MAX_BYTES = 1024 * 1024
+    with pytest.raises(Invalid) as refused:
+        queued_chunks(personas, [b"x" * 600_000, b"x" * 600_000])
+    assert refused.value.errors == {"file": [errors.UPLOAD_TOO_LARGE.format(mb=1)]}
+    assert not ImportRun.objects.exists()
+    assert list((tmp_path / "imports").iterdir()) == []
+
+
+def test_the_upload_page_and_api_say_so(personas, settings, client):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from rest_framework.test import APIClient
+
+    settings.NHI_IMPORT_MAX_BYTES = 1024 * 1024
+    api = APIClient()
+    api.force_authenticate(personas.users.sam)
+    upload = SimpleUploadedFile("big.csv", b"x" * (1024 * 1024 + 1))
+    response = api.post("/api/v1/imports/", {"file": upload, "format": "csv"}, format="multipart")
+    assert response.status_code == 400
+    assert "file" in response.json()["errors"]
+    assert not ImportRun.objects.exists()
+
+
+def queued_chunks(personas, chunks):
+    return import_queue(
+        actor=Actor.for_user(personas.users.sam),
+        chunks=chunks,
+        file_name="big.csv",
+        source_format="csv",
+    )

@@ -30,7 +30,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.dispatch import Signal
 
-from registry import permissions
+from registry import errors, permissions
 from registry.actors import Actor
 from registry.audit import audit_record
 from registry.errors import Invalid, ServiceError, Unavailable
@@ -516,9 +516,7 @@ def import_queue(
         )  # fmt: skip
         directory = Path(settings.NHI_IMPORT_DIR)
         directory.mkdir(parents=True, exist_ok=True)
-        with (directory / str(run.pk)).open("wb") as out:
-            for chunk in chunks:
-                out.write(chunk)
+        _keep_upload(directory / str(run.pk), chunks, limit=settings.NHI_IMPORT_MAX_BYTES)
         transaction.on_commit(lambda: import_queued.send(sender=ImportRun, run_id=str(run.pk)))
     return run
 
@@ -559,3 +557,21 @@ def _unreadable(exc: BaseException) -> str:
     if isinstance(exc, OSError):
         return "The uploaded file is no longer there: upload it again."
     return f"The file could not be read ({exc.__class__.__name__}): check it is the chosen format."
+
+
+def _keep_upload(target: Path, chunks: Iterable[bytes], *, limit: int) -> None:
+    """Write the upload for the worker, refusing it (and keeping nothing) once it passes
+    `limit` bytes: no upload can fill the disk."""
+    written = 0
+    try:
+        with target.open("wb") as out:
+            for chunk in chunks:
+                written += len(chunk)
+                if written > limit:
+                    raise Invalid.single(
+                        "file", errors.UPLOAD_TOO_LARGE.format(mb=limit // (1024 * 1024))
+                    )
+                out.write(chunk)
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
