@@ -24,6 +24,7 @@ from registry import errors, services
 from registry.actors import Actor
 from registry.errors import ServiceError
 from registry.models import ApiToken
+from registry.rate_limits import caller_for, spend
 from registry.request_user import source_address
 from registry.services.incident_intake import (
     GITHUB_EVENT,
@@ -40,12 +41,19 @@ OPERATION = "incident-github-webhook"
 
 def _error(code: int, detail: str, **extra) -> JsonResponse:
     """The API's one error shape (api/exceptions.py)."""
-    names = {400: "invalid", 401: "not_authenticated", 413: "too_large", 503: "unavailable"}
+    names = {
+        400: "invalid", 401: "not_authenticated", 413: "too_large", 429: "throttled",
+        503: "unavailable",
+    }  # fmt: skip
     return JsonResponse({"detail": detail, "code": names.get(code, "error"), **extra}, status=code)
 
 
 def _refused_signature(request: HttpRequest, delivery: str) -> JsonResponse:
-    """A delivery that is not GitHub's (or a misconfigured secret): a security event."""
+    """A delivery that is not GitHub's (or a misconfigured secret): a security event,
+    within the sender's anonymous request budget (this plain view is not throttled by
+    DRF, and a flood of forgeries must not flood the audit trail)."""
+    if spend(caller_for(request)) is not None:
+        return _error(429, "Too many requests: wait a moment and try again.")
     security_action_refused(
         actor=anonymous_actor(),
         operation=OPERATION,

@@ -253,3 +253,19 @@ def test_the_generic_intake_needs_a_write_token(personas):
     person.force_login(personas.users.sam)
     assert person.post(url, GENERIC, format="json").status_code == 403
     assert APIClient().post(url, GENERIC, format="json").status_code in (401, 403)
+
+
+def test_a_flood_of_forgeries_is_throttled_not_recorded(personas, settings):
+    from django.core.cache import caches
+
+    settings.NHI_RATE_ANONYMOUS = 3
+    caches["ratelimit"].clear()
+    try:
+        statuses = [
+            deliver(SAMPLE.read_bytes(), signature="sha256=" + "0" * 64).status_code
+            for _ in range(6)
+        ]
+    finally:
+        caches["ratelimit"].clear()
+    assert statuses == [401, 401, 401, 429, 429, 429]
+    assert AuditEvent.objects.filter(action=REQUEST_REFUSED).count() == 3
