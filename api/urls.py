@@ -2,7 +2,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
-from api import control_points, incident_intake, incidents, source, views
+from api import change_requests, control_points, incident_intake, incidents, source, views
 
 router = DefaultRouter(trailing_slash=True)
 router.register("access-paths", views.AccessPathViewSet, basename="access-path")
@@ -14,6 +14,7 @@ router.register("audit-events", views.AuditEventViewSet, basename="audit-event")
 router.register("notifications", views.NotificationViewSet, basename="notification")
 router.register("imports", views.ImportRunViewSet, basename="import")
 router.register("incidents", incidents.IncidentViewSet, basename="incident")
+router.register("change-requests", change_requests.ChangeRequestViewSet, basename="change-request")
 router.register("control-policies", control_points.ControlPolicyViewSet, basename="control-policy")
 
 urlpatterns = [

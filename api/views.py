@@ -142,9 +142,27 @@ class AccessPathViewSet(_ScopedViewSet):
         path = services.path_register(actor=self.actor, data=data.validated_data)
         return self._respond(path, status.HTTP_201_CREATED)
 
+    def _respond_or_held(self, path: AccessPath, code: int = status.HTTP_200_OK) -> Response:
+        """202 with the waiting change when part of the edit needs a second person (the
+        rest applied); else the path as usual."""
+        held = getattr(path, "held_change", None)
+        if held is None:
+            return self._respond(path, code)
+        from api.change_requests import ChangeRequestSerializer
+
+        return Response(
+            ChangeRequestSerializer(held).data,
+            status=status.HTTP_202_ACCEPTED,
+            headers={"Location": f"/api/v1/change-requests/{held.pk}/"},
+        )
+
     @extend_schema(
         request=s.AccessPathWriteSerializer,
-        responses={200: s.AccessPathSerializer, **errors(400, 401, 403, 404, 409, 412, 415)},
+        responses={
+            200: s.AccessPathSerializer,
+            202: OpenApiResponse(description="Part of the change waits for approval."),
+            **errors(400, 401, 403, 404, 409, 412, 415),
+        },
         parameters=[IF_MATCH],
     )
     def partial_update(self, request, pk=None):
@@ -157,7 +175,7 @@ class AccessPathViewSet(_ScopedViewSet):
             changes=data.validated_data,
             expected_version=expected_version(request),
         )
-        return self._respond(path)
+        return self._respond_or_held(path)
 
     @extend_schema(
         request=s.AccessPathRegisterSerializer,
@@ -175,7 +193,9 @@ class AccessPathViewSet(_ScopedViewSet):
         data = s.AccessPathRegisterSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         path, created = services.path_register_or_update(actor=self.actor, data=data.validated_data)
-        return self._respond(path, status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+        return self._respond_or_held(
+            path, status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        )
 
     @extend_schema(
         request=s.ClaimInput,

@@ -20,6 +20,7 @@ from registry.models import (
     ApiToken,
     Attestation,
     AuditEvent,
+    ChangeRequest,
     Claim,
     CredentialIdentifier,
     ImportRun,
@@ -546,6 +547,14 @@ class IncidentAdmin(ReadOnlyAdmin):
     list_display = ["id", "state", "detected_at", "path", "detection", "source", "external_ref"]
     list_filter = ["state", "detection"]
     search_fields = ["=external_ref"]
+    list_select_related = ["path"]
+
+
+@admin.register(ChangeRequest)
+class ChangeRequestAdmin(ReadOnlyAdmin):
+    # Read-only: deciding is a service (the path page and the API).
+    list_display = ["id", "path", "status", "approver", "requested_by_label", "created_at"]
+    list_filter = ["status", "approver"]
     list_select_related = ["path"]
 
 

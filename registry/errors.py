@@ -252,3 +252,6 @@ STEWARD_NOT_YOURS = (
     "the steward gets its reminders until a team claims it. Ask them to set it."
 )
 UPLOAD_TOO_LARGE = "The file is larger than {mb} MB, the most an import takes (NHI_IMPORT_MAX_MB)."
+CHANGE_NEEDS_APPROVER = "A lead of the owning team (security for a critical path) decides this."
+CHANGE_ALREADY_PENDING = "A change of this path already waits for approval."
+CHANGE_NOT_PENDING = "This change was already {status}."

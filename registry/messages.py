@@ -55,6 +55,12 @@ def describe(reason: str, stage: int, payload: dict) -> str:
                 f"Expired on {_date(payload.get('expired_at'))}: make sure it is revoked "
                 "downstream."
             )
+        case "change_request":
+            fields = ", ".join(sorted(payload.get("changes", {})))
+            return (
+                f"{payload.get('requested_by', 'Someone')} asks to change {fields}: it waits "
+                "for your approval on the path's page."
+            )
         case "triage":
             return (
                 f"Looked up in triage by {payload.get('looked_up_by', 'someone')} "

@@ -7,11 +7,13 @@ a user may take, so what is shown and what is allowed cannot drift apart.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 
 from registry import errors
 from registry.actors import Actor
-from registry.models import AccessPath, Claim, PolicyException, Team, Transfer
+from registry.models import AccessPath, ChangeRequest, Claim, PolicyException, Team, Transfer
+from registry.policies import Policy
 
 
 def _owning_or_stewarding_team(path: AccessPath) -> int | None:
@@ -274,3 +276,56 @@ def refuse_incident_link(actor: Actor) -> str | None:
     if actor.is_system or actor.is_security_reviewer:
         return None
     return errors.NOT_A_SECURITY_REVIEWER
+
+
+# --- changes that need a second person ------------------------------------------------
+
+RISK_ORDER = ("low", "medium", "high", "critical")
+
+
+def held_fields(path: AccessPath, values: dict, *, now: dt.datetime, policy: Policy) -> list[str]:
+    """Which of `values` (field -> new value) relax a path's guard rails: a lower risk
+    tier, an expiry past the policy's window for its tier (and later than today's), or
+    lifting lead sign-off."""
+    held = []
+    tier = values.get("risk_tier", path.risk_tier)
+    if "risk_tier" in values and RISK_ORDER.index(tier) < RISK_ORDER.index(path.risk_tier):
+        held.append("risk_tier")
+    expires = values.get("expires_at")
+    later = expires is not None and (path.expires_at is None or expires > path.expires_at)
+    if later and expires > now + policy.default_expiry_for(tier):
+        held.append("expires_at")
+    if values.get("requires_human_signoff") is False and path.requires_human_signoff:
+        held.append("requires_human_signoff")
+    return held
+
+
+def change_needs_approval(actor: Actor, path: AccessPath) -> str | None:
+    """Who must approve a guard-rail-relaxing change by `actor` (held_fields): None when
+    the actor may make it directly. A token never relaxes them alone; on a high or
+    critical path only a lead does; on a critical path only security."""
+    if actor.is_system or actor.is_security_reviewer:
+        return None
+    critical = path.risk_tier == "critical"
+    high = path.risk_tier in ("high", "critical")
+    by_token = bool(actor.token_id) or actor.is_integration
+    if not by_token and not high:
+        return None
+    if not by_token and actor.lead_of(path.owner_team_id) and not critical:
+        return None
+    return "security" if critical else "lead"
+
+
+def refuse_change_decision(actor: Actor, request: ChangeRequest) -> str | None:
+    """A lead of the owning team (security for a critical path, or always), never on a
+    change they asked for themselves or through a token they issued."""
+    if not actor.is_person:
+        return errors.HUMAN_REQUIRED
+    requesters = (request.requested_by_id, request.requested_through_token_of_id)
+    if actor.user.pk in requesters:
+        return errors.SELF_REVIEW_FORBIDDEN
+    if actor.is_security_reviewer:
+        return None
+    if request.approver == "lead" and actor.lead_of(request.path.owner_team_id):
+        return None
+    return errors.CHANGE_NEEDS_APPROVER

@@ -23,6 +23,7 @@ from registry.models import (
     ApiToken,
     Attestation,
     AuditEvent,
+    ChangeRequest,
     Claim,
     CredentialIdentifier,
     ImportRun,
@@ -405,3 +406,13 @@ def channel_test_of(*, team: Team, test_id: str) -> dict | None:
     unknown id, or another team's test, reads as nothing."""
     state = channel_test_state(test_id)
     return state if state and state.get("team") == team.pk else None
+
+
+def visible_change_requests(*, actor: Actor) -> QuerySet[ChangeRequest]:
+    """Changes waiting for (or decided by) a second person, on paths the actor may see."""
+    qs = ChangeRequest.objects.select_related("path", "decided_by").order_by("-created_at", "-id")
+    return qs if actor.sees_everything else qs.filter(path__in=_visible_paths(actor))
+
+
+def pending_change_request(*, path: AccessPath) -> ChangeRequest | None:
+    return path.change_requests.filter(status=ChangeRequest.Status.PENDING).first()

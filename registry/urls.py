@@ -1,6 +1,7 @@
 from django.urls import path
 
 from registry.views import (
+    change_requests,
     control_points,
     dashboard,
     evidence,
@@ -38,6 +39,11 @@ urlpatterns = [
     path(P + "source-disabled/", source.path_source_disabled, name="path-source-disabled"),
     path(P + "exceptions/", paths.exception_request, name="exception-request"),
     path(P + "claims/<int:claim_id>/<str:decision>/", paths.claim_decide, name="claim-decide"),
+    path(
+        P + "changes/<int:change_id>/<str:decision>/",
+        change_requests.change_decide,
+        name="change-decide",
+    ),
     path(
         P + "transfers/<int:transfer_id>/<str:decision>/",
         paths.transfer_answer,

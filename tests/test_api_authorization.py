@@ -84,6 +84,9 @@ CONTROL_POLICIES = ("aws",)
 INCIDENTS = ("own", "other", "unmatched")
 # The scanners' intake: an alert naming the payments path.
 INTAKE = ("own",)
+# Changes waiting for a second person: pat's on a payments path (a lead decides), dana's
+# on a data path, and lee's on a critical payments path (security decides).
+CHANGES = ("own", "other", "critical")
 
 RESOURCE_OBJECTS = {
     "access-paths": PATHS,
@@ -99,6 +102,7 @@ RESOURCE_OBJECTS = {
     "control-policies": CONTROL_POLICIES,
     "incidents": INCIDENTS,
     "incident-intake": INTAKE,
+    "change-requests": CHANGES,
     # Confirming "disabled at the source": live paths (refused) and revoked ones.
     "access-path-source-disabled": ("own", "unowned", "own_revoked", "other_revoked"),
 }
@@ -346,6 +350,28 @@ MATRIX: dict[str, dict[str, tuple]] = {
     "incident-intake": {
         "own":            (403, 403, 403, 403, 403, 201, 403, 401, 401, 401),
     },
+    # Waiting changes: seen with their path; decided by a person who did not ask: a lead
+    # of the owning team, or security (alone for a critical path).
+    "change-requests:list": {
+        "own":            (L,   L,   H,   H,   L,   L,   L,   401, 401, 401),
+        "other":          (H,   H,   L,   H,   L,   H,   H,   401, 401, 401),
+        "critical":       (L,   L,   H,   H,   L,   L,   L,   401, 401, 401),
+    },
+    "change-requests:retrieve": {
+        "own":            (200, 200, 404, 404, 200, 200, 200, 401, 401, 401),
+        "other":          (404, 404, 200, 404, 200, 404, 404, 401, 401, 401),
+        "critical":       (200, 200, 404, 404, 200, 200, 200, 401, 401, 401),
+    },
+    "change-requests:approve": {
+        "own":            (403, 200, 404, 404, 200, 403, 403, 401, 401, 401),
+        "other":          (404, 404, 403, 404, 200, 404, 403, 401, 401, 401),
+        "critical":       (403, 403, 404, 404, 200, 403, 403, 401, 401, 401),
+    },
+    "change-requests:reject": {
+        "own":            (403, 200, 404, 404, 200, 403, 403, 401, 401, 401),
+        "other":          (404, 404, 403, 404, 200, 404, 403, 401, 401, 401),
+        "critical":       (403, 403, 404, 404, 200, 403, 403, 401, 401, 401),
+    },
 }
 # fmt: on
 
@@ -525,6 +551,17 @@ class World:
             actor=self.p.sam, exception=exception, reason=DECISION_REASON
         )
 
+    # --- changes waiting for a second person -----------------------------------------
+
+    def change(self, obj: str):
+        if obj == "critical":
+            path, asker = self.new_path("payments", risk_tier="critical"), self.p.lee
+        else:
+            path = self.path(obj)
+            asker = self.p.pat if obj == "own" else self.p.dana
+        held = services.path_update(actor=asker, path=path, changes={"risk_tier": "low"})
+        return held.held_change
+
     # --- incidents ------------------------------------------------------------------
 
     def incident(self, obj: str):
@@ -671,6 +708,7 @@ def request_for(world: World, persona: str, route: str, obj: str) -> tuple[str, 
         "notifications": lambda: world.notification(obj).pk,
         "imports": lambda: world.import_run.pk,
         "incidents": lambda: world.incident(obj).pk,
+        "change-requests": lambda: world.change(obj).pk,
     }[resource]()
     if action in ("retrieve", "members"):
         return "get", detail_url(basename, action, key), None
@@ -701,6 +739,7 @@ def list_object_key(world: World, route: str, obj: str) -> tuple[str, object]:
         "notifications": lambda: ("id", world.notification(obj).pk),
         "imports": lambda: ("id", str(world.import_run.pk)),
         "incidents": lambda: ("id", world.incident(obj).pk),
+        "change-requests": lambda: ("id", world.change(obj).pk),
     }[resource]()
 
 

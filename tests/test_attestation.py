@@ -245,19 +245,26 @@ def test_a_lead_may_lift_the_signoff_requirement(personas, signoff_path):
 
 
 @pytest.mark.parametrize("who", ["pat", "payments_ci"])
-def test_only_a_lead_may_lift_the_signoff_requirement(personas, signoff_path, who):
+def test_only_a_lead_lifts_the_signoff_requirement_others_ask_one(personas, signoff_path, who):
+    """On a high path a member's or a token's lift waits for a lead (change requests)."""
+    saved = services.path_update(
+        actor=actor_named(personas, who),
+        path=signoff_path,
+        changes={"requires_human_signoff": False},
+        now=NOW,
+    )
+    assert saved.held_change.changes == {"requires_human_signoff": False}
+    signoff_path.refresh_from_db()
+    assert signoff_path.requires_human_signoff is True
+
+
+def test_on_a_low_path_a_member_still_may_not_lift_it(personas, make_path):
+    low = make_path(risk_tier="low", requires_human_signoff=True)
     with refused(NotAllowed) as exc:
         services.path_update(
-            actor=actor_named(personas, who),
-            path=signoff_path,
-            changes={"requires_human_signoff": False},
-            now=NOW,
+            actor=personas.pat, path=low, changes={"requires_human_signoff": False}, now=NOW
         )
-    assert exc.value.message in (
-        errors.NOT_A_LEAD,
-        errors.LEAD_SIGNOFF_REQUIRED,
-        errors.HUMAN_REQUIRED,
-    )
+    assert exc.value.message in (errors.NOT_A_LEAD, errors.LEAD_SIGNOFF_REQUIRED)
 
 
 def test_after_a_transfer_only_the_new_owner_attests(personas, path):

@@ -487,8 +487,9 @@ def test_update_review_interval_counts_from_last_attestation(personas, path):
 
 
 def test_update_expiry_within_limits(personas, path):
+    # (a lead: a member's move past the policy window waits for one, test_change_requests)
     services.path_update(
-        actor=personas.pat, path=path, changes={"expires_at": NOW + 400 * DAY}, now=NOW
+        actor=personas.lee, path=path, changes={"expires_at": NOW + 400 * DAY}, now=NOW
     )
     path.refresh_from_db()
     assert path.expires_at == NOW + 400 * DAY

@@ -392,9 +392,9 @@ def test_nhi7_an_expiry_beyond_the_policy_cap(personas, make_path):
         services.path_update(
             actor=personas.pat, path=path, changes={"expires_at": NOW + cap + DAY}, now=NOW
         )
-    with source_stated_expiry():
+    with source_stated_expiry():  # an import (security runs them) records the source's word
         far = services.path_update(
-            actor=personas.pat, path=path, changes={"expires_at": NOW + cap + DAY}, now=NOW
+            actor=personas.sam, path=path, changes={"expires_at": NOW + cap + DAY}, now=NOW
         )
     assert far.expires_at == NOW + cap + DAY
     assert breaks(personas, far, Rule.NHI7_LONG_LIVED)

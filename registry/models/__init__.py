@@ -12,7 +12,13 @@ from registry.models.imports import CredentialIdentifier, ImportRun
 from registry.models.incidents import Incident
 from registry.models.notifications import Notification
 from registry.models.paths import AccessPath, Tag
-from registry.models.requests import Attestation, Claim, PolicyException, Transfer
+from registry.models.requests import (
+    Attestation,
+    ChangeRequest,
+    Claim,
+    PolicyException,
+    Transfer,
+)
 from registry.models.teams import Membership, Team
 
 __all__ = [
@@ -21,6 +27,7 @@ __all__ = [
     "Attestation",
     "AuditChainHead",
     "AuditEvent",
+    "ChangeRequest",
     "Claim",
     "CredentialIdentifier",
     "ImportRun",

@@ -196,3 +196,51 @@ class PolicyException(models.Model):
 
     def __str__(self) -> str:
         return f"{self.rule} for {self.path_id} ({self.status})"
+
+
+class ChangeRequest(models.Model):
+    """A change to a path that needs a second person before it applies: lowering its
+    risk tier, moving its expiry past the policy's window, or lifting lead sign-off,
+    when asked by a token, or by someone not a lead on a high or critical path
+    (permissions.change_needs_approval). A lead of the owning team approves, security
+    for a critical path; approving applies it through the path service."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+
+    class Approver(models.TextChoices):
+        LEAD = "lead", "A lead of the owning team"
+        SECURITY = "security", "Security"
+
+    path = models.ForeignKey(AccessPath, on_delete=models.PROTECT, related_name="change_requests")
+    # The held fields and their new values, as the API takes them (ISO dates).
+    changes = models.JSONField()
+    reason = models.TextField(blank=True)
+    approver = models.CharField(max_length=8, choices=Approver.choices)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    requested_through_token_of = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    requested_by_label = models.CharField(max_length=200)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_reason = models.TextField(blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["path"], condition=Q(status="pending"), name="one_pending_change_per_path"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"change of {self.path_id} ({self.status})"

@@ -4,6 +4,7 @@ transaction."""
 
 from registry.services.attestations import path_attest
 from registry.services.audit_values import audit_value_purge
+from registry.services.change_requests import change_request_decide
 from registry.services.channels import (
     team_channel_test,
     team_channel_test_queue,
@@ -51,6 +52,7 @@ from registry.services.triage import triage_lookup
 
 __all__ = [
     "audit_value_purge",
+    "change_request_decide",
     "claim_approve",
     "claim_reject",
     "exception_approve",

@@ -36,6 +36,7 @@ from registry.services._common import (
     resolve_now,
     save_path,
 )
+from registry.services.change_requests import hold_for_approval
 from registry.validation import (
     justification_error,
     merge_errors,
@@ -442,10 +443,15 @@ def _update(
     revokers_changed = revokers is not None and new_revokers != old_revokers
     if not changed and not tags_changed and not revokers_changed:
         return locked
-    if "requires_human_signoff" in changed and not candidate.requires_human_signoff:
-        refuse_if(permissions.refuse_lift_signoff(actor, locked))
     _validate(candidate, changed, now=now, policy=policy)
     _refuse_duplicate_external_id(candidate, actor)
+    changed = hold_for_approval(
+        actor, locked, candidate, changes, changed, reason=reason, now=now, policy=policy
+    )
+    if "requires_human_signoff" in changed and not candidate.requires_human_signoff:
+        refuse_if(permissions.refuse_lift_signoff(actor, locked))
+    if not changed and not tags_changed and not revokers_changed:
+        return locked
 
     writes = {field: getattr(candidate, field) for field in changed}
     if "review_interval_days" in changed and locked.state == AccessPath.State.ACTIVE:

@@ -162,6 +162,12 @@ def path_detail(request: HttpRequest, path_id: str) -> HttpResponse:
     return render(request, "registry/path_detail.html", _detail_context(request, path))
 
 
+HELD_MESSAGE = (
+    "Saved, except what relaxes its guard rails (risk tier, expiry past the policy "
+    "window, lead sign-off): that waits for approval, shown on this page."
+)
+
+
 def _run(
     request: HttpRequest,
     path: AccessPath,
@@ -438,7 +444,7 @@ def path_edit(request: HttpRequest, path_id: str) -> HttpResponse:
         form = PathEditForm(request.POST, instance=path)
         if form.is_valid():
             try:
-                services.path_update(
+                saved = services.path_update(
                     actor=actor,
                     path=path,
                     changes=form.changes(),
@@ -450,7 +456,10 @@ def path_edit(request: HttpRequest, path_id: str) -> HttpResponse:
                 apply_service_errors(form, exc)
                 status = error_status(exc)
             else:
-                messages.success(request, "Saved.")
+                if getattr(saved, "held_change", None) is not None:
+                    messages.success(request, HELD_MESSAGE)
+                else:
+                    messages.success(request, "Saved.")
                 return redirect("registry:path-detail", path_id=path.pk)
         else:
             status = 400
