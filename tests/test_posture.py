@@ -25,7 +25,7 @@ from registry.models import AccessPath, Membership, PolicyException, Team
 from registry.policies import current_policy
 from registry.posture import RECOMMENDED_FIELD_COUNT, RULES, path_violations, record_quality
 from registry.selectors import path_list
-from registry.services.paths import source_stated_expiry
+from registry.services._common import source_stated_expiry
 from tests.conftest import NOW
 
 pytestmark = pytest.mark.django_db

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -181,3 +183,24 @@ def close_open_requests(path: AccessPath, *, actor: Actor, now: dt.datetime, why
     pending = Transfer.objects.select_for_update().filter(path=path, status=Transfer.Status.PENDING)
     for transfer in pending:
         decline_transfer(transfer, path=path, actor=actor, now=now, why=why)
+
+
+# The expiry a source reports (a discovery import) is a fact about a credential that
+# exists, not a request: inside `source_stated_expiry()` the max_expiry_days cap does
+# not refuse it, and posture flags it instead (NHI7 long-lived).
+_SOURCE_STATED_EXPIRY: ContextVar[bool] = ContextVar("source_stated_expiry", default=False)
+
+
+@contextmanager
+def source_stated_expiry() -> Iterator[None]:
+    """Record expiries as the source states them, however far ahead (imports from a
+    source's export; never what a person asks for)."""
+    token = _SOURCE_STATED_EXPIRY.set(True)
+    try:
+        yield
+    finally:
+        _SOURCE_STATED_EXPIRY.reset(token)
+
+
+def expiry_is_source_stated() -> bool:
+    return _SOURCE_STATED_EXPIRY.get()

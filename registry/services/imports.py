@@ -38,14 +38,20 @@ from registry.importers.base import ImportRow
 from registry.importers.formats import FORMATS, READERS
 from registry.models import AccessPath, ImportRun, Team
 from registry.posture import live_q
-from registry.services._common import is_live, lock_path, refuse_if, resolve_now, save_path
+from registry.services._common import (
+    is_live,
+    lock_path,
+    refuse_if,
+    resolve_now,
+    save_path,
+    source_stated_expiry,
+)
 from registry.services.identifiers import identifiers_import
 from registry.services.paths import (
     AUTHORITY_TEAM_FIELDS,
     path_register_or_update,
     path_revoke,
     paths_register_many,
-    source_stated_expiry,
 )
 from registry.services.source import paths_flag_still_listed
 from registry.suggestions import OwnerRule, OwnerRulesError, facts_for, load_rules, suggest

@@ -7,7 +7,6 @@ import datetime as dt
 import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from contextvars import ContextVar
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -27,6 +26,7 @@ from registry.services import identifiers as identifier_rules
 from registry.services._common import (
     check_version,
     close_open_requests,
+    expiry_is_source_stated,
     is_live,
     lock_path,
     model_field_errors,
@@ -117,23 +117,6 @@ def _refuse_unknown_fields(data: Mapping[str, Any], allowed: frozenset[str]) -> 
         raise Invalid({name: [errors.UNKNOWN_FIELD] for name in unknown})
 
 
-# The expiry a source reports (a discovery import) is a fact about a credential that
-# exists, not a request: inside `source_stated_expiry()` the max_expiry_days cap does
-# not refuse it, and posture flags it instead (NHI7 long-lived).
-_SOURCE_STATED_EXPIRY: ContextVar[bool] = ContextVar("source_stated_expiry", default=False)
-
-
-@contextmanager
-def source_stated_expiry() -> Iterator[None]:
-    """Record expiries as the source states them, however far ahead (imports from a
-    source's export; never what a person asks for)."""
-    token = _SOURCE_STATED_EXPIRY.set(True)
-    try:
-        yield
-    finally:
-        _SOURCE_STATED_EXPIRY.reset(token)
-
-
 def _domain_errors(
     path: AccessPath, fields: set[str], *, now: dt.datetime, policy: Policy
 ) -> dict[str, list[str]]:
@@ -163,7 +146,7 @@ def _domain_errors(
         if path.expires_at <= now:
             add("expires_at", errors.EXPIRY_IN_PAST)
         elif path.expires_at > now + dt.timedelta(days=policy.max_expiry_days) and not (
-            _SOURCE_STATED_EXPIRY.get()
+            expiry_is_source_stated()
         ):
             add("expires_at", errors.EXPIRY_TOO_FAR.format(days=policy.max_expiry_days))
     removing_expiry = "expires_at" in fields and path.expires_at is None and owned
