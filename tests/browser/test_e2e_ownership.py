@@ -206,6 +206,7 @@ def test_ownership_lifecycle_through_the_pages(people, live_server, estate):
         "overdue": 3,
         "lapsed": 2,
         "expired": 0,
+        "awaiting_source": 0,
         "revoked": 0,
     }
     data_owned_before = int(sam.locator('tr[data-team="data"] td').first.inner_text())
