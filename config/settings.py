@@ -238,6 +238,9 @@ EMAIL_PORT = env_int("EMAIL_PORT", 25)
 EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
 EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+# Every SMTP step (connect, each command) has this deadline: a slow mail server fails
+# its own digest (retried later), it does not hold a worker.
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "NHI Registry <nhi-registry@localhost>")
 
 REDIS_URL = env_str("REDIS_URL")

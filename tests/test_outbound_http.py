@@ -219,3 +219,20 @@ def test_a_test_send_to_a_slow_channel_never_holds_the_page(
     assert tarpit.accepted == 1
     page = client.get(f"/teams/payments/channels/test/{test_id}/").content.decode()
     assert "no answer within 1 s" in page
+
+
+def test_email_has_a_deadline_too(settings, personas, make_path):
+    """A mail server that accepts and never answers fails its digest at EMAIL_TIMEOUT."""
+    pit = Tarpit(drip=b"")  # accepts, never greets
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", pit.port, 1
+    settings.EMAIL_USE_TLS = False
+    try:
+        team = personas.teams.payments
+        queue_notices([notice(team, make_path())])
+        deliver(send=send, now=NOW)
+    finally:
+        pit.stop()
+    (row,) = rows(channel="email")
+    assert row.status == Notification.Status.PENDING  # retried later, like any outage
+    assert "timed out" in row.last_error.lower()

@@ -20,7 +20,7 @@ def send_email(digest: Digest) -> None:
         body=render_to_string("emails/digest.txt", context),
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=recipients,
-        connection=get_connection(timeout=20),
+        connection=get_connection(timeout=settings.EMAIL_TIMEOUT),
     )
     message.attach_alternative(render_to_string("emails/digest.html", context), "text/html")
     try:
