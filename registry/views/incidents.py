@@ -19,6 +19,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from registry import permissions, services
 from registry.errors import Invalid, ServiceError
+from registry.forms import apply_service_errors
 from registry.incidents import incident_get, incident_history, incident_list, incident_page
 from registry.models import Incident
 from registry.selectors import path_get
@@ -197,8 +198,7 @@ def _act(
         except ServiceError as exc:
             status = error_status(exc)
             if isinstance(exc, Invalid):
-                for name, problems in exc.errors.items():
-                    form.add_error(name if name in form.fields else None, problems)
+                apply_service_errors(form, exc)  # the forms' one way of showing them
             else:
                 messages.error(request, exc.message)
         else:
