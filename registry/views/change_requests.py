@@ -14,7 +14,7 @@ from registry.actors import Actor
 from registry.models import AccessPath, ChangeRequest
 from registry.selectors import pending_change_request
 from registry.views._common import actor_for, request_now, visible_path_or_404
-from registry.views.paths import _decide
+from registry.views.paths import decide_request
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ def change_decide(
             actor=actor, request=change, approve=approve, reason=reason, now=now
         )
 
-    return _decide(
+    return decide_request(
         request,
         path,
         decision,

@@ -232,7 +232,7 @@ def _claim_of(path: AccessPath, claim_id: int) -> Claim:
     return claim
 
 
-def _decide(
+def decide_request(
     request: HttpRequest,
     path: AccessPath,
     decision: str,
@@ -264,7 +264,7 @@ def claim_decide(request: HttpRequest, path_id: str, claim_id: int, decision: st
     path = visible_path_or_404(request, path_id)
     claim = _claim_of(path, claim_id)
     actor, now = actor_for(request), request_now(request)
-    return _decide(
+    return decide_request(
         request,
         path,
         decision,
@@ -339,7 +339,7 @@ def transfer_answer(
     if transfer is None:
         raise Http404("No such transfer.")
     actor, now = actor_for(request), request_now(request)
-    return _decide(
+    return decide_request(
         request,
         path,
         decision,
@@ -411,7 +411,7 @@ def exception_decide(
     if exception is None:
         raise Http404("No such exception.")
     actor, now = actor_for(request), request_now(request)
-    return _decide(
+    return decide_request(
         request,
         path,
         decision,
