@@ -1,7 +1,7 @@
 from rest_framework.exceptions import NotAuthenticated
 
-from registry.actors import Actor
 from registry.models import ApiToken
+from registry.rules.actors import Actor
 from registry.services.tokens import actor_for_token
 
 

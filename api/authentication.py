@@ -10,8 +10,8 @@ from django.contrib.auth.models import AnonymousUser
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
-from registry import errors
-from registry.request_user import source_address
+from registry.rules import errors
+from registry.runtime.current_request import source_address
 from registry.services.security import security_token_denied, token_denial
 from registry.services.tokens import token_authenticate
 

@@ -14,8 +14,9 @@ from rest_framework.response import Response
 from api import serializers as s
 from api.actors import actor_for
 from api.views import IF_MATCH, errors, etag, expected_version
-from registry import permissions, services
-from registry.control_points import policy_queryset
+from registry import services
+from registry.rules import permissions
+from registry.rules.control_points import policy_queryset
 
 
 class ControlPolicyPagination(CursorPagination):

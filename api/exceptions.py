@@ -20,10 +20,10 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from api.actors import actor_for
 from api.permissions import MISSING_SCOPE_CODE
-from registry.actors import Actor
-from registry.errors import Invalid, ServiceError
 from registry.models import ApiToken
-from registry.request_user import source_address
+from registry.rules.actors import Actor
+from registry.rules.errors import Invalid, ServiceError
+from registry.runtime.current_request import source_address
 from registry.services.security import (
     anonymous_actor,
     security_action_refused,

@@ -20,12 +20,13 @@ from rest_framework.views import APIView
 from api.actors import actor_for
 from api.permissions import RegistryAccess
 from api.views import errors as documented_errors
-from registry import errors, services
-from registry.actors import Actor
-from registry.errors import ServiceError
+from registry import services
 from registry.models import ApiToken
-from registry.rate_limits import caller_for, spend
-from registry.request_user import source_address
+from registry.rules import errors
+from registry.rules.actors import Actor
+from registry.rules.errors import ServiceError
+from registry.runtime.current_request import source_address
+from registry.runtime.rate_limits import caller_for, spend
 from registry.services.incident_intake import (
     GITHUB_EVENT,
     MAX_BODY_BYTES,

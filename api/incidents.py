@@ -14,8 +14,8 @@ from rest_framework.response import Response
 from api.pagination import RegistryCursorPagination
 from api.views import IF_MATCH, _ScopedViewSet, errors, etag, expected_version
 from registry import selectors, services
-from registry.incidents import incident_list, incident_url
 from registry.models import AccessPath, Incident
+from registry.selectors.incidents import incident_list, incident_url
 from registry.services.incidents import MANUAL_DETECTIONS
 
 

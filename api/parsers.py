@@ -11,7 +11,7 @@ from __future__ import annotations
 from rest_framework import exceptions
 from rest_framework.parsers import JSONParser
 
-from registry.validation import MAX_INPUT_DEPTH, unsafe_input_errors
+from registry.rules.validation import MAX_INPUT_DEPTH, unsafe_input_errors
 
 
 class SafeJSONParser(JSONParser):

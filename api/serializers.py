@@ -8,8 +8,6 @@ import datetime as dt
 from django.conf import settings
 from rest_framework import serializers
 
-from registry import errors
-from registry.control_points import authority_of, load_authority
 from registry.importers.formats import FORMATS
 from registry.models import (
     AccessPath,
@@ -24,10 +22,12 @@ from registry.models import (
     Team,
     Transfer,
 )
-from registry.progress import get_progress
+from registry.rules import errors
+from registry.rules.control_points import authority_of, load_authority
+from registry.rules.status import Status
+from registry.runtime.progress import get_progress
 from registry.selectors import path_identifiers
 from registry.services.paths import AUTHORITY_TEAM_FIELDS, EDITABLE_FIELDS
-from registry.status import Status
 
 
 class TeamSlugField(serializers.SlugRelatedField):
@@ -39,7 +39,7 @@ class TeamSlugField(serializers.SlugRelatedField):
 
 class AccessPathListSerializer(serializers.ListSerializer):
     """A page of paths: their authority (approval, revokers, control points) loaded for
-    the whole page at once (registry.control_points.load_authority)."""
+    the whole page at once (registry.rules.control_points.load_authority)."""
 
     def to_representation(self, data) -> list:
         paths = list(data.all() if hasattr(data, "all") else data)

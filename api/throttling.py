@@ -1,11 +1,11 @@
-"""The API's throttle: the budgets of registry/rate_limits.py (per person, per team)."""
+"""The API's throttle: the budgets of registry/runtime/rate_limits.py (per person, per team)."""
 
 from __future__ import annotations
 
 from rest_framework.throttling import BaseThrottle
 
 from registry.models import ApiToken
-from registry.rate_limits import caller_for, spend
+from registry.runtime.rate_limits import caller_for, spend
 
 
 class PerCallerRateThrottle(BaseThrottle):

@@ -26,8 +26,7 @@ from api.actors import actor_for
 from api.exceptions import ErrorSerializer
 from api.pagination import AuditCursorPagination, PathCursorPagination
 from api.permissions import LookupAccess
-from registry import permissions, selectors, services
-from registry.filters import AccessPathFilterSet
+from registry import selectors, services
 from registry.models import (
     AccessPath,
     ApiToken,
@@ -39,6 +38,8 @@ from registry.models import (
     Team,
     Transfer,
 )
+from registry.rules import permissions
+from registry.selectors.filters import AccessPathFilterSet
 
 IF_MATCH = OpenApiParameter(
     "If-Match",

@@ -5,7 +5,7 @@ these (the test suite adds `--bind 127.0.0.1:<port>`).
 
 Logs never carry a credential: the access log redacts every atom it writes (request
 line, path, query string, referer, user agent, any header or environ atom), checked
-also percent-decoded, and the error log redacts its final line (`registry.logfilters`).
+also percent-decoded, and the error log redacts its final line (`registry.runtime.log_redaction`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
-from registry.logfilters import redact_handlers, redact_text  # noqa: E402
+from registry.runtime.log_redaction import redact_handlers, redact_text  # noqa: E402
 
 
 class RedactedAtoms(SafeAtoms):

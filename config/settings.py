@@ -78,19 +78,19 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Static files, before anything that would spend a session or a budget on them.
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "registry.middleware.RequestIdMiddleware",
-    "registry.middleware.UnsafeInputMiddleware",
+    "registry.web.middleware.RequestIdMiddleware",
+    "registry.web.middleware.UnsafeInputMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # Who is acting, for audit events written from model signals (admin changes).
-    "registry.request_user.CurrentRequestMiddleware",
+    "registry.runtime.current_request.CurrentRequestMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "registry.middleware.ContentSecurityPolicyMiddleware",
-    "registry.middleware.SessionLifetimeMiddleware",
-    "registry.middleware.PageRateLimitMiddleware",
+    "registry.web.middleware.ContentSecurityPolicyMiddleware",
+    "registry.web.middleware.SessionLifetimeMiddleware",
+    "registry.web.middleware.PageRateLimitMiddleware",
     # Last, as django-axes requires: answers a locked-out sign-in with the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -109,18 +109,18 @@ AXES_COOLOFF_TIME = timedelta(minutes=env_int("NHI_LOGIN_LOCKOUT_MINUTES", 15))
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
-AXES_CLIENT_IP_CALLABLE = "registry.request_user.source_address"
+AXES_CLIENT_IP_CALLABLE = "registry.runtime.current_request.source_address"
 # What axes keeps: the name redacted like the audit's (a pasted token is never kept),
 # and none of the form's values.
 AXES_USERNAME_CALLABLE = "registry.services.security.sign_in_username"
 AXES_SENSITIVE_PARAMETERS = ["username", "password", "csrfmiddlewaretoken"]
-AXES_LOCKOUT_CALLABLE = "registry.views.sign_in.locked_out"
-AXES_VERBOSE = False  # our own security events record sign-ins (registry/signals.py)
+AXES_LOCKOUT_CALLABLE = "registry.web.views.sign_in.locked_out"
+AXES_VERBOSE = False  # our own security events record sign-ins (registry/web/account_signals.py)
 AXES_ENABLE_ACCESS_FAILURE_LOG = False
 AXES_DISABLE_ACCESS_LOG = True
 
 # Sessions end NHI_SESSION_HOURS after sign-in whatever happens, and after
-# NHI_SESSION_IDLE_MINUTES without a request (registry.middleware.SessionLifetimeMiddleware).
+# NHI_SESSION_IDLE_MINUTES without a request (registry.web.middleware.SessionLifetimeMiddleware).
 SESSION_COOKIE_AGE = env_int("NHI_SESSION_HOURS", 8) * 3600
 NHI_SESSION_IDLE_SECONDS = env_int("NHI_SESSION_IDLE_MINUTES", 60) * 60
 
@@ -137,7 +137,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "registry.context_processors.navigation",
+                "registry.web.context_processors.navigation",
             ],
         },
     },
@@ -258,7 +258,7 @@ CACHES = {
         }
     ),
 }
-# "ratelimit": the request budgets (registry/rate_limits.py), shared by every process.
+# "ratelimit": the request budgets (registry/runtime/rate_limits.py), shared by every process.
 CACHES["ratelimit"] = (
     {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
     if REDIS_URL
@@ -276,7 +276,7 @@ NHI_RATE_ANONYMOUS = env_int("NHI_RATE_ANONYMOUS", 120)
 # e.g. [{"team": "payments", "name_prefix": "billing-"}, {"team": "data",
 # "namespace": "analytics*"}, {"team": "payments", "repository": "acme/pay*"},
 # {"team": "growth", "created_by": "gha-growth-*"}, {"team": "data", "steward": "dataplat"}]
-# (patterns are shell-style; see registry/suggestions.py).
+# (patterns are shell-style; see registry/rules/owner_suggestions.py).
 NHI_OWNER_RULES = env_json("NHI_OWNER_RULES", [])
 # Uploaded import files wait here for the worker (named by their run's id).
 NHI_IMPORT_DIR = Path(env_str("NHI_IMPORT_DIR", str(VAR_DIR / "imports")))
@@ -302,11 +302,11 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {
         "plain": {
-            "()": "registry.logfilters.RedactingFormatter",
+            "()": "registry.runtime.log_redaction.RedactingFormatter",
             "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
         },
         "server": {
-            "()": "registry.logfilters.RedactingServerFormatter",
+            "()": "registry.runtime.log_redaction.RedactingServerFormatter",
             "format": "[{server_time}] {message}",
             "style": "{",
         },
@@ -379,7 +379,7 @@ NHI_OUTBOUND_TOTAL_SECONDS = env_int("NHI_OUTBOUND_TOTAL_SECONDS", 5)
 # What sends a digest on a channel; the team page's test-send button calls it directly.
 NHI_CHANNEL_SENDER = "workers.channels.send"
 
-# Review and delivery policy (registry/policies.py); any key may be overridden here.
+# Review and delivery policy (registry/rules/policies.py); any key may be overridden here.
 NHI_POLICY = {
     key: env_int(f"NHI_{key.upper()}", 0)
     for key in (
@@ -421,7 +421,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "AccessPathKindEnum": "registry.models.AccessPath.Kind",
         "TeamKindEnum": "registry.models.Team.Kind",
-        "PathStatusEnum": "registry.status.Status",
+        "PathStatusEnum": "registry.rules.status.Status",
         "PathStateEnum": "registry.models.AccessPath.State",
         # Claims and exceptions share one set of choices: pending, approved, rejected.
         "DecisionStatusEnum": "registry.models.Claim.Status",

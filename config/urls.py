@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from registry.health import healthz
+from registry.web.health import healthz
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
@@ -10,7 +10,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("api/", include("api.urls")),
-    path("", include("registry.urls")),
+    path("", include("registry.web.urls")),
 ]
 
 handler404 = "api.exceptions.not_found"

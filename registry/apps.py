@@ -8,10 +8,16 @@ class RegistryConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from registry import request_user, signals, suggestions
         from registry.audit import signing
+        from registry.rules import owner_suggestions
+        from registry.runtime import current_request
 
-        signals.connect()
-        checks.register(request_user.check_middleware, checks.Tags.security)
+        # The admin lives with the other pages (registry/web/): Django's autodiscovery
+        # only looks for registry.admin, so both admin modules are registered here
+        # (admin_accounts: Django's account admin with the no-credentials rule on names).
+        from registry.web import account_signals, admin, admin_accounts  # noqa: F401
+
+        account_signals.connect()
+        checks.register(current_request.check_middleware, checks.Tags.security)
         checks.register(signing.check_signing_key, checks.Tags.security)
-        checks.register(suggestions.check_owner_rules)
+        checks.register(owner_suggestions.check_owner_rules)

@@ -8,7 +8,6 @@ from contextlib import contextmanager
 import pytest
 from django.db import connection
 
-from registry import errors
 from registry.audit import verify_chain
 from registry.models import (
     AccessPath,
@@ -20,6 +19,7 @@ from registry.models import (
     Team,
     Transfer,
 )
+from registry.rules import errors
 
 _MODELS = (AccessPath, Claim, Transfer, Attestation, PolicyException, Team, Membership, AuditEvent)
 

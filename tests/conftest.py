@@ -22,8 +22,8 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 
 from registry import services
-from registry.actors import Actor
 from registry.models import AccessPath, Membership, Team
+from registry.rules.actors import Actor
 
 NOW = dt.datetime(2026, 11, 22, 12, 0, tzinfo=dt.UTC)
 TICKET = "https://tickets.example.com/browse/SEC-1234"

@@ -146,7 +146,7 @@ def test_membership_add_through_admin(sam_admin, personas):
 
 def test_dead_notification_can_be_retried_by_security_only(sam_admin, client, personas, make_path):
     from registry.models import Notification
-    from registry.outbox import Notice, queue
+    from registry.notifications.outbox import Notice, queue
     from tests.conftest import NOW
 
     path = make_path()
@@ -161,7 +161,7 @@ def test_dead_notification_can_be_retried_by_security_only(sam_admin, client, pe
         )  # fmt: skip
     notification = Notification.objects.get(path=path)
     Notification.objects.filter(pk=notification.pk).update(status="dead", attempts=8)
-    from registry.errors import NotAllowed
+    from registry.rules.errors import NotAllowed
     from registry.services.delivery import notification_retry
 
     with pytest.raises(NotAllowed):

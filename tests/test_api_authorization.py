@@ -2,7 +2,7 @@
 
 For every persona, every route of `api.urls.router` (and `me/`) and every kind of object
 that route takes, MATRIX states the exact HTTP status. The expectations follow
-registry/permissions.py (who may act) and registry/selectors.py (who may see: an
+registry/rules/permissions.py (who may act) and registry/selectors.py (who may see: an
 invisible object is a 404, never a 403). A read-only token is refused (403) on every
 write before any object is looked up; an expired or revoked token, like no credentials
 at all, is a 401 everywhere.

@@ -25,7 +25,7 @@ from rest_framework.test import APIClient
 
 from api.exceptions import _CODES
 from api.permissions import MISSING_SCOPE
-from registry import errors, services, tokens
+from registry import services
 from registry.models import (
     AccessPath,
     ApiToken,
@@ -35,6 +35,7 @@ from registry.models import (
     PolicyException,
     Transfer,
 )
+from registry.rules import errors, token_format
 from registry.services.ownership import ANOTHER_CLAIM_APPROVED
 from registry.services.security import SECURITY_ACTIONS
 from registry.services.tokens import MAX_TOKEN_DAYS, REGISTRY_SYSTEM, token_create, token_revoke
@@ -1458,10 +1459,10 @@ def test_me_requires_credentials():
 def test_token_format_is_recognisable_and_checksummed(personas):
     token, secret = issue(personas)
     assert secret.startswith("nhir_") and len(secret) == 41
-    assert tokens.is_well_formed(secret)
-    assert token.prefix == secret[: tokens.DISPLAY_PREFIX_LENGTH]
+    assert token_format.is_well_formed(secret)
+    assert token.prefix == secret[: token_format.DISPLAY_PREFIX_LENGTH]
     flipped = secret[:-1] + ("A" if secret[-1] != "A" else "B")
-    assert not tokens.is_well_formed(flipped)
+    assert not token_format.is_well_formed(flipped)
     assert bearer(secret).get(reverse("me")).status_code == 200
     assert_error(bearer(flipped).get(reverse("me")), 401, errors.INVALID_TOKEN)
 
@@ -1473,7 +1474,7 @@ def test_only_a_hash_of_the_token_is_stored(personas, own):
     assert token.token_hash == hashlib.sha256(secret.encode()).hexdigest()
     assert personal.token_hash == hashlib.sha256(personal_secret.encode()).hexdigest()
     for raw in (secret, personal_secret):
-        unseen = raw[tokens.DISPLAY_PREFIX_LENGTH :]  # past the prefix shown in lists
+        unseen = raw[token_format.DISPLAY_PREFIX_LENGTH :]  # past the prefix shown in lists
         for model in apps.get_models():
             for row in model.objects.values_list():
                 assert raw not in str(row) and unseen not in str(row), model.__name__
@@ -1489,7 +1490,7 @@ def test_tokens_never_reach_the_logs(personas, own, caplog):
     client.patch(url(own), {"name": "x"}, format="json")  # 403, logged as a warning
     bearer(secret[:-1] + "0").get(reverse("me"))  # 401, logged as a warning
     assert caplog.records
-    assert secret[: tokens.DISPLAY_PREFIX_LENGTH + 4] not in caplog.text
+    assert secret[: token_format.DISPLAY_PREFIX_LENGTH + 4] not in caplog.text
 
 
 def test_the_token_is_never_shown_again(personas):
@@ -1708,9 +1709,9 @@ def test_create_api_token_prints_the_token_alone_on_its_last_line(personas):
         "30",
     )
     secret = out.strip().splitlines()[-1]
-    assert tokens.is_well_formed(secret) and secret == out.strip()
+    assert token_format.is_well_formed(secret) and secret == out.strip()
     assert secret not in err
-    token = ApiToken.objects.get(token_hash=tokens.hash_token(secret))
+    token = ApiToken.objects.get(token_hash=token_format.hash_token(secret))
     assert (token.team, token.scopes, token.name) == (
         personas.teams.payments,
         ["read", "write"],

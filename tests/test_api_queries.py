@@ -21,7 +21,6 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from registry.actors import Actor
 from registry.audit import AuditEntry, audit_record_many
 from registry.models import (
     AccessPath,
@@ -33,6 +32,7 @@ from registry.models import (
     Team,
     Transfer,
 )
+from registry.rules.actors import Actor
 
 pytestmark = pytest.mark.django_db
 

@@ -41,8 +41,8 @@ from schemathesis.checks import (
 from schemathesis.core.failures import Failure, FailureGroup
 
 from registry import services
-from registry.actors import Actor
 from registry.models import AccessPath, AuditEvent, Claim, Notification, PolicyException, Transfer
+from registry.rules.actors import Actor
 from registry.services.tokens import REGISTRY_SYSTEM
 from tests.conftest import JUSTIFICATION, TICKET
 

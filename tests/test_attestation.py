@@ -7,16 +7,17 @@ import datetime as dt
 
 import pytest
 
-from registry import errors, services
-from registry.actors import Actor
+from registry import services
 from registry.audit import verify_chain
-from registry.errors import Invalid, InvalidTransition, NotAllowed, StaleVersion
 from registry.models import (
     AccessPath,
     Attestation,
     AuditEvent,
     Transfer,
 )
+from registry.rules import errors
+from registry.rules.actors import Actor
+from registry.rules.errors import Invalid, InvalidTransition, NotAllowed, StaleVersion
 from registry.selectors import path_get
 from tests.assertions import audit_write_fails, records, refused, snapshot
 from tests.conftest import NOW

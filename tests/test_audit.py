@@ -18,11 +18,11 @@ from django.core.management.base import CommandError
 from django.db import DatabaseError, connection, transaction
 
 from registry import services
-from registry.actors import Actor
 from registry.audit import GENESIS_HASH, audit_record, event_hash, verify_chain
-from registry.context import current_request_id, request_context
-from registry.errors import NotAllowed
 from registry.models import AuditChainHead, AuditEvent, Team
+from registry.rules.actors import Actor
+from registry.rules.errors import NotAllowed
+from registry.runtime.request_id import current_request_id, request_context
 from tests.conftest import NOW
 
 sqlite_only = pytest.mark.skipif(

@@ -190,7 +190,7 @@ def test_an_evidence_pack_is_anchored(chain, personas):
     import zipfile
 
     from registry.audit.chain import canonical
-    from registry.evidence import build_evidence_pack, period_from_dates
+    from registry.selectors.evidence import build_evidence_pack, period_from_dates
 
     start, end = period_from_dates(NOW.date().replace(day=1), NOW.date().replace(day=28))
     out = io.BytesIO()
@@ -210,7 +210,7 @@ def test_an_auditor_verifies_a_pack_offline(chain, personas, tmp_path):
     import sys
     import zipfile
 
-    from registry.evidence import build_evidence_pack, period_from_dates
+    from registry.selectors.evidence import build_evidence_pack, period_from_dates
 
     start, end = period_from_dates(NOW.date().replace(day=1), NOW.date().replace(day=28))
     out = io.BytesIO()
@@ -282,8 +282,8 @@ def test_no_signing_key_refuses_a_pack_before_writing_anything(chain, personas, 
 
     from django.core import checks
 
-    from registry.errors import Unavailable
-    from registry.evidence import build_evidence_pack, period_from_dates
+    from registry.rules.errors import Unavailable
+    from registry.selectors.evidence import build_evidence_pack, period_from_dates
 
     settings.NHI_AUDIT_SIGNING_KEY_FILE = ""
     settings.DEBUG = False

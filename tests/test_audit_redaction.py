@@ -11,12 +11,13 @@ from django.core.management.base import CommandError
 from django.db import connection, transaction
 from rest_framework.test import APIClient
 
-from registry import errors, services
+from registry import services
 from registry.audit import PURGE_ACTION, PURGED, verify_chain
 from registry.audit.chain import commitment
-from registry.context import request_context
-from registry.errors import Invalid, InvalidTransition, NotAllowed, NotFound
 from registry.models import AuditEvent
+from registry.rules import errors
+from registry.rules.errors import Invalid, InvalidTransition, NotAllowed, NotFound
+from registry.runtime.request_id import request_context
 from registry.selectors import audit_stored_secrets
 from tests.assertions import audit_trigger_disabled, refused
 from tests.conftest import NOW
@@ -90,7 +91,7 @@ def test_the_commitment_kept_is_the_one_the_hash_covered(personas, leaked_event)
     "persona", ["pat", "lee", "dana", "otto", "payments_ci", "system", "sams_token"]
 )
 def test_only_a_security_reviewer_by_name_may_purge(personas, leaked_event, persona):
-    from registry.actors import Actor
+    from registry.rules.actors import Actor
 
     actor = (
         Actor.personal_token(personas.users.sam, token_id="tok_sam", name="laptop")
@@ -194,8 +195,8 @@ def test_the_database_lets_a_purge_through_and_nothing_else(personas, leaked_eve
 
 def test_command_finds_and_purges_what_the_detector_now_knows(personas, path, monkeypatch):
     token = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
-    from registry.actors import Actor
     from registry.audit import audit_record, record
+    from registry.rules.actors import Actor
 
     # Written when the detector did not know this format yet (today it refuses it).
     monkeypatch.setattr(record, "secret_errors", lambda values: {})
@@ -224,8 +225,8 @@ def test_command_finds_and_purges_what_the_detector_now_knows(personas, path, mo
 
 
 def test_the_audit_trail_refuses_a_credential_a_service_forgot_to_check(personas, path):
-    from registry.actors import Actor
     from registry.audit import audit_record
+    from registry.rules.actors import Actor
 
     before = AuditEvent.objects.count()
     with pytest.raises(Invalid) as caught, transaction.atomic():

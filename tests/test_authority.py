@@ -12,10 +12,11 @@ import pytest
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from registry import errors, permissions, services
-from registry.errors import Invalid, NotAllowed
+from registry import services
 from registry.importers.registry_format import read_csv
 from registry.models import AccessPath, AuditEvent
+from registry.rules import errors, permissions
+from registry.rules.errors import Invalid, NotAllowed
 from registry.services.imports import paths_import
 from tests.conftest import NOW, path_data
 

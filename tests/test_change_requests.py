@@ -11,9 +11,10 @@ import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
-from registry import errors, services
-from registry.errors import InvalidTransition, NotAllowed
+from registry import services
 from registry.models import AccessPath, AuditEvent, ChangeRequest, Notification
+from registry.rules import errors
+from registry.rules.errors import InvalidTransition, NotAllowed
 from tests.conftest import NOW
 
 pytestmark = pytest.mark.django_db

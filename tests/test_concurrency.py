@@ -17,11 +17,12 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
 
-from registry import errors, services
-from registry.actors import Actor
+from registry import services
 from registry.audit import verify_chain
-from registry.errors import InvalidTransition, ServiceError
 from registry.models import AccessPath, AuditChainHead, AuditEvent, Claim, Membership, Transfer
+from registry.rules import errors
+from registry.rules.actors import Actor
+from registry.rules.errors import InvalidTransition, ServiceError
 from registry.services.ownership import ANOTHER_CLAIM_APPROVED
 from tests.conftest import NOW, path_data
 

@@ -15,15 +15,16 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from registry import errors, services
-from registry.control_points import authority_of, control_point_owners, load_authority
-from registry.errors import Invalid, NotAllowed, StaleVersion
-from registry.exports import csv_lines
-from registry.filters import ANY_VIOLATION
+from registry import services
 from registry.models import AccessPath, AuditEvent, PolicyException, SystemControlPolicy
-from registry.policies import current_policy
-from registry.posture import path_violations
+from registry.rules import errors
+from registry.rules.control_points import authority_of, control_point_owners, load_authority
+from registry.rules.errors import Invalid, NotAllowed, StaleVersion
+from registry.rules.policies import current_policy
+from registry.rules.posture import path_violations
 from registry.selectors import path_list
+from registry.selectors.exports import csv_lines
+from registry.selectors.filters import ANY_VIOLATION
 from registry.services.triage import triage_lookup
 from tests.conftest import NOW
 

@@ -1,4 +1,4 @@
-"""The dashboard (registry.dashboard): every number it shows is the number of paths the
+"""The dashboard (registry.selectors.dashboard): every number it shows is the number of paths the
 inventory lists for the query it links to, for whoever looks; it is scoped like the
 inventory; it costs a constant number of queries; and the page shows those numbers
 with those links.
@@ -22,16 +22,16 @@ from django.http import QueryDict
 from django.test.utils import CaptureQueriesContext
 
 from registry import services
-from registry.actors import Actor
-from registry.dashboard import Dashboard, Figure, dashboard_stats
 from registry.models import AccessPath, Claim, Membership, Transfer
-from registry.policies import current_policy
-from registry.posture import RECOMMENDED_FIELD_COUNT, record_quality
+from registry.rules.actors import Actor
+from registry.rules.policies import current_policy
+from registry.rules.posture import RECOMMENDED_FIELD_COUNT, record_quality
+from registry.rules.status import Status
 from registry.selectors import path_list
+from registry.selectors.dashboard import Dashboard, Figure, dashboard_stats
 from registry.services.sweep import sweep
-from registry.status import Status
-from registry.views import _common
-from registry.views.inventory import filters_from
+from registry.web.views import _common
+from registry.web.views.inventory import filters_from
 from tests.conftest import NOW
 
 pytestmark = pytest.mark.django_db
@@ -428,7 +428,7 @@ def test_dashboard_runs_a_constant_number_of_queries(personas, make_path, who):
 
 @pytest.fixture
 def frozen(monkeypatch):
-    """Pages read the clock once per request (registry.views._common.request_now)."""
+    """Pages read the clock once per request (registry.web.views._common.request_now)."""
     monkeypatch.setattr(_common, "timezone", SimpleNamespace(now=lambda: NOW))
 
 

@@ -256,8 +256,8 @@ APP_AS_ROLE = textwrap.dedent(
     from django.db import connection
 
     from registry import services
-    from registry.actors import Actor
-    from registry.context import request_context
+    from registry.rules.actors import Actor
+    from registry.runtime.request_id import request_context
     from registry.models import AuditEvent, Team
 
     with connection.cursor() as cursor:

@@ -30,11 +30,12 @@ from django.core import mail
 from django.db import transaction
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from registry import errors, services
-from registry.errors import Invalid
+from registry import services
 from registry.models import AccessPath, AuditEvent, Notification, Team
-from registry.outbox import Notice, queue
-from registry.policies import current_policy
+from registry.notifications.outbox import Notice, queue
+from registry.rules import errors
+from registry.rules.errors import Invalid
+from registry.rules.policies import current_policy
 from registry.services.delivery import deliver
 from tests.conftest import NOW
 from tests.support_http import Receiver

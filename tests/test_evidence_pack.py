@@ -1,4 +1,4 @@
-"""The auditor evidence pack (registry.evidence): a ZIP of CSV files and a manifest for
+"""The auditor evidence pack (registry.selectors.evidence): a ZIP of CSV files and a manifest for
 a period, built from an estate made through the services, with events before and after
 the period that must stay out; its command; its page (security only)."""
 
@@ -18,11 +18,14 @@ from django.core.management import CommandError, call_command
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from registry import errors, evidence, services
-from registry.actors import Actor
+from registry import services
 from registry.audit import verify_chain
-from registry.errors import Invalid, NotAllowed
-from registry.evidence import (
+from registry.models import AccessPath, Attestation, AuditChainHead, AuditEvent, PolicyException
+from registry.rules import errors
+from registry.rules.actors import Actor
+from registry.rules.errors import Invalid, NotAllowed
+from registry.selectors import evidence, path_get
+from registry.selectors.evidence import (
     ATTESTATION_COLUMNS,
     EVENT_COLUMNS,
     EXCEPTION_COLUMNS,
@@ -30,10 +33,8 @@ from registry.evidence import (
     PERIOD_INVALID,
     build_evidence_pack,
 )
-from registry.models import AccessPath, Attestation, AuditChainHead, AuditEvent, PolicyException
-from registry.selectors import path_get
 from registry.services.sweep import sweep
-from registry.views import _common
+from registry.web.views import _common
 from tests.assertions import last_event, refused
 from tests.conftest import JUSTIFICATION, NOW, TICKET
 

@@ -1,5 +1,5 @@
 """`manage.py export_paths`: the estate (or what inventory filters select) as CSV or
-JSON with registry.exports.COLUMNS, to stdout or a file; a bad filter is refused; a
+JSON with registry.selectors.exports.COLUMNS, to stdout or a file; a bad filter is refused; a
 spreadsheet never runs a cell as a formula."""
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from registry import services
-from registry.exports import COLUMNS
 from registry.models import AccessPath
+from registry.selectors.exports import COLUMNS
 from tests.conftest import NOW
 
 pytestmark = pytest.mark.django_db

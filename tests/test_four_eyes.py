@@ -6,9 +6,10 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
-from registry import errors, services
-from registry.errors import NotAllowed
+from registry import services
 from registry.models import ApiToken, Claim
+from registry.rules import errors
+from registry.rules.errors import NotAllowed
 from tests.conftest import NOW
 
 pytestmark = pytest.mark.django_db

@@ -15,11 +15,12 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from registry import errors, services
-from registry.errors import Invalid, InvalidTransition, NotAllowed
+from registry import services
 from registry.importers import aws_access_keys
 from registry.importers.formats import READERS
 from registry.models import AccessPath, AuditEvent, CredentialIdentifier
+from registry.rules import errors
+from registry.rules.errors import Invalid, InvalidTransition, NotAllowed
 from registry.services.identifiers import identifiers_set, normalise, parse_text
 from tests.conftest import NOW
 

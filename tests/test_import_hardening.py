@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from registry.actors import Actor
 from registry.models import AccessPath, ImportRun
+from registry.rules.actors import Actor
 from registry.services.imports import import_queue, import_run_queued
 
 pytestmark = pytest.mark.django_db
@@ -68,8 +68,8 @@ def test_a_file_that_is_not_text(personas):
 
 
 def test_an_upload_over_the_cap_is_refused_and_nothing_kept(personas, settings, tmp_path):
-    from registry import errors
-    from registry.errors import Invalid
+    from registry.rules import errors
+    from registry.rules.errors import Invalid
 
     settings.NHI_IMPORT_MAX_BYTES = 1024 * 1024
     with pytest.raises(Invalid) as refused:

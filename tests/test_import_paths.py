@@ -28,16 +28,17 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from registry import errors, services
+from registry import services
 from registry.audit import verify_chain
-from registry.dashboard import dashboard_stats
-from registry.errors import Invalid, NotAllowed
 from registry.importers import registry_format
 from registry.importers.base import ImportRow
 from registry.models import AccessPath, AuditEvent, ImportRun, PolicyException
-from registry.policies import current_policy
-from registry.posture import path_violations
+from registry.rules import errors
+from registry.rules.errors import Invalid, NotAllowed
+from registry.rules.policies import current_policy
+from registry.rules.posture import path_violations
 from registry.selectors import path_list
+from registry.selectors.dashboard import dashboard_stats
 from registry.services.imports import paths_import
 from tests.assertions import refused, snapshot
 from tests.conftest import NOW

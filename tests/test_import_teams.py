@@ -16,10 +16,10 @@ from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
 from registry import services
-from registry.actors import Actor
 from registry.audit import verify_chain
 from registry.importers.teams import EntityRef, parse_ref, team_kind, team_slug
 from registry.models import AuditEvent, Membership, Team
+from registry.rules.actors import Actor
 from registry.selectors import path_get
 from registry.services.security import SECURITY_ACTIONS
 from registry.services.team_sync import ACTOR_LABEL

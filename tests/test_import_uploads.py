@@ -11,7 +11,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from registry.models import AccessPath, AuditEvent, ImportRun
-from registry.progress import get_progress, set_progress
+from registry.runtime.progress import get_progress, set_progress
 from workers.tasks import import_task, imports_pending_task
 
 SAMPLES = Path(__file__).parent / "samples"

@@ -14,8 +14,8 @@ import pytest
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from registry import errors
 from registry.models import AuditEvent, Incident, Notification
+from registry.rules import errors
 from registry.services.identifiers import identifiers_set
 from registry.services.security import REQUEST_REFUSED
 from registry.services.tokens import token_create

@@ -11,10 +11,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from registry import services
-from registry.actors import Actor
-from registry.messages import describe_notification
 from registry.models import AuditEvent, Incident, Notification
-from registry.policies import current_policy
+from registry.notifications.wording import describe_notification
+from registry.rules.actors import Actor
+from registry.rules.policies import current_policy
 from registry.services.incident_ladder import climb
 from registry.services.sweep import sweep
 from tests.conftest import NOW

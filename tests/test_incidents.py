@@ -12,12 +12,13 @@ import pytest
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from registry import errors, services
-from registry.dashboard import dashboard_stats
-from registry.errors import Invalid, InvalidTransition, NotAllowed, StaleVersion
-from registry.incidents import incident_figures
+from registry import services
 from registry.models import AuditEvent, Incident, Notification
-from registry.policies import current_policy
+from registry.rules import errors
+from registry.rules.errors import Invalid, InvalidTransition, NotAllowed, StaleVersion
+from registry.rules.policies import current_policy
+from registry.selectors.dashboard import dashboard_stats
+from registry.selectors.incidents import incident_figures
 from registry.services.identifiers import identifiers_set
 from tests.conftest import NOW
 

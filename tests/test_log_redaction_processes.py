@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from celery import Celery
 
-from registry import tokens
+from registry.rules import token_format
 from tests.support_processes import (
     ROOT,
     PrivateRedis,
@@ -179,8 +179,8 @@ def gunicorn(app_env, tmp_path) -> Iterator[Gunicorn]:
 
 
 def test_gunicorn_logs_no_credential_from_the_request(gunicorn):
-    github, registry_token = github_token(), tokens.generate()
-    github_2, registry_token_2 = github_token(), tokens.generate()
+    github, registry_token = github_token(), token_format.generate()
+    github_2, registry_token_2 = github_token(), token_format.generate()
     every_secret = (github, registry_token, github_2, registry_token_2)
     gunicorn.start()
 
@@ -242,7 +242,7 @@ def test_gunicorn_logs_no_credential_from_the_request(gunicorn):
 
 @pytest.mark.redis
 def test_worker_logs_no_credential_from_a_task(app_env, tmp_path):
-    github, registry_token = github_token(), tokens.generate()
+    github, registry_token = github_token(), token_format.generate()
     broker = PrivateRedis(tmp_path / "redis")
     worker: Worker | None = None
     try:

@@ -1,5 +1,5 @@
 """Logs never carry a credential: the redaction every log handler applies to its final
-text (registry/logfilters.py), Django's LOGGING, gunicorn's logger class and the Celery
+text (registry/runtime/log_redaction.py), Django's LOGGING, gunicorn's logger class and the Celery
 signal hookup. tests/test_log_redaction_processes.py checks the same on real processes."""
 
 import io
@@ -13,8 +13,8 @@ from celery.signals import after_setup_logger, after_setup_task_logger
 from gunicorn.config import Config
 
 from config import gunicorn_conf
-from registry import tokens
-from registry.logfilters import (
+from registry.rules import token_format
+from registry.runtime.log_redaction import (
     REDACTED,
     Redacted,
     RedactingFormatter,
@@ -50,7 +50,7 @@ def own_handlers(logger: logging.Logger) -> list[logging.Handler]:
 
 
 def test_redacts_tokens_in_clear_and_keeps_the_rest():
-    github, registry_token = github_token(), tokens.generate()
+    github, registry_token = github_token(), token_format.generate()
     text = f"GET /api/v1/access-paths/?q={github}&t={registry_token} HTTP/1.1"
     assert redact_text(text) == f"GET /api/v1/access-paths/?q={REDACTED}&t={REDACTED} HTTP/1.1"
 
@@ -65,7 +65,7 @@ def test_redacts_tokens_in_clear_and_keeps_the_rest():
     ],
 )
 def test_redacts_percent_encoded_tokens_in_the_raw_text(disguise):
-    github, registry_token = github_token(), tokens.generate()
+    github, registry_token = github_token(), token_format.generate()
     raw = f'"GET /p/{disguise(github)}/?q={disguise(registry_token)}&page=2%2F3 HTTP/1.1" 200'
     assert redact_text(raw) == f'"GET /p/{REDACTED}/?q={REDACTED}&page=2%2F3 HTTP/1.1" 200'
 
@@ -83,7 +83,7 @@ def test_text_without_a_credential_is_unchanged():
 
 
 def test_formatter_redacts_message_arguments_traceback_and_stack():
-    github, registry_token = github_token(), tokens.generate()
+    github, registry_token = github_token(), token_format.generate()
     try:
         raise ValueError(f"upstream rejected {github}")
     except ValueError:
@@ -102,12 +102,15 @@ def test_formatter_redacts_message_arguments_traceback_and_stack():
 
 
 def test_django_logging_writes_redacted_lines(settings):
-    assert settings.LOGGING["formatters"]["plain"]["()"] == "registry.logfilters.RedactingFormatter"
+    assert (
+        settings.LOGGING["formatters"]["plain"]["()"]
+        == "registry.runtime.log_redaction.RedactingFormatter"
+    )
     (console,) = own_handlers(logging.getLogger())
     assert isinstance(console.formatter, RedactingFormatter)
     # Django's own logger has no handler of its own any more: it writes through root's.
     assert own_handlers(logging.getLogger("django")) == []
-    registry_token = tokens.generate()
+    registry_token = token_format.generate()
     buffer = io.StringIO()
     previous = console.setStream(buffer)
     try:
@@ -134,7 +137,7 @@ def test_wrapping_a_handler_keeps_its_format_and_is_idempotent():
     redact_handler(handler)
     assert handler.formatter is wrapped
     assert isinstance(wrapped, Redacted)
-    registry_token = tokens.generate()
+    registry_token = token_format.generate()
     assert handler.format(record("t=%s", (registry_token,), name="x")) == f"<x> t={REDACTED}"
     bare = logging.StreamHandler(io.StringIO())
     redact_handler(bare)
@@ -154,7 +157,7 @@ def test_gunicorn_config_uses_the_redacting_logger():
 
 
 def test_gunicorn_access_atoms_and_error_log_are_redacted(capsys):
-    github, registry_token = github_token(), tokens.generate()
+    github, registry_token = github_token(), token_format.generate()
     config = Config()
     config.set("accesslog", "-")
     logger = gunicorn_conf.RedactingLogger(config)

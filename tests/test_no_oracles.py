@@ -9,8 +9,8 @@ import uuid
 import pytest
 from rest_framework.test import APIClient
 
-from registry import errors
 from registry.models import AccessPath, AuditEvent
+from registry.rules import errors
 
 pytestmark = pytest.mark.django_db
 

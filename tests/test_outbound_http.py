@@ -13,8 +13,8 @@ from collections.abc import Iterator
 import pytest
 
 from registry import services
-from registry.messages import path_url
 from registry.models import Notification
+from registry.notifications.wording import path_url
 from registry.services.delivery import DeliveryFailed, deliver
 from tests.conftest import NOW
 from tests.support_http import Receiver

@@ -14,11 +14,10 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
-from registry.actors import Actor
 from registry.importers.formats import READERS
 from registry.models import AccessPath, ImportRun
-from registry.services.imports import import_queue, import_run_queued
-from registry.suggestions import (
+from registry.rules.actors import Actor
+from registry.rules.owner_suggestions import (
     CONDITIONS,
     HINTS,
     OwnerRulesError,
@@ -27,6 +26,7 @@ from registry.suggestions import (
     load_rules,
     suggest,
 )
+from registry.services.imports import import_queue, import_run_queued
 
 SAMPLES = Path(__file__).parent / "samples"
 RULES = [

@@ -8,11 +8,12 @@ import datetime as dt
 
 import pytest
 
-from registry import errors, services
-from registry.actors import Actor
+from registry import services
 from registry.audit import verify_chain
-from registry.errors import Invalid, InvalidTransition, NotAllowed
 from registry.models import AccessPath, AuditEvent, Claim, Transfer
+from registry.rules import errors
+from registry.rules.actors import Actor
+from registry.rules.errors import Invalid, InvalidTransition, NotAllowed
 from registry.selectors import path_get
 from registry.services.ownership import ANOTHER_CLAIM_APPROVED
 from tests.assertions import audit_write_fails, last_event, records, refused, snapshot

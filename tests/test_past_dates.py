@@ -8,9 +8,10 @@ import datetime as dt
 import pytest
 from rest_framework.test import APIClient
 
-from registry import errors, services
-from registry.errors import Invalid
+from registry import services
 from registry.models import AccessPath
+from registry.rules import errors
+from registry.rules.errors import Invalid
 from tests.conftest import NOW
 
 pytestmark = pytest.mark.django_db

@@ -8,16 +8,17 @@ import datetime as dt
 import pytest
 from django.contrib.auth import get_user_model
 
-from registry import errors, services
-from registry.actors import Actor
+from registry import services
 from registry.audit import verify_chain
-from registry.errors import Invalid, InvalidTransition, NotAllowed, StaleVersion
 from registry.models import (
     AccessPath,
     Attestation,
     Claim,
     Transfer,
 )
+from registry.rules import errors
+from registry.rules.actors import Actor
+from registry.rules.errors import Invalid, InvalidTransition, NotAllowed, StaleVersion
 from registry.selectors import path_get
 from tests.assertions import audit_write_fails, last_event, records, refused, snapshot
 from tests.conftest import JUSTIFICATION, NOW, build_personas, path_data

@@ -1,4 +1,4 @@
-"""Posture rules (registry.posture): each rule is one predicate, so `path_violations`
+"""Posture rules (registry.rules.posture): each rule is one predicate, so `path_violations`
 (the path page) and the inventory's `posture=` filter must agree, path by path.
 
 For every rule a path that breaks it is listed by both and a twin that does not is
@@ -18,13 +18,13 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from registry import services
-from registry.dashboard import quality_expression
-from registry.errors import Invalid
-from registry.filters import ANY_VIOLATION
 from registry.models import AccessPath, Membership, PolicyException, Team
-from registry.policies import current_policy
-from registry.posture import RECOMMENDED_FIELD_COUNT, RULES, path_violations, record_quality
+from registry.rules.errors import Invalid
+from registry.rules.policies import current_policy
+from registry.rules.posture import RECOMMENDED_FIELD_COUNT, RULES, path_violations, record_quality
 from registry.selectors import path_list
+from registry.selectors.dashboard import quality_expression
+from registry.selectors.filters import ANY_VIOLATION
 from registry.services._common import source_stated_expiry
 from tests.conftest import NOW
 

@@ -1,4 +1,4 @@
-"""Request budgets that hold (registry/rate_limits.py): per person across pages, the
+"""Request budgets that hold (registry/runtime/rate_limits.py): per person across pages, the
 API and every personal token; per team across all its tokens; counted in a store every
 process shares, so several workers do not multiply a budget."""
 
@@ -13,8 +13,8 @@ from django.test.utils import override_settings
 from rest_framework.test import APIClient
 
 from registry import services
-from registry.actors import Actor
-from registry.rate_limits import Caller, spend
+from registry.rules.actors import Actor
+from registry.runtime.rate_limits import Caller, spend
 from tests.conftest import NOW
 from tests.support_processes import PrivateRedis
 

@@ -8,8 +8,8 @@ import datetime as dt
 import pytest
 
 from registry import services
-from registry.errors import Invalid
 from registry.models import AuditEvent, Claim, PolicyException
+from registry.rules.errors import Invalid
 from tests.conftest import NOW
 
 pytestmark = pytest.mark.django_db

@@ -11,9 +11,9 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 from registry import services
-from registry.events import EVENT_FIELDS, Event, event_notices
-from registry.messages import path_url
 from registry.models import AccessPath, Notification, Team
+from registry.notifications.events import EVENT_FIELDS, Event, event_notices
+from registry.notifications.wording import path_url
 from registry.services.delivery import deliver
 from registry.services.sweep import sweep
 from tests.conftest import NOW

@@ -1,4 +1,4 @@
-"""The credential detector (registry.secret_scan) against its corpus and the issue's cases.
+"""The credential detector (registry.rules.secret_scan) against its corpus and the issue's cases.
 
 tests/samples/secrets/*.jsonl is written by scripts/make_secret_corpus.py: random values
 in each vendor's published format (bare, in text, disguised) and what the registry
@@ -23,8 +23,8 @@ import yaml
 from django.core.management import call_command
 
 from registry.management.commands.seed_demo import build_specs
-from registry.secret_scan import Finding, find_secret, redact
-from registry.secret_scan.rules import IDENTIFIER_KINDS, KINDS, RULES
+from registry.rules.secret_scan import Finding, find_secret, redact
+from registry.rules.secret_scan.rules import IDENTIFIER_KINDS, KINDS, RULES
 
 SAMPLES = Path(__file__).parent / "samples"
 CORPUS = SAMPLES / "secrets"

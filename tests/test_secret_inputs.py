@@ -8,9 +8,10 @@ import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
-from registry import errors, services
-from registry.errors import Invalid
+from registry import services
 from registry.models import AccessPath, AuditEvent, SavedFilter
+from registry.rules import errors
+from registry.rules.errors import Invalid
 from tests.assertions import refused
 from tests.conftest import JUSTIFICATION, NOW, TICKET
 

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from registry.audit import verify_chain
 from registry.models import AuditEvent
-from registry.request_user import current_request, source_address
+from registry.runtime.current_request import current_request, source_address
 from registry.services import security
 from tests.support_security import (
     change_user,
@@ -64,7 +64,7 @@ def test_source_address_is_remote_addr_unless_behind_our_proxy(rf, settings):
 
 
 def test_the_middleware_binds_the_request_only_while_it_is_served(rf):
-    from registry.request_user import CurrentRequestMiddleware
+    from registry.runtime.current_request import CurrentRequestMiddleware
 
     seen = []
     request = rf.get("/")

@@ -14,10 +14,11 @@ from rest_framework.test import APIClient
 
 from api.authentication import MALFORMED_HEADER
 from api.permissions import MISSING_SCOPE
-from registry import errors, services, tokens
+from registry import services
 from registry.audit import verify_chain
 from registry.models import AccessPath, ApiToken, AuditEvent
-from registry.request_user import MIDDLEWARE_PATH
+from registry.rules import errors, token_format
+from registry.runtime.current_request import MIDDLEWARE_PATH
 from registry.services import security
 from registry.services.tokens import token_create, token_revoke
 from tests.conftest import JUSTIFICATION
@@ -88,7 +89,7 @@ def assert_token_denied(response, *, presented: str, why: str, token: ApiToken |
 
 
 def bad_checksum() -> str:
-    value = tokens.generate()
+    value = token_format.generate()
     return value[:-1] + ("0" if value[-1] != "0" else "1")
 
 
@@ -112,10 +113,10 @@ def test_a_malformed_authorization_header(personas):
 
 
 def test_an_unknown_token_shows_only_its_prefix(personas):
-    value = tokens.generate()
+    value = token_format.generate()
     response = bearer(value).get(reverse("me"))
     event = assert_token_denied(
-        response, presented=tokens.display_prefix(value), why="unknown", token=None
+        response, presented=token_format.display_prefix(value), why="unknown", token=None
     )
     assert value not in stored_text(event)
 
@@ -374,7 +375,7 @@ def test_without_the_middleware_pages_record_no_refusal(personas, own, settings)
 
 
 def test_the_missing_middleware_is_a_start_up_warning(settings):
-    from registry.request_user import check_middleware
+    from registry.runtime.current_request import check_middleware
 
     assert check_middleware() == []
     settings.MIDDLEWARE = [m for m in settings.MIDDLEWARE if m != MIDDLEWARE_PATH]
@@ -388,7 +389,7 @@ def test_the_missing_middleware_is_a_start_up_warning(settings):
 def test_security_events_are_in_the_chain_with_the_rest(admin_client, personas, own):
     Client().post(reverse("login"), {"username": "pat", "password": "nope"})
     change_user(admin_client, personas.users.pat, is_staff=True)
-    bearer(tokens.generate()).get(reverse("me"))
+    bearer(token_format.generate()).get(reverse("me"))
     session(personas.users.pat).post(
         reverse("access-path-transfer", args=[own.pk]),
         {"to_team": "data", "reason": TRANSFER_REASON},

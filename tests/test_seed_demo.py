@@ -2,11 +2,11 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
-from registry.actors import Actor
 from registry.audit import verify_chain
 from registry.models import AccessPath, AuditEvent, Claim, Membership, Team, Transfer
+from registry.rules.actors import Actor
+from registry.rules.status import Status
 from registry.selectors import path_queryset
-from registry.status import Status
 
 pytestmark = pytest.mark.django_db
 

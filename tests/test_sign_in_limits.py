@@ -12,8 +12,8 @@ from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
 
-from registry.middleware import SessionLifetimeMiddleware
 from registry.services import security
+from registry.web.middleware import SessionLifetimeMiddleware
 from tests.support_security import events, everything_stored
 
 pytestmark = pytest.mark.django_db

@@ -10,17 +10,18 @@ import pytest
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from registry import errors, services
-from registry.actors import Actor
-from registry.errors import Invalid, InvalidTransition, NotAllowed, StaleVersion
+from registry import services
 from registry.importers.base import ImportRow
 from registry.models import AccessPath, AuditEvent, ImportRun, Notification
-from registry.policies import current_policy
+from registry.rules import errors
+from registry.rules.actors import Actor
+from registry.rules.errors import Invalid, InvalidTransition, NotAllowed, StaleVersion
+from registry.rules.policies import current_policy
+from registry.rules.status import Status, status_of
 from registry.selectors import path_get, path_list
+from registry.selectors.source_queue import source_queue
 from registry.services.source_sweep import Reason
 from registry.services.sweep import sweep
-from registry.source_queue import source_queue
-from registry.status import Status, status_of
 from tests.conftest import NOW
 
 HOUR = dt.timedelta(hours=1)

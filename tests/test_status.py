@@ -14,10 +14,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from registry import services
-from registry.errors import Invalid
 from registry.models import AccessPath
+from registry.rules.errors import Invalid
+from registry.rules.status import Status
 from registry.selectors import path_get, path_list
-from registry.status import Status
 from tests.conftest import NOW
 
 MINUTE = dt.timedelta(minutes=1)

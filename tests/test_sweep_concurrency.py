@@ -33,7 +33,7 @@ from django.utils import timezone
 
 from registry.audit import verify_chain
 from registry.models import AccessPath, AuditEvent, Notification
-from registry.policies import current_policy
+from registry.rules.policies import current_policy
 from tests.conftest import JUSTIFICATION, TICKET
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]

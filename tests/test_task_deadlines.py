@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from celery.exceptions import SoftTimeLimitExceeded
 
-from registry.actors import Actor
 from registry.models import ImportRun
+from registry.rules.actors import Actor
 from registry.services import imports
 from workers.tasks import anchor_audit_task, deliver_task, import_task, sweep_task
 

@@ -7,15 +7,16 @@ import datetime as dt
 
 import pytest
 
-from registry import errors, services
-from registry.actors import Actor
+from registry import services
 from registry.audit import verify_chain
-from registry.errors import Invalid, InvalidTransition, NotAllowed
 from registry.models import (
     AccessPath,
     Membership,
     Team,
 )
+from registry.rules import errors
+from registry.rules.actors import Actor
+from registry.rules.errors import Invalid, InvalidTransition, NotAllowed
 from registry.selectors import path_get
 from tests.assertions import audit_write_fails, last_event, records, refused, snapshot
 from tests.conftest import NOW

@@ -19,15 +19,16 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from registry import errors, services
-from registry.errors import Invalid
+from registry import services
 from registry.models import AuditEvent, Membership, Notification, PolicyException
-from registry.policies import current_policy
+from registry.rules import errors
+from registry.rules.errors import Invalid
+from registry.rules.policies import current_policy
+from registry.rules.status import status_of
 from registry.selectors import path_queryset
 from registry.services.identifiers import identifiers_set
 from registry.services.tokens import token_create
 from registry.services.triage import triage_lookup
-from registry.status import status_of
 from tests.conftest import NOW
 
 pytestmark = pytest.mark.django_db

@@ -17,7 +17,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from registry import errors, services
+from registry import services
 from registry.models import (
     AccessPath,
     Attestation,
@@ -28,6 +28,7 @@ from registry.models import (
     SavedFilter,
     Transfer,
 )
+from registry.rules import errors
 from registry.services.security import SECURITY_ACTIONS
 from tests.assertions import records, snapshot
 from tests.conftest import NOW

@@ -14,9 +14,9 @@ import pytest
 from django.urls import reverse
 
 from registry import services
-from registry.exports import COLUMNS
 from registry.models import AccessPath
-from registry.views import _common
+from registry.selectors.exports import COLUMNS
+from registry.web.views import _common
 from tests.conftest import NOW
 
 pytestmark = pytest.mark.django_db
@@ -28,7 +28,7 @@ DAY = dt.timedelta(days=1)
 
 @pytest.fixture(autouse=True)
 def frozen(monkeypatch):
-    """Pages read the clock once per request (registry.views._common.request_now)."""
+    """Pages read the clock once per request (registry.web.views._common.request_now)."""
     monkeypatch.setattr(_common, "timezone", SimpleNamespace(now=lambda: NOW))
 
 

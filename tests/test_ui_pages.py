@@ -13,10 +13,11 @@ from types import SimpleNamespace
 import pytest
 from django.urls import reverse
 
-from registry import errors, services
+from registry import services
 from registry.models import AccessPath
-from registry.pagination import SORTS
-from registry.views import inventory, queues
+from registry.rules import errors
+from registry.selectors.pagination import SORTS
+from registry.web.views import inventory, queues
 from tests.conftest import NOW
 
 pytestmark = pytest.mark.django_db
@@ -168,7 +169,7 @@ VISIBLE = {
 
 
 @pytest.mark.parametrize("persona", PERSONAS)
-def test_inventory_and_export_list_exactly_the_visible_paths(client, personas, scene, persona):
+def test_inventory_and_export_list_exactly_thepaths_visible_to(client, personas, scene, persona):
     client.force_login(getattr(personas.users, persona))
     page = client.get(reverse("registry:path-list"))
     assert {p.name for p in page.context["page"]} == VISIBLE[persona]

@@ -16,10 +16,11 @@ import pytest
 from django.contrib.auth import get_user_model
 from standardwebhooks.webhooks import Webhook
 
-from registry import errors, services
+from registry import services
 from registry.models import AccessPath, ApiToken, AuditEvent, Team
+from registry.rules import errors
+from registry.rules.token_format import hash_token
 from registry.services.security import SECURITY_ACTIONS
-from registry.tokens import hash_token
 from tests.conftest import NOW
 from tests.support_processes import SmtpSink, free_port
 

@@ -3,7 +3,7 @@
 Every writable field of every JSON operation in the API's own schema is sent each of
 them; the answer is a 400 naming the field (or the refusal the caller gets anyway for
 that object, never a 500), and nothing changes. Query strings and form posts, on pages
-and on the API, are refused the same way (registry.middleware.UnsafeInputMiddleware).
+and on the API, are refused the same way (registry.web.middleware.UnsafeInputMiddleware).
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def test_every_writable_field_refuses_nul_and_surrogates(personas, path):
 
 
 def test_keys_and_nested_values_are_named():
-    from registry.validation import unsafe_input_errors
+    from registry.rules.validation import unsafe_input_errors
 
     errors = unsafe_input_errors(
         {"identifiers": [{"kind": "key_id", "value": "AKIA\x00"}], "ok": "fine", "k\x00": 1}
@@ -123,7 +123,7 @@ def test_form_posts_are_refused_with_the_field_named(personas, path):
 
 
 def test_no_text_field_takes_megabytes(personas, path):
-    from registry.validation import MAX_TEXT_LENGTH
+    from registry.rules.validation import MAX_TEXT_LENGTH
 
     api = APIClient()
     api.force_authenticate(personas.users.lee)  # payments' lead: may edit the path

@@ -23,9 +23,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from registry import services
-from registry.messages import describe
 from registry.models import Claim, Notification, Team
-from registry.outbox import Audience, Notice, queue
+from registry.notifications.outbox import Audience, Notice, queue
+from registry.notifications.wording import describe
 from tests.conftest import path_data
 from tests.support_processes import (
     ROOT,
@@ -221,8 +221,8 @@ django.setup()
 from django.contrib.auth import get_user_model
 
 from registry import services
-from registry.actors import Actor
-from registry.context import request_context
+from registry.rules.actors import Actor
+from registry.runtime.request_id import request_context
 from registry.models import AccessPath, Team
 
 pat = get_user_model().objects.get(username="pat")

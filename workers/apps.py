@@ -49,7 +49,7 @@ class WorkersConfig(AppConfig):
     verbose_name = "Background workers"
 
     def ready(self) -> None:
-        from registry.outbox import outbox_written
+        from registry.notifications.outbox import outbox_written
         from registry.services.channels import channel_test_queued
         from registry.services.imports import import_queued
 

@@ -3,7 +3,7 @@
 Celery replaces the root logger's handlers with its own when a worker or beat starts
 (`worker_hijack_root_logger`), so Django's redacting LOGGING no longer applies; these
 receivers wrap the formatter of every handler Celery installs (and of any other logger's
-handler) in `registry.logfilters.Redacted`, which redacts the final line, exception
+handler) in `registry.runtime.log_redaction.Redacted`, which redacts the final line, exception
 traceback included. Connected by importing this module (workers/celery.py does).
 """
 
@@ -13,7 +13,7 @@ import logging
 
 from celery.signals import after_setup_logger, after_setup_task_logger
 
-from registry.logfilters import every_logger, redact_handlers
+from registry.runtime.log_redaction import every_logger, redact_handlers
 
 
 @after_setup_logger.connect(weak=False)

@@ -3,8 +3,8 @@
 from celery import shared_task
 from django.db import OperationalError
 
-from registry.context import request_context
-from registry.progress import set_progress
+from registry.runtime.progress import set_progress
+from registry.runtime.request_id import request_context
 from registry.selectors import queued_imports
 from registry.services.channels import team_channel_test_run
 from registry.services.delivery import deliver

@@ -16,12 +16,12 @@ from typing import Any
 
 from django.db import connection, models
 
-from registry.actors import Actor
 from registry.audit.chain import GENESIS_HASH, event_hash, new_salt
-from registry.context import current_request_id
-from registry.errors import Invalid
 from registry.models import AccessPath, AuditChainHead, AuditEvent
-from registry.validation import secret_errors
+from registry.rules.actors import Actor
+from registry.rules.errors import Invalid
+from registry.rules.validation import secret_errors
+from registry.runtime.request_id import current_request_id
 
 
 def jsonable(value: Any) -> Any:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Protocol
 
-from registry.validation import secret_errors
+from registry.rules.validation import secret_errors
 
 
 @dataclass

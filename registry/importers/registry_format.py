@@ -7,7 +7,7 @@ rotation_days, last_rotated_at, last_used_at, requires_human_signoff, revocation
 rollback_plan, expires_at, review_interval_days, interactive_login), plus `owner_team` and
 `steward_team` (team slugs), `tags` (space or comma separated in CSV, a list in JSON) and
 the history a previous spreadsheet or CMDB carries: `last_attested_at`.
-Authority (registry.control_points): `approved_by`, `approved_by_team` (a slug),
+Authority (registry.rules.control_points): `approved_by`, `approved_by_team` (a slug),
 `approved_at`, `approval_ticket_url`, `iam_team`, `pam_team`, `secops_team` (slugs) and
 `revoker_teams` (slugs, as tags are written). An export's `*_owner` columns are the
 effective control-point owners the registry resolved: read back, they are ignored.
@@ -30,8 +30,8 @@ import json
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
-from registry.errors import Invalid
 from registry.importers.base import ImportRow
+from registry.rules.errors import Invalid
 from registry.services import identifiers as identifier_rules
 from registry.services.paths import EDITABLE_FIELDS
 
@@ -92,7 +92,7 @@ def _convert(field: str, value: Any) -> Any:
 
 
 def _unguarded(text: str) -> str:
-    """Undo the export's spreadsheet guard (registry.exports.csv_safe), so an exported
+    """Undo the export's spreadsheet guard (registry.selectors.exports.csv_safe), so an exported
     file imports back unchanged."""
     if text[:1] == "'" and text[1:2] in ("=", "+", "-", "@", "\t", "\r"):
         return text[1:]

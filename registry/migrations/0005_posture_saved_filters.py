@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 def backfill_rotation_due_at(apps, schema_editor):
     """Existing long-lived and static credentials get their rotation date, in batches."""
-    from registry.policies import current_policy
+    from registry.rules.policies import current_policy
 
     policy = current_policy()
     AccessPath = apps.get_model("registry", "AccessPath")

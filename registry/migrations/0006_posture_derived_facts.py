@@ -5,8 +5,8 @@ from django.db import migrations, models
 
 def backfill(apps, schema_editor):
     """Existing paths get the facts the services now keep, in batches."""
-    from registry.policies import current_policy
-    from registry.posture import derived_facts
+    from registry.rules.policies import current_policy
+    from registry.rules.posture import derived_facts
 
     policy = current_policy()
     AccessPath = apps.get_model("registry", "AccessPath")

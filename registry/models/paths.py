@@ -115,7 +115,7 @@ class AccessPath(models.Model):
     # Kept by the services so the NHI7 posture rule is an indexed date comparison.
     rotation_due_at = models.DateTimeField(null=True, blank=True, editable=False)
     # Posture facts that depend only on this row's text, kept by the services (see
-    # registry.posture.derived_facts) so the dashboard tests a boolean, not a regex.
+    # registry.rules.posture.derived_facts) so the dashboard tests a boolean, not a regex.
     broad_scope = models.BooleanField(default=False, editable=False)
     several_consumers = models.BooleanField(default=False, editable=False)
     # A person can sign in with it (an IAM user with a console password): NHI10.
@@ -129,7 +129,7 @@ class AccessPath(models.Model):
     )  # fmt: skip
     last_seen_at = models.DateTimeField(null=True, blank=True, editable=False)
     not_seen_since = models.DateTimeField(null=True, blank=True, editable=False)
-    # For an unowned path: the team the owner rules point at (registry.suggestions) and
+    # For an unowned path: the team the owner rules point at (registry.rules.owner_suggestions) and
     # why. Only a suggestion: a person of that team confirms it by claiming.
     suggested_owner = models.ForeignKey(
         Team, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
@@ -153,7 +153,7 @@ class AccessPath(models.Model):
     approval_ticket_url = models.URLField(max_length=500, blank=True)
     revoker_teams = models.ManyToManyField(Team, blank=True, related_name="revocable_paths")
     # Control-point owners, per path. Null: the system's default (SystemControlPolicy)
-    # applies; registry.control_points resolves the effective owner. The platform
+    # applies; registry.rules.control_points resolves the effective owner. The platform
     # runtime's owner is the steward team.
     iam_team = models.ForeignKey(
         Team, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -166,7 +166,7 @@ class AccessPath(models.Model):
     )
 
     # downstream revocation: a revoked or expired path is only gone once someone
-    # confirms the credential is disabled where it lives (registry.status AWAITING_SOURCE).
+    # confirms the credential is disabled where it lives (registry.rules.status AWAITING_SOURCE).
     source_disabled_at = models.DateTimeField(null=True, blank=True, editable=False)
     source_disabled_by = models.CharField(max_length=200, blank=True, editable=False)
     # A full sync still listed the credential after it was revoked or expired here.
@@ -239,7 +239,7 @@ class AccessPath(models.Model):
             models.Index(fields=["steward_team", "state"], name="path_steward_state"),
             # Cursor pagination of the inventory in creation order.
             models.Index(fields=["created_at", "id"], name="path_created_cursor"),
-            # The inventory's other sorts (registry.pagination.SORTS), keyset-paginated.
+            # The inventory's other sorts (registry.selectors.pagination.SORTS), keyset-paginated.
             models.Index(fields=["name", "id"], name="path_name_cursor"),
             models.Index(fields=["next_review_at", "id"], name="path_review_cursor"),
             models.Index(fields=["expires_at", "id"], name="path_expiry_cursor"),
@@ -250,7 +250,7 @@ class AccessPath(models.Model):
                 condition=Q(state__in=["revoked", "expired"], source_disabled_at__isnull=True),
                 name="path_awaiting_source",
             ),
-            # ... and of retired paths a full sync still lists (registry.source_queue).
+            # ... and of retired paths a full sync still lists (registry.selectors.source_queue).
             models.Index(
                 fields=["source_still_listed_at"],
                 condition=Q(source_still_listed_at__isnull=False),

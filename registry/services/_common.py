@@ -12,13 +12,13 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
-from registry import errors
-from registry.actors import Actor
 from registry.audit import audit_record, diff
-from registry.errors import Invalid, InvalidTransition, NotAllowed, StaleVersion
 from registry.models import AccessPath, Claim, Transfer
-from registry.policies import Policy
-from registry.validation import justification_error, secret_errors
+from registry.rules import errors
+from registry.rules.actors import Actor
+from registry.rules.errors import Invalid, InvalidTransition, NotAllowed, StaleVersion
+from registry.rules.policies import Policy
+from registry.rules.validation import justification_error, secret_errors
 
 LIVE_STATES = (AccessPath.State.UNOWNED, AccessPath.State.CLAIM_PENDING, AccessPath.State.ACTIVE)
 
@@ -28,7 +28,7 @@ def resolve_now(now: dt.datetime | None) -> dt.datetime:
 
 
 def refuse_if(message: str | None) -> None:
-    """Raise NotAllowed with the refusal from a registry.permissions check, if any."""
+    """Raise NotAllowed with the refusal from a registry.rules.permissions check, if any."""
     if message is not None:
         raise NotAllowed(message)
 

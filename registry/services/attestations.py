@@ -6,11 +6,12 @@ import datetime as dt
 
 from django.db import transaction
 
-from registry import errors, permissions
-from registry.actors import Actor
 from registry.audit import audit_record
-from registry.errors import Invalid, InvalidTransition
 from registry.models import AccessPath, Attestation
+from registry.rules import errors, permissions
+from registry.rules.actors import Actor
+from registry.rules.errors import Invalid, InvalidTransition
+from registry.rules.validation import secret_errors
 from registry.services._common import (
     check_version,
     lock_path,
@@ -21,7 +22,6 @@ from registry.services._common import (
     save_path,
 )
 from registry.services.paths import revoke_locked
-from registry.validation import secret_errors
 
 Decision = Attestation.Decision
 

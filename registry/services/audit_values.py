@@ -13,8 +13,6 @@ import datetime as dt
 
 from django.db import transaction
 
-from registry import errors, permissions
-from registry.actors import Actor
 from registry.audit import PURGE_ACTION, audit_record
 from registry.audit.chain import (
     CHANGES_PREFIX,
@@ -24,8 +22,10 @@ from registry.audit.chain import (
     slot_value,
     slot_values,
 )
-from registry.errors import Invalid, InvalidTransition, NotFound
 from registry.models import AuditEvent
+from registry.rules import errors, permissions
+from registry.rules.actors import Actor
+from registry.rules.errors import Invalid, InvalidTransition, NotFound
 from registry.services._common import refuse_if, require_text, resolve_now
 
 

@@ -19,13 +19,13 @@ from typing import Any
 
 from django.db import transaction
 
-from registry import errors, permissions
-from registry.actors import Actor
 from registry.audit import audit_record
-from registry.errors import InvalidTransition
 from registry.models import AccessPath, ChangeRequest, Team
-from registry.outbox import Audience, Notice, path_summary, queue
-from registry.policies import Policy
+from registry.notifications.outbox import Audience, Notice, path_summary, queue
+from registry.rules import errors, permissions
+from registry.rules.actors import Actor
+from registry.rules.errors import InvalidTransition
+from registry.rules.policies import Policy
 from registry.services._common import refuse_if, require_text, resolve_now
 
 Status = ChangeRequest.Status

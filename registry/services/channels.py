@@ -11,13 +11,13 @@ from django.db import transaction
 from django.dispatch import Signal
 from django.utils.module_loading import import_string
 
-from registry import errors, permissions
-from registry.actors import Actor
 from registry.audit import audit_record
-from registry.errors import Invalid, ServiceError
 from registry.models import AccessPath, Notification, Team
-from registry.outbox import recipients_emails
-from registry.progress import channel_test_state, set_channel_test_state
+from registry.notifications.outbox import recipients_emails
+from registry.rules import errors, permissions
+from registry.rules.actors import Actor
+from registry.rules.errors import Invalid, ServiceError
+from registry.runtime.progress import channel_test_state, set_channel_test_state
 from registry.services._common import refuse_if, resolve_now
 from registry.services.delivery import DeliveryFailed, Digest
 

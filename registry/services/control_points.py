@@ -1,7 +1,7 @@
 """Per-system default owners of the control points (IAM, PAM, security monitoring).
 
 A path's own `iam_team`/`pam_team`/`secops_team` override these and are changed through
-`path_update` like any other fact of the path; `registry.control_points` resolves them.
+`path_update` like any other fact of the path; `registry.rules.control_points` resolves them.
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ import re
 
 from django.db import IntegrityError, transaction
 
-from registry import errors, permissions
-from registry.actors import Actor
 from registry.audit import audit_record, diff
-from registry.errors import Invalid, StaleVersion
 from registry.models import SystemControlPolicy, Team
+from registry.rules import errors, permissions
+from registry.rules.actors import Actor
+from registry.rules.errors import Invalid, StaleVersion
 from registry.services._common import refuse_if, resolve_now
 
 # What a path's `system` looks like in practice: aws, github, kubernetes, entra-id.

@@ -19,12 +19,12 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.db.models import F
 
-from registry import errors, permissions
-from registry.actors import Actor
 from registry.audit import audit_record
-from registry.errors import InvalidTransition
 from registry.models import Notification, Team
-from registry.policies import Policy, current_policy
+from registry.rules import errors, permissions
+from registry.rules.actors import Actor
+from registry.rules.errors import InvalidTransition
+from registry.rules.policies import Policy, current_policy
 from registry.services._common import refuse_if, resolve_now
 
 log = logging.getLogger(__name__)

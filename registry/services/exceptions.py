@@ -6,12 +6,12 @@ import datetime as dt
 
 from django.db import transaction
 
-from registry import errors, permissions
-from registry.actors import Actor
 from registry.audit import audit_record
-from registry.errors import Invalid, InvalidTransition
 from registry.models import AccessPath, PolicyException
-from registry.policies import current_policy
+from registry.rules import errors, permissions
+from registry.rules.actors import Actor
+from registry.rules.errors import Invalid, InvalidTransition
+from registry.rules.policies import current_policy
 from registry.services._common import (
     check_expiry,
     lock_path,

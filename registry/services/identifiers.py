@@ -15,13 +15,13 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from registry import errors, permissions
-from registry.actors import Actor
 from registry.audit import AuditEntry, audit_record, audit_record_many
-from registry.errors import Invalid, InvalidTransition
 from registry.models import AccessPath, CredentialIdentifier
+from registry.rules import errors, permissions
+from registry.rules.actors import Actor
+from registry.rules.errors import Invalid, InvalidTransition
+from registry.rules.validation import credential_in
 from registry.services._common import lock_path, refuse_if, resolve_now
-from registry.validation import credential_in
 
 Kind = CredentialIdentifier.Kind
 KINDS = frozenset(Kind.values)

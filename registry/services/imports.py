@@ -30,14 +30,22 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.dispatch import Signal
 
-from registry import errors, permissions
-from registry.actors import Actor
 from registry.audit import audit_record
-from registry.errors import Invalid, ServiceError, Unavailable
 from registry.importers.base import ImportRow
 from registry.importers.formats import FORMATS, READERS
 from registry.models import AccessPath, ImportRun, Team
-from registry.posture import live_q
+from registry.rules import errors, permissions
+from registry.rules.actors import Actor
+from registry.rules.errors import Invalid, ServiceError, Unavailable
+from registry.rules.owner_suggestions import (
+    OwnerRule,
+    OwnerRulesError,
+    facts_for,
+    load_rules,
+    suggest,
+)
+from registry.rules.posture import live_q
+from registry.rules.validation import unsafe_input_errors
 from registry.services._common import (
     is_live,
     lock_path,
@@ -54,8 +62,6 @@ from registry.services.paths import (
     paths_register_many,
 )
 from registry.services.source import paths_flag_still_listed
-from registry.suggestions import OwnerRule, OwnerRulesError, facts_for, load_rules, suggest
-from registry.validation import unsafe_input_errors
 
 # Sent after an upload's transaction commits; workers.apps enqueues the import task.
 import_queued = Signal()

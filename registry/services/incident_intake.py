@@ -16,9 +16,9 @@ from typing import Any
 
 from django.utils.dateparse import parse_datetime
 
-from registry import errors
-from registry.errors import Invalid
 from registry.models import Incident
+from registry.rules import errors
+from registry.rules.errors import Invalid
 from registry.services.incidents import Alert
 
 GITHUB = "github"

@@ -27,12 +27,12 @@ from typing import Protocol
 from django.db import transaction
 from django.db.models import Q, QuerySet
 
-from registry.actors import Actor
 from registry.audit import AuditEntry, audit_record_many
-from registry.incidents import incident_url
 from registry.models import AccessPath, Incident, Team
-from registry.outbox import Audience, Notice, path_summary, queue
-from registry.policies import Policy
+from registry.notifications.outbox import Audience, Notice, path_summary, queue
+from registry.rules.actors import Actor
+from registry.rules.policies import Policy
+from registry.selectors.incidents import incident_url
 
 REASON = "incident"
 ESCALATED = "incident.escalated"

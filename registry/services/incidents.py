@@ -1,6 +1,6 @@
 """Leak incidents: open (by a person, or from a scanner's alert), contain, close, link.
 
-Every step locks the incident, checks who may act (registry.permissions), writes by
+Every step locks the incident, checks who may act (registry.rules.permissions), writes by
 compare-and-set on `version` and appends its audit event (object_type "incident", on
 the path's timeline too) in the same transaction. Opening runs the first rung of the
 ladder at once (services/incident_ladder.py): the owning team is told in the same
@@ -16,22 +16,22 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from registry import errors
-from registry.actors import Actor
 from registry.audit import audit_record
-from registry.errors import Invalid, InvalidTransition, StaleVersion
-from registry.incidents import Match, match_credential
 from registry.models import AccessPath, Incident
-from registry.permissions import (
+from registry.rules import errors
+from registry.rules.actors import Actor
+from registry.rules.errors import Invalid, InvalidTransition, StaleVersion
+from registry.rules.permissions import (
     refuse_incident_close,
     refuse_incident_contain,
     refuse_incident_link,
 )
-from registry.policies import current_policy
+from registry.rules.policies import current_policy
+from registry.rules.validation import secret_errors
+from registry.selectors.incidents import Match, match_credential
+from registry.selectors.triage import parse_query
 from registry.services._common import refuse_if, require_text, resolve_now
 from registry.services.incident_ladder import climb
-from registry.triage import parse_query
-from registry.validation import secret_errors
 
 State = Incident.State
 Detection = Incident.Detection

@@ -12,15 +12,21 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 
-from registry import errors, permissions
-from registry.actors import Actor
 from registry.audit import AuditEntry, audit_record, audit_record_many
-from registry.control_points import HIGH_RISK
-from registry.errors import Invalid, InvalidTransition, NotFound
-from registry.events import Event, publish_path_event
 from registry.models import AccessPath, PolicyException, Tag, Team
-from registry.policies import Policy, current_policy
-from registry.posture import DERIVED_FROM, derived_facts
+from registry.notifications.events import Event, publish_path_event
+from registry.rules import errors, permissions
+from registry.rules.actors import Actor
+from registry.rules.control_points import HIGH_RISK
+from registry.rules.errors import Invalid, InvalidTransition, NotFound
+from registry.rules.policies import Policy, current_policy
+from registry.rules.posture import DERIVED_FROM, derived_facts
+from registry.rules.validation import (
+    justification_error,
+    merge_errors,
+    secret_errors,
+    ticket_url_error,
+)
 from registry.selectors import visible_paths_q
 from registry.services import identifiers as identifier_rules
 from registry.services._common import (
@@ -37,12 +43,6 @@ from registry.services._common import (
     save_path,
 )
 from registry.services.change_requests import hold_for_approval
-from registry.validation import (
-    justification_error,
-    merge_errors,
-    secret_errors,
-    ticket_url_error,
-)
 
 # What a caller may set. Ownership moves only by claim or transfer, and lifecycle fields
 # (state, review dates, escalation, version) only by the services that own them.
@@ -58,7 +58,7 @@ EDITABLE_FIELDS = frozenset(
         "approval_ticket_url", "iam_team", "pam_team", "secops_team",
     }
 )  # fmt: skip
-# Teams named by a path's authority (registry.control_points): an inactive team cannot
+# Teams named by a path's authority (registry.rules.control_points): an inactive team cannot
 # take on a new responsibility.
 AUTHORITY_TEAM_FIELDS = ("approved_by_team", "iam_team", "pam_team", "secops_team")
 REGISTER_FIELDS = EDITABLE_FIELDS | {"owner_team", "tags", "revoker_teams"}

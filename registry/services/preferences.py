@@ -7,11 +7,11 @@ from urllib.parse import parse_qsl, urlencode
 
 from django.db import IntegrityError, transaction
 
-from registry import errors
-from registry.actors import Actor
 from registry.audit import audit_record
-from registry.errors import Invalid, InvalidTransition, NotAllowed
 from registry.models import SavedFilter
+from registry.rules import errors
+from registry.rules.actors import Actor
+from registry.rules.errors import Invalid, InvalidTransition, NotAllowed
 from registry.services._common import require_text, resolve_now
 
 # Page mechanics, not filters: a saved filter starts at the first page.

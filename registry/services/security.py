@@ -19,11 +19,11 @@ from django.contrib.auth.models import AbstractBaseUser, Group
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
 
-from registry import tokens
-from registry.actors import Actor
 from registry.audit import audit_record, no_such_object
 from registry.models import AccessPath, ApiToken, AuditEvent
-from registry.secret_scan import find_secret, redact
+from registry.rules import token_format
+from registry.rules.actors import Actor
+from registry.rules.secret_scan import find_secret, redact
 from registry.services._common import is_live
 from registry.services.tokens import actor_for_token
 
@@ -266,12 +266,12 @@ def token_denial(raw: str, *, now: dt.datetime) -> tuple[ApiToken | None, str, s
     of it, the reason code). What may be shown is its display prefix when the checksum
     holds (so it is one of ours, or meant to look like one), else "malformed": a value
     that is not a registry token may be any other secret, pasted in the wrong place."""
-    if not tokens.is_well_formed(raw):
+    if not token_format.is_well_formed(raw):
         return None, "malformed", "malformed"
-    presented = tokens.display_prefix(raw)
+    presented = token_format.display_prefix(raw)
     token = (
         ApiToken.objects.select_related("team", "user", "access_path")
-        .filter(token_hash=tokens.hash_token(raw))
+        .filter(token_hash=token_format.hash_token(raw))
         .first()
     )
     if token is None:

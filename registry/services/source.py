@@ -10,12 +10,12 @@ from typing import Any
 
 from django.db import transaction
 
-from registry import errors, permissions
-from registry.actors import Actor
 from registry.audit import AuditEntry, audit_record, audit_record_many
-from registry.errors import InvalidTransition
 from registry.models import AccessPath
-from registry.posture import live_q
+from registry.rules import errors, permissions
+from registry.rules.actors import Actor
+from registry.rules.errors import InvalidTransition
+from registry.rules.posture import live_q
 from registry.services._common import (
     check_version,
     effective_state,

@@ -16,8 +16,8 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from registry.models import AccessPath, Notification
-from registry.outbox import Audience, Notice, path_summary
-from registry.source_queue import still_listed_q, unconfirmed_q
+from registry.notifications.outbox import Audience, Notice, path_summary
+from registry.selectors.source_queue import still_listed_q, unconfirmed_q
 
 BATCH = 500
 _FIELDS = ("id", "name", "system", "environment")

@@ -21,18 +21,18 @@ from operator import itemgetter
 from django.db import transaction
 from django.db.models import Q, QuerySet
 
-from registry.actors import Actor
 from registry.audit import AuditEntry, audit_record_many
-from registry.errors import ServiceError
-from registry.events import EVENT_FIELDS, Event, event_notices
 from registry.models import AccessPath, Claim, Team, Transfer
-from registry.outbox import Audience, Notice, queue
-from registry.policies import Policy, current_policy
+from registry.notifications.events import EVENT_FIELDS, Event, event_notices
+from registry.notifications.outbox import Audience, Notice, queue
+from registry.rules.actors import Actor
+from registry.rules.errors import ServiceError
+from registry.rules.policies import Policy, current_policy
+from registry.rules.status import owner_unaccountable_q
 from registry.services._common import LIVE_STATES, resolve_now
 from registry.services.incident_ladder import climb_incident_ladder
 from registry.services.paths import path_expire
 from registry.services.source_sweep import source_unconfirmed
-from registry.status import owner_unaccountable_q
 
 State = AccessPath.State
 BATCH = 500
@@ -184,14 +184,14 @@ def _security_notices(run: _Run, row: dict, reason: str, cycle, stage: int, **ex
 def _event_notices(
     run: _Run, rows: list[dict], event: str, cycle_of, stage: int, at_of
 ) -> list[Notice]:
-    """The batch's events, with the payload of registry/events.py (one identifiers
+    """The batch's events, with the payload of registry/notifications/events.py (one identifiers
     query for the batch), to the owners' and stewards' webhooks."""
     return event_notices(
         rows, event, teams=run.teams, cycle_of=cycle_of, occurred_at_of=at_of, stage=stage
     )
 
 
-# What every step reads of a path: the event payload's fields (registry/events.py).
+# What every step reads of a path: the event payload's fields (registry/notifications/events.py).
 PATH_FIELDS = EVENT_FIELDS
 
 

@@ -43,11 +43,11 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models.functions import Lower
 
-from registry import errors
-from registry.actors import Actor
-from registry.errors import InvalidTransition, ServiceError
 from registry.importers.teams import Link, TeamDirectory, TeamEntry
 from registry.models import AuditEvent, Membership, Team
+from registry.rules import errors
+from registry.rules.actors import Actor
+from registry.rules.errors import InvalidTransition, ServiceError
 from registry.services._common import resolve_now
 from registry.services.teams import (
     membership_add,

@@ -13,11 +13,12 @@ from urllib.parse import urlsplit
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 
-from registry import errors, permissions
-from registry.actors import Actor
 from registry.audit import audit_record, diff
-from registry.errors import Invalid, InvalidTransition
 from registry.models import Claim, Membership, Team, Transfer
+from registry.rules import errors, permissions
+from registry.rules.actors import Actor
+from registry.rules.errors import Invalid, InvalidTransition
+from registry.rules.validation import merge_errors, secret_errors
 from registry.services._common import (
     decline_transfer,
     lock_path,
@@ -27,7 +28,6 @@ from registry.services._common import (
     require_text,
     resolve_now,
 )
-from registry.validation import merge_errors, secret_errors
 
 CHANNEL_FIELDS = frozenset(
     {"email", "slack_webhook_url", "teams_webhook_url", "event_webhook_url", "event_webhook_secret"}

@@ -9,11 +9,11 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from registry import errors, permissions, tokens
-from registry.actors import Actor
 from registry.audit import audit_record
-from registry.errors import Invalid, InvalidTransition
 from registry.models import AccessPath, ApiToken, Team
+from registry.rules import errors, permissions, token_format
+from registry.rules.actors import Actor
+from registry.rules.errors import Invalid, InvalidTransition
 from registry.services._common import is_live, lock_path, refuse_if, require_text, resolve_now
 from registry.services.paths import path_register, revoke_locked
 
@@ -74,8 +74,8 @@ def token_create(
     if not owner.is_active:
         raise Invalid.single("team", errors.TEAM_INACTIVE)
 
-    secret = tokens.generate()
-    prefix = tokens.display_prefix(secret)
+    secret = token_format.generate()
+    prefix = token_format.display_prefix(secret)
     expires_at = now + dt.timedelta(days=expires_in_days)
     holder = user.get_username() if user is not None else f"the {owner.slug} team's integration"
     path = path_register(
@@ -113,7 +113,7 @@ def token_create(
     token = ApiToken.objects.create(
         name=name.strip(),
         prefix=prefix,
-        token_hash=tokens.hash_token(secret),
+        token_hash=token_format.hash_token(secret),
         team=owner if user is None else None,
         user=user,
         scopes=scopes,
@@ -177,12 +177,14 @@ def token_authenticate(raw: str, *, now: dt.datetime | None = None) -> ApiToken 
     """The live token for `raw`, or None. A token stops working when it is revoked,
     expires, or its access path is revoked or expired (the registry governing its own
     credential). Records when it was last used, at most once a minute."""
-    if not tokens.is_well_formed(raw):
+    if not token_format.is_well_formed(raw):
         return None
     now = now or timezone.now()
     token = (
         ApiToken.objects.select_related("team", "user", "access_path")
-        .filter(token_hash=tokens.hash_token(raw), revoked_at__isnull=True, expires_at__gt=now)
+        .filter(
+            token_hash=token_format.hash_token(raw), revoked_at__isnull=True, expires_at__gt=now
+        )
         .first()
     )
     if token is None or not is_live(token.access_path, now):

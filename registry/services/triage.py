@@ -1,4 +1,4 @@
-"""Triage lookups: the read (registry/triage.py), audited, and the owning team told."""
+"""Triage lookups: the read (registry/selectors/triage.py), audited, and the owning team told."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ from typing import Any
 
 from django.db import transaction
 
-from registry.actors import Actor
 from registry.audit import audit_record, no_such_object
 from registry.models import CredentialIdentifier
-from registry.outbox import Audience, Notice, path_summary, queue
+from registry.notifications.outbox import Audience, Notice, path_summary, queue
+from registry.rules.actors import Actor
+from registry.selectors.triage import Answer, parse_query, triage_find
 from registry.services._common import resolve_now
-from registry.triage import Answer, parse_query, triage_find
 
 ACTION = "triage.looked_up"
 REASON = "triage"

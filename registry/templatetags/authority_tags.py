@@ -1,5 +1,5 @@
 """The path page's authority card (templates/registry/_path_authority.html): approval,
-revokers, control points, resolved by registry.control_points (at most three queries
+revokers, control points, resolved by registry.rules.control_points (at most three queries
 for the page)."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 from django import template
 
-from registry.control_points import HIGH_RISK, LABELS, Authority, Owner, authority_of
 from registry.models import AccessPath
+from registry.rules.control_points import HIGH_RISK, LABELS, Authority, Owner, authority_of
 
 register = template.Library()
 

@@ -1,13 +1,13 @@
 """The path page's panel of a change waiting for a second person
-(registry/views/change_requests.py), for templates/registry/_path_change.html."""
+(registry/web/views/change_requests.py), for templates/registry/_path_change.html."""
 
 from __future__ import annotations
 
 from django import template
 
 from registry.models import AccessPath
-from registry.views._common import actor_for
-from registry.views.change_requests import ChangePanel, change_panel
+from registry.web.views._common import actor_for
+from registry.web.views.change_requests import ChangePanel, change_panel
 
 register = template.Library()
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from django import template
 
-from registry.incidents import path_incidents
 from registry.models import AccessPath, Incident
+from registry.selectors.incidents import path_incidents
 
 register = template.Library()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django import template
 
-from registry.status import Status
+from registry.rules.status import Status
 
 register = template.Library()
 _STATUS_LABELS = dict(Status.choices)

@@ -1,4 +1,4 @@
-"""The path page's source panel (registry/views/source.py), for the partial
+"""The path page's source panel (registry/web/views/source.py), for the partial
 templates/registry/_path_source.html."""
 
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 from django import template
 
 from registry.models import AccessPath
-from registry.views._common import actor_for, request_now
-from registry.views.source import SourcePanel, source_panel
+from registry.web.views._common import actor_for, request_now
+from registry.web.views.source import SourcePanel, source_panel
 
 register = template.Library()
 

@@ -22,7 +22,7 @@ from playwright.sync_api import expect
 
 from registry import services
 from registry.models import AccessPath, Claim
-from registry.status import Status
+from registry.rules.status import Status
 from tests.browser.conftest import DEFAULT_TIMEOUT_MS, VIEWPORT, screenshot, sign_in
 
 pytestmark = pytest.mark.django_db(transaction=True)

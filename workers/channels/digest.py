@@ -1,6 +1,6 @@
 """The content of a digest, shared by every channel."""
 
-from registry.messages import describe_notification, path_url
+from registry.notifications.wording import describe_notification, path_url
 from registry.services.delivery import Digest
 
 

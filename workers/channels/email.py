@@ -2,7 +2,7 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.template.loader import render_to_string
 
-from registry.outbox import recipients_emails
+from registry.notifications.outbox import recipients_emails
 from registry.services.delivery import DeliveryFailed, Digest
 from workers.channels.digest import digest_context
 

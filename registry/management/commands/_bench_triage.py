@@ -14,10 +14,10 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from registry.actors import Actor
-from registry.context import request_context
+from registry.rules.actors import Actor
+from registry.runtime.request_id import request_context
+from registry.selectors.triage import parse_query, triage_find
 from registry.services.triage import triage_lookup
-from registry.triage import parse_query, triage_find
 
 
 def bench_key_id(i: int) -> str:

@@ -1,9 +1,9 @@
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from registry.actors import Actor
-from registry.context import request_context
-from registry.errors import ServiceError
+from registry.rules.actors import Actor
+from registry.rules.errors import ServiceError
+from registry.runtime.request_id import request_context
 from registry.selectors import audit_stored_secrets
 from registry.services import audit_value_purge
 

@@ -39,8 +39,6 @@ from psycopg import sql
 from rest_framework.pagination import Cursor
 
 from api.pagination import PathCursorPagination
-from registry.actors import Actor
-from registry.context import request_context
 from registry.management.commands._bench_triage import (
     bench_fingerprint,
     bench_key_id,
@@ -49,8 +47,10 @@ from registry.management.commands._bench_triage import (
     p95,
 )
 from registry.models import AccessPath, Membership, Tag, Team
-from registry.policies import current_policy
-from registry.posture import derived_facts
+from registry.rules.actors import Actor
+from registry.rules.policies import current_policy
+from registry.rules.posture import derived_facts
+from registry.runtime.request_id import request_context
 from registry.selectors import path_queryset
 from registry.services.tokens import token_create
 

@@ -25,8 +25,8 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from registry.secret_scan import find_secret
-from registry.secret_scan.detector import PREFILTER
+from registry.rules.secret_scan import find_secret
+from registry.rules.secret_scan.detector import PREFILTER
 
 SEED = 1729
 DEFAULT_MIN_RATE = 200_000

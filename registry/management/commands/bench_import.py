@@ -19,9 +19,9 @@ from django.db import connection
 from psycopg import sql
 
 from registry import services
-from registry.actors import Actor
 from registry.management.commands import bench
 from registry.models import AccessPath
+from registry.rules.actors import Actor
 
 COLUMNS = [
     "name", "kind", "system", "external_id", "environment", "steward_team", "consumers",

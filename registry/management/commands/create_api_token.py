@@ -1,10 +1,10 @@
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from registry.actors import Actor
-from registry.context import request_context
-from registry.errors import ServiceError
 from registry.models import Team
+from registry.rules.actors import Actor
+from registry.rules.errors import ServiceError
+from registry.runtime.request_id import request_context
 from registry.services.tokens import token_create
 
 

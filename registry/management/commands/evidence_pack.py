@@ -5,10 +5,10 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from registry.actors import Actor
-from registry.context import request_context
-from registry.errors import ServiceError
-from registry.evidence import build_evidence_pack, pack_filename, period_from_dates
+from registry.rules.actors import Actor
+from registry.rules.errors import ServiceError
+from registry.runtime.request_id import request_context
+from registry.selectors.evidence import build_evidence_pack, pack_filename, period_from_dates
 
 
 def _date(value: str) -> dt.date:

@@ -8,11 +8,11 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django.http import QueryDict
 
-from registry.actors import Actor
-from registry.errors import Invalid
-from registry.exports import csv_lines, json_chunks
+from registry.rules.actors import Actor
+from registry.rules.errors import Invalid
 from registry.selectors import path_list
-from registry.views.inventory import filters_from
+from registry.selectors.exports import csv_lines, json_chunks
+from registry.web.views.inventory import filters_from
 
 
 class Command(BaseCommand):

@@ -8,12 +8,12 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from registry.actors import Actor
-from registry.context import request_context
 from registry.importers.formats import FORMATS, READERS
 from registry.models import ImportRun, Team
+from registry.rules.actors import Actor
+from registry.rules.owner_suggestions import OwnerRulesError, load_rules
+from registry.runtime.request_id import request_context
 from registry.services.imports import ImportReport, paths_import
-from registry.suggestions import OwnerRulesError, load_rules
 
 BAR_WIDTH = 30
 DRY_RUN_FAILED = "Dry run: {failed:,} row(s) would fail; {then} Nothing was changed."

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from registry.context import request_context
 from registry.importers.teams import READERS, TeamFileError
+from registry.runtime.request_id import request_context
 from registry.services.team_sync import TeamSyncError, team_sync
 
 SUFFIXES = {".yaml": "backstage", ".yml": "backstage", ".csv": "csv"}

@@ -20,10 +20,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from registry import services
-from registry.actors import Actor
-from registry.context import request_context
 from registry.models import AccessPath, Membership, Team
-from registry.policies import current_policy
+from registry.rules.actors import Actor
+from registry.rules.policies import current_policy
+from registry.runtime.request_id import request_context
 from registry.services.incidents import Alert
 
 DEMO_PASSWORD = "nhi-demo-pass"  # noqa: S105 - documented demo login, set only with DEBUG on
@@ -34,7 +34,7 @@ TEAMS = [
     ("data", "Data", Team.Kind.PRODUCT),
     # Nobody is in growth: its paths show offboarding (NHI1) as lapsed at once.
     ("growth", "Growth", Team.Kind.PRODUCT),
-    # Control-point owners (registry.control_points): identity design and elevation.
+    # Control-point owners (registry.rules.control_points): identity design and elevation.
     ("cloud-iam", "Cloud IAM", Team.Kind.IAM),
     ("pam", "Privileged Access", Team.Kind.PAM),
 ]

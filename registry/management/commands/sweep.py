@@ -2,7 +2,7 @@ import json
 
 from django.core.management.base import BaseCommand
 
-from registry.context import request_context
+from registry.runtime.request_id import request_context
 from registry.services.sweep import sweep
 
 

@@ -7,11 +7,11 @@ import json
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from registry.actors import Actor
-from registry.context import request_context
-from registry.errors import ServiceError
+from registry.rules.actors import Actor
+from registry.rules.errors import ServiceError
+from registry.runtime.request_id import request_context
+from registry.selectors.triage import LOOKUP_KINDS
 from registry.services.triage import triage_lookup
-from registry.triage import LOOKUP_KINDS
 
 
 class Command(BaseCommand):

@@ -1,0 +1,1 @@
+"""What the registry tells people: the outbox, the words, the webhook events."""

@@ -1,0 +1,129 @@
+"""Input rules shared by every service: specific justifications, http(s) tickets and
+no secrets in free text."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
+
+from registry.rules import errors
+from registry.rules.policies import Policy
+from registry.rules.secret_scan import Finding, find_secret
+
+PLACEHOLDER_JUSTIFICATIONS = frozenset(
+    {
+        "n/a", "na", "n.a.", "none", "tbd", "tbc", "todo", "to do", "needed", "required",
+        "temp", "temporary", "test", "testing", "misc", "see ticket", "ask me", "-", "?",
+        "needed for prod", "needed for work", "business need", "business reasons",
+    }
+)  # fmt: skip
+
+_ticket_validator = URLValidator(schemes=["http", "https"])
+
+
+# An AWS access key *id* names a key without granting anything (the secret is its
+# other half), and a leaked key is looked up by it: the fields that identify a
+# credential may hold one, and so may a search for it (`q`) and a saved search (`query`).
+# Every other rule is a secret everywhere.
+# `identifiers` / `identifier`: a path's other names (key ids, principals, fingerprints)
+# as the audit trail and triage record them.
+IDENTIFIER_FIELDS = frozenset({"external_id", "q", "query", "identifiers", "identifier"})
+
+
+def credential_in(field_name: str, text: str) -> Finding | None:
+    """The credential in `text`, judged by the rules for `field_name` (the one place
+    that decides which fields may name a key id)."""
+    return find_secret(text, identifier=field_name in IDENTIFIER_FIELDS)
+
+
+def secret_errors(values: Mapping[str, object]) -> dict[str, list[str]]:
+    """Per-field errors for every string value that looks like a credential."""
+    found: dict[str, list[str]] = {}
+    for field_name, value in values.items():
+        if isinstance(value, str) and (finding := credential_in(field_name, value)):
+            found[field_name] = [errors.LOOKS_LIKE_SECRET.format(kind=finding.kind)]
+    return found
+
+
+def justification_error(text: str, policy: Policy) -> str | None:
+    normalized = " ".join(text.lower().split()).strip(" .!")
+    if not normalized or normalized in PLACEHOLDER_JUSTIFICATIONS:
+        return errors.JUSTIFICATION_PLACEHOLDER
+    words = re.findall(r"[\w'-]+", normalized)
+    if len(normalized) < policy.justification_min_length or len(words) < (
+        policy.justification_min_words
+    ):
+        return errors.JUSTIFICATION_TOO_SHORT.format(
+            min_length=policy.justification_min_length,
+            min_words=policy.justification_min_words,
+        )
+    return None
+
+
+def ticket_url_error(url: str) -> str | None:
+    scheme = url.split(":", 1)[0].lower() if ":" in url else ""
+    if scheme not in ("http", "https"):
+        return errors.TICKET_URL_SCHEME
+    try:
+        _ticket_validator(url)
+    except ValidationError:
+        return errors.TICKET_URL_INVALID
+    return None
+
+
+def merge_errors(*groups: Mapping[str, Iterable[str]]) -> dict[str, list[str]]:
+    merged: dict[str, list[str]] = {}
+    for group in groups:
+        for field_name, messages in group.items():
+            merged.setdefault(field_name, []).extend(messages)
+    return merged
+
+
+# --- what any input may contain -------------------------------------------------------
+
+# Nesting deeper than this is no registry document (the deepest, an import row with
+# identifiers, is four levels); deeper input is refused before anything reads it.
+MAX_INPUT_DEPTH = 32
+# No field holds more text than this (a justification, a plan, a reason: a few
+# paragraphs at most). Every value is kept in the undeletable audit trail, so one
+# oversized edit would weigh on every page and export that shows the path for good.
+MAX_TEXT_LENGTH = 10_000
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def unsafe_text_error(text: str) -> str | None:
+    """Why `text` cannot be stored anywhere: a NUL character (PostgreSQL text cannot
+    hold it), half of a UTF-16 pair (not Unicode at all), or more than MAX_TEXT_LENGTH
+    characters. None when it is fine."""
+    if len(text) > MAX_TEXT_LENGTH:
+        return f"Longer than {MAX_TEXT_LENGTH:,} characters."
+    if "\x00" in text:
+        return "Contains a NUL character, which no field accepts."
+    if _SURROGATE.search(text):
+        return "Is not valid Unicode (an unpaired surrogate)."
+    return None
+
+
+def unsafe_input_errors(data: object, field: str = "", depth: int = 0) -> dict[str, list[str]]:
+    """Every unsafe string in a parsed document (keys included), named by its path
+    (`identifiers[0].value`), and whether it nests too deeply: {field: [message]}."""
+    if depth > MAX_INPUT_DEPTH:
+        return {field or "non_field_errors": [f"Nested deeper than {MAX_INPUT_DEPTH} levels."]}
+    errors: dict[str, list[str]] = {}
+    if isinstance(data, str):
+        if message := unsafe_text_error(data):
+            errors[field or "non_field_errors"] = [message]
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            name = f"{field}.{key}" if field else str(key)
+            if isinstance(key, str) and (message := unsafe_text_error(key)):
+                errors[field or "non_field_errors"] = [f"A key {message[0].lower()}{message[1:]}"]
+                continue
+            errors.update(unsafe_input_errors(value, name, depth + 1))
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            errors.update(unsafe_input_errors(value, f"{field}[{index}]", depth + 1))
+    return errors

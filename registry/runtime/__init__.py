@@ -1,0 +1,1 @@
+"""Per-process plumbing: request ids, the current request, log redaction, budgets, progress."""

@@ -1,0 +1,393 @@
+"""The dashboard's reads (selectors): six queries whatever the estate's size.
+
+1. The external ids that live paths share (NHI8/NHI9), read once for the others.
+2. One pass over the visible paths counts every status (grouped by the status CASE).
+3. One pass counts the expiring-soon window and every posture rule (COUNT … FILTER).
+4. One grouped pass gives the by-team table.
+5. One grouped pass over the audit log gives the weekly charts.
+6. Open incidents and the median time to contain (registry/selectors/incidents.py; a second
+   query on SQLite, which has no percentile).
+
+Every number comes with the inventory query that lists exactly the paths it counts,
+built from the same predicates (rules.status, rules.posture, selectors.filters).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from urllib.parse import urlencode
+
+from django.core.exceptions import EmptyResultSet
+from django.db import connection
+from django.db.models import Case, Count, IntegerField, Q, Value, When
+from django.db.models.functions import TruncWeek
+
+from registry.models import AccessPath, AuditEvent, Team
+from registry.rules.actors import Actor
+from registry.rules.policies import Policy
+from registry.rules.posture import (
+    RECOMMENDED_DATE_FIELDS,
+    RECOMMENDED_FIELD_COUNT,
+    RECOMMENDED_TEXT_FIELDS,
+    RULES,
+    PostureRule,
+    SharedIds,
+    shared_external_ids,
+    violation_q,
+)
+from registry.rules.status import Status, status_case
+from registry.selectors import visible_paths_q
+from registry.selectors.filters import (
+    ANY_VIOLATION,
+    TimelineEvent,
+    event_q,
+    expiring_within_q,
+    not_seen_q,
+)
+from registry.selectors.incidents import IncidentFigures, incident_figures
+
+OWNED_STATUSES = (Status.ACTIVE, Status.REVIEW_DUE, Status.OVERDUE, Status.LAPSED)
+CURRENT_STATUSES = (Status.ACTIVE, Status.REVIEW_DUE)
+
+
+def query(**params) -> str:
+    """An inventory query string; lists become repeated keys (?status=a&status=b)."""
+    return urlencode(params, doseq=True)
+
+
+@dataclass(frozen=True)
+class Figure:
+    label: str
+    count: int
+    query: str
+    tone: str = ""
+    key: str = ""
+
+
+@dataclass(frozen=True)
+class Violation:
+    rule: PostureRule
+    count: int
+    query: str
+
+
+@dataclass(frozen=True)
+class TeamRow:
+    slug: str
+    name: str
+    owned: Figure
+    overdue: Figure
+    lapsed: Figure
+    violating: Figure
+    attested_pct: int | None
+    attested: Figure
+    quality_pct: int | None
+
+
+@dataclass(frozen=True)
+class Bar:
+    """One week's bar; x/y/height are in the chart's SVG units (10 per week, 50 high)."""
+
+    index: int
+    week: dt.date
+    count: int
+    query: str
+    height_pct: int
+
+    @property
+    def x(self) -> int:
+        return self.index * 10 + 1
+
+    @property
+    def height(self) -> float:
+        return max(self.height_pct / 2, 0.5)
+
+    @property
+    def y(self) -> float:
+        return 55 - self.height
+
+    @property
+    def label_x(self) -> int:
+        return self.x + 4
+
+    @property
+    def label_y(self) -> float:
+        return self.y - 1.5
+
+
+@dataclass(frozen=True)
+class Chart:
+    title: str
+    bars: list[Bar]
+
+    @property
+    def total(self) -> int:
+        return sum(bar.count for bar in self.bars)
+
+    @property
+    def width(self) -> int:
+        return len(self.bars) * 10
+
+
+@dataclass
+class Dashboard:
+    total: int
+    by_status: list[Figure]
+    headline: list[Figure]
+    violations: list[Violation]
+    teams: list[TeamRow]
+    charts: list[Chart] = field(default_factory=list)
+    incidents: IncidentFigures | None = None
+
+
+def _percent(part: int, whole: int) -> int | None:
+    return round(100 * part / whole) if whole else None
+
+
+def quality_expression() -> Case | Value:
+    """Record completeness as a number of filled recommended fields (SQL twin of
+    registry.rules.posture.record_quality)."""
+    terms = [
+        Case(When(~Q(**{f: ""}), then=Value(1)), default=Value(0), output_field=IntegerField())
+        for f in RECOMMENDED_TEXT_FIELDS
+    ]
+    terms += [
+        Case(
+            When(**{f"{f}__isnull": False}, then=Value(1)),
+            default=Value(0),
+            output_field=IntegerField(),
+        )
+        for f in (*RECOMMENDED_DATE_FIELDS, "steward_team")
+    ]
+    total = terms[0]
+    for term in terms[1:]:
+        total = total + term
+    return total
+
+
+def _one_pass(actor: Actor, *, now: dt.datetime, policy: Policy, shared: SharedIds) -> list[dict]:
+    """Every count of the page in one scan of the visible paths, per owning team.
+
+    The inner query gives each path its status (one CASE, stopping at the first status
+    that holds), a 0/1 per posture rule, the expiring-soon test and its record quality;
+    the outer one counts them per team. Each predicate is evaluated once per path,
+    instead of once per number on the page (8 statuses + 11 rule counts + the team
+    table tested the same predicates again and again: 515 ms at 100,000 paths)."""
+    qs = AccessPath.objects.all()
+    scope = visible_paths_q(actor)
+    if scope is not None:
+        qs = qs.filter(scope)
+    flag = {"default": Value(0), "output_field": IntegerField()}
+    rules = {
+        f"r_{rule.code}": Case(
+            When(violation_q(rule.code, now=now, policy=policy, shared=shared), then=1), **flag
+        )
+        for rule in RULES
+    }
+    expiring = Case(When(expiring_within_q(policy.expiring_soon_days, now=now), then=1), **flag)
+    not_seen = Case(When(not_seen_q(now=now), then=1), **flag)
+    inner = qs.annotate(
+        status=status_case(now=now, policy=policy),
+        expiring=expiring,
+        not_seen=not_seen,
+        quality=quality_expression(),
+        **rules,
+    ).values("owner_team_id", "status", "expiring", "not_seen", "quality", *rules)
+    try:
+        inner_sql, params = inner.query.sql_with_params()
+    except EmptyResultSet:  # an outsider: nothing is visible
+        return []
+    owned = ", ".join(f"'{s.value}'" for s in OWNED_STATUSES)
+    current = ", ".join(f"'{s.value}'" for s in CURRENT_STATUSES)
+    any_rule = " + ".join(rules)
+    columns = [
+        "owner_team_id",
+        *(f"COUNT(*) FILTER (WHERE status = '{s.value}') AS \"status_{s.value}\"" for s in Status),
+        "SUM(expiring) AS expiring",
+        "SUM(not_seen) AS not_seen",
+        *(f"SUM({name}) AS {name}" for name in rules),
+        f"COUNT(*) FILTER (WHERE status IN ({current})) AS current",
+        f"COUNT(*) FILTER (WHERE status IN ({owned}) AND {any_rule} > 0) AS violating",
+        f"AVG(quality) FILTER (WHERE status IN ({owned})) AS quality",
+    ]
+    # Only constants and Django's own compiled SQL are interpolated; values are params.
+    sql = f"SELECT {', '.join(columns)} FROM ({inner_sql}) AS p GROUP BY owner_team_id"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        names = [column[0] for column in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _estate_counts(groups: list[dict]) -> dict[str, int]:
+    keys = [f"status_{s.value}" for s in Status] + ["expiring", "not_seen"]
+    keys += [f"r_{r.code}" for r in RULES]
+    counts = {key: sum(int(group[key] or 0) for group in groups) for key in keys}
+    counts["total"] = sum(counts[f"status_{s.value}"] for s in Status)
+    return counts
+
+
+def _team_rows(groups: list[dict]) -> list[TeamRow]:
+    ids = [g["owner_team_id"] for g in groups if g["owner_team_id"] is not None]
+    teams = {
+        pk: (slug, name)
+        for pk, slug, name in Team.objects.filter(pk__in=ids).values_list("pk", "slug", "name")
+    }
+    rows = []
+    for group in groups:
+        if group["owner_team_id"] is None:
+            continue
+        owned = sum(group[f"status_{s.value}"] for s in OWNED_STATUSES)
+        if not owned:
+            continue
+        slug, name = teams[group["owner_team_id"]]
+        rows.append(
+            {
+                "owner_team__slug": slug,
+                "owner_team__name": name,
+                "owned": owned,
+                "current": group["current"],
+                "overdue": group["status_overdue"],
+                "lapsed": group["status_lapsed"],
+                "violating": group["violating"],
+                "quality": group["quality"],
+            }
+        )
+    rows.sort(key=lambda r: (-r["lapsed"], -r["overdue"], r["owner_team__slug"]))
+    return _team_table(rows)
+
+
+def _team_table(rows: list[dict]) -> list[TeamRow]:
+    owned_statuses = [s.value for s in OWNED_STATUSES]
+    result = []
+    for row in rows:
+        slug = row["owner_team__slug"]
+        result.append(
+            TeamRow(
+                slug=slug,
+                name=row["owner_team__name"],
+                owned=Figure("Owned", row["owned"], query(owner_team=slug, status=owned_statuses)),
+                overdue=Figure(
+                    "Overdue", row["overdue"], query(owner_team=slug, status="overdue"), "warn"
+                ),
+                lapsed=Figure(
+                    "Lapsed", row["lapsed"], query(owner_team=slug, status="lapsed"), "bad"
+                ),
+                violating=Figure(
+                    "With violations",
+                    row["violating"],
+                    query(owner_team=slug, posture=ANY_VIOLATION),
+                ),
+                attested_pct=_percent(row["current"], row["owned"]),
+                attested=Figure(
+                    "Attested in cycle",
+                    row["current"],
+                    query(owner_team=slug, status=[s.value for s in CURRENT_STATUSES]),
+                ),
+                quality_pct=None
+                if row["quality"] is None
+                else round(100 * float(row["quality"]) / RECOMMENDED_FIELD_COUNT),
+            )
+        )
+    return result
+
+
+def _week_start(moment: dt.datetime) -> dt.datetime:
+    day = moment.astimezone(dt.UTC).date()
+    monday = day - dt.timedelta(days=day.weekday())
+    return dt.datetime.combine(monday, dt.time.min, tzinfo=dt.UTC)
+
+
+def _charts(actor: Actor, *, now: dt.datetime, policy: Policy) -> list[Chart]:
+    first_week = _week_start(now) - dt.timedelta(weeks=policy.dashboard_weeks - 1)
+    weeks = [first_week + dt.timedelta(weeks=i) for i in range(policy.dashboard_weeks)]
+    series = {
+        TimelineEvent.ATTESTED: "Paths attested per week",
+        TimelineEvent.LAPSED: "Paths lapsed per week",
+        TimelineEvent.REGISTERED_UNOWNED: "New unowned paths per week",
+    }
+    which = Case(
+        *(When(event_q(event), then=Value(event.value)) for event in series),
+        default=Value(""),
+    )
+    events = AuditEvent.objects.filter(created_at__gte=first_week, path__isnull=False)
+    events = events.filter(
+        Q(action__in=["access_path.attested", "access_path.lapsed", "access_path.registered"])
+    )
+    scope = visible_paths_q(actor)
+    if scope is not None:
+        events = events.filter(path__in=AccessPath.objects.filter(scope))
+    counts = (
+        events.annotate(event=which, week=TruncWeek("created_at", tzinfo=dt.UTC))
+        .exclude(event="")
+        .values("event", "week")
+        .annotate(paths=Count("path_id", distinct=True))
+    )
+    by_key = {(row["event"], _week_start(row["week"])): row["paths"] for row in counts}
+    charts = []
+    for event, title in series.items():
+        values = [by_key.get((event.value, week), 0) for week in weeks]
+        top = max(values) or 1
+        bars = [
+            Bar(
+                index=index,
+                week=week.date(),
+                count=value,
+                query=query(
+                    event=event.value,
+                    event_after=week.isoformat(),
+                    event_before=(week + dt.timedelta(weeks=1)).isoformat(),
+                ),
+                height_pct=round(100 * value / top),
+            )
+            for index, (week, value) in enumerate(zip(weeks, values, strict=True))
+        ]
+        charts.append(Chart(title, bars))
+    return charts
+
+
+def dashboard_stats(*, actor: Actor, now: dt.datetime, policy: Policy) -> Dashboard:
+    groups = _one_pass(actor, now=now, policy=policy, shared=shared_external_ids(now))
+    counts = _estate_counts(groups)
+    tones = {
+        Status.OVERDUE: "warn",
+        Status.REVIEW_DUE: "info",
+        Status.LAPSED: "bad",
+        Status.UNOWNED: "bad",
+        Status.EXPIRED: "muted",
+        Status.REVOKED: "muted",
+        Status.ACTIVE: "good",
+    }
+    by_status = [
+        Figure(s.label, counts[f"status_{s}"], query(status=s.value), tones.get(s, ""), s.value)
+        for s in Status
+    ]
+    headline = [
+        Figure("Unowned", counts["status_unowned"], query(status="unowned"), "bad"),
+        Figure("Overdue", counts["status_overdue"], query(status="overdue"), "warn"),
+        Figure("Lapsed", counts["status_lapsed"], query(status="lapsed"), "bad"),
+        Figure(
+            f"Expiring in {policy.expiring_soon_days} days",
+            counts["expiring"],
+            query(expiring_within_days=policy.expiring_soon_days),
+            "info",
+        ),
+        Figure(
+            "Not seen in last sync",
+            counts["not_seen"],
+            query(not_seen="true"),
+            "warn",
+        ),
+    ]
+    violations = [
+        Violation(rule, counts[f"r_{rule.code}"], query(posture=rule.code)) for rule in RULES
+    ]
+    return Dashboard(
+        total=counts["total"],
+        by_status=by_status,
+        headline=headline,
+        violations=violations,
+        teams=_team_rows(groups),
+        charts=_charts(actor, now=now, policy=policy),
+        incidents=incident_figures(actor=actor, now=now),
+    )

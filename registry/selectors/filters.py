@@ -1,0 +1,227 @@
+"""The inventory's FilterSet, shared by the HTML pages and the API (house rule 7)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import django_filters
+from django import forms
+from django.core.exceptions import ValidationError
+from django.db.models import Exists, OuterRef, Q, QuerySet, TextChoices
+from django.utils import timezone
+from django_filters.fields import IsoDateTimeField
+
+from registry.models import AccessPath, AuditEvent, PolicyException, Team
+from registry.rules import errors
+from registry.rules.policies import Policy, current_policy
+from registry.rules.posture import RULES, any_violation_q, live_q, violation_q
+from registry.rules.status import Status, status_q
+from registry.rules.validation import credential_in
+
+ANY_VIOLATION = "any"
+
+
+class TimelineEvent(TextChoices):
+    """Events the dashboard charts count per week, each an audit action."""
+
+    ATTESTED = "attested", "Attested"
+    LAPSED = "lapsed", "Lapsed"
+    REGISTERED_UNOWNED = "registered_unowned", "Registered without an owner"
+
+
+def event_q(event: str) -> Q:
+    match event:
+        case TimelineEvent.ATTESTED:
+            return Q(action="access_path.attested")
+        case TimelineEvent.LAPSED:
+            return Q(action="access_path.lapsed")
+        case TimelineEvent.REGISTERED_UNOWNED:
+            return Q(action="access_path.registered", changes__state__1="unowned")
+    raise ValueError(f"unknown event {event!r}")
+
+
+def event_path_ids(
+    event: str, *, after: dt.datetime | None, before: dt.datetime | None
+) -> QuerySet:
+    events = AuditEvent.objects.filter(event_q(event), path__isnull=False)
+    if after is not None:
+        events = events.filter(created_at__gte=after)
+    if before is not None:
+        events = events.filter(created_at__lt=before)
+    return events.values("path_id")
+
+
+def not_seen_q(*, now: dt.datetime) -> Q:
+    """Live paths that the last full sync of their source did not report: candidates
+    for retirement."""
+    return live_q(now) & Q(not_seen_since__isnull=False)
+
+
+def expiring_within_q(days: int, *, now: dt.datetime) -> Q:
+    """Live, and expiring after now and at most `days` days ahead."""
+    return live_q(now) & Q(expires_at__lte=now + dt.timedelta(days=days))
+
+
+class UTCIsoDateTimeField(IsoDateTimeField):
+    """ISO 8601 in, UTC out; a date that cannot exist in UTC (year 9999 at -05:00) is
+    bad input, not a server error, and no odd offset reaches the database."""
+
+    def to_python(self, value):
+        result = super().to_python(value)
+        if result is None:
+            return None
+        try:
+            return result.astimezone(dt.UTC)
+        except OverflowError as exc:
+            raise ValidationError(self.error_messages["invalid"], code="invalid") from exc
+
+
+class UTCIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = UTCIsoDateTimeField
+
+
+class SearchField(forms.CharField):
+    """Free-text search that refuses to carry a credential: a responder pasting a leaked
+    token into the search box must not send it into queries, logs or saved filters."""
+
+    def validate(self, value: str) -> None:
+        super().validate(value)
+        if value and (finding := credential_in("q", value)):
+            raise ValidationError(errors.SEARCH_LOOKS_LIKE_SECRET.format(kind=finding.kind))
+
+
+class SearchFilter(django_filters.CharFilter):
+    field_class = SearchField
+
+
+class AccessPathFilterSet(django_filters.FilterSet):
+    q = SearchFilter(method="filter_q", label="Search")
+    status = django_filters.MultipleChoiceFilter(
+        choices=Status.choices,
+        method="filter_status",
+        label="Status",
+        widget=forms.CheckboxSelectMultiple,
+    )
+    owner_team = django_filters.ModelChoiceFilter(
+        queryset=Team.objects.all(), to_field_name="slug", label="Owner team"
+    )
+    steward_team = django_filters.ModelChoiceFilter(
+        queryset=Team.objects.all(), to_field_name="slug", label="Steward team"
+    )
+    kind = django_filters.MultipleChoiceFilter(choices=AccessPath.Kind.choices, label="Kind")
+    system = django_filters.CharFilter(field_name="system", lookup_expr="iexact", label="System")
+    environment = django_filters.MultipleChoiceFilter(
+        choices=AccessPath.Environment.choices, widget=forms.CheckboxSelectMultiple
+    )
+    risk_tier = django_filters.MultipleChoiceFilter(
+        choices=AccessPath.RiskTier.choices, widget=forms.CheckboxSelectMultiple
+    )
+    created_via = django_filters.MultipleChoiceFilter(
+        choices=AccessPath.CreatedVia.choices, label="Created via"
+    )
+    external_id = django_filters.CharFilter(field_name="external_id", label="External id")
+    expires_before = UTCIsoDateTimeFilter(
+        field_name="expires_at", lookup_expr="lt", label="Expires before"
+    )
+    expires_after = UTCIsoDateTimeFilter(
+        field_name="expires_at", lookup_expr="gte", label="Expires on or after"
+    )
+    review_due_before = UTCIsoDateTimeFilter(
+        field_name="next_review_at", lookup_expr="lt", label="Review due before"
+    )
+    tag = django_filters.CharFilter(field_name="tags__slug", label="Tag")
+    has_exception = django_filters.BooleanFilter(
+        method="filter_has_exception", label="Has an approved, unexpired policy exception"
+    )
+    posture = django_filters.ChoiceFilter(
+        choices=[(ANY_VIOLATION, "Any posture violation")]
+        + [(rule.code, rule.label) for rule in RULES],
+        method="filter_posture",
+        label="Posture violation",
+    )
+    expiring_within_days = django_filters.NumberFilter(
+        method="filter_expiring_within",
+        min_value=1,
+        max_value=3650,
+        label="Live and expiring within this many days",
+    )
+    not_seen = django_filters.BooleanFilter(
+        method="filter_not_seen", label="Missed by the last full sync of its source"
+    )
+    event = django_filters.ChoiceFilter(
+        choices=TimelineEvent.choices,
+        method="filter_event",
+        label="Had this event between event_after and event_before",
+    )
+    event_after = UTCIsoDateTimeFilter(method="filter_nothing", label="Event at or after")
+    event_before = UTCIsoDateTimeFilter(method="filter_nothing", label="Event before")
+
+    class Meta:
+        model = AccessPath
+        fields: list[str] = []
+
+    def __init__(
+        self, *args, now: dt.datetime | None = None, policy: Policy | None = None, **kwargs
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.now = now or timezone.now()
+        self.policy = policy or current_policy()
+
+    def filter_q(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        value = value.strip()
+        if not value:
+            return queryset
+        return queryset.filter(
+            Q(name__icontains=value)
+            | Q(external_id__icontains=value)
+            | Q(justification__icontains=value)
+        )
+
+    def filter_status(self, queryset: QuerySet, name: str, value: list[str]) -> QuerySet:
+        if not value:
+            return queryset
+        combined = Q()
+        for status in value:
+            combined |= status_q(status, now=self.now, policy=self.policy)
+        return queryset.filter(combined)
+
+    def filter_posture(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        if not value:
+            return queryset
+        if value == ANY_VIOLATION:
+            return queryset.filter(any_violation_q(now=self.now, policy=self.policy))
+        return queryset.filter(violation_q(value, now=self.now, policy=self.policy))
+
+    def filter_expiring_within(self, queryset: QuerySet, name: str, value) -> QuerySet:
+        if value is None:
+            return queryset
+        return queryset.filter(expiring_within_q(int(value), now=self.now))
+
+    def filter_not_seen(self, queryset: QuerySet, name: str, value: bool | None) -> QuerySet:
+        if value is None:
+            return queryset
+        missed = not_seen_q(now=self.now)
+        return queryset.filter(missed if value else ~missed)
+
+    def filter_event(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        if not value:
+            return queryset
+        after = self.form.cleaned_data.get("event_after")
+        before = self.form.cleaned_data.get("event_before")
+        return queryset.filter(pk__in=event_path_ids(value, after=after, before=before))
+
+    def filter_nothing(self, queryset: QuerySet, name: str, value) -> QuerySet:
+        """event_after/event_before only bound `event`; alone they select nothing less."""
+        return queryset
+
+    def filter_has_exception(self, queryset: QuerySet, name: str, value: bool | None) -> QuerySet:
+        if value is None:
+            return queryset
+        live = Exists(
+            PolicyException.objects.filter(
+                path_id=OuterRef("pk"),
+                status=PolicyException.Status.APPROVED,
+                expires_at__gt=self.now,
+            )
+        )
+        return queryset.filter(live if value else ~live)

@@ -1,0 +1,1 @@
+"""The browser side: pages, forms, URLs, admin, middleware."""

@@ -1,0 +1,74 @@
+"""Imports in the browser: upload a file (security), follow its progress, read its
+report. The import itself runs in a Celery worker (registry.import_paths)."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
+
+from registry import services
+from registry.models import ImportRun
+from registry.rules.errors import ServiceError
+from registry.runtime.progress import get_progress
+from registry.selectors import import_runs
+from registry.web.forms import ImportUploadForm, apply_service_errors
+from registry.web.views._common import actor_for, error_status, request_now
+from registry.web.views.queues import security_only
+
+UPLOAD_CHUNK = 1 << 20
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def import_list(request: HttpRequest) -> HttpResponse:
+    security_only(request)
+    status = 200
+    form: forms.Form = ImportUploadForm()
+    if request.method == "POST":
+        form = ImportUploadForm(request.POST, request.FILES)
+        status = 400
+        if form.is_valid():
+            data = form.cleaned_data
+            upload = data["file"]
+            try:
+                run = services.import_queue(
+                    actor=actor_for(request),
+                    chunks=upload.chunks(UPLOAD_CHUNK),
+                    file_name=upload.name,
+                    source_format=data["format"],
+                    system=data["system"],
+                    steward=data["steward_team"],
+                    dry_run=data["dry_run"],
+                    partial=data["partial"],
+                    full_sync=data["full_sync"],
+                    now=request_now(request),
+                )
+            except ServiceError as exc:
+                apply_service_errors(form, exc)
+                status = error_status(exc)
+            else:
+                return redirect("registry:import-detail", run_id=run.pk)
+    context = {"form": form, "runs": import_runs()}
+    return render(request, "registry/import_list.html", context, status=status)
+
+
+@login_required
+def import_detail(request: HttpRequest, run_id: str) -> HttpResponse:
+    security_only(request)
+    run = ImportRun.objects.filter(pk=run_id).select_related("steward_team").first()
+    if run is None:
+        raise Http404("No such import.")
+    done, total = get_progress(run.pk) or (run.processed, run.total)
+    context = {
+        "run": run,
+        "done": done,
+        "total": total,
+        "waiting": run.status in (ImportRun.Status.QUEUED, ImportRun.Status.RUNNING),
+    }
+    template = "registry/import_detail.html"
+    if request.headers.get("HX-Request"):
+        template = "registry/_import_status.html"
+    return render(request, template, context)
