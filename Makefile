@@ -31,6 +31,7 @@ $(INSTALLED): requirements.lock pyproject.toml
 lint: setup
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(PY) -m mypy
 
 format: setup
 	$(PY) -m ruff check --fix .

@@ -12,10 +12,10 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
 from api import serializers as s
-from api.actors import actor_for
 from api.views import IF_MATCH, errors, etag, expected_version
 from registry import services
 from registry.rules import permissions
+from registry.rules.actors import actor_for
 from registry.rules.control_points import policy_queryset
 
 

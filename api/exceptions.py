@@ -10,6 +10,8 @@ as `api_token.denied`. Invalid input (400), unknown objects (404, the outsider's
 answer), stale versions (412) and requests with no credentials at all (401) are not.
 """
 
+from typing import Any
+
 from django.contrib.auth import get_user
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
@@ -18,10 +20,9 @@ from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from api.actors import actor_for
 from api.permissions import MISSING_SCOPE_CODE
 from registry.models import ApiToken
-from registry.rules.actors import Actor
+from registry.rules.actors import Actor, NotSignedIn, actor_for
 from registry.rules.errors import Invalid, ServiceError
 from registry.runtime.current_request import source_address
 from registry.services.security import (
@@ -51,7 +52,9 @@ class ErrorSerializer(serializers.Serializer):
 
     detail = serializers.CharField()
     code = serializers.CharField()
-    errors = serializers.DictField(
+    # DRF's metaclass moves declared fields off the class, so this field does not
+    # shadow Serializer.errors; the stubs cannot tell.
+    errors = serializers.DictField(  # type: ignore[assignment]
         child=serializers.ListField(child=serializers.CharField()), required=False
     )
 
@@ -68,7 +71,7 @@ def _flatten(detail) -> dict[str, list[str]]:
 def _actor(request) -> Actor:
     try:
         return actor_for(request)
-    except exceptions.NotAuthenticated:
+    except NotSignedIn:
         pass
     # Refused while authenticating (a session request failing its CSRF check): DRF has
     # set the request's user to anonymous, but the session still says who it is.
@@ -87,7 +90,14 @@ def _target(view):
         return None, model._meta.model_name
     try:
         target = view.get_object()
-    except (Http404, exceptions.APIException, ValueError, TypeError, DjangoValidationError):
+    except (
+        Http404,
+        exceptions.APIException,
+        NotSignedIn,  # refused while authenticating: nobody to scope the lookup to
+        ValueError,
+        TypeError,
+        DjangoValidationError,
+    ):
         target = None
     return target, f"{model._meta.model_name}:{value}"
 
@@ -137,8 +147,13 @@ def _record(exc, context, status: int, reason: str) -> None:
 
 
 def exception_handler(exc, context):
+    if isinstance(exc, NotSignedIn):  # nobody is acting: DRF's 401 with its challenge
+        exc = exceptions.NotAuthenticated()
     if isinstance(exc, ServiceError):
-        body = {"detail": exc.message, "code": _CODES.get(exc.http_status, "error")}
+        body: dict[str, Any] = {
+            "detail": exc.message,
+            "code": _CODES.get(exc.http_status, "error"),
+        }
         if isinstance(exc, Invalid):
             body["errors"] = exc.errors
         _record(exc, context, exc.http_status, exc.message)

@@ -17,13 +17,12 @@ from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from api.actors import actor_for
 from api.permissions import RegistryAccess
 from api.views import errors as documented_errors
 from registry import services
 from registry.models import ApiToken
 from registry.rules import errors
-from registry.rules.actors import Actor
+from registry.rules.actors import Actor, actor_for
 from registry.rules.errors import ServiceError
 from registry.runtime.current_request import source_address
 from registry.runtime.rate_limits import caller_for, spend

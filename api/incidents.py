@@ -14,8 +14,9 @@ from rest_framework.response import Response
 from api.pagination import RegistryCursorPagination
 from api.views import IF_MATCH, _ScopedViewSet, errors, etag, expected_version
 from registry import selectors, services
-from registry.models import AccessPath, Incident
-from registry.selectors.incidents import incident_list, incident_url
+from registry.models import AccessPath, Incident, Team
+from registry.rules.links import incident_url
+from registry.selectors.incidents import incident_list
 from registry.services.incidents import MANUAL_DETECTIONS
 
 
@@ -26,8 +27,12 @@ class IncidentCursorPagination(RegistryCursorPagination):
 
 
 class IncidentPathSerializer(serializers.ModelSerializer):
-    owner_team = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
-    steward_team = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+    owner_team: serializers.SlugRelatedField[Team] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True, allow_null=True
+    )
+    steward_team: serializers.SlugRelatedField[Team] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True, allow_null=True
+    )
 
     class Meta:
         model = AccessPath

@@ -7,7 +7,7 @@ class RegistryCursorPagination(CursorPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
-    ordering = ("-created_at", "-id")
+    ordering: tuple[str, ...] = ("-created_at", "-id")
 
 
 class PathCursorPagination(RegistryCursorPagination):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.conf import settings
 from rest_framework import serializers
 
 from registry.importers.formats import FORMATS
@@ -19,15 +18,17 @@ from registry.models import (
     Notification,
     PolicyException,
     SystemControlPolicy,
+    Tag,
     Team,
     Transfer,
 )
 from registry.rules import errors
 from registry.rules.control_points import authority_of, load_authority
+from registry.rules.links import path_url
+from registry.rules.path_fields import AUTHORITY_TEAM_FIELDS, EDITABLE_FIELDS
 from registry.rules.status import Status
 from registry.runtime.progress import get_progress
 from registry.selectors import path_identifiers
-from registry.services.paths import AUTHORITY_TEAM_FIELDS, EDITABLE_FIELDS
 
 
 class TeamSlugField(serializers.SlugRelatedField):
@@ -44,18 +45,28 @@ class AccessPathListSerializer(serializers.ListSerializer):
     def to_representation(self, data) -> list:
         paths = list(data.all() if hasattr(data, "all") else data)
         load_authority(paths)
-        return [self.child.to_representation(path) for path in paths]
+        child = self.child
+        if child is None:  # ListSerializer.__init__ requires one
+            raise TypeError("AccessPathListSerializer needs a child serializer")
+        return [child.to_representation(path) for path in paths]
 
 
 class AccessPathSerializer(serializers.ModelSerializer):
     """An access path as the API shows it, with its status exact at read time."""
 
-    owner_team = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
-    steward_team = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+    owner_team: serializers.SlugRelatedField[Team] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True, allow_null=True
+    )
+    steward_team: serializers.SlugRelatedField[Team] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True, allow_null=True
+    )
     # Empty until someone records the ticket, so not always a URI.
     ticket_url = serializers.CharField(read_only=True)
     status = serializers.ChoiceField(choices=Status.choices, read_only=True)
-    tags = serializers.SlugRelatedField(slug_field="slug", many=True, read_only=True)
+    # many=True: DRF wraps it in a ManyRelatedField (the stubs type the declaration).
+    tags: serializers.SlugRelatedField[Tag] = serializers.SlugRelatedField(
+        slug_field="slug", many=True, read_only=True
+    )
     url = serializers.SerializerMethodField()
     identifiers = serializers.SerializerMethodField(
         help_text="The credential's other names: [{kind, value}] (key_id, principal, "
@@ -92,7 +103,7 @@ class AccessPathSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_url(self, path: AccessPath) -> str:
-        return f"{settings.BASE_URL}/paths/{path.pk}/"
+        return path_url(path.pk)
 
     def get_identifiers(self, path: AccessPath) -> list[dict[str, str]]:
         return _identifiers(path)
@@ -138,9 +149,9 @@ def _identifiers(path: AccessPath) -> list[dict[str, str]]:
 
 _RENDER = {
     "id": lambda p: str(p.pk),
-    "url": lambda p: f"{settings.BASE_URL}/paths/{p.pk}/",
-    "owner_team": lambda p: p.owner_team.slug if p.owner_team_id else None,
-    "steward_team": lambda p: p.steward_team.slug if p.steward_team_id else None,
+    "url": lambda p: path_url(p.pk),
+    "owner_team": lambda p: p.owner_team.slug if p.owner_team else None,
+    "steward_team": lambda p: p.steward_team.slug if p.steward_team else None,
     "tags": lambda p: [t.slug for t in p.tags.all()],
     "identifiers": _identifiers,
     "approval": lambda p: authority_of(p).approval_json(),
@@ -245,7 +256,9 @@ class OptionalReasonInput(serializers.Serializer):
 
 
 class ClaimSerializer(serializers.ModelSerializer):
-    team = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    team: serializers.SlugRelatedField[Team] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True
+    )
     requested_by = serializers.CharField(source="requested_by_label", read_only=True)
 
     class Meta:
@@ -256,8 +269,12 @@ class ClaimSerializer(serializers.ModelSerializer):
 
 
 class TransferSerializer(serializers.ModelSerializer):
-    from_team = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    to_team = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    from_team: serializers.SlugRelatedField[Team] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True
+    )
+    to_team: serializers.SlugRelatedField[Team] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True
+    )
     requested_by = serializers.CharField(source="requested_by_label", read_only=True)
 
     class Meta:
@@ -268,7 +285,9 @@ class TransferSerializer(serializers.ModelSerializer):
 
 
 class AttestationSerializer(serializers.ModelSerializer):
-    team = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    team: serializers.SlugRelatedField[Team] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True
+    )
     attested_by = serializers.CharField(source="attested_by.get_username", read_only=True)
 
     class Meta:
@@ -283,7 +302,11 @@ class TeamSerializer(serializers.ModelSerializer):
     """A team in the directory. Its contact address only for people in a team (who may
     need to route something to it) and integrations; someone in no team sees names."""
 
-    parent = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+    # DRF's metaclass moves declared fields off the class, so this field does not
+    # shadow Field.parent; the stubs cannot tell.
+    parent: serializers.SlugRelatedField[Team] = serializers.SlugRelatedField(  # type: ignore[assignment]
+        slug_field="slug", read_only=True, allow_null=True
+    )
 
     class Meta:
         model = Team
@@ -353,7 +376,9 @@ class AuditPurgeInput(serializers.Serializer):
 
 
 class NotificationSerializer(serializers.ModelSerializer):
-    team = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    team: serializers.SlugRelatedField[Team] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True
+    )
 
     class Meta:
         model = Notification
@@ -377,14 +402,18 @@ class ImportInput(serializers.Serializer):
     system = serializers.CharField(required=False, default="", allow_blank=True, max_length=64)
     steward_team = TeamSlugField(required=False, allow_null=True, default=None)
     dry_run = serializers.BooleanField(required=False, default=False)
-    partial = serializers.BooleanField(required=False, default=False)
+    # DRF's metaclass moves declared fields off the class, so this field does not
+    # shadow BaseSerializer.partial; the stubs cannot tell.
+    partial = serializers.BooleanField(required=False, default=False)  # type: ignore[assignment]
     full_sync = serializers.BooleanField(required=False, default=False)
 
 
 class ImportRunSerializer(serializers.ModelSerializer):
     """An import and how far it has got (`processed` of `total` rows, live while it runs)."""
 
-    steward_team = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+    steward_team: serializers.SlugRelatedField[Team] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True, allow_null=True
+    )
     processed = serializers.SerializerMethodField()
     total = serializers.SerializerMethodField()
 
@@ -438,9 +467,15 @@ class TriageAnswerSerializer(serializers.Serializer):
 class ControlPolicySerializer(serializers.ModelSerializer):
     """A system's default control-point owners (team slugs; null: no default)."""
 
-    iam_team = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
-    pam_team = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
-    secops_team = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+    iam_team: serializers.SlugRelatedField[Team] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True, allow_null=True
+    )
+    pam_team: serializers.SlugRelatedField[Team] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True, allow_null=True
+    )
+    secops_team: serializers.SlugRelatedField[Team] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True, allow_null=True
+    )
 
     class Meta:
         model = SystemControlPolicy

@@ -9,10 +9,10 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from api.actors import actor_for
 from api.serializers import AccessPathSerializer
 from api.views import IF_MATCH, errors, etag, expected_version
 from registry import selectors, services
+from registry.rules.actors import actor_for
 
 
 class SourceDisabledInput(serializers.Serializer):

@@ -22,7 +22,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api import serializers as s
-from api.actors import actor_for
 from api.exceptions import ErrorSerializer
 from api.pagination import AuditCursorPagination, PathCursorPagination
 from api.permissions import LookupAccess
@@ -39,6 +38,7 @@ from registry.models import (
     Transfer,
 )
 from registry.rules import permissions
+from registry.rules.actors import actor_for
 from registry.selectors.filters import AccessPathFilterSet
 
 IF_MATCH = OpenApiParameter(
@@ -72,6 +72,8 @@ def etag(version: int) -> str:
 
 class _ScopedViewSet(viewsets.GenericViewSet):
     """Looks objects up in the caller's scope only: anything else is a 404."""
+
+    queryset: QuerySet  # each subclass's Model.objects.none(), for the schema
 
     def get_queryset(self) -> QuerySet:
         if getattr(self, "swagger_fake_view", False):  # schema generation: no caller
@@ -483,7 +485,7 @@ class MeView(APIView):
                         "prefix": token.prefix,
                         "scopes": token.scopes,
                         "expires_at": token.expires_at.isoformat(),
-                        "team": token.team.slug if token.team_id else None,
+                        "team": token.team.slug if token.team else None,
                     }
                     if token
                     else None
@@ -515,17 +517,10 @@ class ImportRunViewSet(_ListRetrieveViewSet):
         data = s.ImportInput(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        upload = values["file"]
-        run = services.import_queue(
+        run = services.import_upload(
             actor=self.actor,
-            chunks=upload.chunks(1 << 20),
-            file_name=upload.name,
-            source_format=values["format"],
-            system=values["system"],
-            steward=values["steward_team"],
-            dry_run=values["dry_run"],
-            partial=values["partial"],
-            full_sync=values["full_sync"],
+            upload=values["file"],
+            options=services.ImportOptions.from_input(values),
         )
         return Response(s.ImportRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 

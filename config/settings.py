@@ -6,11 +6,13 @@ that needs no server, so a newcomer can run everything with nothing installed.
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import env_bool, env_int, env_json, env_list, env_str, load_dotenv
+from registry.rules.policies import policy_overrides
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 load_dotenv(BASE_DIR / ".env")
@@ -144,7 +146,7 @@ TEMPLATES = [
 ]
 
 
-def _database_config() -> dict:
+def _database_config() -> dict[str, Any]:
     url = env_str("DATABASE_URL")
     if not url:
         return {
@@ -163,7 +165,9 @@ def _database_config() -> dict:
                 ),
             },
         }
-    config = dj_database_url.parse(url, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))
+    config: dict[str, Any] = dict(
+        dj_database_url.parse(url, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))
+    )
     if config["ENGINE"] not in (
         "django.db.backends.postgresql",
         "django.db.backends.sqlite3",
@@ -379,15 +383,27 @@ NHI_OUTBOUND_TOTAL_SECONDS = env_int("NHI_OUTBOUND_TOTAL_SECONDS", 5)
 # What sends a digest on a channel; the team page's test-send button calls it directly.
 NHI_CHANNEL_SENDER = "workers.channels.send"
 
-# Review and delivery policy (registry/rules/policies.py); any key may be overridden here.
+# Review, reminder, escalation and delivery policy (registry/rules/policies.py): any of
+# the Policy's keys, overridden by NHI_POLICY, a JSON object such as
+# {"review_interval_days": {"critical": 14, "high": 60, "medium": 180, "low": 365},
+#  "reminder_offsets_days": [14, 7, 1]}. Checked here: an unknown key or a wrong type
+# stops start-up with ImproperlyConfigured naming the key. The three delivery variables,
+# when set, win over the same keys in NHI_POLICY.
+_DELIVERY_POLICY_KEYS = (
+    "delivery_lease_seconds",
+    "delivery_backoff_base_seconds",
+    "delivery_max_attempts",
+)
 NHI_POLICY = {
-    key: env_int(f"NHI_{key.upper()}", 0)
-    for key in (
-        "delivery_lease_seconds",
-        "delivery_backoff_base_seconds",
-        "delivery_max_attempts",
-    )
-    if env_int(f"NHI_{key.upper()}", 0)
+    **policy_overrides(env_json("NHI_POLICY", {})),
+    **policy_overrides(
+        {
+            key: value
+            for key in _DELIVERY_POLICY_KEYS
+            if (value := env_int(f"NHI_{key.upper()}", 0))
+        },
+        source="NHI_DELIVERY_*",
+    ),
 }
 
 REST_FRAMEWORK = {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole suite, as `make test` and CI run it.
 #
-# 1. ruff (lint and format) and `makemigrations --check`.
+# 1. ruff (lint and format), mypy (configured in pyproject.toml) and
+#    `makemigrations --check`.
 # 2. The suite on SQLite (the embedded default).
 # 3. The suite on PostgreSQL: DATABASE_URL if it points at PostgreSQL, else the local
 #    server at 127.0.0.1:5432. Without a reachable server the pass is skipped and says
@@ -14,6 +15,7 @@ PYTEST_ARGS=(-n "${NHI_TEST_WORKERS:-2}" "$@")
 echo "== lint"
 $PY -m ruff check .
 $PY -m ruff format --check .
+$PY -m mypy
 env -u DATABASE_URL $PY manage.py makemigrations --check --dry-run
 
 echo "== tests on SQLite"

@@ -39,14 +39,14 @@ from config.settings import *  # noqa: E402, F403
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 # Request budgets in the test process's memory, large enough that no test meets them
-# by accident (tests/test_rate_limits.py sets small ones and its own Redis).
+# by accident (tests/runtime/test_rate_limits.py sets small ones and its own Redis).
 NHI_RATE_PER_PERSON = NHI_RATE_PER_TEAM = NHI_RATE_ANONYMOUS = 1_000_000
 CACHES["ratelimit"] = {  # noqa: F405
     "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
     "LOCATION": "ratelimit",
 }
 
-# Templates resolve {% static %} without a collected manifest (tests/test_production.py
+# Templates resolve {% static %} without a collected manifest (tests/ops/test_production.py
 # checks the production storage against a real collectstatic).
 STORAGES = {
     **STORAGES,  # noqa: F405

@@ -51,7 +51,7 @@ class WorkersConfig(AppConfig):
     def ready(self) -> None:
         from registry.notifications.outbox import outbox_written
         from registry.services.channels import channel_test_queued
-        from registry.services.imports import import_queued
+        from registry.services.import_queue import import_queued
 
         outbox_written.connect(kick_delivery, dispatch_uid="workers.kick_delivery")
         import_queued.connect(kick_import, dispatch_uid="workers.kick_import")

@@ -8,7 +8,7 @@ from registry.runtime.request_id import request_context
 from registry.selectors import queued_imports
 from registry.services.channels import team_channel_test_run
 from registry.services.delivery import deliver
-from registry.services.imports import import_run_queued
+from registry.services.import_queue import import_run_queued
 from registry.services.sweep import sweep
 from workers.channels import send
 from workers.siem import anchor_and_publish

@@ -124,6 +124,14 @@ def audit_record(
     return audit_record_many(actor=actor, now=now, entries=[entry])[0]
 
 
+def _object_type(obj: models.Model) -> str:
+    """The audited object's model name ("accesspath"), set on every concrete model."""
+    name = obj._meta.model_name
+    if name is None:
+        raise TypeError(f"{type(obj).__name__} is not a concrete model")
+    return name
+
+
 def audit_record_many(
     *, actor: Actor, now: dt.datetime, entries: Sequence[AuditEntry]
 ) -> list[AuditEvent]:
@@ -149,7 +157,7 @@ def audit_record_many(
             actor_user=actor.user,
             actor_label=actor.label[:200],
             action=entry.action,
-            object_type=obj._meta.model_name,
+            object_type=_object_type(obj),
             object_id=str(obj.pk),
             path=entry.path
             if entry.path is not None

@@ -47,10 +47,11 @@ def read(source: BinaryIO, *, system: str | None = None) -> Iterator[ImportRow]:
         yield without_secrets(_row(line, user, arn, keys, system or DEFAULT_SYSTEM))
 
 
-def _users(document: Any) -> tuple[list[tuple[Any, Any, list]], str | None]:
-    """(user name, ARN or None, key records) per user, in the file's order."""
+def _users(document: Any) -> tuple[list[tuple[Any, Any, Any]], str | None]:
+    """(user name, ARN or None, key records) per user, in the file's order (unchecked:
+    _row says what is wrong with each)."""
     if isinstance(document, dict) and isinstance(document.get("Users"), list):
-        found = []
+        found: list[tuple[Any, Any, Any]] = []
         for item in document["Users"]:
             if not isinstance(item, dict):
                 found.append((None, None, [None]))
@@ -81,7 +82,9 @@ def _row(line: int, user: Any, arn: Any, keys: Any, system_name: str) -> ImportR
     if not isinstance(keys, list):
         return ImportRow(line=line, data=data, errors=["AccessKeys: expected a list."])
     identifiers: list[tuple[str, str]] = [("principal", arn)] if arn else []
-    active, inactive, created = [], [], []
+    active: list[str] = []
+    inactive: list[str] = []
+    created: list[dt.datetime] = []
     for key in keys:
         if not isinstance(key, dict):
             errors.append("AccessKeyMetadata: an item is not an object.")

@@ -36,7 +36,7 @@ import re
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
-from registry.importers.base import ImportRow, parse_time, without_secrets
+from registry.importers.base import ImportRow, read_time, without_secrets
 
 DEFAULT_SYSTEM = "aws"
 COLUMNS = (
@@ -127,12 +127,7 @@ def _row(line: int, fields: dict[str, str], system_name: str) -> ImportRow | Non
 
     def timestamp(column: str) -> dt.datetime | None:
         value = fields[column].strip()
-        if value.lower() in NO_VALUE:
-            return None
-        parsed = parse_time(value)
-        if parsed is None:
-            errors.append(f"{column}: not an ISO 8601 timestamp with a time zone: {value!r}.")
-        return parsed
+        return None if value.lower() in NO_VALUE else read_time(value, column, errors)
 
     user = fields["user"].strip()
     arn = fields["arn"].strip()

@@ -62,6 +62,18 @@ def parse_time(value: str) -> dt.datetime | None:
     return moment.astimezone(dt.UTC)
 
 
+def read_time(value: Any, label: str, errors: list[str]) -> dt.datetime | None:
+    """A source's optional timestamp: None when absent, an aware UTC datetime when it is
+    an ISO 8601 date-time with a zone; anything else is None plus an error naming
+    `label` (the field or column) appended to the row's `errors`."""
+    if value is None:
+        return None
+    parsed = parse_time(value) if isinstance(value, str) else None
+    if parsed is None:
+        errors.append(f"{label}: not an ISO 8601 timestamp with a time zone: {value!r}.")
+    return parsed
+
+
 def without_secrets(row: ImportRow) -> ImportRow:
     """Drop every secret-shaped value (the field goes, an error names it)."""
     for field_name, messages in secret_errors(row.data).items():

@@ -28,7 +28,7 @@ import datetime as dt
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
-from registry.importers.base import ImportRow, load_json, parse_time, without_secrets
+from registry.importers.base import ImportRow, load_json, read_time, without_secrets
 
 DEFAULT_SYSTEM = "entra"
 CREDENTIAL_LISTS = (
@@ -123,15 +123,7 @@ def _credential_row(
         data["name"] = f"{app_name} {label}"
 
     def timestamp(field_name: str) -> dt.datetime | None:
-        value = credential.get(field_name)
-        if value is None:
-            return None
-        parsed = parse_time(value) if isinstance(value, str) else None
-        if parsed is None:
-            errors.append(
-                f"{where}.{field_name}: not an ISO 8601 timestamp with a time zone: {value!r}."
-            )
-        return parsed
+        return read_time(credential.get(field_name), f"{where}.{field_name}", errors)
 
     start = timestamp("startDateTime")
     end = timestamp("endDateTime")

@@ -32,7 +32,7 @@ import re
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
-from registry.importers.base import ImportRow, load_json, parse_time, without_secrets
+from registry.importers.base import ImportRow, load_json, read_time, without_secrets
 
 DEFAULT_SYSTEM = "gcp"
 NO_EXPIRY = dt.datetime(9999, 12, 31, 23, 59, 59, tzinfo=dt.UTC)
@@ -90,13 +90,7 @@ def _row(line: int, item: dict[str, Any], system_name: str) -> ImportRow:
         errors.append(f"keyType: expected USER_MANAGED or SYSTEM_MANAGED, got {key_type!r}.")
 
     def timestamp(field_name: str) -> dt.datetime | None:
-        value = item.get(field_name)
-        if value is None:
-            return None
-        parsed = parse_time(value) if isinstance(value, str) else None
-        if parsed is None:
-            errors.append(f"{field_name}: not an ISO 8601 timestamp with a time zone: {value!r}.")
-        return parsed
+        return read_time(item.get(field_name), field_name, errors)
 
     created = timestamp("validAfterTime")
     expires = timestamp("validBeforeTime")

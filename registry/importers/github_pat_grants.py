@@ -40,7 +40,7 @@ import json
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
-from registry.importers.base import ImportRow, parse_time, without_secrets
+from registry.importers.base import ImportRow, read_time, without_secrets
 
 DEFAULT_SYSTEM = "github"
 SHORT_LIVED_UNDER = dt.timedelta(days=8)
@@ -152,13 +152,7 @@ def _row(line: int, item: dict[str, Any], system_name: str) -> ImportRow:
         identifiers.append(("key_id", data["external_id"]))
 
     def timestamp(field_name: str) -> dt.datetime | None:
-        value = item.get(field_name)
-        if value is None:
-            return None
-        parsed = parse_time(value) if isinstance(value, str) else None
-        if parsed is None:
-            errors.append(f"{field_name}: not an ISO 8601 timestamp with a time zone: {value!r}.")
-        return parsed
+        return read_time(item.get(field_name), field_name, errors)
 
     granted = timestamp("access_granted_at")
     expires = timestamp("token_expires_at")

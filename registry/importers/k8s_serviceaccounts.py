@@ -98,7 +98,7 @@ def _row(line: int, item: dict[str, Any], system_name: str) -> ImportRow:
         errors.append("metadata.namespace: missing.")
     labels = _string_map(metadata.get("labels"), "metadata.labels", errors)
     annotations = _string_map(metadata.get("annotations"), "metadata.annotations", errors)
-    if errors:
+    if errors or not isinstance(name, str) or not isinstance(namespace, str):
         return ImportRow(line=line, data=data, errors=errors)
 
     reference = f"{namespace}/{name}"

@@ -32,8 +32,8 @@ from typing import Any, BinaryIO
 
 from registry.importers.base import ImportRow
 from registry.rules.errors import Invalid
+from registry.rules.path_fields import EDITABLE_FIELDS
 from registry.services import identifiers as identifier_rules
-from registry.services.paths import EDITABLE_FIELDS
 
 HISTORY_FIELDS = frozenset({"last_attested_at"})
 ACCEPTED = EDITABLE_FIELDS | {"owner_team", "tags", "identifiers", "revoker_teams"} | HISTORY_FIELDS

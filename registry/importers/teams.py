@@ -71,13 +71,24 @@ from typing import Any, BinaryIO
 import yaml
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email, validate_slug
+from django.db import models
 from django.utils.text import slugify
 
 from registry.models import Membership, Team
 
 DEFAULT_NAMESPACE = "default"
-SLUG_MAX = Team._meta.get_field("slug").max_length
-NAME_MAX = Team._meta.get_field("name").max_length
+
+
+def _max_length(name: str) -> int:
+    """The length limit of one of Team's text columns."""
+    column = Team._meta.get_field(name)
+    if not isinstance(column, models.Field) or column.max_length is None:
+        raise TypeError(f"Team.{name} is not a column with a max_length.")
+    return column.max_length
+
+
+SLUG_MAX = _max_length("slug")
+NAME_MAX = _max_length("name")
 
 # Backstage's default naming rules (descriptor format, metadata.name / namespace).
 _ENTITY_NAME = re.compile(r"^[A-Za-z0-9]+(?:[-_.][A-Za-z0-9]+)*$")
@@ -263,6 +274,8 @@ def _documents(text: str) -> Iterable[tuple[yaml.Node, Any]]:
     try:
         while loader.check_node():
             node = loader.get_node()
+            if node is None:  # check_node() said a document follows; never here
+                break
             yield node, loader.construct_document(node)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
@@ -519,18 +532,18 @@ def _csv_row(directory: TeamDirectory, row: dict[str, str], line: int, roles: di
         if role is not None:
             raise TeamFileError(line, "role: given without a member.")
         return
-    key = (slug, member.lower())
-    if key in roles:
-        stated, first_line = roles[key]
+    pair = (slug, member.lower())
+    if pair in roles:
+        stated, first_line = roles[pair]
         if role is not None and stated is not None and role != stated:
             raise TeamFileError(
                 line, f"role: {role!r} contradicts {stated!r} for {member} on line {first_line}."
             )
         if role is not None and stated is None:
-            roles[key] = (role, first_line)
-            _set_role(directory, key, role)
+            roles[pair] = (role, first_line)
+            _set_role(directory, pair, role)
         return
-    roles[key] = (role, line)
+    roles[pair] = (role, line)
     directory.memberships.append(
         MemberEntry(
             team=Link(slug, slug, line, entity, "team"),

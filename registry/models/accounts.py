@@ -69,10 +69,6 @@ class ApiToken(models.Model):
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
 
-    @property
-    def is_team_token(self) -> bool:
-        return self.team_id is not None
-
 
 class SavedFilter(models.Model):
     """A person's named inventory filter (the query string of the inventory page).

@@ -26,6 +26,33 @@ class Notification(models.Model):
         TEAMS = "teams", "Microsoft Teams"
         WEBHOOK = "webhook", "Webhook"
 
+    class Reason(models.TextChoices):
+        """Why a team is told. The sweep's reasons (rules/recipients.py says who hears
+        each, rules/status.py when), the requests' and the events'."""
+
+        REVIEW_REMINDER = "review_reminder", "Review reminder"
+        EXPIRY_REMINDER = "expiry_reminder", "Expiry reminder"
+        REVIEW_OVERDUE = "review_overdue", "Review overdue"
+        LAPSED = "lapsed", "Lapsed"
+        OWNER_UNACCOUNTABLE = "owner_unaccountable", "Owning team unaccountable"
+        UNOWNED = "unowned", "Unowned"
+        UNCLAIMED = "unclaimed", "Still unclaimed"
+        EXPIRED = "expired", "Expired"
+        CLAIM_REQUESTED = "claim_requested", "Claim requested"
+        CLAIM_WAITING = "claim_waiting", "Claim waiting"
+        TRANSFER_REQUESTED = "transfer_requested", "Transfer requested"
+        TRANSFER_WAITING = "transfer_waiting", "Transfer waiting"
+        CHANGE_REQUEST = "change_request", "Change waiting for approval"
+        SOURCE_UNCONFIRMED = "source_unconfirmed", "Not confirmed disabled at the source"
+        SOURCE_STILL_LISTED = "source_still_listed", "Still listed at the source"
+        TRIAGE = "triage", "Looked up in triage"
+        INCIDENT = "incident", "Leak incident"
+        CHANNEL_TEST = "channel_test", "Channel test"
+        # Lifecycle events, to event webhooks (notifications/events.py).
+        EVENT_REVOKED = "access_path.revoked", "Event: revoked"
+        EVENT_EXPIRED = "access_path.expired", "Event: expired"
+        EVENT_LAPSED = "access_path.lapsed", "Event: lapsed"
+
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
         SENT = "sent", "Sent"
@@ -35,7 +62,7 @@ class Notification(models.Model):
     audience = models.CharField(max_length=8, choices=Audience.choices, default=Audience.MEMBERS)
     channel = models.CharField(max_length=8, choices=Channel.choices, default=Channel.EMAIL)
     path = models.ForeignKey(AccessPath, on_delete=models.PROTECT, related_name="notifications")
-    reason = models.CharField(max_length=48)
+    reason = models.CharField(max_length=48, choices=Reason.choices)
     # What the message says, fixed when it is queued (an event must describe the moment
     # it happened, not the path as it is when delivery finally succeeds).
     payload = models.JSONField(default=dict, blank=True)

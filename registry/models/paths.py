@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import uuid
+from typing import TYPE_CHECKING
 
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 
 from registry.models.teams import Team
+
+if TYPE_CHECKING:
+    from registry.models.requests import ChangeRequest
+    from registry.rules.control_points import Authority
 
 
 class Tag(models.Model):
@@ -197,6 +202,12 @@ class AccessPath(models.Model):
 
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()
+
+    # Not columns: set on loaded rows by the code that reads or changes them.
+    # registry.rules.control_points.load_authority (read with authority_of):
+    authority: Authority
+    # registry.services.change_requests: the request an edit's held fields wait in.
+    held_change: ChangeRequest | None
 
     class Meta:
         ordering = ["created_at", "id"]

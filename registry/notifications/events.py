@@ -17,15 +17,9 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from registry.models import AccessPath, CredentialIdentifier, Team
-from registry.notifications.outbox import Audience, Notice, queue
-from registry.notifications.wording import path_url
-
-
-class Event:
-    REVOKED = "access_path.revoked"
-    EXPIRED = "access_path.expired"
-    LAPSED = "access_path.lapsed"
-
+from registry.notifications.outbox import Notice, queue
+from registry.rules.links import path_url
+from registry.rules.recipients import Recipient, who_hears
 
 # The path columns an event needs (the sweep reads them with .values()).
 EVENT_FIELDS = (
@@ -60,7 +54,9 @@ def event_payload(
     `path` is what the webhook sends as its `data`; `occurred_at` its `timestamp`."""
 
     def slug(team_id: int | None) -> str | None:
-        return teams[team_id].slug if team_id in teams else None
+        if team_id is None or team_id not in teams:
+            return None
+        return teams[team_id].slug
 
     when = occurred_at.isoformat()
     data = {
@@ -93,9 +89,17 @@ def event_notices(
     has an event webhook. `cycle_of(row)` and `occurred_at_of(row)` give the outbox
     cycle and the moment it happened."""
 
-    def recipients(row: Mapping[str, Any]) -> list[int]:
-        wanted = {row["owner_team_id"], row["steward_team_id"]} - {None}
-        return sorted(t for t in wanted if t in teams and teams[t].event_webhook_url)
+    with_webhook = {pk for pk, team in teams.items() if team.event_webhook_url}
+
+    def recipients(row: Mapping[str, Any]) -> list[Recipient]:
+        return who_hears(
+            event,
+            stage,
+            owner_id=row["owner_team_id"],
+            steward_id=row["steward_team_id"],
+            security_ids=(),
+            event_team_ids=with_webhook,
+        )
 
     rows = [row for row in rows if recipients(row)]
     if not rows:
@@ -113,15 +117,15 @@ def event_notices(
         )
         notices += [
             Notice(
-                team_id=team_id,
-                audience=Audience.MEMBERS,
+                team_id=recipient.team_id,
+                audience=recipient.audience,
                 path_id=row["id"],
                 reason=event,
                 cycle=cycle_of(row),
                 stage=stage,
                 payload=payload,
             )
-            for team_id in recipients(row)
+            for recipient in recipients(row)
         ]
     return notices
 

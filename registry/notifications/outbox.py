@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connection, transaction
+from django.db.models import Field
+from django.db.models.fields.related import RelatedField
 from django.dispatch import Signal
 
 from registry.models import Membership, Notification, Team
@@ -62,7 +64,7 @@ def channels_for(team: Team, audience: str, *, event: bool = False) -> list[str]
         return [Channel.WEBHOOK] if team.event_webhook_url else []
     if audience == Audience.LEADS:
         return [Channel.EMAIL]
-    channels = [Channel.EMAIL]
+    channels: list[str] = [Channel.EMAIL]
     if team.slack_webhook_url:
         channels.append(Channel.SLACK)
     if team.teams_webhook_url:
@@ -92,7 +94,7 @@ def queue(
 def _insert(rows: Sequence[tuple[Notice, str]], now: dt.datetime) -> int:
     if not rows:
         return 0
-    fields = {name: Notification._meta.get_field(name.removesuffix("_id")) for name in _COLUMNS}
+    fields = {name: _column_field(name) for name in _COLUMNS}
     params: list[Any] = []
     for notice, channel in rows:
         values = {
@@ -111,13 +113,20 @@ def _insert(rows: Sequence[tuple[Notice, str]], now: dt.datetime) -> int:
             "created_at": now,
         }
         for name in _COLUMNS:
-            target = fields[name]
-            if target.is_relation:
-                target = target.target_field
-            params.append(target.get_db_prep_save(values[name], connection))
+            params.append(fields[name].get_db_prep_save(values[name], connection))
     with connection.cursor() as cursor:
         cursor.execute(_insert_sql(len(rows)), params)
         return max(cursor.rowcount, 0)
+
+
+def _column_field(name: str) -> Field[Any, Any]:
+    """The field that stores column `name`: for a relation (`team_id`), its target's."""
+    found = Notification._meta.get_field(name.removesuffix("_id"))
+    if isinstance(found, RelatedField):
+        return found.target_field
+    if not isinstance(found, Field):
+        raise TypeError(f"{name} is not a column of the notification table")
+    return found
 
 
 def _insert_sql(rows: int) -> str:

@@ -1,12 +1,17 @@
-"""What a notification says, in words: shared by digests, pages and the timeline."""
+"""What a notification says, in words: shared by digests, pages, the timeline and the
+coming-reminders page. Days left are counted from dates (rules/status.days_left), not
+read off which reminder fired: a path registered 10 days before its expiry gets the
+14-day reminder, which says "in 10 days"."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from django.conf import settings
-
 from registry.models import Notification
+from registry.rules import status
+from registry.rules.policies import Policy
+
+Reason = Notification.Reason
 
 _STAGE_WORDS = {
     1: "the owning team was told",
@@ -22,66 +27,78 @@ def _date(value: str | None) -> str:
     return dt.datetime.fromisoformat(value).strftime("%-d %b %Y")
 
 
-def describe(reason: str, stage: int, payload: dict) -> str:
+def _in_days(due_at: str | None, at: dt.datetime | None, stage: int) -> str:
+    """ "in 10 days", "tomorrow", "today": from the dates when both are known."""
+    days = stage
+    if due_at and at is not None:
+        days = status.days_left(dt.datetime.fromisoformat(due_at), at)
+    if days <= 0:
+        return "today"
+    return "tomorrow" if days == 1 else f"in {days} days"
+
+
+def describe(reason: str, stage: int, payload: dict, *, at: dt.datetime | None = None) -> str:
+    """`at`: when the notice is (or will be) sent, for the days it announces."""
     due = _date(payload.get("due_at"))
     match reason:
-        case "review_reminder":
-            return f"Review due in {stage} day{'s' if stage != 1 else ''} ({due}): attest it."
-        case "expiry_reminder":
-            return f"Expires in {stage} day{'s' if stage != 1 else ''} ({due}): renew or retire it."
-        case "review_overdue":
+        case Reason.REVIEW_REMINDER:
+            return f"Review due {_in_days(payload.get('due_at'), at, stage)} ({due}): attest it."
+        case Reason.EXPIRY_REMINDER:
+            when = _in_days(payload.get("due_at"), at, stage)
+            return f"Expires {when} ({due}): renew or retire it."
+        case Reason.REVIEW_OVERDUE:
             return f"Review overdue since {due}; {_STAGE_WORDS.get(stage, '')}."
-        case "lapsed":
+        case Reason.LAPSED:
             return f"Lapsed: review overdue since {due}. Revocation recommended."
-        case "owner_unaccountable":
+        case Reason.OWNER_UNACCOUNTABLE:
             return "Lapsed: its owning team is inactive or has no members (offboarding)."
-        case "unowned":
+        case Reason.UNOWNED:
             return f"Unowned since {_date(payload.get('unowned_since'))}: claim it or retire it."
-        case "unclaimed":
+        case Reason.UNCLAIMED:
             return f"Still unowned since {_date(payload.get('unowned_since'))}: escalated."
-        case "claim_requested":
+        case Reason.CLAIM_REQUESTED:
             return "A team has claimed this path and waits for a security review."
-        case "transfer_requested":
+        case Reason.TRANSFER_REQUESTED:
             return "This path is offered to your team: accept or decline it."
-        case "claim_waiting":
+        case Reason.CLAIM_WAITING:
             return f"A claim has waited since {_date(payload.get('waiting_since'))} for review."
-        case "transfer_waiting":
+        case Reason.TRANSFER_WAITING:
             return (
                 f"A transfer to your team has waited since "
                 f"{_date(payload.get('waiting_since'))}: accept or decline it."
             )
-        case "expired":
+        case Reason.EXPIRED:
             return (
                 f"Expired on {_date(payload.get('expired_at'))}: make sure it is revoked "
                 "downstream."
             )
-        case "change_request":
+        case Reason.CHANGE_REQUEST:
             fields = ", ".join(sorted(payload.get("changes", {})))
             return (
                 f"{payload.get('requested_by', 'Someone')} asks to change {fields}: it waits "
                 "for your approval on the path's page."
             )
-        case "triage":
+        case Reason.TRIAGE:
             return (
                 f"Looked up in triage by {payload.get('looked_up_by', 'someone')} "
                 f"(by {payload.get('kind', 'identifier')}): if this credential leaked, follow "
                 "its revocation plan."
             )
-        case "incident":
+        case Reason.INCIDENT:
             return describe_incident(stage, payload)
-        case "channel_test":
+        case Reason.CHANNEL_TEST:
             return "Test message from NHI Registry: this channel works."
-        case "source_unconfirmed":
+        case Reason.SOURCE_UNCONFIRMED:
             return (
                 f"Retired here on {_date(payload.get('since'))} and still not confirmed "
                 "disabled at the source: make sure the credential no longer works."
             )
-        case "source_still_listed":
+        case Reason.SOURCE_STILL_LISTED:
             return (
                 f"A full sync on {_date(payload.get('since'))} still lists this credential "
                 "although it is retired here: disable it at the source."
             )
-        case "access_path.expired" | "access_path.lapsed" | "access_path.revoked":
+        case Reason.EVENT_EXPIRED | Reason.EVENT_LAPSED | Reason.EVENT_REVOKED:
             return f"Event {reason}."
     return reason
 
@@ -109,22 +126,20 @@ def describe_incident(stage: int, payload: dict) -> str:
 
 
 def describe_notification(notification: Notification) -> str:
-    return describe(notification.reason, notification.stage, notification.payload)
-
-
-def path_url(path_id: object) -> str:
-    return f"{settings.BASE_URL}/paths/{path_id}/"
+    return describe(
+        notification.reason, notification.stage, notification.payload, at=notification.created_at
+    )
 
 
 def _day(value: dt.datetime | None) -> str:
     return value.strftime("%-d %b %Y") if value else "?"
 
 
-def status_reason(path, *, now: dt.datetime, lapse_after: dt.timedelta) -> str:
+def status_reason(path, *, now: dt.datetime, policy: Policy) -> str:
     """Why a path has its status, in words ("overdue since 12 Nov 2026, escalated to the
     team's leads"). `path` carries the `status` annotation of the selectors."""
     match path.status:
-        case "unowned":
+        case Reason.UNOWNED:
             return f"unowned since {_day(path.state_changed_at)}: claim it or retire it"
         case "claim_pending":
             return "a team's claim waits for a security reviewer"
@@ -136,19 +151,19 @@ def status_reason(path, *, now: dt.datetime, lapse_after: dt.timedelta) -> str:
             )
             return f"{attested}; next review due {_day(path.next_review_at)}"
         case "review_due":
-            days = max((path.next_review_at - now).days, 0)
-            return f"review due {_day(path.next_review_at)} (in {days} days): attest it"
+            when = _in_days(path.next_review_at.isoformat(), now, 0)
+            return f"review due {_day(path.next_review_at)} ({when}): attest it"
         case "overdue":
             stage = _STAGE_WORDS.get(path.escalation_stage, "not yet escalated")
             return f"overdue since {_day(path.next_review_at)}, {stage}"
-        case "lapsed":
-            if path.next_review_at and path.next_review_at <= now - lapse_after:
+        case Reason.LAPSED:
+            if status.lapsed_by_age(path, now=now, policy=policy):
                 return (
                     f"lapsed: overdue since {_day(path.next_review_at)}; in security's "
                     "queue, revocation recommended"
                 )
             return "lapsed: its owning team is inactive or has no members (offboarding)"
-        case "expired":
+        case Reason.EXPIRED:
             return f"expired on {_day(path.expires_at)}; disabled at the source"
         case "revoked":
             return f"revoked on {_day(path.state_changed_at)}; disabled at the source"

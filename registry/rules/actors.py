@@ -8,19 +8,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from registry.models import AuditEvent, Membership, Team
+from registry.models import ApiToken, AuditEvent, Membership, Team
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser
+    from django.contrib.auth.models import User
 
 
 @dataclass(eq=False)
 class Actor:
     kind: str  # one of AuditEvent.ActorType
     label: str
-    user: AbstractBaseUser | None = None
+    user: User | None = None
     # A team token: an integration acting for one team, never for a person.
     integration_team: Team | None = None
     token_id: str = ""
@@ -28,7 +28,7 @@ class Actor:
     token_issuer_id: int | None = None
 
     @classmethod
-    def for_user(cls, user: AbstractBaseUser) -> Actor:
+    def for_user(cls, user: User) -> Actor:
         return cls(kind=AuditEvent.ActorType.USER, label=user.get_username(), user=user)
 
     @classmethod
@@ -48,13 +48,24 @@ class Actor:
         )
 
     @classmethod
-    def personal_token(cls, user: AbstractBaseUser, *, token_id: str, name: str) -> Actor:
+    def personal_token(cls, user: User, *, token_id: str, name: str) -> Actor:
         return cls(
             kind=AuditEvent.ActorType.TOKEN,
             label=f"{user.get_username()} via token {name}",
             user=user,
             token_id=token_id,
         )
+
+    @classmethod
+    def for_token(cls, token: ApiToken) -> Actor:
+        """Who acts through an API token: its team's integration, or its person."""
+        if (team := token.team) is not None:
+            return cls.integration(
+                team, token_id=token.prefix, name=token.name, issuer_id=token.created_by_id
+            )
+        if token.user is None:  # the check constraint api_token_for_a_team_or_a_person
+            raise ValueError(f"token {token.prefix} is neither a team's nor a person's")
+        return cls.personal_token(token.user, token_id=token.prefix, name=token.name)
 
     @property
     def is_system(self) -> bool:
@@ -113,3 +124,32 @@ class Actor:
         """Forget cached roles after a membership change made in the same request."""
         self.__dict__.pop("roles", None)
         self.__dict__.pop("is_security_reviewer", None)
+
+
+class NotSignedIn(Exception):
+    """The request carries neither a signed-in person nor an API token, so nobody acts
+    (the API answers 401; every page that acts asks for a sign-in first)."""
+
+
+# Where `actor_for` keeps its answer on the request it was asked about.
+_CACHED_ACTOR = "_nhi_actor"
+
+
+def actor_for(request: Any) -> Actor:
+    """Who is acting on `request`, a page's HttpRequest or the API's Request: the API
+    token it was authenticated with, else its signed-in person. Cached on the request,
+    so one request reads its roles once. Raises NotSignedIn for an anonymous request."""
+    # The object's own attributes only: DRF's Request would otherwise answer with the
+    # wrapped HttpRequest's attribute.
+    actor = vars(request).get(_CACHED_ACTOR)
+    if actor is None:
+        token = getattr(request, "auth", None)
+        user = getattr(request, "user", None)
+        if isinstance(token, ApiToken):
+            actor = Actor.for_token(token)
+        elif user is not None and user.is_authenticated:
+            actor = Actor.for_user(user)
+        else:
+            raise NotSignedIn
+        setattr(request, _CACHED_ACTOR, actor)
+    return actor

@@ -77,10 +77,6 @@ class Authority:
     def approved(self) -> bool:
         return bool(self.approved_by) and self.approved_by_team is not None
 
-    @property
-    def missing_owners(self) -> list[str]:
-        return [point for point in CONTROL_POINTS if self.owners[point].team is None]
-
     def approval_json(self) -> dict[str, Any]:
         at = self.approved_at
         return {

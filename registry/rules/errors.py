@@ -71,7 +71,6 @@ OWNER_DIFFERS = (
 INVALID_TOKEN = "Invalid, expired or revoked token."
 TOKEN_SCOPES = "Choose one or more scopes: read, write."
 TOKEN_LIFETIME = "A token must expire within 1 to {days} days."
-TOKEN_OWNER_TEAM = "A personal token belongs to one of its person's teams; name one."
 TOKEN_REVOKED = "This token is already revoked."
 SLUG_TAKEN = "A team with this slug already exists."
 ALREADY_MEMBER = "This user is already a member of the team."

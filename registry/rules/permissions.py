@@ -9,8 +9,18 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from typing import Any
 
-from registry.models import AccessPath, ChangeRequest, Claim, PolicyException, Team, Transfer
+from registry.models import (
+    AccessPath,
+    ApiToken,
+    ChangeRequest,
+    Claim,
+    PolicyException,
+    SavedFilter,
+    Team,
+    Transfer,
+)
 from registry.rules import errors
 from registry.rules.actors import Actor
 from registry.rules.policies import Policy
@@ -115,7 +125,7 @@ def refuse_claim(actor: Actor, team: Team) -> str | None:
 def refuse_review(actor: Actor, *requesters: int | None) -> str | None:
     """Deciding claims and exceptions: a security reviewer (a person; tokens never
     review), never on a request they made themselves or through a token they issued."""
-    if not actor.is_security_reviewer:
+    if not actor.is_security_reviewer or actor.user is None:
         return errors.NOT_A_SECURITY_REVIEWER
     if actor.user.pk in requesters:
         return errors.SELF_REVIEW_FORBIDDEN
@@ -293,7 +303,7 @@ def held_fields(path: AccessPath, values: dict, *, now: dt.datetime, policy: Pol
         held.append("risk_tier")
     expires = values.get("expires_at")
     later = expires is not None and (path.expires_at is None or expires > path.expires_at)
-    if later and expires > now + policy.default_expiry_for(tier):
+    if later and expires is not None and expires > now + policy.default_expiry_for(tier):
         held.append("expires_at")
     if values.get("requires_human_signoff") is False and path.requires_human_signoff:
         held.append("requires_human_signoff")
@@ -319,7 +329,7 @@ def change_needs_approval(actor: Actor, path: AccessPath) -> str | None:
 def refuse_change_decision(actor: Actor, request: ChangeRequest) -> str | None:
     """A lead of the owning team (security for a critical path, or always), never on a
     change they asked for themselves or through a token they issued."""
-    if not actor.is_person:
+    if not actor.is_person or actor.user is None:
         return errors.HUMAN_REQUIRED
     requesters = (request.requested_by_id, request.requested_through_token_of_id)
     if actor.user.pk in requesters:
@@ -329,3 +339,45 @@ def refuse_change_decision(actor: Actor, request: ChangeRequest) -> str | None:
     if request.approver == "lead" and actor.lead_of(request.path.owner_team_id):
         return None
     return errors.CHANGE_NEEDS_APPROVER
+
+
+def refuse_token_revoke(actor: Actor, token: ApiToken) -> str | None:
+    """Revoking an API token: the person it belongs to, or whoever manages the team it
+    acts for (its leads, security)."""
+    if token.user_id is not None and actor.user is not None and actor.user.pk == token.user_id:
+        return None
+    team = token.team or token.access_path.owner_team
+    # A token of a path nobody owns any more: only security (or the system) stops it.
+    return refuse_team_admin(actor) if team is None else refuse_team_manage(actor, team)
+
+
+def refuse_saved_filter_create(actor: Actor) -> str | None:
+    """Saved filters belong to people, not tokens."""
+    return None if actor.is_person else errors.HUMAN_REQUIRED
+
+
+def refuse_saved_filter_archive(actor: Actor, saved: SavedFilter) -> str | None:
+    """Only the person who saved a filter removes it."""
+    if actor.user is None or saved.user_id != actor.user.pk:
+        return errors.NOT_ALLOWED
+    return None
+
+
+def refuse_evidence_pack(actor: Actor) -> str | None:
+    """The auditor evidence pack: security (or the system, for the scheduled run)."""
+    if actor.is_system or actor.is_security_reviewer:
+        return None
+    return errors.NOT_A_SECURITY_REVIEWER
+
+
+def may_use_security_pages(actor: Actor) -> bool:
+    """Security's pages (review queues, imports, evidence, dead letters); for anyone
+    else they do not exist (404)."""
+    return actor.is_security_reviewer
+
+
+def refuse_personal_token(actor: Actor, user: Any) -> str | None:
+    """A personal token is issued to the person themself (or by the system)."""
+    if actor.is_system or (actor.user is not None and actor.user.pk == user.pk):
+        return None
+    return errors.NOT_ALLOWED

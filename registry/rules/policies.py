@@ -3,10 +3,14 @@ through the NHI_POLICY setting (a dict with the same keys)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
 
 @dataclass(frozen=True)
@@ -109,3 +113,82 @@ class Policy:
 def current_policy() -> Policy:
     overrides = getattr(settings, "NHI_POLICY", None) or {}
     return Policy(**overrides)
+
+
+# Ladders: one number per stage, in ascending order (a stage starts after the one before).
+_LADDERS = frozenset({"escalation_days", "incident_escalation_hours"})
+
+
+def _whole_number(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _refuse(source: str, key: str, expected: str, value: Any) -> ImproperlyConfigured:
+    return ImproperlyConfigured(f"{source}: {key!r} must be {expected}; got {value!r}.")
+
+
+def _checked(source: str, key: str, value: Any, hint: Any, default: Any) -> Any:
+    """`value` as the Policy field `key` (of type `hint`) holds it, or ImproperlyConfigured."""
+    kind = typing.get_origin(hint) or hint
+    if kind is int:
+        if not _whole_number(value):
+            raise _refuse(source, key, "a whole number, 0 or more", value)
+        return value
+    if kind is dict:
+        tiers = ", ".join(default)
+        if not isinstance(value, Mapping):
+            raise _refuse(source, key, f"an object of days by risk tier ({tiers})", value)
+        for tier, days in value.items():
+            if tier not in default:
+                raise ImproperlyConfigured(
+                    f"{source}: {key!r} names an unknown risk tier {tier!r}; known: {tiers}."
+                )
+            if not _whole_number(days):
+                raise _refuse(source, f"{key}.{tier}", "a whole number, 0 or more", days)
+        return {**default, **value}  # a tier left out keeps its default
+    if kind is tuple:
+        if key in _LADDERS:
+            ladder = f"a list of {len(default)} ascending whole numbers, one per stage"
+            if (
+                not isinstance(value, list | tuple)
+                or len(value) != len(default)
+                or not all(_whole_number(item) for item in value)
+                or list(value) != sorted(value)
+            ):
+                raise _refuse(source, key, ladder, value)
+        elif (
+            not isinstance(value, list | tuple)
+            or not value
+            or not all(_whole_number(item) for item in value)
+        ):
+            raise _refuse(source, key, "a non-empty list of whole numbers, 0 or more", value)
+        return tuple(value)
+    raise TypeError(f"Policy.{key}: no check for {hint!r}")  # a new kind of field
+
+
+def policy_overrides(overrides: Any, *, source: str = "NHI_POLICY") -> dict[str, Any]:
+    """`overrides` (the NHI_POLICY environment variable's JSON, say) checked against
+    Policy and turned into what its fields hold: the NHI_POLICY setting. Lists become
+    tuples; a per-risk-tier object may name only some tiers (the others keep their
+    defaults). An unknown key or a value of the wrong type is ImproperlyConfigured
+    naming the key, so a deployment with a typo stops at start-up."""
+    if not isinstance(overrides, Mapping):
+        raise ImproperlyConfigured(
+            f"{source} must be a JSON object of policy keys; got {overrides!r}."
+        )
+    hints = typing.get_type_hints(Policy)
+    defaults = Policy()
+    known = {f.name for f in fields(Policy)}
+    checked: dict[str, Any] = {}
+    for key, value in overrides.items():
+        if key not in known:
+            raise ImproperlyConfigured(
+                f"{source}: unknown key {key!r}; the policy's keys are {', '.join(sorted(known))}."
+            )
+        checked[key] = _checked(source, key, value, hints[key], getattr(defaults, key))
+    return checked
+
+
+def policy_from_mapping(overrides: Any, *, source: str = "NHI_POLICY") -> Policy:
+    """The Policy that `overrides` (checked by `policy_overrides`) makes of the defaults."""
+    return Policy(**policy_overrides(overrides, source=source))

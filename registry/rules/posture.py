@@ -23,7 +23,7 @@ from django.db.models.lookups import LessThan
 from registry.models import AccessPath, Attestation, PolicyException
 from registry.rules.control_points import missing_authority_q
 from registry.rules.policies import Policy
-from registry.rules.status import owner_unaccountable_q
+from registry.rules.status import live_q, owner_unaccountable_q
 
 Rule = PolicyException.Rule
 State = AccessPath.State
@@ -143,14 +143,6 @@ RULES: tuple[PostureRule, ...] = (
         "each control point (IAM, PAM, platform runtime, security monitoring).",
     ),
 )
-RULES_BY_CODE = {rule.code: rule for rule in RULES}
-
-
-def live_q(now: dt.datetime) -> Q:
-    """Neither revoked nor expired: only live access has a posture to fix."""
-    return Q(state__in=(State.UNOWNED, State.CLAIM_PENDING, State.ACTIVE)) & (
-        Q(expires_at__isnull=True) | Q(expires_at__gt=now)
-    )
 
 
 def _external_ids_spanning(field: str, now: dt.datetime) -> Any:

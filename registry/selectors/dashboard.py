@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 
 from django.core.exceptions import EmptyResultSet
 from django.db import connection
-from django.db.models import Case, Count, IntegerField, Q, Value, When
+from django.db.models import Case, Count, Expression, IntegerField, Q, Value, When
 from django.db.models.functions import TruncWeek
 
 from registry.models import AccessPath, AuditEvent, Team
@@ -145,7 +145,7 @@ def _percent(part: int, whole: int) -> int | None:
     return round(100 * part / whole) if whole else None
 
 
-def quality_expression() -> Case | Value:
+def quality_expression() -> Expression:
     """Record completeness as a number of filled recommended fields (SQL twin of
     registry.rules.posture.record_quality)."""
     terms = [
@@ -160,7 +160,7 @@ def quality_expression() -> Case | Value:
         )
         for f in (*RECOMMENDED_DATE_FIELDS, "steward_team")
     ]
-    total = terms[0]
+    total: Expression = terms[0]
     for term in terms[1:]:
         total = total + term
     return total
@@ -178,15 +178,16 @@ def _one_pass(actor: Actor, *, now: dt.datetime, policy: Policy, shared: SharedI
     scope = visible_paths_q(actor)
     if scope is not None:
         qs = qs.filter(scope)
-    flag = {"default": Value(0), "output_field": IntegerField()}
+
+    def flag(condition: Q) -> Case:
+        return Case(When(condition, then=1), default=Value(0), output_field=IntegerField())
+
     rules = {
-        f"r_{rule.code}": Case(
-            When(violation_q(rule.code, now=now, policy=policy, shared=shared), then=1), **flag
-        )
+        f"r_{rule.code}": flag(violation_q(rule.code, now=now, policy=policy, shared=shared))
         for rule in RULES
     }
-    expiring = Case(When(expiring_within_q(policy.expiring_soon_days, now=now), then=1), **flag)
-    not_seen = Case(When(not_seen_q(now=now), then=1), **flag)
+    expiring = flag(expiring_within_q(policy.expiring_soon_days, now=now))
+    not_seen = flag(not_seen_q(now=now))
     inner = qs.annotate(
         status=status_case(now=now, policy=policy),
         expiring=expiring,

@@ -40,7 +40,7 @@ import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -52,12 +52,15 @@ from registry.audit.anchors import anchor_now
 from registry.audit.chain import canonical
 from registry.audit.signing import private_key, public_key_pem
 from registry.models import AccessPath, Attestation, AuditChainHead, AuditEvent, PolicyException
-from registry.rules import errors
+from registry.rules import permissions
 from registry.rules.actors import Actor
 from registry.rules.control_points import CONTROL_POINTS, TEAM_RELATIONS, with_authority
 from registry.rules.errors import Invalid, NotAllowed, Unavailable
 from registry.selectors import path_queryset
 from registry.selectors.exports import csv_safe
+
+if TYPE_CHECKING:
+    from registry.selectors.paths import PathWithStatus
 
 FORMAT = "nhi-evidence-pack/1"
 ACTION = "evidence_pack.generated"
@@ -128,7 +131,7 @@ def _owner(p: AccessPath, point: str) -> str:
     return _slug(owner.team) + (" (system default)" if owner.from_system else "")
 
 
-def _path_row(p: AccessPath) -> Sequence[Any]:
+def _path_row(p: PathWithStatus) -> Sequence[Any]:
     authority = p.authority
     return (
         p.pk, p.name, p.kind, p.system, p.external_id, p.environment, p.status,
@@ -160,7 +163,7 @@ def _event_row(e: AuditEvent) -> Sequence[Any]:
     changes = json.dumps(e.changes, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return (
         e.seq, e.created_at, e.action, e.actor_type, e.actor_label, e.path_id or "",
-        e.path.name if e.path_id else "", e.object_type, e.object_id, e.reason, changes, e.hash,
+        e.path.name if e.path else "", e.object_type, e.object_id, e.reason, changes, e.hash,
     )  # fmt: skip
 
 
@@ -400,8 +403,8 @@ def _members(actor: Actor, start: dt.datetime, end: dt.datetime, now: dt.datetim
 
 
 def _check(actor: Actor, start: dt.datetime, end: dt.datetime, now: dt.datetime) -> None:
-    if not (actor.is_system or actor.is_security_reviewer):
-        raise NotAllowed(errors.NOT_A_SECURITY_REVIEWER)
+    if refused := permissions.refuse_evidence_pack(actor):
+        raise NotAllowed(refused)
     for field, value in (("start", start), ("end", end), ("now", now)):
         if value.tzinfo is None:
             raise Invalid.single(field, NAIVE_DATETIME)

@@ -14,8 +14,8 @@ from django_filters.fields import IsoDateTimeField
 from registry.models import AccessPath, AuditEvent, PolicyException, Team
 from registry.rules import errors
 from registry.rules.policies import Policy, current_policy
-from registry.rules.posture import RULES, any_violation_q, live_q, violation_q
-from registry.rules.status import Status, status_q
+from registry.rules.posture import RULES, any_violation_q, violation_q
+from registry.rules.status import Status, live_q, status_q
 from registry.rules.validation import credential_in
 
 ANY_VIOLATION = "any"

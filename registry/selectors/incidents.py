@@ -12,9 +12,7 @@ import base64
 import datetime as dt
 import json
 from dataclasses import dataclass
-from urllib.parse import urlencode
 
-from django.conf import settings
 from django.db import connection
 from django.db.models import (
     Aggregate,
@@ -35,16 +33,6 @@ from registry.selectors import visible_paths_q
 INDUSTRY_DAYS_TO_REMEDIATE = 27
 # The dashboard's window for the median time to contain.
 CONTAINMENT_WINDOW_DAYS = 90
-
-
-def incident_url(incident_id: int) -> str:
-    return f"{settings.BASE_URL}/incidents/{incident_id}/"
-
-
-def new_incident_url(*, kind: str | None, value: str) -> str:
-    """The page that opens an incident for a looked-up identifier (triage links here)."""
-    params = {"identifier": value} | ({"kind": kind} if kind else {})
-    return f"{settings.BASE_URL}/incidents/new/?{urlencode(params)}"
 
 
 def visible_incidents_q(actor: Actor) -> Q | None:

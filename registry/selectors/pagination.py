@@ -82,11 +82,11 @@ def keyset_page(
     # NULLS LAST only where a column has nulls: on the others it would stop PostgreSQL
     # from reading a descending order straight off the index.
     nulls_last = True if sort.nullable else None
-    column = F(sort.field)
+    field = F(sort.field)
     if sort.descending:
-        column = column.desc(nulls_last=nulls_last)
+        column = field.desc(nulls_last=nulls_last)
     else:
-        column = column.asc(nulls_last=nulls_last)
+        column = field.asc(nulls_last=nulls_last)
     qs = qs.order_by(column, "-id" if sort.descending else "id")
     position = _decode(sort, cursor) if cursor else None
     if position is not None:

@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from django.utils import timezone
@@ -28,6 +28,16 @@ from registry.rules.errors import Invalid
 from registry.rules.policies import Policy, current_policy
 from registry.rules.status import status_case
 from registry.selectors.filters import AccessPathFilterSet
+
+if TYPE_CHECKING:
+    from typing import TypedDict
+
+    from django_stubs_ext import WithAnnotations
+
+    class _Status(TypedDict):
+        status: str  # registry.rules.status.status_case
+
+    PathWithStatus = WithAnnotations[AccessPath, _Status]
 
 
 def visible_paths_q(actor: Actor) -> Q | None:
@@ -63,7 +73,7 @@ def visible_paths_q(actor: Actor) -> Q | None:
 
 def path_queryset(
     *, actor: Actor, now: dt.datetime | None = None, policy: Policy | None = None
-) -> QuerySet[AccessPath]:
+) -> QuerySet[PathWithStatus]:
     now = now or timezone.now()
     policy = policy or current_policy()
     qs = AccessPath.objects.select_related("owner_team", "steward_team")

@@ -13,24 +13,9 @@ from django.db.models import Q, QuerySet
 
 from registry.models import AccessPath
 from registry.rules.policies import Policy
+from registry.rules.status import unconfirmed_q
 
-RETIRED_STATES = (AccessPath.State.REVOKED, AccessPath.State.EXPIRED)
 QUEUE_SIZE = 50
-
-
-def unconfirmed_line(now: dt.datetime, policy: Policy) -> dt.datetime:
-    return now - dt.timedelta(hours=policy.source_confirmation_hours)
-
-
-def unconfirmed_q(now: dt.datetime, policy: Policy) -> Q:
-    """Retired here longer than the policy allows, not confirmed at the source. The
-    stored state only: a path expired by date enters once the sweep has marked it.
-    Served by the partial index path_awaiting_source."""
-    return Q(
-        state__in=RETIRED_STATES,
-        source_disabled_at__isnull=True,
-        state_changed_at__lte=unconfirmed_line(now, policy),
-    )
 
 
 def still_listed_q() -> Q:

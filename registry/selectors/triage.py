@@ -18,10 +18,17 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, overload
 
-from django.conf import settings
-from django.db.models import BooleanField, ExpressionWrapper, OuterRef, Q, Subquery, Value
+from django.db.models import (
+    BooleanField,
+    ExpressionWrapper,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+)
 from django.utils import timezone
 
 from registry.models import (
@@ -37,11 +44,26 @@ from registry.rules import errors
 from registry.rules.actors import Actor
 from registry.rules.control_points import TEAM_RELATIONS, load_authority
 from registry.rules.errors import Invalid
+from registry.rules.links import new_incident_url, path_url
 from registry.rules.policies import current_policy
 from registry.rules.status import status_of
 from registry.rules.validation import credential_in
 from registry.selectors import visible_paths_q
-from registry.selectors.incidents import new_incident_url
+
+if TYPE_CHECKING:
+    from typing import TypedDict
+
+    from django_stubs_ext import WithAnnotations
+
+    class _Found(TypedDict):
+        """What triage_find adds to each path it loads."""
+
+        visible: bool
+        attested_at: dt.datetime | None  # the latest attestation
+        attested_by: str | None
+        attested_decision: str | None
+
+    FoundPath = WithAnnotations[AccessPath, _Found]
 
 MAX_MATCHES = 20
 FIELD = "value"
@@ -86,6 +108,7 @@ def _matching_ids(query: Query) -> list:
     index and the external id index, UNIONed, so neither side becomes a scan)."""
     names = CredentialIdentifier.objects.filter(value=query.value).order_by()
     by_external_id = AccessPath.objects.filter(external_id=query.value).order_by().values_list("pk")
+    found: QuerySet[Any, tuple[Any]]
     if query.kind == "external_id":
         found = by_external_id
     elif query.kind is not None:
@@ -95,6 +118,10 @@ def _matching_ids(query: Query) -> list:
     return [pk for (pk,) in found[: MAX_MATCHES * 4]]
 
 
+@overload
+def _team(team: Team) -> dict: ...
+@overload
+def _team(team: Team | None) -> dict | None: ...
 def _team(team: Team | None) -> dict | None:
     """A team as a contact: its name, its address and the kinds of channel it hears on
     (never a channel's URL: those are credentials)."""
@@ -117,7 +144,7 @@ def _iso(value: dt.datetime | None) -> str | None:
 class Answer:
     query: Query
     data: dict
-    paths: list[AccessPath]  # every match (visible or not), for the audit and the notice
+    paths: list[FoundPath]  # every match (visible or not), for the audit and the notice
     route_teams: dict[Any, Team]  # path id -> the team told about the lookup
 
 
@@ -145,6 +172,7 @@ def triage_find(*, actor: Actor, query: Query, now: dt.datetime | None = None) -
     team_ids = {t.pk for t in route.values() if t is not None}
     team_ids |= {p.steward_team_id for p in shown if p.steward_team_id}
     leads: dict[int, list[dict]] = {}
+    statuses: dict[Any, str] = {}  # path id -> status, for the visible ones
     if shown:
         # One query for the teams' current people: their leads (the contacts), and
         # whether an owning team has anyone at all (offboarding makes a path lapsed).
@@ -164,7 +192,7 @@ def triage_find(*, actor: Actor, query: Query, now: dt.datetime | None = None) -
         for p in shown:
             owner = p.owner_team
             accountable = owner is None or (owner.is_active and owner.pk in staffed)
-            p.status = status_of(p, now=now, policy=policy, accountable=accountable)
+            statuses[p.pk] = status_of(p, now=now, policy=policy, accountable=accountable)
     exceptions: dict[Any, list[dict]] = {}
     escalation: list[dict] = []
     if shown:
@@ -189,14 +217,14 @@ def triage_find(*, actor: Actor, query: Query, now: dt.datetime | None = None) -
     # Approval, revokers and control points: two queries (policies, revokers) for all.
     load_authority(shown)
 
-    def full(path: AccessPath) -> dict:
+    def full(path: FoundPath) -> dict:
         owner, steward = path.owner_team, path.steward_team
         authority = path.authority
         return {
             "visible": True,
             "path": {
                 "id": str(path.pk),
-                "url": f"{settings.BASE_URL}/paths/{path.pk}/",
+                "url": path_url(path.pk),
                 "name": path.name,
                 "kind": path.kind,
                 "system": path.system,
@@ -204,13 +232,12 @@ def triage_find(*, actor: Actor, query: Query, now: dt.datetime | None = None) -
                 "environment": path.environment,
                 "risk_tier": path.risk_tier,
                 "state": path.state,
-                "status": path.status,
+                "status": statuses[path.pk],
                 "expires_at": _iso(path.expires_at),
             },
             "route_to": _team(route[path.pk]),
-            "owning_team": _team(owner) and {**_team(owner), "leads": leads.get(owner.pk, [])},
-            "steward_team": _team(steward)
-            and {**_team(steward), "leads": leads.get(steward.pk, [])},
+            "owning_team": owner and {**_team(owner), "leads": leads.get(owner.pk, [])},
+            "steward_team": steward and {**_team(steward), "leads": leads.get(steward.pk, [])},
             "revocation_plan": path.revocation_plan or None,
             "rollback": path.rollback_plan or None,
             "last_attestation": path.attested_at
@@ -232,7 +259,7 @@ def triage_find(*, actor: Actor, query: Query, now: dt.datetime | None = None) -
             "incident_url": new_incident_url(kind=query.kind, value=query.value),
         }
 
-    def routing_only(path: AccessPath) -> dict:
+    def routing_only(path: FoundPath) -> dict:
         return {
             "visible": False,
             "route_to": _team(route[path.pk]),

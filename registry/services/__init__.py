@@ -13,7 +13,8 @@ from registry.services.channels import (
 from registry.services.control_points import system_control_policy_set
 from registry.services.delivery import notification_retry
 from registry.services.exceptions import exception_approve, exception_reject, exception_request
-from registry.services.imports import import_queue, paths_import
+from registry.services.import_queue import ImportOptions, import_queue, import_upload
+from registry.services.imports import paths_import
 from registry.services.incidents import (
     incident_close,
     incident_contain,
@@ -51,6 +52,7 @@ from registry.services.tokens import token_create, token_revoke
 from registry.services.triage import triage_lookup
 
 __all__ = [
+    "ImportOptions",
     "audit_value_purge",
     "change_request_decide",
     "claim_approve",
@@ -59,6 +61,7 @@ __all__ = [
     "exception_reject",
     "exception_request",
     "import_queue",
+    "import_upload",
     "incident_close",
     "incident_contain",
     "incident_from_alert",

@@ -13,14 +13,12 @@ from django.db import models
 from django.utils import timezone
 
 from registry.audit import audit_record, diff
-from registry.models import AccessPath, Claim, Transfer
+from registry.models import AccessPath, Claim, Team, Transfer
 from registry.rules import errors
 from registry.rules.actors import Actor
 from registry.rules.errors import Invalid, InvalidTransition, NotAllowed, StaleVersion
 from registry.rules.policies import Policy
 from registry.rules.validation import justification_error, secret_errors
-
-LIVE_STATES = (AccessPath.State.UNOWNED, AccessPath.State.CLAIM_PENDING, AccessPath.State.ACTIVE)
 
 
 def resolve_now(now: dt.datetime | None) -> dt.datetime:
@@ -54,21 +52,27 @@ def check_version(path: AccessPath, expected_version: int | None) -> None:
         )
 
 
-def is_live(path: AccessPath, now: dt.datetime) -> bool:
-    """Neither revoked nor expired (by state, or by date before the sweep marked it)."""
-    return path.state in LIVE_STATES and (path.expires_at is None or path.expires_at > now)
+def acting_person(actor: Actor) -> Any:
+    """The person acting (a User); tokens and the system are refused where a change
+    must be a person's own (the model field is not nullable)."""
+    if actor.user is None:
+        raise NotAllowed(errors.HUMAN_REQUIRED)
+    return actor.user
 
 
-def effective_state(path: AccessPath, now: dt.datetime) -> str:
-    """The stored state, except that a live path past its expiry is already expired."""
-    if path.state in LIVE_STATES and not is_live(path, now):
-        return AccessPath.State.EXPIRED
-    return path.state
+def owning_team(path: AccessPath) -> Team:
+    """The path's owner, for actions whose precondition (rules/preconditions.py) is an
+    owned path: typed, and refused again should the precondition be skipped."""
+    if path.owner_team is None:
+        raise InvalidTransition(errors.PATH_NOT_OWNED)
+    return path.owner_team
 
 
-def require_live(path: AccessPath, now: dt.datetime) -> None:
-    if not is_live(path, now):
-        raise InvalidTransition(errors.PATH_NOT_LIVE.format(state=effective_state(path, now)))
+def refuse_transition(message: str | None) -> None:
+    """Raise InvalidTransition with the refusal from a registry.rules.preconditions
+    check, if any."""
+    if message is not None:
+        raise InvalidTransition(message)
 
 
 def save_path(path: AccessPath, changes: Mapping[str, Any], *, now: dt.datetime) -> dict:

@@ -8,15 +8,16 @@ from django.db import transaction
 
 from registry.audit import audit_record
 from registry.models import AccessPath, Attestation
-from registry.rules import errors, permissions
+from registry.rules import errors, permissions, preconditions
 from registry.rules.actors import Actor
-from registry.rules.errors import Invalid, InvalidTransition
+from registry.rules.errors import Invalid
 from registry.rules.validation import secret_errors
 from registry.services._common import (
     check_version,
     lock_path,
+    owning_team,
     refuse_if,
-    require_live,
+    refuse_transition,
     require_text,
     resolve_now,
     save_path,
@@ -68,9 +69,7 @@ def path_attest(
     now = resolve_now(now)
     locked = lock_path(path.pk)
     refuse_if(permissions.refuse_attest(actor, locked))
-    require_live(locked, now)
-    if locked.state != AccessPath.State.ACTIVE:
-        raise InvalidTransition(errors.PATH_NOT_OWNED)
+    refuse_transition(preconditions.refuse_attest_now(locked, now))
     check_version(locked, expected_version)
     note = note.strip()
     if found := secret_errors({"note": note}):
@@ -85,7 +84,7 @@ def path_attest(
     )
     attestation = Attestation(
         path=locked,
-        team_id=locked.owner_team_id,
+        team=owning_team(locked),
         attested_by=actor.user,
         decision=decision,
         still_needed=still_needed,

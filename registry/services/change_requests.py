@@ -20,7 +20,7 @@ from typing import Any
 from django.db import transaction
 
 from registry.audit import audit_record
-from registry.models import AccessPath, ChangeRequest, Team
+from registry.models import AccessPath, ChangeRequest, Notification, Team
 from registry.notifications.outbox import Audience, Notice, path_summary, queue
 from registry.rules import errors, permissions
 from registry.rules.actors import Actor
@@ -29,7 +29,7 @@ from registry.rules.policies import Policy
 from registry.services._common import refuse_if, require_text, resolve_now
 
 Status = ChangeRequest.Status
-REASON = "change_request"
+REASON = Notification.Reason.CHANGE_REQUEST
 _APPLYING: ContextVar[bool] = ContextVar("applying_approved_change", default=False)
 
 
@@ -169,7 +169,8 @@ def _tell_approvers(request: ChangeRequest, path: AccessPath, now: dt.datetime) 
         teams = list(Team.objects.filter(kind=Team.Kind.SECURITY, is_active=True))
         audience = Audience.MEMBERS
     else:
-        teams = [t for t in [path.owner_team] if t.is_active]
+        owner = path.owner_team  # not None: owner_team_id is set in this branch
+        teams = [owner] if owner is not None and owner.is_active else []
         audience = Audience.LEADS
     payload = {
         "path": path_summary(path),

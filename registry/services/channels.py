@@ -16,13 +16,13 @@ from registry.models import AccessPath, Notification, Team
 from registry.notifications.outbox import recipients_emails
 from registry.rules import errors, permissions
 from registry.rules.actors import Actor
-from registry.rules.errors import Invalid, ServiceError
+from registry.rules.errors import Invalid, NotAllowed, ServiceError
 from registry.runtime.progress import channel_test_state, set_channel_test_state
 from registry.services._common import refuse_if, resolve_now
 from registry.services.delivery import DeliveryFailed, Digest
 
 Channel = Notification.Channel
-TEST_REASON = "channel_test"
+TEST_REASON = Notification.Reason.CHANNEL_TEST
 PENDING, ACCEPTED, FAILED = "pending", "accepted", "failed"
 
 # Sent after a test-send was queued (workers subscribe and run it).
@@ -60,7 +60,7 @@ def team_channel_test_queue(
     resolve_now(now)
     _check_test(actor, team, channel)
     if actor.user is None:  # the worker acts as the person who asked
-        refuse_if(errors.HUMAN_REQUIRED)
+        raise NotAllowed(errors.HUMAN_REQUIRED)
     test_id = uuid.uuid4().hex
     set_channel_test_state(
         test_id,

@@ -15,6 +15,7 @@ import logging
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import transaction
 from django.db.models import F
@@ -108,7 +109,7 @@ def _digests(rows: list[Notification]) -> list[Digest]:
     """People get one digest per channel; each webhook event is its own message."""
     groups: dict[tuple, list[Notification]] = defaultdict(list)
     for row in rows:
-        key = (row.team_id, row.audience, row.channel)
+        key: tuple[Any, ...] = (row.team_id, row.audience, row.channel)
         if row.channel == Channel.WEBHOOK:
             key += (row.pk,)
         groups[key].append(row)
@@ -130,7 +131,7 @@ def _record_failure(
     for row in rows:
         attempts = row.attempts  # already counted when leased
         dead = exc.permanent or attempts >= policy.delivery_max_attempts
-        changes = {"last_error": exc.message[:2000]}
+        changes: dict[str, Any] = {"last_error": exc.message[:2000]}
         if dead:
             changes["status"] = Status.DEAD
         else:

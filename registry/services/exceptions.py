@@ -8,15 +8,16 @@ from django.db import transaction
 
 from registry.audit import audit_record
 from registry.models import AccessPath, PolicyException
-from registry.rules import errors, permissions
+from registry.rules import errors, permissions, preconditions
 from registry.rules.actors import Actor
 from registry.rules.errors import Invalid, InvalidTransition
 from registry.rules.policies import current_policy
 from registry.services._common import (
+    acting_person,
     check_expiry,
     lock_path,
     refuse_if,
-    require_live,
+    refuse_transition,
     require_specific,
     require_text,
     resolve_now,
@@ -40,7 +41,7 @@ def exception_request(
     policy = current_policy()
     locked = lock_path(path.pk)
     refuse_if(permissions.refuse_exception_request(actor, locked))
-    require_live(locked, now)
+    refuse_transition(preconditions.refuse_not_live(locked, now))
     if rule not in PolicyException.Rule.values:
         raise Invalid.single("rule", f"Choose one of: {', '.join(PolicyException.Rule.values)}.")
     reason = require_specific("reason", reason, policy)
@@ -56,20 +57,20 @@ def exception_request(
     if PolicyException.objects.filter(path=locked, rule=rule, status=Status.PENDING).exists():
         raise InvalidTransition(errors.EXCEPTION_ALREADY_PENDING)
     # Security's own requests are not queued in front of anyone but itself.
-    if locked.owner_team_id is not None and not actor.sees_everything:
+    if (owner := locked.owner_team) is not None and not actor.sees_everything:
         waiting = PolicyException.objects.filter(
-            path__owner_team_id=locked.owner_team_id, status=Status.PENDING
+            path__owner_team_id=owner.pk, status=Status.PENDING
         ).count()
         if waiting >= policy.max_pending_requests_per_team:
-            team = locked.owner_team.name
-            message = errors.TOO_MANY_PENDING.format(team=team, count=waiting, what="exceptions")
+            what = "exceptions"
+            message = errors.TOO_MANY_PENDING.format(team=owner.name, count=waiting, what=what)
             raise Invalid.single("path", message)
     exception = PolicyException.objects.create(
         path=locked,
         rule=rule,
         reason=reason,
         expires_at=expires_at,
-        requested_by=actor.user,
+        requested_by=acting_person(actor),
         created_at=now,
     )
     audit_record(
@@ -105,11 +106,9 @@ def exception_approve(
     now = resolve_now(now)
     locked_path, locked = _lock_exception(exception)
     refuse_if(permissions.refuse_exception_decision(actor, locked))
-    if locked.status != Status.PENDING:
-        raise InvalidTransition(errors.EXCEPTION_NOT_PENDING.format(status=locked.status))
-    require_live(locked_path, now)
-    if locked.expires_at <= now:
-        raise InvalidTransition(errors.EXPIRY_IN_PAST)
+    refuse_transition(
+        preconditions.refuse_exception_decision_now(locked, locked_path, now, approving=True)
+    )
     if reason:
         reason = require_text("reason", reason)
     PolicyException.objects.filter(pk=locked.pk, status=Status.PENDING).update(
@@ -142,8 +141,9 @@ def exception_reject(
     now = resolve_now(now)
     locked_path, locked = _lock_exception(exception)
     refuse_if(permissions.refuse_exception_decision(actor, locked))
-    if locked.status != Status.PENDING:
-        raise InvalidTransition(errors.EXCEPTION_NOT_PENDING.format(status=locked.status))
+    refuse_transition(
+        preconditions.refuse_exception_decision_now(locked, locked_path, now, approving=False)
+    )
     reason = require_text("reason", reason)
     PolicyException.objects.filter(pk=locked.pk, status=Status.PENDING).update(
         status=Status.REJECTED, decided_by=actor.user, decided_at=now, decision_reason=reason

@@ -23,20 +23,16 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.dispatch import Signal
 
 from registry.audit import audit_record
 from registry.importers.base import ImportRow
-from registry.importers.formats import FORMATS, READERS
 from registry.models import AccessPath, ImportRun, Team
-from registry.rules import errors, permissions
+from registry.rules import permissions
 from registry.rules.actors import Actor
-from registry.rules.errors import Invalid, ServiceError, Unavailable
+from registry.rules.errors import Invalid, ServiceError
 from registry.rules.owner_suggestions import (
     OwnerRule,
     OwnerRulesError,
@@ -44,10 +40,10 @@ from registry.rules.owner_suggestions import (
     load_rules,
     suggest,
 )
-from registry.rules.posture import live_q
+from registry.rules.path_fields import AUTHORITY_TEAM_FIELDS
+from registry.rules.status import is_live, live_q
 from registry.rules.validation import unsafe_input_errors
 from registry.services._common import (
-    is_live,
     lock_path,
     refuse_if,
     resolve_now,
@@ -56,15 +52,14 @@ from registry.services._common import (
 )
 from registry.services.identifiers import identifiers_import
 from registry.services.paths import (
-    AUTHORITY_TEAM_FIELDS,
     path_register_or_update,
     path_revoke,
     paths_register_many,
 )
 from registry.services.source import paths_flag_still_listed
 
-# Sent after an upload's transaction commits; workers.apps enqueues the import task.
-import_queued = Signal()
+# An upload is written for the worker in pieces of this size.
+UPLOAD_CHUNK = 1 << 20
 MAX_REPORTED_ERRORS = 1000
 # Rows looked up and registered together.
 CHUNK = 500
@@ -205,7 +200,7 @@ def paths_import(
     except OwnerRulesError as exc:
         # The rules changed since the upload was accepted: the run says why it failed.
         report.errors.append({"line": 0, "external_id": "", "errors": [str(exc)]})
-        _finish(run, ImportRun.Status.FAILED, report, now)
+        finish_run(run, ImportRun.Status.FAILED, report, now)
         return report
     try:
         with transaction.atomic(), _expiry_as(source_format):
@@ -228,9 +223,9 @@ def paths_import(
     except Exception as exc:  # a worker's deadline, a lost database: say so, then raise
         why = f"The import stopped ({exc.__class__.__name__}); nothing was changed."
         report.errors.append({"line": 0, "external_id": "", "errors": [why]})
-        _finish(run, ImportRun.Status.FAILED, report, now)
+        finish_run(run, ImportRun.Status.FAILED, report, now)
         raise
-    _finish(run, status, report, now)
+    finish_run(run, status, report, now)
     return report
 
 
@@ -373,7 +368,7 @@ def _register_fresh(
     time if a concurrent registration took one of their keys first."""
     if not fresh:
         return []
-    datas = []
+    datas: list[Mapping[str, Any]] = []
     for row in fresh:
         data = dict(row.data)
         if row.interactive_login is not None:
@@ -484,7 +479,7 @@ def _fail(report: ImportReport, row: ImportRow, found: Mapping[str, list[str]]) 
         )  # fmt: skip
 
 
-def _finish(run: ImportRun, status: str, report: ImportReport, now: dt.datetime) -> None:
+def finish_run(run: ImportRun, status: str, report: ImportReport, now: dt.datetime) -> None:
     run.status = status
     run.counts = dict(sorted(report.counts.items()))
     run.errors = report.errors
@@ -495,95 +490,3 @@ def _finish(run: ImportRun, status: str, report: ImportReport, now: dt.datetime)
         status=status, counts=run.counts, errors=run.errors, finished_at=now,
         processed=run.processed, total=run.total, still_listed=run.still_listed,
     )  # fmt: skip
-
-
-def import_queue(
-    *,
-    actor: Actor,
-    chunks: Iterable[bytes],
-    file_name: str,
-    source_format: str,
-    system: str = "",
-    steward: Team | None = None,
-    dry_run: bool = False,
-    partial: bool = False,
-    full_sync: bool = False,
-    now: dt.datetime | None = None,
-) -> ImportRun:
-    """Keep an uploaded file and queue its import for a worker (the browser upload and
-    the API). The worker is told after the commit (`import_queued`)."""
-    now = resolve_now(now)
-    refuse_if(permissions.refuse_import(actor))
-    if source_format not in FORMATS:
-        raise Invalid.single("format", f"Choose one of: {', '.join(FORMATS)}.")
-    try:
-        load_rules()
-    except OwnerRulesError as exc:  # every import would fail: say why now
-        raise Unavailable(f"{exc} Nothing was queued.") from exc
-    with transaction.atomic():
-        run = ImportRun.objects.create(
-            source_format=source_format, system=system, file_name=file_name[:255],
-            steward_team=steward, actor_label=actor.label, started_by=actor.user,
-            dry_run=dry_run, partial=partial, full_sync=full_sync, created_at=now,
-        )  # fmt: skip
-        directory = Path(settings.NHI_IMPORT_DIR)
-        directory.mkdir(parents=True, exist_ok=True)
-        _keep_upload(directory / str(run.pk), chunks, limit=settings.NHI_IMPORT_MAX_BYTES)
-        transaction.on_commit(lambda: import_queued.send(sender=ImportRun, run_id=str(run.pk)))
-    return run
-
-
-def import_run_queued(*, run_id: str, progress: Progress | None = None) -> ImportReport | None:
-    """Run a queued import (the worker's task). Claimed by compare-and-set, so a
-    redelivered task message never runs an import twice; None when already taken."""
-    claimed = ImportRun.objects.filter(pk=run_id, status=ImportRun.Status.QUEUED).update(
-        status=ImportRun.Status.RUNNING
-    )
-    if claimed != 1:
-        return None
-    run = ImportRun.objects.select_related("started_by", "steward_team").get(pk=run_id)
-    actor = Actor.for_user(run.started_by) if run.started_by else Actor.system("import")
-    try:
-        with (Path(settings.NHI_IMPORT_DIR) / str(run.pk)).open("rb") as source:
-            rows = list(READERS[run.source_format](source, system=run.system or None))
-    except (RecursionError, ValueError, UnicodeError, OSError) as exc:
-        # A file no reader can take must end its run with a reason, never leave it
-        # "running". The reason names the problem, not the content (which may hold
-        # anything, a credential included).
-        report = ImportReport(run=run)
-        report.errors.append({"line": 0, "external_id": "", "errors": [_unreadable(exc)]})
-        _finish(run, ImportRun.Status.FAILED, report, resolve_now(None))
-        return report
-    return paths_import(
-        actor=actor, rows=rows, source_format=run.source_format, system=run.system,
-        steward=run.steward_team, dry_run=run.dry_run, partial=run.partial,
-        full_sync=run.full_sync, file_name=run.file_name, run=run, progress=progress,
-    )  # fmt: skip
-
-
-def _unreadable(exc: BaseException) -> str:
-    if isinstance(exc, RecursionError):
-        return "The file nests deeper than any export does: it was not read."
-    if isinstance(exc, UnicodeError):
-        return "The file is not UTF-8 text: it was not read."
-    if isinstance(exc, OSError):
-        return "The uploaded file is no longer there: upload it again."
-    return f"The file could not be read ({exc.__class__.__name__}): check it is the chosen format."
-
-
-def _keep_upload(target: Path, chunks: Iterable[bytes], *, limit: int) -> None:
-    """Write the upload for the worker, refusing it (and keeping nothing) once it passes
-    `limit` bytes: no upload can fill the disk."""
-    written = 0
-    try:
-        with target.open("wb") as out:
-            for chunk in chunks:
-                written += len(chunk)
-                if written > limit:
-                    raise Invalid.single(
-                        "file", errors.UPLOAD_TOO_LARGE.format(mb=limit // (1024 * 1024))
-                    )
-                out.write(chunk)
-    except BaseException:
-        target.unlink(missing_ok=True)
-        raise

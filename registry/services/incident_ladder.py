@@ -28,13 +28,13 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 
 from registry.audit import AuditEntry, audit_record_many
-from registry.models import AccessPath, Incident, Team
+from registry.models import AccessPath, Incident, Notification, Team
 from registry.notifications.outbox import Audience, Notice, path_summary, queue
 from registry.rules.actors import Actor
+from registry.rules.links import incident_url
 from registry.rules.policies import Policy
-from registry.selectors.incidents import incident_url
 
-REASON = "incident"
+REASON = Notification.Reason.INCIDENT
 ESCALATED = "incident.escalated"
 BATCH = 500
 _FIELDS = (

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 
 from registry.audit import audit_record
 from registry.models import AccessPath, Incident
@@ -71,7 +71,8 @@ def _check_text(values: dict[str, str]) -> dict[str, str]:
     cleaned = {}
     for name, value in values.items():
         text = (value or "").strip()
-        limit = Incident._meta.get_field(name).max_length
+        column = Incident._meta.get_field(name)
+        limit = column.max_length if isinstance(column, models.Field) else None
         cleaned[name] = text[:limit] if limit else text
     if found := secret_errors(cleaned):
         raise Invalid(found)
@@ -226,7 +227,8 @@ def incident_from_alert(
             }
         )
         when = _check_detected_at(alert.detected_at, now)
-        match, lookup = Match(None, "", 0), {}
+        match = Match(None, "", 0)
+        lookup: dict[str, Any] = {}
         if alert.fingerprint or alert.identifier:
             match, lookup = _lookup(alert.identifier, alert.kind, alert.fingerprint)
         lookup["alert_action"] = [None, alert.action]

@@ -7,21 +7,21 @@ import datetime as dt
 from django.db import transaction
 
 from registry.audit import audit_record
-from registry.models import AccessPath, Claim, Team, Transfer
+from registry.models import AccessPath, Claim, Notification, Team, Transfer
 from registry.notifications.outbox import Audience, Notice, path_summary, queue
-from registry.rules import errors, permissions
+from registry.rules import errors, permissions, preconditions
 from registry.rules.actors import Actor
-from registry.rules.errors import Invalid, InvalidTransition
+from registry.rules.errors import Invalid
 from registry.rules.policies import current_policy
 from registry.services._common import (
     check_expiry,
     check_version,
     decline_transfer,
-    effective_state,
     lock_path,
+    owning_team,
     refuse_if,
+    refuse_transition,
     reject_claim,
-    require_live,
     require_specific,
     require_text,
     resolve_now,
@@ -56,9 +56,8 @@ def path_claim(
     refuse_if(permissions.refuse_claim(actor, team))
     check_version(locked, expected_version)
     _require_active_team(team, "team")
-    state = effective_state(locked, now)
-    if state not in (State.UNOWNED, State.CLAIM_PENDING):
-        raise InvalidTransition(errors.PATH_NOT_CLAIMABLE.format(state=state))
+    pending = Claim.objects.filter(path=locked, team=team, status=Claim.Status.PENDING)
+    refuse_transition(preconditions.refuse_claim_now(locked, now, already_claimed=False))
     reason = require_specific("reason", reason, policy)
     check_expiry(
         "proposed_expires_at",
@@ -67,8 +66,8 @@ def path_claim(
         max_days=policy.max_expiry_days,
         message=errors.EXPIRY_TOO_FAR,
     )
-    if Claim.objects.filter(path=locked, team=team, status=Claim.Status.PENDING).exists():
-        raise InvalidTransition(errors.CLAIM_ALREADY_PENDING)
+    already_claimed = pending.exists()
+    refuse_transition(preconditions.refuse_claim_now(locked, now, already_claimed=already_claimed))
     waiting = Claim.objects.filter(team=team, status=Claim.Status.PENDING).count()
     if waiting >= policy.max_pending_requests_per_team and not actor.sees_everything:
         message = errors.TOO_MANY_PENDING.format(team=team.name, count=waiting, what="claims")
@@ -98,7 +97,9 @@ def path_claim(
         reason=reason,
     )
     security = list(Team.objects.filter(kind=Team.Kind.SECURITY, is_active=True))
-    _tell(security, locked, "claim_requested", claim.created_at, now, team=team.slug)
+    _tell(
+        security, locked, Notification.Reason.CLAIM_REQUESTED, claim.created_at, now, team=team.slug
+    )
     return claim
 
 
@@ -144,10 +145,7 @@ def claim_approve(
     policy = current_policy()
     locked_path, locked = _lock_pending_claim(claim)
     refuse_if(permissions.refuse_claim_decision(actor, locked))
-    if locked.status != Claim.Status.PENDING:
-        raise InvalidTransition(errors.CLAIM_NOT_PENDING.format(status=locked.status))
-    if (state := effective_state(locked_path, now)) != State.CLAIM_PENDING:
-        raise InvalidTransition(errors.PATH_NOT_CLAIMABLE.format(state=state))
+    refuse_transition(preconditions.refuse_claim_approval_now(locked, locked_path, now))
     _require_active_team(locked.team, "team")
     if reason:
         reason = require_text("reason", reason)
@@ -201,8 +199,7 @@ def claim_reject(
     now = resolve_now(now)
     locked_path, locked = _lock_pending_claim(claim)
     refuse_if(permissions.refuse_claim_decision(actor, locked))
-    if locked.status != Claim.Status.PENDING:
-        raise InvalidTransition(errors.CLAIM_NOT_PENDING.format(status=locked.status))
+    refuse_transition(preconditions.refuse_claim_decision_now(locked, locked_path, now))
     reason = require_text("reason", reason)
     reject_claim(locked, path=locked_path, actor=actor, now=now, why=reason)
     locked.refresh_from_db()
@@ -223,19 +220,18 @@ def path_transfer(
     now = resolve_now(now)
     locked = lock_path(path.pk)
     refuse_if(permissions.refuse_transfer(actor, locked))
-    require_live(locked, now)
+    refuse_transition(preconditions.refuse_transfer_now(locked, now, transfer_pending=False))
     check_version(locked, expected_version)
-    if locked.owner_team_id is None:
-        raise InvalidTransition(errors.PATH_NOT_OWNED)
     if to_team.pk == locked.owner_team_id:
         raise Invalid.single("to_team", errors.SAME_TEAM)
     _require_active_team(to_team, "to_team")
     reason = require_text("reason", reason)
-    if Transfer.objects.filter(path=locked, status=Transfer.Status.PENDING).exists():
-        raise InvalidTransition(errors.TRANSFER_ALREADY_PENDING)
+    pending = Transfer.objects.filter(path=locked, status=Transfer.Status.PENDING).exists()
+    refuse_transition(preconditions.refuse_transfer_now(locked, now, transfer_pending=pending))
+    owner = owning_team(locked)
     transfer = Transfer.objects.create(
         path=locked,
-        from_team_id=locked.owner_team_id,
+        from_team=owner,
         to_team=to_team,
         requested_by=actor.user,
         requested_by_label=actor.label,
@@ -249,7 +245,7 @@ def path_transfer(
         path=locked,
         now=now,
         changes={
-            "from_team": [None, locked.owner_team.slug],
+            "from_team": [None, owner.slug],
             "to_team": [None, to_team.slug],
             "status": [None, Transfer.Status.PENDING],
         },
@@ -258,10 +254,10 @@ def path_transfer(
     _tell(
         [to_team],
         locked,
-        "transfer_requested",
+        Notification.Reason.TRANSFER_REQUESTED,
         transfer.created_at,
         now,
-        from_team=locked.owner_team.slug,
+        from_team=owner.slug,
     )
     return transfer
 
@@ -285,11 +281,9 @@ def transfer_accept(
     now = resolve_now(now)
     locked_path, locked = _lock_transfer(transfer)
     refuse_if(permissions.refuse_transfer_answer(actor, locked))
-    if locked.status != Transfer.Status.PENDING:
-        raise InvalidTransition(errors.TRANSFER_NOT_PENDING.format(status=locked.status))
-    require_live(locked_path, now)
-    if locked_path.owner_team_id != locked.from_team_id:
-        raise InvalidTransition(errors.TRANSFER_STALE)
+    refuse_transition(
+        preconditions.refuse_transfer_answer_now(locked, locked_path, now, accepting=True)
+    )
     _require_active_team(locked.to_team, "to_team")
     Transfer.objects.filter(pk=locked.pk, status=Transfer.Status.PENDING).update(
         status=Transfer.Status.ACCEPTED, decided_by=actor.user, decided_at=now
@@ -314,8 +308,9 @@ def transfer_decline(
     now = resolve_now(now)
     locked_path, locked = _lock_transfer(transfer)
     refuse_if(permissions.refuse_transfer_answer(actor, locked))
-    if locked.status != Transfer.Status.PENDING:
-        raise InvalidTransition(errors.TRANSFER_NOT_PENDING.format(status=locked.status))
+    refuse_transition(
+        preconditions.refuse_transfer_answer_now(locked, locked_path, now, accepting=False)
+    )
     reason = require_text("reason", reason)
     decline_transfer(locked, path=locked_path, actor=actor, now=now, why=reason)
     locked.refresh_from_db()

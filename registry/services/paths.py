@@ -13,12 +13,13 @@ from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 
 from registry.audit import AuditEntry, audit_record, audit_record_many
-from registry.models import AccessPath, PolicyException, Tag, Team
-from registry.notifications.events import Event, publish_path_event
-from registry.rules import errors, permissions
+from registry.models import AccessPath, Notification, PolicyException, Tag, Team
+from registry.notifications.events import publish_path_event
+from registry.rules import errors, permissions, preconditions
 from registry.rules.actors import Actor
 from registry.rules.control_points import HIGH_RISK
 from registry.rules.errors import Invalid, InvalidTransition, NotFound
+from registry.rules.path_fields import AUTHORITY_TEAM_FIELDS, EDITABLE_FIELDS
 from registry.rules.policies import Policy, current_policy
 from registry.rules.posture import DERIVED_FROM, derived_facts
 from registry.rules.validation import (
@@ -33,34 +34,16 @@ from registry.services._common import (
     check_version,
     close_open_requests,
     expiry_is_source_stated,
-    is_live,
     lock_path,
     model_field_errors,
     refuse_if,
-    require_live,
+    refuse_transition,
     require_text,
     resolve_now,
     save_path,
 )
 from registry.services.change_requests import hold_for_approval
 
-# What a caller may set. Ownership moves only by claim or transfer, and lifecycle fields
-# (state, review dates, escalation, version) only by the services that own them.
-EDITABLE_FIELDS = frozenset(
-    {
-        "name", "kind", "system", "external_id", "environment", "steward_team",
-        "created_via", "created_by_ref", "consumers", "ticket_url", "artifact_ref",
-        "justification", "privilege_scope", "risk_tier", "data_classification",
-        "credential_lifetime", "rotation_days", "last_rotated_at", "last_used_at",
-        "requires_human_signoff", "revocation_plan", "rollback_plan", "expires_at",
-        "review_interval_days",
-        "interactive_login", "approved_by", "approved_by_team", "approved_at",
-        "approval_ticket_url", "iam_team", "pam_team", "secops_team",
-    }
-)  # fmt: skip
-# Teams named by a path's authority (registry.rules.control_points): an inactive team cannot
-# take on a new responsibility.
-AUTHORITY_TEAM_FIELDS = ("approved_by_team", "iam_team", "pam_team", "secops_team")
 REGISTER_FIELDS = EDITABLE_FIELDS | {"owner_team", "tags", "revoker_teams"}
 UPDATE_FIELDS = EDITABLE_FIELDS | {"tags", "revoker_teams"}
 MAX_TAGS = 20
@@ -215,8 +198,9 @@ def _validate(path: AccessPath, fields: set[str], *, now: dt.datetime, policy: P
 
 def _new_path(
     actor: Actor, data: Mapping[str, Any], *, now: dt.datetime, policy: Policy
-) -> tuple[AccessPath, list[str] | None, dict]:
-    """A new path built and validated from `data` (not saved), its tags and the audit
+) -> tuple[AccessPath, list[str] | None, list[Team], dict]:
+    """A new path built and validated from `data` (not saved), its tags, its revoker
+    teams and the audit
     changes of its registration: every rule of registering, shared by one-at-a-time
     registration and bulk imports."""
     _refuse_unknown_fields(data, REGISTER_FIELDS)
@@ -262,8 +246,7 @@ def _new_path(
         changes["tags"] = [None, tags]
     if revokers:
         changes["revoker_teams"] = [None, [team.slug for team in revokers]]
-    path.new_revoker_teams = revokers or []
-    return path, tags, changes
+    return path, tags, revokers or [], changes
 
 
 @transaction.atomic
@@ -276,14 +259,14 @@ def path_register(
     data = dict(data)
     identifiers = data.pop("identifiers", None)
     wanted = identifier_rules.parse(identifiers) if identifiers is not None else []
-    path, tags, changes = _new_path(actor, data, now=now, policy=current_policy())
+    path, tags, revokers, changes = _new_path(actor, data, now=now, policy=current_policy())
     _refuse_duplicate_external_id(path, actor)
     with _duplicate_external_id_as_invalid():
         path.save(force_insert=True)
     if tags:
         _set_tags(path, tags)
-    if path.new_revoker_teams:
-        path.revoker_teams.set(path.new_revoker_teams)
+    if revokers:
+        path.revoker_teams.set(revokers)
     audit_record(actor=actor, action="access_path.registered", obj=path, now=now, changes=changes)
     if wanted:
         identifier_rules.apply_identifiers(
@@ -307,11 +290,11 @@ def paths_register_many(
     entries: list[AuditEntry] = []
     for data in datas:
         try:
-            path, tags, changes = _new_path(actor, data, now=now, policy=policy)
+            path, tags, revokers, changes = _new_path(actor, data, now=now, policy=policy)
         except Invalid as exc:
             outcomes.append(exc)
             continue
-        if tags or path.new_revoker_teams:
+        if tags or revokers:
             raise ValueError("paths_register_many takes paths without tags or revoker teams")
         outcomes.append(path)
         entries.append(AuditEntry(action="access_path.registered", obj=path, changes=changes))
@@ -398,7 +381,7 @@ def _update(
     _refuse_unknown_fields(changes, UPDATE_FIELDS)
     locked = lock_path(path.pk)
     refuse_if(permissions.refuse_update(actor, locked))
-    require_live(locked, now)
+    refuse_transition(preconditions.refuse_not_live(locked, now))
     check_version(locked, expected_version)
 
     values = dict(changes)
@@ -448,10 +431,10 @@ def _update(
         reason = require_text("reason", reason)
     with _duplicate_external_id_as_invalid():
         change_log = save_path(locked, writes, now=now)
-    if tags_changed:
+    if tags_changed and tags is not None:
         _set_tags(locked, tags)
         change_log["tags"] = [old_tags, tags]
-    if revokers_changed:
+    if revokers_changed and revokers is not None:
         locked.revoker_teams.set(revokers)
         change_log["revoker_teams"] = [old_revokers, new_revokers]
     audit_record(
@@ -492,7 +475,7 @@ def path_revoke(
     locked = lock_path(path.pk)
     refuse_if(permissions.refuse_revoke(actor, locked))
     reason = require_text("reason", reason)
-    require_live(locked, now)
+    refuse_transition(preconditions.refuse_not_live(locked, now))
     check_version(locked, expected_version)
     return revoke_locked(locked, actor=actor, reason=reason, now=now)
 
@@ -514,7 +497,9 @@ def revoke_locked(locked: AccessPath, *, actor: Actor, reason: str, now: dt.date
         reason=reason,
     )
     # Tell integrations, so the credential is disabled where it lives too.
-    publish_path_event(locked, Event.REVOKED, cycle=now, occurred_at=now, now=now)
+    publish_path_event(
+        locked, Notification.Reason.EVENT_REVOKED, cycle=now, occurred_at=now, now=now
+    )
     return locked
 
 
@@ -528,13 +513,9 @@ def path_expire(
     now = resolve_now(now)
     locked = lock_path(path.pk)
     refuse_if(permissions.refuse_expire(actor))
-    if locked.state not in (
-        AccessPath.State.UNOWNED,
-        AccessPath.State.CLAIM_PENDING,
-        AccessPath.State.ACTIVE,
-    ):
-        raise InvalidTransition(errors.PATH_NOT_LIVE.format(state=locked.state))
-    if is_live(locked, now):
+    refuse_transition(preconditions.refuse_expire_now(locked, now))
+    expiry = locked.expires_at
+    if expiry is None:  # never: a live-state path with no expiry is live
         raise InvalidTransition(errors.NOT_YET_EXPIRED)
     change_log = save_path(
         locked, {"state": AccessPath.State.EXPIRED, "state_changed_at": now}, now=now
@@ -546,11 +527,12 @@ def path_expire(
         obj=locked,
         now=now,
         changes=change_log,
-        reason=f"Expiry {locked.expires_at.isoformat()} reached.",
+        reason=f"Expiry {expiry.isoformat()} reached.",
     )
     if publish:
-        expiry = locked.expires_at
-        publish_path_event(locked, Event.EXPIRED, cycle=expiry, occurred_at=expiry, now=now)
+        publish_path_event(
+            locked, Notification.Reason.EVENT_EXPIRED, cycle=expiry, occurred_at=expiry, now=now
+        )
     return locked
 
 

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser, Group
+from django.contrib.auth.models import AbstractBaseUser, Group, User
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
 
@@ -24,8 +24,7 @@ from registry.models import AccessPath, ApiToken, AuditEvent
 from registry.rules import token_format
 from registry.rules.actors import Actor
 from registry.rules.secret_scan import find_secret, redact
-from registry.services._common import is_live
-from registry.services.tokens import actor_for_token
+from registry.rules.status import is_live
 
 # Actions
 LOGIN = "auth.login"
@@ -120,9 +119,7 @@ def sign_in_username(request: Any, credentials: Mapping[str, Any] | None) -> str
 
 
 @transaction.atomic
-def security_login_succeeded(
-    *, user: AbstractBaseUser, source_address: str, now: dt.datetime
-) -> AuditEvent:
+def security_login_succeeded(*, user: User, source_address: str, now: dt.datetime) -> AuditEvent:
     return audit_record(
         actor=Actor.for_user(user),
         action=LOGIN,
@@ -161,9 +158,7 @@ def security_login_failed(
 
 
 @transaction.atomic
-def security_logged_out(
-    *, user: AbstractBaseUser, source_address: str, now: dt.datetime
-) -> AuditEvent:
+def security_logged_out(*, user: User, source_address: str, now: dt.datetime) -> AuditEvent:
     return audit_record(
         actor=Actor.for_user(user),
         action=LOGOUT,
@@ -282,9 +277,9 @@ def token_denial(raw: str, *, now: dt.datetime) -> tuple[ApiToken | None, str, s
         why = "expired"
     elif not is_live(token.access_path, now):
         why = "path_not_live"
-    elif token.user_id is not None and not token.user.is_active:
+    elif token.user is not None and not token.user.is_active:
         why = "user_inactive"
-    elif token.team_id is not None and not token.team.is_active:
+    elif token.team is not None and not token.team.is_active:
         why = "team_inactive"
     else:
         # Refused a moment ago, usable now: it changed in between (renewed, say).
@@ -314,7 +309,7 @@ def security_token_denied(
     if operation:
         changes["operation"] = _fact(redact(operation))
     return audit_record(
-        actor=actor_for_token(token) if token is not None else anonymous_actor(),
+        actor=Actor.for_token(token) if token is not None else anonymous_actor(),
         action=TOKEN_DENIED,
         obj=token if token is not None else no_such_object(ApiToken),
         path=token.access_path if token is not None else None,

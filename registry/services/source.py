@@ -15,18 +15,15 @@ from registry.models import AccessPath
 from registry.rules import errors, permissions
 from registry.rules.actors import Actor
 from registry.rules.errors import InvalidTransition
-from registry.rules.posture import live_q
+from registry.rules.status import RETIRED_STATES, effective_state, live_q
 from registry.services._common import (
     check_version,
-    effective_state,
     lock_path,
     refuse_if,
     require_text,
     resolve_now,
     save_path,
 )
-
-RETIRED_STATES = (AccessPath.State.REVOKED, AccessPath.State.EXPIRED)
 
 
 @transaction.atomic

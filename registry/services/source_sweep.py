@@ -17,15 +17,12 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from registry.models import AccessPath, Notification
 from registry.notifications.outbox import Audience, Notice, path_summary
-from registry.selectors.source_queue import still_listed_q, unconfirmed_q
+from registry.rules.status import unconfirmed_q
+from registry.selectors.source_queue import still_listed_q
 
 BATCH = 500
 _FIELDS = ("id", "name", "system", "environment")
-
-
-class Reason:
-    SOURCE_UNCONFIRMED = "source_unconfirmed"
-    SOURCE_STILL_LISTED = "source_still_listed"
+Reason = Notification.Reason
 
 
 def _not_told(reason: str, cycle_field: str) -> Q:

@@ -19,39 +19,26 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 
 from registry.audit import AuditEntry, audit_record_many
-from registry.models import AccessPath, Claim, Team, Transfer
-from registry.notifications.events import EVENT_FIELDS, Event, event_notices
-from registry.notifications.outbox import Audience, Notice, queue
+from registry.models import AccessPath, Claim, Notification, Team, Transfer
+from registry.notifications.events import EVENT_FIELDS, event_notices
+from registry.notifications.outbox import Notice, queue
+from registry.rules import status
 from registry.rules.actors import Actor
 from registry.rules.errors import ServiceError
 from registry.rules.policies import Policy, current_policy
-from registry.rules.status import owner_unaccountable_q
-from registry.services._common import LIVE_STATES, resolve_now
+from registry.rules.recipients import who_hears
+from registry.rules.status import LADDER_STAGE_LAPSED
+from registry.services._common import resolve_now
 from registry.services.incident_ladder import climb_incident_ladder
 from registry.services.paths import path_expire
 from registry.services.source_sweep import source_unconfirmed
 
+Reason = Notification.Reason
 State = AccessPath.State
 BATCH = 500
-
-
-class Reason:
-    REVIEW_REMINDER = "review_reminder"
-    EXPIRY_REMINDER = "expiry_reminder"
-    REVIEW_OVERDUE = "review_overdue"
-    LAPSED = "lapsed"
-    OWNER_UNACCOUNTABLE = "owner_unaccountable"
-    UNOWNED = "unowned"
-    UNCLAIMED = "unclaimed"
-    CLAIM_WAITING = "claim_waiting"
-    TRANSFER_WAITING = "transfer_waiting"
-    EXPIRED = "expired"
-
-
-LADDER_STAGE_LAPSED = 4
 
 
 @dataclass
@@ -109,18 +96,6 @@ def sweep(*, now: dt.datetime | None = None, dry_run: bool = False) -> dict[str,
 # --- helpers -------------------------------------------------------------------------
 
 
-def _live() -> Q:
-    return Q(state__in=LIVE_STATES)
-
-
-def _not_expired(now: dt.datetime) -> Q:
-    return Q(expires_at__isnull=True) | Q(expires_at__gt=now)
-
-
-def _owned_live(now: dt.datetime) -> Q:
-    return Q(state=State.ACTIVE) & _not_expired(now)
-
-
 def _in_batches(qs: QuerySet, fields: tuple[str, ...]) -> Iterator[list[dict]]:
     """Read-only iteration in id order, in batches (keyset on id)."""
     last = None
@@ -161,46 +136,52 @@ def _path_summary(row: dict) -> dict:
     }
 
 
-def _notice(team_id: int, audience: str, row: dict, reason: str, cycle, stage: int, **extra):
+def _tell(run: _Run, row: dict, reason: str, cycle, stage: int, **extra) -> list[Notice]:
+    """The notice about `row` to everyone who hears `reason` at `stage`
+    (rules/recipients.py)."""
     payload = {"path": _path_summary(row), "reason": reason, "stage": stage, **extra}
-    return Notice(
-        team_id=team_id,
-        audience=audience,
-        path_id=row["id"],
-        reason=reason,
-        cycle=cycle,
-        stage=stage,
-        payload=payload,
+    recipients = who_hears(
+        reason,
+        stage,
+        owner_id=row.get("owner_team_id"),
+        steward_id=row.get("steward_team_id"),
+        security_ids=run.security_ids,
+        to_team_id=row.get("to_team_id"),
     )
-
-
-def _security_notices(run: _Run, row: dict, reason: str, cycle, stage: int, **extra):
     return [
-        _notice(team_id, Audience.MEMBERS, row, reason, cycle, stage, **extra)
-        for team_id in run.security_ids
+        Notice(
+            team_id=r.team_id,
+            audience=r.audience,
+            path_id=row["id"],
+            reason=reason,
+            cycle=cycle,
+            stage=stage,
+            payload=payload,
+        )
+        for r in recipients
     ]
 
 
 def _event_notices(
     run: _Run, rows: list[dict], event: str, cycle_of, stage: int, at_of
 ) -> list[Notice]:
-    """The batch's events, with the payload of registry/notifications/events.py (one identifiers
+    """The batch's events, with the payload of notifications/events.py (one identifiers
     query for the batch), to the owners' and stewards' webhooks."""
     return event_notices(
         rows, event, teams=run.teams, cycle_of=cycle_of, occurred_at_of=at_of, stage=stage
     )
 
 
-# What every step reads of a path: the event payload's fields (registry/notifications/events.py).
+# What every step reads of a path: the event payload's fields (notifications/events.py).
 PATH_FIELDS = EVENT_FIELDS
 
 
-# --- steps ---------------------------------------------------------------------------
+# --- steps: each selects with a predicate of rules/status.py ---------------------------
 
 
 def _expire(run: _Run) -> None:
     """Mark paths past their expiry as expired; tell the owner; publish the event."""
-    due = AccessPath.objects.filter(_live(), expires_at__lte=run.now)
+    due = AccessPath.objects.filter(status.expiry_due_q(run.now))
     for rows in _claim_batches(due, (*PATH_FIELDS, "expires_at")):
         notices, expired = [], []
         for row in rows:
@@ -212,23 +193,11 @@ def _expire(run: _Run) -> None:
                 continue  # another worker expired it between our read and our lock
             expired.append(row)
             run.summary["expired"] += 1
-            team_id = row["owner_team_id"] or row["steward_team_id"]
             expires = row["expires_at"]
-            if team_id:
-                notices.append(
-                    _notice(
-                        team_id,
-                        Audience.MEMBERS,
-                        row,
-                        Reason.EXPIRED,
-                        expires,
-                        0,
-                        expired_at=expires.isoformat(),
-                    )
-                )
+            notices += _tell(run, row, Reason.EXPIRED, expires, 0, expired_at=expires.isoformat())
         run.notify(notices, "notifications_queued")
         expiry = itemgetter("expires_at")
-        run.publish(_event_notices(run, expired, Event.EXPIRED, expiry, 0, expiry))
+        run.publish(_event_notices(run, expired, Reason.EVENT_EXPIRED, expiry, 0, expiry))
 
 
 def _escalate(run: _Run, rows: list[dict], stages: dict, reasons: dict) -> None:
@@ -253,40 +222,23 @@ def _escalate(run: _Run, rows: list[dict], stages: dict, reasons: dict) -> None:
     audit_record_many(actor=run.actor, now=run.now, entries=entries)
 
 
+def _publish_lapsed(run: _Run, rows: list[dict]) -> None:
+    cycle = itemgetter("next_review_at")
+    stage = LADDER_STAGE_LAPSED
+    run.publish(_event_notices(run, rows, Reason.EVENT_LAPSED, cycle, stage, lambda _: run.now))
+
+
 def _offboarded(run: _Run) -> None:
     """NHI1: an owning team that is inactive or empty lapses its paths at once."""
-    due = AccessPath.objects.filter(
-        _owned_live(run.now), owner_unaccountable_q(), escalation_stage__lt=LADDER_STAGE_LAPSED
-    )
+    due = AccessPath.objects.filter(status.offboarded_due_q(run.now))
     fields = (*PATH_FIELDS, "next_review_at", "escalation_stage")
     for rows in _claim_batches(due, fields):
         notices = []
         for row in rows:
             cycle = row["next_review_at"]
-            reason = Reason.OWNER_UNACCOUNTABLE
-            notices += _security_notices(run, row, reason, cycle, LADDER_STAGE_LAPSED)
-            if row["steward_team_id"]:
-                notices.append(
-                    _notice(
-                        row["steward_team_id"],
-                        Audience.MEMBERS,
-                        row,
-                        reason,
-                        cycle,
-                        LADDER_STAGE_LAPSED,
-                    )
-                )
+            notices += _tell(run, row, Reason.OWNER_UNACCOUNTABLE, cycle, LADDER_STAGE_LAPSED)
         run.notify(notices, "notifications_queued")
-        run.publish(
-            _event_notices(
-                run,
-                rows,
-                Event.LAPSED,
-                itemgetter("next_review_at"),
-                LADDER_STAGE_LAPSED,
-                lambda row: run.now,
-            )
-        )
+        _publish_lapsed(run, rows)
         _escalate(
             run,
             rows,
@@ -296,20 +248,11 @@ def _offboarded(run: _Run) -> None:
         run.summary["lapsed"] += len(rows)
 
 
-def _ladder_q(run: _Run) -> Q:
-    """Owned paths whose stage is below the one their overdue age has reached."""
-    reached = Q()
-    for stage, days in enumerate(run.policy.escalation_days, start=1):
-        reached |= Q(next_review_at__lte=run.now - dt.timedelta(days=days)) & Q(
-            escalation_stage__lt=stage
-        )
-    return _owned_live(run.now) & ~owner_unaccountable_q() & reached
-
-
 def _climb_ladder(run: _Run) -> None:
-    """Overdue reviews: stage 1 the team, 2 its leads, 3 security, 4 lapsed. A path
-    whose sweep was missed jumps to the stage it has reached: one notice, not a burst."""
-    due = AccessPath.objects.filter(_ladder_q(run))
+    """Overdue reviews climb the ladder (rules/recipients.py says who hears each stage).
+    A path whose sweep was missed jumps to the stage it has reached: one notice, not a
+    burst."""
+    due = AccessPath.objects.filter(status.ladder_due_q(run.now, run.policy))
     fields = (*PATH_FIELDS, "next_review_at", "escalation_stage")
     for rows in _claim_batches(due, fields):
         notices, lapsed, stages, reasons = [], [], {}, {}
@@ -317,125 +260,62 @@ def _climb_ladder(run: _Run) -> None:
             cycle = row["next_review_at"]
             stage = run.policy.escalation_stage_for(run.now - cycle)
             stages[row["id"]] = stage
-            owner = row["owner_team_id"]
-            extra = {"due_at": cycle.isoformat()}
-            if stage == 1:
-                notices.append(
-                    _notice(owner, Audience.MEMBERS, row, Reason.REVIEW_OVERDUE, cycle, 1, **extra)
-                )
-            elif stage == 2:
-                notices.append(
-                    _notice(owner, Audience.LEADS, row, Reason.REVIEW_OVERDUE, cycle, 2, **extra)
-                )
-            elif stage == 3:
-                notices += _security_notices(run, row, Reason.REVIEW_OVERDUE, cycle, 3, **extra)
-            else:
-                notices += _security_notices(run, row, Reason.LAPSED, cycle, stage, **extra)
-                notices.append(
-                    _notice(owner, Audience.MEMBERS, row, Reason.LAPSED, cycle, stage, **extra)
-                )
+            reason = status.ladder_reason(stage)
+            notices += _tell(run, row, reason, cycle, stage, due_at=cycle.isoformat())
+            if stage >= LADDER_STAGE_LAPSED:
                 lapsed.append(row)
                 run.summary["lapsed"] += 1
             reasons[row["id"]] = f"Review overdue since {cycle.isoformat()}."
             run.summary[f"escalated_to_stage_{stage}"] += 1
         run.notify(notices, "notifications_queued")
-        run.publish(
-            _event_notices(
-                run,
-                lapsed,
-                Event.LAPSED,
-                itemgetter("next_review_at"),
-                LADDER_STAGE_LAPSED,
-                lambda row: run.now,
-            )
-        )
+        _publish_lapsed(run, lapsed)
         _escalate(run, rows, stages, reasons)
 
 
-def _reminders(run: _Run, qs: QuerySet, date_field: str, reason: str, team_of) -> None:
+def _reminders(run: _Run, qs: QuerySet, date_field: str, reason: str) -> None:
     for rows in _in_batches(qs, (*PATH_FIELDS, date_field)):
         notices = []
         for row in rows:
             when = row[date_field]
             offset = run.policy.reminder_offset_for(when - run.now)
-            team_id = team_of(row)
-            if offset is None or team_id is None:
-                continue
-            notices.append(
-                _notice(
-                    team_id,
-                    Audience.MEMBERS,
-                    row,
-                    reason,
-                    when,
-                    offset,
-                    due_at=when.isoformat(),
-                    days_before=offset,
+            if offset is not None:
+                notices += _tell(
+                    run, row, reason, when, offset, due_at=when.isoformat(), days_before=offset
                 )
-            )
         with transaction.atomic():
             run.notify(notices, "reminders_queued")
 
 
 def _review_reminders(run: _Run) -> None:
-    window_end = run.now + run.policy.review_window
-    due = AccessPath.objects.filter(
-        _owned_live(run.now),
-        ~owner_unaccountable_q(),
-        next_review_at__gt=run.now,
-        next_review_at__lte=window_end,
-    )
-    _reminders(run, due, "next_review_at", Reason.REVIEW_REMINDER, lambda r: r["owner_team_id"])
+    due = AccessPath.objects.filter(status.review_reminder_due_q(run.now, run.policy))
+    _reminders(run, due, "next_review_at", Reason.REVIEW_REMINDER)
 
 
 def _expiry_reminders(run: _Run) -> None:
-    window_end = run.now + run.policy.review_window
-    due = AccessPath.objects.filter(_live(), expires_at__gt=run.now, expires_at__lte=window_end)
-    _reminders(
-        run,
-        due,
-        "expires_at",
-        Reason.EXPIRY_REMINDER,
-        lambda r: r["owner_team_id"] or r["steward_team_id"],
-    )
+    due = AccessPath.objects.filter(status.expiry_reminder_due_q(run.now, run.policy))
+    _reminders(run, due, "expires_at", Reason.EXPIRY_REMINDER)
 
 
 def _unowned(run: _Run) -> None:
     """Unowned paths: the steward and security are told; unclaimed after N days, again."""
-    unclaimed_line = run.now - dt.timedelta(days=run.policy.unclaimed_escalation_days)
-    unowned = AccessPath.objects.filter(state=State.UNOWNED).filter(_not_expired(run.now))
+    unowned = AccessPath.objects.filter(status.unowned_live_q(run.now))
     for rows in _in_batches(unowned, (*PATH_FIELDS, "state_changed_at")):
         notices = []
         for row in rows:
             since = row["state_changed_at"]
-            stage, reason = (
-                (1, Reason.UNCLAIMED) if since <= unclaimed_line else (0, Reason.UNOWNED)
-            )
-            extra = {"unowned_since": since.isoformat()}
-            notices += _security_notices(run, row, reason, since, stage, **extra)
-            if row["steward_team_id"]:
-                notices.append(
-                    _notice(
-                        row["steward_team_id"], Audience.MEMBERS, row, reason, since, stage, **extra
-                    )
-                )
+            reason, stage = status.unowned_notice(since, run.now, run.policy)
+            notices += _tell(run, row, reason, since, stage, unowned_since=since.isoformat())
         with transaction.atomic():
             run.notify(notices, "notifications_queued")
 
 
-def _waiting(run: _Run, qs: QuerySet, reason: str, recipients) -> None:
-    """Remind about a claim or transfer left waiting; `recipients(row)` gives team ids."""
-    fields = (
-        "id",
-        "created_at",
-        "to_team_id",
-        "path_id",
-        "path__name",
-        "path__system",
-        "path__environment",
-    )
-    if qs.model is Claim:
-        fields = tuple(f for f in fields if f != "to_team_id")
+def _waiting(run: _Run, qs: QuerySet, reason: str) -> None:
+    """Remind about a claim or transfer left waiting (security, or the team offered it)."""
+    fields: tuple[str, ...] = (
+        "id", "created_at", "path_id", "path__name", "path__system", "path__environment",
+    )  # fmt: skip
+    if qs.model is Transfer:
+        fields = (*fields, "to_team_id")
     for rows in _in_batches(qs, fields):
         notices = []
         for row in rows:
@@ -444,31 +324,21 @@ def _waiting(run: _Run, qs: QuerySet, reason: str, recipients) -> None:
                 "name": row["path__name"],
                 "system": row["path__system"],
                 "environment": row["path__environment"],
+                "to_team_id": row.get("to_team_id"),
             }
             since = row["created_at"]
-            notices += [
-                _notice(
-                    team_id,
-                    Audience.MEMBERS,
-                    path_row,
-                    reason,
-                    since,
-                    0,
-                    waiting_since=since.isoformat(),
-                )
-                for team_id in recipients(row)
-            ]
+            notices += _tell(run, path_row, reason, since, 0, waiting_since=since.isoformat())
         with transaction.atomic():
             run.notify(notices, "notifications_queued")
 
 
 def _waiting_claims(run: _Run) -> None:
-    line = run.now - dt.timedelta(days=run.policy.claim_reminder_days)
+    line = status.claim_waiting_line(run.now, run.policy)
     waiting = Claim.objects.filter(status=Claim.Status.PENDING, created_at__lte=line)
-    _waiting(run, waiting, Reason.CLAIM_WAITING, lambda row: run.security_ids)
+    _waiting(run, waiting, Reason.CLAIM_WAITING)
 
 
 def _waiting_transfers(run: _Run) -> None:
-    line = run.now - dt.timedelta(days=run.policy.transfer_reminder_days)
+    line = status.transfer_waiting_line(run.now, run.policy)
     waiting = Transfer.objects.filter(status=Transfer.Status.PENDING, created_at__lte=line)
-    _waiting(run, waiting, Reason.TRANSFER_WAITING, lambda row: [row["to_team_id"]])
+    _waiting(run, waiting, Reason.TRANSFER_WAITING)

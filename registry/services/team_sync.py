@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
@@ -58,6 +59,9 @@ from registry.services.teams import (
     team_reactivate,
     team_update,
 )
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 ACTOR_LABEL = "import_teams"
 # Kinds an import never sets on an existing team nor takes away from one.
@@ -200,7 +204,7 @@ class _Sync:
         self.report = report
         self.source = source
         self.teams: dict[str, Team] = {}  # lowercased slug -> team
-        self.users: dict[str, object] = {}  # lowercased username -> user
+        self.users: dict[str, User] = {}  # lowercased username -> user
         self.ambiguous_users: set[str] = set()
         self.desired: dict[tuple[int, int], str | None] = {}  # (team, user) -> role
         self._reported: set[tuple[int, str, str]] = set()
@@ -224,7 +228,7 @@ class _Sync:
             self.unresolved(link, f"not in the file, and no team {link.key!r} in the registry")
         return team
 
-    def user_for(self, link: Link):
+    def user_for(self, link: Link) -> User | None:
         if link.problem:
             self.unresolved(link, link.problem)
             return None
@@ -247,8 +251,8 @@ class _Sync:
     # --- users and teams ----------------------------------------------------------
 
     def teams_and_users(self) -> None:
-        for team in Team.objects.select_related("parent"):
-            self.teams[team.slug.lower()] = team
+        for known in Team.objects.select_related("parent"):
+            self.teams[known.slug.lower()] = known
         self._load_users()
         self._write_users()
         deferred: list[tuple[TeamEntry, Team]] = []
@@ -327,7 +331,7 @@ class _Sync:
         team = self.teams.get(entry.slug)
         parent = self._ready_parent(entry)
         if team is None:
-            data = {
+            data: dict[str, Any] = {
                 "slug": entry.slug,
                 "name": entry.name or entry.slug,
                 "kind": entry.kind or Team.Kind.PRODUCT,
@@ -392,6 +396,8 @@ class _Sync:
 
     def _parent_settled(self, entry: TeamEntry, team: Team) -> bool:
         link = entry.parent
+        if link is None:
+            return True  # no parent to set
         if link.problem or (link.key not in self.directory.teams and link.key not in self.teams):
             self.team_for(link)  # reports it
             return True
@@ -399,6 +405,8 @@ class _Sync:
         return parent is not None and team.parent_id == parent.pk
 
     def _set_parent(self, entry: TeamEntry, team: Team) -> None:
+        if entry.parent is None:
+            return
         parent = self.teams.get(entry.parent.key)
         if parent is None:
             return
@@ -440,7 +448,7 @@ class _Sync:
     # --- memberships ----------------------------------------------------------------
 
     def memberships(self) -> None:
-        pairs: dict[tuple[int, int], tuple[Team, object, str | None]] = {}
+        pairs: dict[tuple[int, int], tuple[Team, User, str | None]] = {}
         for entry in self.directory.memberships:
             team = self.team_for(entry.team)
             user = self.user_for(entry.user)

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 
 from registry.audit import audit_record, diff
@@ -233,7 +233,7 @@ def membership_add(
     *,
     actor: Actor,
     team: Team,
-    user: AbstractBaseUser,
+    user: User,
     role: str = Membership.Role.MEMBER,
     now: dt.datetime | None = None,
 ) -> Membership:

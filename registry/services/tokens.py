@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -14,7 +14,8 @@ from registry.models import AccessPath, ApiToken, Team
 from registry.rules import errors, permissions, token_format
 from registry.rules.actors import Actor
 from registry.rules.errors import Invalid, InvalidTransition
-from registry.services._common import is_live, lock_path, refuse_if, require_text, resolve_now
+from registry.rules.status import is_live
+from registry.services._common import lock_path, refuse_if, require_text, resolve_now
 from registry.services.paths import path_register, revoke_locked
 
 MAX_TOKEN_DAYS = 365
@@ -24,7 +25,7 @@ LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
 REGISTRY_SYSTEM = "nhi-registry"
 
 
-def _owner_team_for(user: AbstractBaseUser, team: Team | None) -> Team:
+def _owner_team_for(user: User, team: Team | None) -> Team:
     teams = Team.objects.filter(
         memberships__user=user, memberships__ended_at__isnull=True, is_active=True
     ).order_by("slug")
@@ -55,7 +56,7 @@ def token_create(
     scopes: list[str],
     expires_in_days: int = 90,
     team: Team | None = None,
-    user: AbstractBaseUser | None = None,
+    user: User | None = None,
     now: dt.datetime | None = None,
 ) -> tuple[ApiToken, str]:
     """Issue a team token (`team`) or a personal token (`user`, owned by one of the
@@ -63,8 +64,7 @@ def token_create(
     now = resolve_now(now)
     scopes = _check_request(name, scopes, expires_in_days)
     if user is not None:
-        if not (actor.is_system or (actor.user is not None and actor.user.pk == user.pk)):
-            refuse_if(errors.NOT_ALLOWED)
+        refuse_if(permissions.refuse_personal_token(actor, user))
         owner = _owner_team_for(user, team)
     elif team is not None:
         refuse_if(permissions.refuse_team_manage(actor, team))
@@ -140,12 +140,6 @@ def token_create(
     return token, secret
 
 
-def _refuse_token_revoke(actor: Actor, token: ApiToken) -> str | None:
-    if token.user_id is not None and actor.user is not None and actor.user.pk == token.user_id:
-        return None
-    return permissions.refuse_team_manage(actor, token.team or token.access_path.owner_team)
-
-
 @transaction.atomic
 def token_revoke(
     *, actor: Actor, token: ApiToken, reason: str, now: dt.datetime | None = None
@@ -153,7 +147,7 @@ def token_revoke(
     """Stop a token at once; its access path is revoked with it."""
     now = resolve_now(now)
     path = lock_path(token.access_path_id)
-    refuse_if(_refuse_token_revoke(actor, token))
+    refuse_if(permissions.refuse_token_revoke(actor, token))
     reason = require_text("reason", reason)
     updated = ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=now)
     if updated != 1:
@@ -189,19 +183,11 @@ def token_authenticate(raw: str, *, now: dt.datetime | None = None) -> ApiToken 
     )
     if token is None or not is_live(token.access_path, now):
         return None
-    if token.user_id is not None and not token.user.is_active:
+    if token.user is not None and not token.user.is_active:
         return None
-    if token.team_id is not None and not token.team.is_active:
+    if token.team is not None and not token.team.is_active:
         return None
     if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
         token.last_used_at = now
     return token
-
-
-def actor_for_token(token: ApiToken) -> Actor:
-    if token.team_id is not None:
-        return Actor.integration(
-            token.team, token_id=token.prefix, name=token.name, issuer_id=token.created_by_id
-        )
-    return Actor.personal_token(token.user, token_id=token.prefix, name=token.name)

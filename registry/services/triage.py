@@ -8,14 +8,14 @@ from typing import Any
 from django.db import transaction
 
 from registry.audit import audit_record, no_such_object
-from registry.models import CredentialIdentifier
+from registry.models import CredentialIdentifier, Notification
 from registry.notifications.outbox import Audience, Notice, path_summary, queue
 from registry.rules.actors import Actor
 from registry.selectors.triage import Answer, parse_query, triage_find
 from registry.services._common import resolve_now
 
 ACTION = "triage.looked_up"
-REASON = "triage"
+REASON = Notification.Reason.TRIAGE
 
 
 @transaction.atomic

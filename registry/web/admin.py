@@ -5,10 +5,13 @@ on the form), and transitions are admin actions."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.db import models
+from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.utils.text import slugify
 
@@ -34,8 +37,8 @@ from registry.models import (
 )
 from registry.rules.actors import Actor
 from registry.rules.errors import Invalid, ServiceError
+from registry.rules.path_fields import EDITABLE_FIELDS
 from registry.services.delivery import notification_retry
-from registry.services.paths import EDITABLE_FIELDS
 from registry.services.tokens import token_revoke
 
 
@@ -58,6 +61,16 @@ class ReadOnlyAdmin(NoDeleteAdmin):
         return False
 
 
+def _staff_actor(request: HttpRequest | None) -> Actor:
+    """The signed-in staff member acting through the admin site (it lets no one else in)."""
+    if request is None:
+        raise ImproperlyConfigured("ServiceForm needs the request: use ServiceAdmin.get_form.")
+    user = request.user
+    if not user.is_authenticated:
+        raise PermissionDenied
+    return Actor.for_user(user)
+
+
 def run_each(modeladmin, request, queryset, call: Callable, done: str) -> None:
     """Apply a service to each selected object; report successes and refusals."""
     actor = Actor.for_user(request.user)
@@ -75,10 +88,10 @@ def run_each(modeladmin, request, queryset, call: Callable, done: str) -> None:
 def without_reason(title: str, call: Callable, done: str, *, name: str = ""):
     """An admin action that applies a service to each selected object."""
 
+    @admin.action(description=title)
     def action(modeladmin, request, queryset):
         run_each(modeladmin, request, queryset, call, done)
 
-    action.short_description = title
     action.__name__ = name or slugify(title).replace("-", "_")
     return action
 
@@ -86,6 +99,7 @@ def without_reason(title: str, call: Callable, done: str, *, name: str = ""):
 def with_reason(title: str, call: Callable, done: str):
     """An admin action that first asks for the reason the services require."""
 
+    @admin.action(description=title)
     def action(modeladmin, request, queryset):
         if "apply" in request.POST:
             reason = request.POST.get("reason", "")
@@ -102,7 +116,6 @@ def with_reason(title: str, call: Callable, done: str):
             },
         )
 
-    action.short_description = title
     action.__name__ = title.lower().replace(" ", "_")
     return action
 
@@ -121,15 +134,15 @@ class ServiceForm(forms.ModelForm):
     service's refusals become form errors instead of server errors.
     """
 
-    request = None  # set by ServiceAdmin.get_form
-    result = None
+    request: HttpRequest | None = None  # set by ServiceAdmin.get_form
+    result: Any = None
 
     def perform(self, actor: Actor, data: dict):  # pragma: no cover - overridden
         raise NotImplementedError
 
     def clean(self):
         cleaned = super().clean()
-        if self.errors:
+        if self.errors or cleaned is None:
             return cleaned
         data = {
             k: v
@@ -137,7 +150,7 @@ class ServiceForm(forms.ModelForm):
             if k in self.changed_data or self.instance._state.adding
         }
         try:
-            self.result = self.perform(Actor.for_user(self.request.user), data)
+            self.result = self.perform(_staff_actor(self.request), data)
         except Invalid as exc:
             for field, messages_ in exc.errors.items():
                 target = field if field in self.fields else None

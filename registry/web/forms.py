@@ -7,17 +7,41 @@ views put back onto these forms' fields.
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from django import forms
 from django.db import models
+from django.utils.datastructures import MultiValueDict
 
 from registry.importers.formats import FORMATS
 from registry.models import AccessPath, Attestation, Notification, PolicyException, Team
 from registry.rules.errors import Invalid, ServiceError
+from registry.rules.path_fields import (
+    AUTHORITY_TEAM_FIELDS,
+    EDITABLE_FIELD_ORDER,
+    EDITABLE_FIELDS,
+)
 from registry.selectors import path_identifiers
 from registry.services import identifiers as identifier_rules
-from registry.services.paths import AUTHORITY_TEAM_FIELDS, EDITABLE_FIELDS
 
 UTC_HELP = "Date and time in UTC."
+
+_F = TypeVar("_F", bound=forms.Field)
+
+
+def _field(form: forms.BaseForm, name: str, kind: type[_F]) -> _F:
+    """The form's own copy of its field `name`, which is a `kind`."""
+    field = form.fields[name]
+    if not isinstance(field, kind):
+        raise TypeError(f"{name} is a {type(field).__name__}, not a {kind.__name__}")
+    return field
+
+
+class TeamChoiceField(forms.ModelChoiceField):
+    """A team by slug, shown by its name."""
+
+    def label_from_instance(self, obj: Team) -> str:
+        return obj.name
 
 
 class UTCDateTimeInput(forms.DateTimeInput):
@@ -58,7 +82,7 @@ class PageForm(forms.Form):
         super().__init__(*args, **kwargs)
 
 
-def apply_service_errors(form: forms.Form, exc: ServiceError) -> None:
+def apply_service_errors(form: forms.BaseForm, exc: ServiceError) -> None:
     """Show a service's refusal on the form: field errors next to their fields, any
     other refusal (not allowed, a state that moved on) above them."""
     if not isinstance(exc, Invalid):
@@ -68,6 +92,14 @@ def apply_service_errors(form: forms.Form, exc: ServiceError) -> None:
         target = field if field in form.fields else None
         for message in messages:
             form.add_error(target, message)
+
+
+def blank_value(form: forms.BaseForm, name: str) -> None:
+    """Show `name` back empty: whatever was refused may be a credential. The form's
+    data is copied first (a request's QueryDict is immutable)."""
+    data = form.data.copy() if isinstance(form.data, MultiValueDict) else dict(form.data)
+    data[name] = ""
+    form.data = data
 
 
 class ClaimForm(PageForm):
@@ -82,7 +114,7 @@ class ClaimForm(PageForm):
     def __init__(self, *args, teams: list[Team], **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._teams = {team.slug: team for team in teams}
-        self.fields["team"].choices = [(team.slug, team.name) for team in teams]
+        _field(self, "team", forms.ChoiceField).choices = [(t.slug, t.name) for t in teams]
         if len(teams) == 1:
             self.fields["team"].initial = teams[0].slug
 
@@ -127,17 +159,17 @@ class AttestForm(PageForm):
 class TransferForm(PageForm):
     id_prefix = "transfer"
     version = forms.IntegerField(widget=forms.HiddenInput)
-    to_team = forms.ModelChoiceField(
+    to_team = TeamChoiceField(
         queryset=Team.objects.filter(is_active=True), to_field_name="slug", label="To team"
     )
     reason = _reason()
 
     def __init__(self, *args, path: AccessPath, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["to_team"].queryset = Team.objects.filter(is_active=True).exclude(
-            pk=path.owner_team_id
-        )
-        self.fields["to_team"].label_from_instance = lambda team: team.name
+        teams = Team.objects.filter(is_active=True)
+        if path.owner_team_id is not None:
+            teams = teams.exclude(pk=path.owner_team_id)
+        _field(self, "to_team", TeamChoiceField).queryset = teams
 
 
 class RevokeForm(PageForm):
@@ -154,7 +186,11 @@ class ExceptionRequestForm(PageForm):
 
 
 class TeamsField(forms.ModelMultipleChoiceField):
-    """Several teams by slug; an empty entry (a script posting "" for "none") is none."""
+    """Several teams by slug, shown by name; an empty entry (a script posting "" for
+    "none") is none."""
+
+    def label_from_instance(self, obj: Team) -> str:
+        return obj.name
 
     def clean(self, value):
         if isinstance(value, list | tuple):
@@ -185,16 +221,7 @@ class PathEditForm(forms.ModelForm):
     class Meta:
         model = AccessPath
         formfield_callback = https_by_default
-        fields = [
-            "name", "kind", "system", "external_id", "environment", "steward_team",
-            "created_via", "created_by_ref", "consumers", "ticket_url", "artifact_ref",
-            "justification", "privilege_scope", "risk_tier", "data_classification",
-            "credential_lifetime", "rotation_days", "last_rotated_at", "last_used_at",
-            "requires_human_signoff", "revocation_plan", "rollback_plan", "expires_at",
-            "review_interval_days",
-            "interactive_login", "approved_by", "approved_by_team", "approved_at",
-            "approval_ticket_url", "iam_team", "pam_team", "secops_team",
-        ]  # fmt: skip
+        fields = list(EDITABLE_FIELD_ORDER)
         labels = {
             "approved_by": "Authority approved by (person)",
             "approved_by_team": "Approver's team",
@@ -225,11 +252,11 @@ class PathEditForm(forms.ModelForm):
             self.initial["revoker_teams"] = list(revokers)
         for name in ("steward_team", *AUTHORITY_TEAM_FIELDS):
             # The field speaks slugs; the model's initial value is the team's id.
-            self.fields[name].to_field_name = "slug"
-            self.fields[name].queryset = Team.objects.filter(is_active=True)
+            field = _field(self, name, forms.ModelChoiceField)
+            field.to_field_name = "slug"
+            field.queryset = Team.objects.filter(is_active=True)
             team = getattr(self.instance, name) if getattr(self.instance, f"{name}_id") else None
             self.initial[name] = team.slug if team else None
-        self.fields["revoker_teams"].label_from_instance = lambda team: team.name
         for name in ("last_rotated_at", "last_used_at", "expires_at", "approved_at"):
             self.fields[name].help_text = UTC_HELP
 
@@ -254,22 +281,18 @@ class PathEditForm(forms.ModelForm):
         try:
             self._identifier_pairs = identifier_rules.parse_text(text)
         except Invalid as exc:
-            # Whatever was refused is not shown back (it may be a credential).
-            self.data = self.data.copy()
-            self.data["identifiers"] = ""
+            blank_value(self, "identifiers")
             raise forms.ValidationError(exc.message) from None
         return text
 
 
-def _active_team(label: str) -> forms.ModelChoiceField:
-    field = forms.ModelChoiceField(
+def _active_team(label: str) -> TeamChoiceField:
+    return TeamChoiceField(
         queryset=Team.objects.filter(is_active=True),
         to_field_name="slug",
         required=False,
         label=label,
     )
-    field.label_from_instance = lambda team: team.name
-    return field
 
 
 class ControlPolicyForm(PageForm):
@@ -332,7 +355,7 @@ class ImportUploadForm(PageForm):
     system = forms.CharField(
         required=False, max_length=64, help_text="The system name to record (optional)."
     )
-    steward_team = forms.ModelChoiceField(
+    steward_team = TeamChoiceField(
         queryset=Team.objects.filter(is_active=True),
         to_field_name="slug",
         required=False,
@@ -344,10 +367,6 @@ class ImportUploadForm(PageForm):
     full_sync = forms.BooleanField(
         required=False, label="Full sync: flag this source's paths the file does not list"
     )
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields["steward_team"].label_from_instance = lambda team: team.name
 
 
 class SavedFilterForm(PageForm):

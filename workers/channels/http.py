@@ -67,7 +67,8 @@ def _vetted_address(host: str, port: int) -> str:
     except (socket.gaierror, UnicodeError) as exc:
         raise DeliveryFailed(f"cannot resolve {host}: {exc}") from exc
     allowed = _allowed_networks()
-    addresses = [ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos]
+    # An AF_INET or AF_INET6 socket address: its host is a str (typeshed allows int too).
+    addresses = [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
     for address in addresses:
         if not is_public(address) and not any(address in network for network in allowed):
             raise DeliveryFailed(NOT_PUBLIC, permanent=True)
@@ -102,15 +103,25 @@ class _Deadline:
 class _PinnedHTTPSConnection(http.client.HTTPSConnection):
     """HTTPS to a pre-checked address, still verifying the certificate for the host."""
 
-    def __init__(self, host: str, address: str, port: int, *, connect_timeout: float, **kw):
-        super().__init__(host, port, **kw)
+    def __init__(
+        self,
+        host: str,
+        address: str,
+        port: int,
+        *,
+        context: ssl.SSLContext,
+        connect_timeout: float,
+        **kw,
+    ):
+        super().__init__(host, port, context=context, **kw)
         self._address = address
         self._connect_timeout = connect_timeout
+        self._tls = context  # the context HTTPSConnection set up (ALPN etc.) in place
 
     def connect(self) -> None:
         sock = socket.create_connection((self._address, self.port), self._connect_timeout)
         sock.settimeout(self.timeout)
-        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+        self.sock = self._tls.wrap_socket(sock, server_hostname=self.host)
 
 
 class _PinnedHTTPConnection(http.client.HTTPConnection):

@@ -10,7 +10,7 @@ import hmac
 import json
 import time
 
-from registry.notifications.wording import path_url
+from registry.rules.links import path_url
 from registry.services.delivery import DeliveryFailed, Digest
 from workers.channels.http import post
 

@@ -8,9 +8,10 @@ import math
 import random
 import statistics
 import time
+from collections.abc import Callable
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -37,7 +38,7 @@ def p95(values: list[float]) -> float:
     return ordered[min(len(ordered) - 1, math.ceil(0.95 * len(ordered)) - 1)]
 
 
-def measure_triage(stdout, reviewer: AbstractBaseUser, n_paths: int, samples: int) -> None:
+def measure_triage(stdout, reviewer: User, n_paths: int, samples: int) -> None:
     """Triage lookups through the service (the read, its audit event and the notice
     to the team, committed): a reviewer by key id, an outsider (in no team) by
     fingerprint, and a miss; a different random path each time."""
@@ -48,7 +49,8 @@ def measure_triage(stdout, reviewer: AbstractBaseUser, n_paths: int, samples: in
     def read_only(actor: Actor, value: str) -> None:
         triage_find(actor=actor, query=parse_query(value))
 
-    lookups = [
+    # (label, caller, the identifier for path i, what is measured)
+    lookups: list[tuple[str, str, Callable[[int], str], Callable[..., object]]] = [
         ("triage by key id, security", "security", bench_key_id, triage_lookup),
         ("triage by fingerprint, outsider", "outsider", bench_fingerprint, triage_lookup),
         ("triage of an unknown key id", "security", lambda i: f"AKIZ{i:016d}", triage_lookup),

@@ -26,7 +26,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import psycopg
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
@@ -249,7 +249,7 @@ class Command(BaseCommand):
         self._measure_pages(reviewer, max(samples // 4, 5))
         measure_triage(self.stdout, reviewer, n_paths, samples)
 
-    def _people(self, now: dt.datetime) -> tuple[list[Team], AbstractBaseUser]:
+    def _people(self, now: dt.datetime) -> tuple[list[Team], User]:
         """Teams, one member each (the empty ones excepted), and a security reviewer."""
 
         def make(slug: str, kind: str) -> Team:
@@ -308,8 +308,9 @@ class Command(BaseCommand):
                 owner = None
                 if rng.random() >= UNOWNED_SHARE:
                     owner = rng.choices(owning, cum_weights=cumulative)[0]
-                next_review = attested = None
-                expires = now + day * rng.uniform(20, 700)
+                next_review: dt.datetime | None = None
+                attested: dt.datetime | None = None
+                expires: dt.datetime | None = now + day * rng.uniform(20, 700)
                 if owner is None:
                     state = "claim_pending" if rng.random() < 0.2 else "unowned"
                     expires = None if rng.random() < 0.5 else expires
@@ -399,6 +400,8 @@ class Command(BaseCommand):
             .values("owner_team__slug").annotate(n=Count("id"))
             .order_by("-n").first()
         )  # fmt: skip
+        if overdue is None:
+            raise CommandError("The generated estate has no overdue path to page through.")
         team, team_overdue = overdue["owner_team__slug"], overdue["n"]
         middle = AccessPath.objects.count() // 2
         position = AccessPath.objects.order_by("created_at", "id").values_list(
@@ -406,7 +409,9 @@ class Command(BaseCommand):
         )[middle]
         pager = PathCursorPagination()
         pager.base_url = "http://testserver/api/v1/access-paths/?page_size=50"
-        deep = pager.encode_cursor(Cursor(offset=0, reverse=False, position=str(position)))
+        # DRF's cursor positions are strings (str() of the ordering value); the stubs say int.
+        at = Cursor(offset=0, reverse=False, position=str(position))  # type: ignore[arg-type]
+        deep = pager.encode_cursor(at)
         cursor = parse_qs(urlsplit(deep).query)["cursor"][0]
         scenarios = [
             Scenario(
@@ -510,6 +515,8 @@ class Command(BaseCommand):
             }
             with raw.cursor() as cur:
                 cur.execute(query, params)
+                if cur.description is None:  # a SELECT always describes its columns
+                    raise CommandError(f"{scenario.label}: the query returned no result set.")
                 names = [c.name for c in cur.description]
                 rows = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
             return json.dumps(rows, default=str), rows
@@ -524,7 +531,7 @@ class Command(BaseCommand):
             timings.append((time.perf_counter() - started) * 1000)
         return ids, timings
 
-    def _measure_pages(self, reviewer: AbstractBaseUser, samples: int) -> None:
+    def _measure_pages(self, reviewer: User, samples: int) -> None:
         """The browser pages a security reviewer opens first, as server time: the whole
         Django request (session, selectors, template) through the test client."""
         client = Client()

@@ -46,7 +46,7 @@ class Command(bench.Command):
             raise CommandError("bench_import measures PostgreSQL only: set DATABASE_URL.")
         scratch = f"nhi_bench_import_{os.getpid()}"
         with self._scratch_database(scratch), tempfile.TemporaryDirectory() as tmp:
-            self._measure(scratch, rows, Path(tmp) / "paths.csv")
+            self._measure_import(scratch, rows, Path(tmp) / "paths.csv")
 
     def _write_csv(self, path: Path, n: int) -> None:
         rng = random.Random(20261122)  # noqa: S311 - a reproducible file, not a secret
@@ -77,7 +77,7 @@ class Command(bench.Command):
             f"{out.getvalue().strip().splitlines()[-1]}"
         )
 
-    def _measure(self, scratch: str, n: int, path: Path) -> None:
+    def _measure_import(self, scratch: str, n: int, path: Path) -> None:
         call_command("migrate", interactive=False, verbosity=0)
         services.team_create(
             actor=Actor.system("bench"),

@@ -28,10 +28,12 @@ class Command(BaseCommand):
             team = Team.objects.filter(slug=options["team"]).first()
             if team is None:
                 raise CommandError(f"No team with slug {options['team']!r}.")
+            holder = f"team {team.slug}"
         else:
             user = get_user_model().objects.filter(username=options["user"]).first()
             if user is None:
                 raise CommandError(f"No user {options['user']!r}.")
+            holder = f"user {user.get_username()}"
         scopes = [s.strip() for s in options["scopes"].split(",") if s.strip()]
         try:
             with request_context():
@@ -45,7 +47,6 @@ class Command(BaseCommand):
                 )
         except ServiceError as exc:
             raise CommandError(exc.message) from exc
-        holder = f"team {team.slug}" if team else f"user {user.get_username()}"
         self.stderr.write(
             f"Token {token.name!r} for {holder}, scopes {','.join(token.scopes)}, expires "
             f"{token.expires_at:%Y-%m-%d}. Registered as access path {token.access_path_id}. "

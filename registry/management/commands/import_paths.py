@@ -13,6 +13,7 @@ from registry.models import ImportRun, Team
 from registry.rules.actors import Actor
 from registry.rules.owner_suggestions import OwnerRulesError, load_rules
 from registry.runtime.request_id import request_context
+from registry.services.import_queue import ImportOptions
 from registry.services.imports import ImportReport, paths_import
 
 BAR_WIDTH = 30
@@ -65,17 +66,20 @@ class Command(BaseCommand):
             raise CommandError(f"Cannot read {name}: {exc.strerror}.") from exc
         with source, request_context():
             rows = list(READERS[options["format"]](source, system=options["system"] or None))
-            report = paths_import(
-                actor=Actor.system("import_paths"),
-                rows=rows,
+            chosen = ImportOptions(
                 source_format=options["format"],
                 system=options["system"],
                 steward=steward,
                 dry_run=options["dry_run"],
                 partial=options["partial"],
                 full_sync=options["full_sync"],
+            )
+            report = paths_import(
+                actor=Actor.system("import_paths"),
+                rows=rows,
                 file_name=Path(name).name,
                 progress=None if options["no_progress"] else self._progress,
+                **chosen.as_kwargs(),
             )
         self._report(report)
 

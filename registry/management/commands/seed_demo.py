@@ -194,6 +194,7 @@ class Command(BaseCommand):
             users[username] = user
             if (
                 team_slug
+                and role is not None
                 and not Membership.objects.filter(
                     user=user, team=teams[team_slug], ended_at__isnull=True
                 ).exists()
@@ -281,8 +282,8 @@ class _DemoPath:
     def actor(self, username: str) -> Actor:
         return Actor.for_user(self.users[username])
 
-    def member_for(self, team: str) -> Actor:
-        return self.actor({"payments": "pat", "data": "dana"}.get(team, "sam"))
+    def member_for(self, team: str | None) -> Actor:
+        return self.actor({"payments": "pat", "data": "dana"}.get(team or "", "sam"))
 
     def register(self, at: dt.datetime, **extra) -> AccessPath:
         data = dict(self.spec.data)

@@ -122,7 +122,7 @@ def split_url_password(original: str) -> bool:
     """`://user:pass word@` with the password split by whitespace: the scheme and user name
     unbroken (prose glued into a URL breaks them), the password no template slot."""
     match = _SPLIT_USERINFO.fullmatch(original)
-    return bool(match) and url_password(_WHITESPACE.sub("", match.group(1)))
+    return match is not None and url_password(_WHITESPACE.sub("", match.group(1)))
 
 
 def assigned_token(value: str) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.db.models import Model
 from django.http import Http404, HttpRequest
 from django.utils import timezone
 
@@ -18,7 +19,7 @@ from registry.models import (
     Team,
     Transfer,
 )
-from registry.rules.actors import Actor
+from registry.rules.actors import actor_for
 from registry.rules.errors import (
     Invalid,
     InvalidTransition,
@@ -41,17 +42,15 @@ STATUS_FOR_ERROR: dict[type[ServiceError], int] = {
 }
 
 
-def actor_for(request: HttpRequest) -> Actor:
-    if not hasattr(request, "_nhi_actor"):
-        request._nhi_actor = Actor.for_user(request.user)
-    return request._nhi_actor
+_NOW = "_nhi_now"  # the request's clock reading, on the request
+_RECORDED = "_recorded"  # on a refusal already recorded
 
 
 def request_now(request: HttpRequest) -> dt.datetime:
     """One clock reading per request, so every number on a page is about one moment."""
-    if not hasattr(request, "_nhi_now"):
-        request._nhi_now = timezone.now()
-    return request._nhi_now
+    if not hasattr(request, _NOW):
+        setattr(request, _NOW, timezone.now())
+    return getattr(request, _NOW)
 
 
 def visible_path_or_404(request: HttpRequest, path_id: str) -> AccessPath:
@@ -65,7 +64,7 @@ def visible_path_or_404(request: HttpRequest, path_id: str) -> AccessPath:
 # possible in the object's state. Invalid input, unknown objects and stale forms are not.
 RECORDED_REFUSALS = (NotAllowed, InvalidTransition)
 # The URL keyword that names a page's object, most specific first.
-_TARGETS: tuple[tuple[str, type, str], ...] = (
+_TARGETS: tuple[tuple[str, type[Model], str], ...] = (
     ("claim_id", Claim, "pk"),
     ("transfer_id", Transfer, "pk"),
     ("exception_id", PolicyException, "pk"),
@@ -112,8 +111,8 @@ def error_status(exc: ServiceError) -> int:
     if (
         isinstance(exc, RECORDED_REFUSALS)
         and request is not None
-        and not getattr(exc, "_recorded", False)
+        and not getattr(exc, _RECORDED, False)
     ):
-        exc._recorded = True
+        setattr(exc, _RECORDED, True)
         record_refusal(request, exc, status)
     return status

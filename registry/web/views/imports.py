@@ -18,8 +18,6 @@ from registry.web.forms import ImportUploadForm, apply_service_errors
 from registry.web.views._common import actor_for, error_status, request_now
 from registry.web.views.queues import security_only
 
-UPLOAD_CHUNK = 1 << 20
-
 
 @login_required
 @require_http_methods(["GET", "POST"])
@@ -32,18 +30,11 @@ def import_list(request: HttpRequest) -> HttpResponse:
         status = 400
         if form.is_valid():
             data = form.cleaned_data
-            upload = data["file"]
             try:
-                run = services.import_queue(
+                run = services.import_upload(
                     actor=actor_for(request),
-                    chunks=upload.chunks(UPLOAD_CHUNK),
-                    file_name=upload.name,
-                    source_format=data["format"],
-                    system=data["system"],
-                    steward=data["steward_team"],
-                    dry_run=data["dry_run"],
-                    partial=data["partial"],
-                    full_sync=data["full_sync"],
+                    upload=data["file"],
+                    options=services.ImportOptions.from_input(data),
                     now=request_now(request),
                 )
             except ServiceError as exc:

@@ -28,7 +28,7 @@ from registry.selectors.incidents import (
     incident_list,
     incident_page,
 )
-from registry.web.forms import apply_service_errors
+from registry.web.forms import apply_service_errors, blank_value
 from registry.web.views._common import actor_for, error_status, request_now
 from registry.web.views.triage import KIND_CHOICES
 
@@ -168,18 +168,20 @@ def incident_new(request: HttpRequest) -> HttpResponse:
             )
         except ServiceError as exc:
             status = error_status(exc)
-            found = exc.errors if isinstance(exc, Invalid) else {None: [exc.message]}
-            for name, problems in found.items():
-                form.add_error(name if name in form.fields else None, problems)
-            # A refused identifier may be a credential: it is not shown back.
-            form.data = form.data.copy()
-            form.data["identifier"] = ""
+            if isinstance(exc, Invalid):
+                for name, problems in exc.errors.items():
+                    form.add_error(name if name in form.fields else None, problems)
+            else:
+                form.add_error(None, [exc.message])
+            blank_value(form, "identifier")
         else:
             if incident_get(actor=actor, incident_id=incident.pk) is None:
-                # Reported by identifier, of a path this person cannot see: routing only.
-                team = incident.path.owner_team or incident.path.steward_team
-                context = {"routed": incident, "route_to": team, "form": ReportForm()}
-                return render(request, "registry/incident_new.html", context, status=201)
+                # Reported by identifier, of a path this person cannot see (or of none:
+                # unmatched, security links it): routing only.
+                reported = incident.path
+                team = (reported.owner_team or reported.steward_team) if reported else None
+                routed = {"routed": incident, "route_to": team, "form": ReportForm()}
+                return render(request, "registry/incident_new.html", routed, status=201)
             messages.success(request, "Incident opened: its team has been told.")
             return redirect("registry:incident-detail", incident_id=incident.pk)
     context = {"form": form, "path": path}

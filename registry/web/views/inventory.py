@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBase,
+    QueryDict,
+    StreamingHttpResponse,
+)
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -111,7 +118,7 @@ EXPORTS = {
 
 
 @login_required
-def path_export(request: HttpRequest, fmt: str) -> HttpResponse:
+def path_export(request: HttpRequest, fmt: str) -> HttpResponseBase:
     """Every path the current filter selects, as CSV or JSON, streamed in chunks
     (constant memory)."""
     if fmt not in EXPORTS:
@@ -153,9 +160,10 @@ def saved_filter_create(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def saved_filter_archive(request: HttpRequest, saved_id: int) -> HttpResponse:
-    saved = SavedFilter.objects.filter(
-        pk=saved_id, user=request.user, archived_at__isnull=True
-    ).first()
+    user = request.user
+    if not user.is_authenticated:  # login_required: never
+        raise Http404("No such saved filter.")
+    saved = SavedFilter.objects.filter(pk=saved_id, user=user, archived_at__isnull=True).first()
     if saved is None:
         raise Http404("No such saved filter.")
     services.saved_filter_archive(actor=actor_for(request), saved=saved, now=request_now(request))

@@ -23,7 +23,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from registry import services
 from registry.models import AccessPath, Claim, PolicyException, Team, Transfer
 from registry.notifications.wording import status_reason
-from registry.rules import permissions
+from registry.rules import permissions, preconditions
 from registry.rules.actors import Actor
 from registry.rules.errors import Invalid, ServiceError
 from registry.rules.policies import current_policy
@@ -36,7 +36,6 @@ from registry.selectors import (
     path_identifiers,
     path_open_requests,
 )
-from registry.services._common import is_live
 from registry.web.forms import (
     AttestForm,
     ClaimForm,
@@ -83,36 +82,47 @@ class Actions:
 
 
 def offered_actions(actor: Actor, path: AccessPath, requests: PathRequests, now) -> Actions:
-    """The same permission rules the services enforce (registry.rules.permissions)."""
+    """An action is offered exactly when the service would take it: the same permission
+    rules (rules/permissions.py) and state preconditions (rules/preconditions.py)."""
     actions = Actions()
-    if not is_live(path, now):
+    if preconditions.refuse_not_live(path, now):
         return actions
-    if path.state in (State.UNOWNED, State.CLAIM_PENDING):
-        claimed_by = {c.team_id for c in requests.claims}
-        actions.claim_teams = [
-            team
-            for team in actor_teams(actor=actor)
-            if team.is_active
-            and team.pk not in claimed_by
-            and permissions.refuse_claim(actor, team) is None
-        ]
-        actions.decide_claims = [
-            c for c in requests.claims if permissions.refuse_claim_decision(actor, c) is None
-        ]
-    if path.state == State.ACTIVE:
-        actions.attest = permissions.refuse_attest(actor, path) is None
-        actions.transfer = (
-            requests.transfer is None and permissions.refuse_transfer(actor, path) is None
-        )
+    claimed_by = {c.team_id for c in requests.claims}
+    actions.claim_teams = [
+        team
+        for team in actor_teams(actor=actor)
+        if team.is_active
+        and preconditions.refuse_claim_now(path, now, already_claimed=team.pk in claimed_by) is None
+        and permissions.refuse_claim(actor, team) is None
+    ]
+    actions.decide_claims = [
+        c
+        for c in requests.claims
+        if preconditions.refuse_claim_decision_now(c, path, now) is None
+        and permissions.refuse_claim_decision(actor, c) is None
+    ]
+    actions.attest = (
+        preconditions.refuse_attest_now(path, now) is None
+        and permissions.refuse_attest(actor, path) is None
+    )
+    pending = requests.transfer is not None
+    actions.transfer = (
+        preconditions.refuse_transfer_now(path, now, transfer_pending=pending) is None
+        and permissions.refuse_transfer(actor, path) is None
+    )
     transfer = requests.transfer
-    if transfer is not None and permissions.refuse_transfer_answer(actor, transfer) is None:
+    if (
+        transfer is not None
+        and preconditions.refuse_transfer_answer_now(transfer, path, now, accepting=False) is None
+        and permissions.refuse_transfer_answer(actor, transfer) is None
+    ):
         actions.answer_transfer = transfer
     actions.revoke = actor.is_person and permissions.refuse_revoke(actor, path) is None
     actions.request_exception = permissions.refuse_exception_request(actor, path) is None
     actions.decide_exceptions = [
         e
         for e in requests.exceptions
-        if e.status == PolicyException.Status.PENDING
+        if preconditions.refuse_exception_decision_now(e, path, now, approving=False) is None
         and permissions.refuse_exception_decision(actor, e) is None
     ]
     actions.edit = actor.is_person and permissions.refuse_update(actor, path) is None
@@ -144,7 +154,7 @@ def _detail_context(request: HttpRequest, path: AccessPath, bound: dict | None =
     forms_by_name.update(bound or {})
     return {
         "path": path,
-        "status_reason": status_reason(path, now=now, lapse_after=policy.lapse_after),
+        "status_reason": status_reason(path, now=now, policy=policy),
         "violations": path_violations(path, now=now, policy=policy),
         "quality": record_quality(path),
         "requests": requests,

@@ -9,10 +9,12 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from registry import services
-from registry.models import Notification
+from registry.models import AccessPath, Notification
+from registry.rules import permissions
 from registry.rules.errors import ServiceError
 from registry.rules.policies import current_policy
 from registry.selectors import (
+    UpcomingReminder,
     actor_teams,
     dead_notifications,
     pending_claims,
@@ -34,7 +36,8 @@ def my_teams(request: HttpRequest) -> HttpResponse:
     actor = actor_for(request)
     now = request_now(request)
     teams = list(actor_teams(actor=actor))
-    due, upcoming = [], []
+    due: list[AccessPath] = []
+    upcoming: list[UpcomingReminder] = []
     if teams:
         due, _ = keyset_page(
             select_paths(
@@ -46,9 +49,9 @@ def my_teams(request: HttpRequest) -> HttpResponse:
             QUEUE_SIZE,
             SORTS["review"],
         )
-        for team in teams:
-            upcoming += reminder_preview(team=team, now=now)
-        upcoming.sort(key=lambda r: (r.at, str(r.path.pk)))
+        # A person in two teams (an owner and a steward) sees a shared notice once.
+        coming = {r for team in teams for r in reminder_preview(team=team, now=now)}
+        upcoming = sorted(coming, key=lambda r: (r.at, str(r.path.pk), r.reason))
     return render(
         request,
         "registry/queue_mine.html",
@@ -76,7 +79,8 @@ def unclaimed(request: HttpRequest) -> HttpResponse:
 
 
 def security_only(request: HttpRequest) -> None:
-    if not actor_for(request).is_security_reviewer:
+    """Security's pages do not exist for anyone else (rules/permissions.py)."""
+    if not permissions.may_use_security_pages(actor_for(request)):
         raise Http404("No such page.")
 
 

@@ -19,8 +19,7 @@ from registry.models import AccessPath
 from registry.rules import permissions
 from registry.rules.actors import Actor
 from registry.rules.errors import ServiceError
-from registry.services._common import effective_state
-from registry.services.source import RETIRED_STATES
+from registry.rules.status import RETIRED_STATES, effective_state
 from registry.web.views._common import actor_for, error_status, request_now, visible_path_or_404
 from registry.web.views.paths import path_detail
 

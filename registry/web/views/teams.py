@@ -77,7 +77,7 @@ def team_detail(request: HttpRequest, slug: str) -> HttpResponse:
     return render(request, "registry/team_detail.html", context)
 
 
-def _refused(request: HttpRequest, team: Team, form: forms.Form, exc: ServiceError, name: str):
+def _refused(request: HttpRequest, team: Team, form: forms.BaseForm, exc: ServiceError, name: str):
     apply_service_errors(form, exc)
     context = _team_context(request, team, **{name: form})
     return render(request, "registry/team_detail.html", context, status=error_status(exc))

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_http_methods
 
 from registry.rules.errors import Invalid, ServiceError
 from registry.services.triage import triage_lookup
+from registry.web.forms import blank_value
 from registry.web.views._common import actor_for, error_status, request_now
 
 KIND_CHOICES = [
@@ -53,9 +54,7 @@ def triage(request: HttpRequest) -> HttpResponse:
                 message = [exc.message]
                 if isinstance(exc, Invalid):
                     message = [m for ms in exc.errors.values() for m in ms]
-                # Whatever was refused is not shown back (it may be a credential).
-                form.data = form.data.copy()
-                form.data["value"] = ""
+                blank_value(form, "value")
                 form.add_error(None, message)
         else:
             status = 400
