@@ -9,7 +9,8 @@ from contextvars import ContextVar
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import models, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from registry.audit import audit_record, diff
@@ -208,3 +209,39 @@ def source_stated_expiry() -> Iterator[None]:
 
 def expiry_is_source_stated() -> bool:
     return _SOURCE_STATED_EXPIRY.get()
+
+
+# --- batches: how the sweep's steps walk their rows ---------------------------------
+
+BATCH = 500
+
+
+def in_batches(qs: QuerySet, fields: tuple[str, ...]) -> Iterator[list[dict]]:
+    """Read-only iteration in id order, in batches (keyset on id)."""
+    last = None
+    while True:
+        page = qs.order_by("id")
+        if last is not None:
+            page = page.filter(id__gt=last)
+        rows = list(page.values(*fields)[:BATCH])
+        if not rows:
+            return
+        yield rows
+        last = rows[-1]["id"]
+
+
+def claimed_batches(qs: QuerySet, fields: tuple[str, ...]) -> Iterator[list[dict]]:
+    """Rows to change, claimed in batches: each batch is locked (skipping rows another
+    worker holds: they are that worker's to do) inside its own transaction, in which the
+    caller's loop body runs and commits."""
+    last = None
+    while True:
+        with transaction.atomic():
+            page = qs.select_for_update(skip_locked=True, of=("self",)).order_by("id")
+            if last is not None:
+                page = page.filter(id__gt=last)
+            rows = list(page.values(*fields)[:BATCH])
+            if not rows:
+                return
+            yield rows
+        last = rows[-1]["id"]

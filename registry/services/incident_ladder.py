@@ -21,11 +21,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Protocol
 
-from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Q
 
 from registry.audit import AuditEntry, audit_record_many
 from registry.models import AccessPath, Incident, Notification, Team
@@ -33,10 +32,10 @@ from registry.notifications.outbox import Audience, Notice, path_summary, queue
 from registry.rules.actors import Actor
 from registry.rules.links import incident_url
 from registry.rules.policies import Policy
+from registry.services._common import claimed_batches
 
 REASON = Notification.Reason.INCIDENT
 ESCALATED = "incident.escalated"
-BATCH = 500
 _FIELDS = (
     "id",
     "escalation_stage",
@@ -86,25 +85,9 @@ def climb(
     due = Incident.objects.filter(due_q(now, policy))
     if incident_ids is not None:
         due = due.filter(pk__in=list(incident_ids))
-    for rows in _claimed_batches(due):
+    for rows in claimed_batches(due, _FIELDS):
         _advance(rows, now=now, policy=policy, actor=actor, summary=summary)
     return summary
-
-
-def _claimed_batches(qs: QuerySet[Incident]) -> Iterator[list[dict]]:
-    """Due rows in id order, each batch locked (rows another worker holds are its to
-    do) in its own transaction, inside which the caller's loop body runs."""
-    last = None
-    while True:
-        with transaction.atomic():
-            page = qs.select_for_update(skip_locked=True, of=("self",)).order_by("id")
-            if last is not None:
-                page = page.filter(id__gt=last)
-            rows = list(page.values(*_FIELDS)[:BATCH])
-            if not rows:
-                return
-            yield rows
-        last = rows[-1]["id"]
 
 
 def _payload(row: dict, rung: int, policy: Policy) -> dict:

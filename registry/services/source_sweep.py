@@ -9,7 +9,6 @@ backlog; the outbox's unique key still guards against a concurrent run."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 from django.db import transaction
@@ -19,8 +18,8 @@ from registry.models import AccessPath, Notification
 from registry.notifications.outbox import Audience, Notice, path_summary
 from registry.rules.status import unconfirmed_q
 from registry.selectors.source_queue import still_listed_q
+from registry.services._common import in_batches
 
-BATCH = 500
 _FIELDS = ("id", "name", "system", "environment")
 Reason = Notification.Reason
 
@@ -32,24 +31,11 @@ def _not_told(reason: str, cycle_field: str) -> Q:
     return ~Q(Exists(told))
 
 
-def _batches(qs: QuerySet, fields: tuple[str, ...]) -> Iterator[list[dict]]:
-    last = None
-    while True:
-        page = qs.order_by("id")
-        if last is not None:
-            page = page.filter(id__gt=last)
-        rows = list(page.values(*fields)[:BATCH])
-        if not rows:
-            return
-        yield rows
-        last = rows[-1]["id"]
-
-
 def _tell_security(run: Any, qs: QuerySet, reason: str, cycle_field: str) -> None:
     if not run.security_ids:
         return
     due = qs.filter(_not_told(reason, cycle_field))
-    for rows in _batches(due, (*_FIELDS, cycle_field)):
+    for rows in in_batches(due, (*_FIELDS, cycle_field)):
         notices = [
             Notice(
                 team_id=team_id,

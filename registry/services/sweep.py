@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from operator import itemgetter
 
@@ -31,14 +31,13 @@ from registry.rules.errors import ServiceError
 from registry.rules.policies import Policy, current_policy
 from registry.rules.recipients import who_hears
 from registry.rules.status import LADDER_STAGE_LAPSED
-from registry.services._common import resolve_now
+from registry.services._common import claimed_batches, in_batches, resolve_now
 from registry.services.incident_ladder import climb_incident_ladder
 from registry.services.paths import path_expire
 from registry.services.source_sweep import source_unconfirmed
 
 Reason = Notification.Reason
 State = AccessPath.State
-BATCH = 500
 
 
 @dataclass
@@ -96,37 +95,6 @@ def sweep(*, now: dt.datetime | None = None, dry_run: bool = False) -> dict[str,
 # --- helpers -------------------------------------------------------------------------
 
 
-def _in_batches(qs: QuerySet, fields: tuple[str, ...]) -> Iterator[list[dict]]:
-    """Read-only iteration in id order, in batches (keyset on id)."""
-    last = None
-    while True:
-        page = qs.order_by("id")
-        if last is not None:
-            page = page.filter(id__gt=last)
-        rows = list(page.values(*fields)[:BATCH])
-        if not rows:
-            return
-        yield rows
-        last = rows[-1]["id"]
-
-
-def _claim_batches(qs: QuerySet, fields: tuple[str, ...]) -> Iterator[list[dict]]:
-    """Rows to change, claimed in batches: each batch is locked (skipping rows another
-    worker holds: they are that worker's to do) inside its own transaction, in which the
-    caller's loop body runs and commits."""
-    last = None
-    while True:
-        with transaction.atomic():
-            page = qs.select_for_update(skip_locked=True, of=("self",)).order_by("id")
-            if last is not None:
-                page = page.filter(id__gt=last)
-            rows = list(page.values(*fields)[:BATCH])
-            if not rows:
-                return
-            yield rows
-        last = rows[-1]["id"]
-
-
 def _path_summary(row: dict) -> dict:
     return {
         "id": str(row["id"]),
@@ -182,7 +150,7 @@ PATH_FIELDS = EVENT_FIELDS
 def _expire(run: _Run) -> None:
     """Mark paths past their expiry as expired; tell the owner; publish the event."""
     due = AccessPath.objects.filter(status.expiry_due_q(run.now))
-    for rows in _claim_batches(due, (*PATH_FIELDS, "expires_at")):
+    for rows in claimed_batches(due, (*PATH_FIELDS, "expires_at")):
         notices, expired = [], []
         for row in rows:
             try:
@@ -232,7 +200,7 @@ def _offboarded(run: _Run) -> None:
     """NHI1: an owning team that is inactive or empty lapses its paths at once."""
     due = AccessPath.objects.filter(status.offboarded_due_q(run.now))
     fields = (*PATH_FIELDS, "next_review_at", "escalation_stage")
-    for rows in _claim_batches(due, fields):
+    for rows in claimed_batches(due, fields):
         notices = []
         for row in rows:
             cycle = row["next_review_at"]
@@ -254,7 +222,7 @@ def _climb_ladder(run: _Run) -> None:
     burst."""
     due = AccessPath.objects.filter(status.ladder_due_q(run.now, run.policy))
     fields = (*PATH_FIELDS, "next_review_at", "escalation_stage")
-    for rows in _claim_batches(due, fields):
+    for rows in claimed_batches(due, fields):
         notices, lapsed, stages, reasons = [], [], {}, {}
         for row in rows:
             cycle = row["next_review_at"]
@@ -273,7 +241,7 @@ def _climb_ladder(run: _Run) -> None:
 
 
 def _reminders(run: _Run, qs: QuerySet, date_field: str, reason: str) -> None:
-    for rows in _in_batches(qs, (*PATH_FIELDS, date_field)):
+    for rows in in_batches(qs, (*PATH_FIELDS, date_field)):
         notices = []
         for row in rows:
             when = row[date_field]
@@ -299,7 +267,7 @@ def _expiry_reminders(run: _Run) -> None:
 def _unowned(run: _Run) -> None:
     """Unowned paths: the steward and security are told; unclaimed after N days, again."""
     unowned = AccessPath.objects.filter(status.unowned_live_q(run.now))
-    for rows in _in_batches(unowned, (*PATH_FIELDS, "state_changed_at")):
+    for rows in in_batches(unowned, (*PATH_FIELDS, "state_changed_at")):
         notices = []
         for row in rows:
             since = row["state_changed_at"]
@@ -316,7 +284,7 @@ def _waiting(run: _Run, qs: QuerySet, reason: str) -> None:
     )  # fmt: skip
     if qs.model is Transfer:
         fields = (*fields, "to_team_id")
-    for rows in _in_batches(qs, fields):
+    for rows in in_batches(qs, fields):
         notices = []
         for row in rows:
             path_row = {
