@@ -9,6 +9,12 @@ from django.urls import reverse
 
 from registry.models import AuditEvent
 
+PASSWORD = "nhi-demo-pass"  # the personas' password (tests/conftest.py)
+NEW_PASSWORD = "Quiet-Harbour-Lantern-47"
+GITHUB_TOKEN = "ghp_" + "A1b2C3d4E5f6G7h8I9j0" * 2
+ADDRESS = "203.0.113.9"
+TRANSFER_REASON = "The data team runs this export job from next quarter on."
+
 
 def events(action: str, **filters) -> list[AuditEvent]:
     return list(AuditEvent.objects.filter(action=action, **filters).order_by("seq"))

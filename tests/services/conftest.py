@@ -12,6 +12,7 @@ from django.utils import timezone
 from registry import services
 from registry.rules.actors import Actor
 from tests.conftest import NOW
+from tests.support_security import signed_in_superuser
 
 
 @pytest.fixture
@@ -38,3 +39,10 @@ def clock(monkeypatch) -> Clock:
     pinned = Clock()
     monkeypatch.setattr(timezone, "now", pinned)
     return pinned
+
+
+@pytest.fixture
+def admin_client(personas):
+    """sam, security lead, made superuser and signed in (not pytest-django's "admin"):
+    the security-event tests' admin."""
+    return signed_in_superuser(personas)

@@ -23,29 +23,18 @@ from registry.services import security
 from registry.services.tokens import token_create, token_revoke
 from tests.conftest import JUSTIFICATION
 from tests.support_security import (
+    ADDRESS,
+    GITHUB_TOKEN,
+    TRANSFER_REASON,
     change_user,
     events,
     everything_stored,
     fact,
     only_event,
-    signed_in_superuser,
     stored_text,
 )
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def admin_client(personas):
-    """sam, security lead, made superuser and signed in (not pytest-django's "admin")."""
-    return signed_in_superuser(personas)
-
-
-PASSWORD = "nhi-demo-pass"  # the personas' password (tests/conftest.py)
-NEW_PASSWORD = "Quiet-Harbour-Lantern-47"
-GITHUB_TOKEN = "ghp_" + "A1b2C3d4E5f6G7h8I9j0" * 2
-ADDRESS = "203.0.113.9"
-TRANSFER_REASON = "The data team runs this export job from next quarter on."
 
 
 # --- API tokens ---------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from registry.rules.policies import current_policy
 from registry.selectors.filters import ANY_VIOLATION
 from registry.services._common import source_stated_expiry
 from tests.conftest import NOW
-from tests.rules.posture_helpers import (
+from tests.rules.posture.helpers import (
     ALL_CODES,
     BUILDERS,
     DAY,
@@ -24,7 +24,6 @@ from tests.rules.posture_helpers import (
     WAIVER_REASON,
     Rule,
     attest,
-    authorised,
     breaks,
     clean,
     filtered,
@@ -33,12 +32,6 @@ from tests.rules.posture_helpers import (
 )
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def make_path(make_path, personas):
-    """Paths here are authorised unless a test says otherwise (see `authorised`)."""
-    return authorised(make_path, personas)
 
 
 def test_every_rule_has_a_builder_and_an_exception_kind():

@@ -14,14 +14,13 @@ from registry.rules.posture import RECOMMENDED_FIELD_COUNT, record_quality
 from registry.selectors.dashboard import quality_expression
 from registry.selectors.filters import ANY_VIOLATION
 from tests.conftest import NOW
-from tests.rules.posture_helpers import (
+from tests.rules.posture.helpers import (
     ALL_CODES,
     BUILDERS,
     DAY,
     MINUTE,
     WAIVER_REASON,
     Rule,
-    authorised,
     breaks,
     clean,
     filtered,
@@ -30,12 +29,6 @@ from tests.rules.posture_helpers import (
 )
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def make_path(make_path, personas):
-    """Paths here are authorised unless a test says otherwise (see `authorised`)."""
-    return authorised(make_path, personas)
 
 
 # --- revoked and expired paths ------------------------------------------------------

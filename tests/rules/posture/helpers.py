@@ -1,4 +1,4 @@
-"""Helpers shared by the posture tests (tests/rules/test_posture*.py): authorised paths,
+"""Helpers shared by the posture tests (tests/rules/posture/): authorised paths,
 what the path page and the inventory filter say about a path, and one builder per rule
 of two paths that break it."""
 
