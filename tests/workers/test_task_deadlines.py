@@ -11,6 +11,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from registry.models import ImportRun
 from registry.rules.actors import Actor
 from registry.services import imports
+from registry.services.import_queue import import_queue, import_run_queued
 from workers.tasks import anchor_audit_task, deliver_task, import_task, sweep_task
 
 SAMPLES = Path(__file__).parents[1] / "samples"
@@ -31,7 +32,7 @@ def test_an_import_stopped_by_its_deadline_fails_its_run_saying_so(
     personas, settings, tmp_path, monkeypatch
 ):
     settings.NHI_IMPORT_DIR = tmp_path / "imports"
-    run = imports.import_queue(
+    run = import_queue(
         actor=Actor.for_user(personas.users.sam),
         chunks=[(SAMPLES / "k8s-serviceaccounts.json").read_bytes()],
         file_name="sa.json",
@@ -43,7 +44,7 @@ def test_an_import_stopped_by_its_deadline_fails_its_run_saying_so(
 
     monkeypatch.setattr(imports, "_import_rows", interrupted)
     with pytest.raises(SoftTimeLimitExceeded):
-        imports.import_run_queued(run_id=str(run.pk))
+        import_run_queued(run_id=str(run.pk))
     run.refresh_from_db()
     assert run.status == ImportRun.Status.FAILED
     assert "The import stopped (SoftTimeLimitExceeded)" in run.errors[0]["errors"][0]
