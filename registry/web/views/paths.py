@@ -87,14 +87,17 @@ def offered_actions(actor: Actor, path: AccessPath, requests: PathRequests, now)
     actions = Actions()
     if preconditions.refuse_not_live(path, now):
         return actions
-    claimed_by = {c.team_id for c in requests.claims}
-    actions.claim_teams = [
-        team
-        for team in actor_teams(actor=actor)
-        if team.is_active
-        and preconditions.refuse_claim_now(path, now, already_claimed=team.pk in claimed_by) is None
-        and permissions.refuse_claim(actor, team) is None
-    ]
+    if preconditions.refuse_claim_now(path, now, already_claimed=False) is None:
+        # Only a claimable path costs the query for the person's teams.
+        claimed_by = {c.team_id for c in requests.claims}
+        actions.claim_teams = [
+            team
+            for team in actor_teams(actor=actor)
+            if team.is_active
+            and preconditions.refuse_claim_now(path, now, already_claimed=team.pk in claimed_by)
+            is None
+            and permissions.refuse_claim(actor, team) is None
+        ]
     actions.decide_claims = [
         c
         for c in requests.claims
