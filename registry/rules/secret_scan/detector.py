@@ -31,7 +31,8 @@ from dataclasses import dataclass
 
 from registry.rules.secret_scan import disguises, prefilter
 from registry.rules.secret_scan.entropy import looks_random
-from registry.rules.secret_scan.rules import RULES, TRIGGERS, Rule, collapsed_patterns
+from registry.rules.secret_scan.patterns import Rule, collapsed_patterns
+from registry.rules.secret_scan.rules import RULES, TRIGGERS
 
 REDACTED = "[REDACTED]"
 MAX_DEPTH = 3
