@@ -12,6 +12,7 @@ from registry.rules import status
 from registry.rules.policies import Policy
 
 Reason = Notification.Reason
+Status = status.Status
 
 _STAGE_WORDS = {
     1: "the owning team was told",
@@ -139,35 +140,35 @@ def status_reason(path, *, now: dt.datetime, policy: Policy) -> str:
     """Why a path has its status, in words ("overdue since 12 Nov 2026, escalated to the
     team's leads"). `path` carries the `status` annotation of the selectors."""
     match path.status:
-        case Reason.UNOWNED:
+        case Status.UNOWNED:
             return f"unowned since {_day(path.state_changed_at)}: claim it or retire it"
-        case "claim_pending":
+        case Status.CLAIM_PENDING:
             return "a team's claim waits for a security reviewer"
-        case "active":
+        case Status.ACTIVE:
             attested = (
                 f"last attested {_day(path.last_attested_at)}"
                 if path.last_attested_at
                 else "not attested yet"
             )
             return f"{attested}; next review due {_day(path.next_review_at)}"
-        case "review_due":
+        case Status.REVIEW_DUE:
             when = _in_days(path.next_review_at.isoformat(), now, 0)
             return f"review due {_day(path.next_review_at)} ({when}): attest it"
-        case "overdue":
+        case Status.OVERDUE:
             stage = _STAGE_WORDS.get(path.escalation_stage, "not yet escalated")
             return f"overdue since {_day(path.next_review_at)}, {stage}"
-        case Reason.LAPSED:
+        case Status.LAPSED:
             if status.lapsed_by_age(path, now=now, policy=policy):
                 return (
                     f"lapsed: overdue since {_day(path.next_review_at)}; in security's "
                     "queue, revocation recommended"
                 )
             return "lapsed: its owning team is inactive or has no members (offboarding)"
-        case Reason.EXPIRED:
+        case Status.EXPIRED:
             return f"expired on {_day(path.expires_at)}; disabled at the source"
-        case "revoked":
+        case Status.REVOKED:
             return f"revoked on {_day(path.state_changed_at)}; disabled at the source"
-        case "awaiting_source":
+        case Status.AWAITING_SOURCE:
             if path.state == "revoked":
                 retired = f"revoked here on {_day(path.state_changed_at)}"
             else:

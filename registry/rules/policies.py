@@ -7,6 +7,7 @@ import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
+from itertools import pairwise
 from typing import Any
 
 from django.conf import settings
@@ -148,12 +149,12 @@ def _checked(source: str, key: str, value: Any, hint: Any, default: Any) -> Any:
         return {**default, **value}  # a tier left out keeps its default
     if kind is tuple:
         if key in _LADDERS:
-            ladder = f"a list of {len(default)} ascending whole numbers, one per stage"
+            ladder = f"a list of {len(default)} strictly ascending whole numbers, one per stage"
             if (
                 not isinstance(value, list | tuple)
                 or len(value) != len(default)
                 or not all(_whole_number(item) for item in value)
-                or list(value) != sorted(value)
+                or any(later <= earlier for earlier, later in pairwise(value))
             ):
                 raise _refuse(source, key, ladder, value)
         elif (

@@ -3,8 +3,7 @@
 The companion of rules/permissions.py (who may): each `refuse_*` returns the refusal
 message, or None when the state allows the action. The services raise the message
 (InvalidTransition, 409) on the row they have locked; the path page offers an action
-only when both this and the permission rule allow it (web/views/paths.offered_actions),
-so a button is never shown for a transition the service would refuse.
+only when both this and the permission rule allow it (web/views/paths.offered_actions).
 """
 
 from __future__ import annotations

@@ -262,7 +262,11 @@ def coming_notices(
     path: AccessPath, *, now: dt.datetime, until: dt.datetime, policy: Policy, accountable: bool
 ) -> list[Due]:
     """What the sweep will send about `path` after `now` up to `until`, if nobody acts:
-    the predicates above, walked forward in time. `accountable`: as in status_of."""
+    the predicates above, walked forward in time. `accountable`: as in status_of.
+
+    Each notice goes out with the first sweep at or after its time. One that falls due
+    less than a sweep interval before the path's expiry may not: that sweep expires the
+    path first (the preview cannot know the sweep's schedule)."""
     if path.state in RETIRED_STATES:
         return _unconfirmed(path, path.state_changed_at, now, until, policy)
     out: list[Due] = []

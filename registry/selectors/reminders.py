@@ -8,7 +8,7 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from registry.models import AccessPath, Claim, Notification, Team, Transfer
@@ -18,7 +18,8 @@ from registry.rules.policies import Policy, current_policy
 from registry.rules.recipients import Recipient, who_hears
 
 Reason = Notification.Reason
-# A preview is a page, not a report: this many paths at most, soonest first.
+# A preview is a page, not a report: this many paths (and claims, transfers) at most,
+# by review date, paths without one (unowned, claimed, retired) first.
 PREVIEW_PATHS = 2000
 
 
@@ -61,7 +62,9 @@ def reminder_preview(
             accountable=path.owner_team_id in accountable,
         ):
             upcoming += context.items(path, due, to_team_id=None)
-    upcoming += _waiting(context, now=now, until=until, policy=policy)
+    upcoming += _waiting(
+        context, now=now, until=until, policy=policy, security=team.pk in security_ids
+    )
     return sorted(upcoming, key=lambda r: (r.at, str(r.path.pk), r.reason, r.recipient.team_id))
 
 
@@ -125,34 +128,49 @@ def _paths(
     paths = AccessPath.objects.filter(window)
     if not security:
         paths = paths.filter(Q(owner_team=team) | Q(steward_team=team))
-    return paths.order_by("next_review_at", "id")[:PREVIEW_PATHS]
+    return paths.order_by(F("next_review_at").asc(nulls_first=True), "id")[:PREVIEW_PATHS]
 
 
 def _waiting(
-    context: _Context, *, now: dt.datetime, until: dt.datetime, policy: Policy
+    context: _Context, *, now: dt.datetime, until: dt.datetime, policy: Policy, security: bool
 ) -> list[UpcomingReminder]:
-    """Claims and transfers that will have waited long enough for a reminder."""
+    """Claims and transfers that will have waited long enough for a reminder (security
+    hears of every claim; a team of transfers offered to it and requests on its paths).
+    A path's expiry closes its requests first: no reminder after it."""
+    team = context.team
+    mine = Q(path__owner_team=team) | Q(path__steward_team=team)
     out: list[UpcomingReminder] = []
     claim_days = dt.timedelta(days=policy.claim_reminder_days)
     claims = Claim.objects.filter(
         status=Claim.Status.PENDING,
         created_at__gt=now - claim_days,
         created_at__lte=until - claim_days,
-    ).select_related("path")
-    for claim in claims[:PREVIEW_PATHS]:
-        due = status.Due(claim.created_at + claim_days, Reason.CLAIM_WAITING, 0, claim.created_at)
-        out += context.items(claim.path, due, to_team_id=None)
+    )
+    if not security:
+        claims = claims.filter(mine)
+    for claim in claims.select_related("path").order_by("created_at", "id")[:PREVIEW_PATHS]:
+        since = claim.created_at
+        due = status.Due(since + claim_days, Reason.CLAIM_WAITING, 0, since)
+        if _before_expiry(claim.path, due):
+            out += context.items(claim.path, due, to_team_id=None)
     transfer_days = dt.timedelta(days=policy.transfer_reminder_days)
     transfers = Transfer.objects.filter(
         status=Transfer.Status.PENDING,
         created_at__gt=now - transfer_days,
         created_at__lte=until - transfer_days,
-    ).select_related("path")
-    for transfer in transfers[:PREVIEW_PATHS]:
+    )
+    if not security:
+        transfers = transfers.filter(mine | Q(to_team=team))
+    for transfer in transfers.select_related("path").order_by("created_at", "id")[:PREVIEW_PATHS]:
         since = transfer.created_at
         due = status.Due(since + transfer_days, Reason.TRANSFER_WAITING, 0, since)
-        out += context.items(transfer.path, due, to_team_id=transfer.to_team_id)
+        if _before_expiry(transfer.path, due):
+            out += context.items(transfer.path, due, to_team_id=transfer.to_team_id)
     return out
+
+
+def _before_expiry(path: AccessPath, due: status.Due) -> bool:
+    return path.expires_at is None or due.at < path.expires_at
 
 
 def _payload(path: AccessPath, due: status.Due) -> dict:

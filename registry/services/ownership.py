@@ -56,7 +56,6 @@ def path_claim(
     refuse_if(permissions.refuse_claim(actor, team))
     check_version(locked, expected_version)
     _require_active_team(team, "team")
-    pending = Claim.objects.filter(path=locked, team=team, status=Claim.Status.PENDING)
     refuse_transition(preconditions.refuse_claim_now(locked, now, already_claimed=False))
     reason = require_specific("reason", reason, policy)
     check_expiry(
@@ -66,8 +65,9 @@ def path_claim(
         max_days=policy.max_expiry_days,
         message=errors.EXPIRY_TOO_FAR,
     )
-    already_claimed = pending.exists()
-    refuse_transition(preconditions.refuse_claim_now(locked, now, already_claimed=already_claimed))
+    pending = Claim.objects.filter(path=locked, team=team, status=Claim.Status.PENDING)
+    if pending.exists():
+        refuse_transition(preconditions.refuse_claim_now(locked, now, already_claimed=True))
     waiting = Claim.objects.filter(team=team, status=Claim.Status.PENDING).count()
     if waiting >= policy.max_pending_requests_per_team and not actor.sees_everything:
         message = errors.TOO_MANY_PENDING.format(team=team.name, count=waiting, what="claims")
@@ -220,8 +220,9 @@ def path_transfer(
     now = resolve_now(now)
     locked = lock_path(path.pk)
     refuse_if(permissions.refuse_transfer(actor, locked))
-    refuse_transition(preconditions.refuse_transfer_now(locked, now, transfer_pending=False))
+    refuse_transition(preconditions.refuse_not_live(locked, now))
     check_version(locked, expected_version)
+    refuse_transition(preconditions.refuse_transfer_now(locked, now, transfer_pending=False))
     if to_team.pk == locked.owner_team_id:
         raise Invalid.single("to_team", errors.SAME_TEAM)
     _require_active_team(to_team, "to_team")

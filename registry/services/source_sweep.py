@@ -15,7 +15,8 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from registry.models import AccessPath, Notification
-from registry.notifications.outbox import Audience, Notice, path_summary
+from registry.notifications.outbox import Notice, path_summary
+from registry.rules.recipients import who_hears
 from registry.rules.status import unconfirmed_q
 from registry.selectors.source_queue import still_listed_q
 from registry.services._common import in_batches
@@ -38,8 +39,8 @@ def _tell_security(run: Any, qs: QuerySet, reason: str, cycle_field: str) -> Non
     for rows in in_batches(due, (*_FIELDS, cycle_field)):
         notices = [
             Notice(
-                team_id=team_id,
-                audience=Audience.MEMBERS,
+                team_id=recipient.team_id,
+                audience=recipient.audience,
                 path_id=row["id"],
                 reason=reason,
                 cycle=row[cycle_field],
@@ -51,7 +52,9 @@ def _tell_security(run: Any, qs: QuerySet, reason: str, cycle_field: str) -> Non
                 },
             )
             for row in rows
-            for team_id in run.security_ids
+            for recipient in who_hears(
+                reason, 0, owner_id=None, steward_id=None, security_ids=run.security_ids
+            )
         ]
         with transaction.atomic():
             run.notify(notices, "notifications_queued")

@@ -50,6 +50,7 @@ def test_an_unknown_risk_tier_is_refused_by_name():
         ({"reminder_offsets_days": [14, "7"]}, "'reminder_offsets_days'"),
         ({"escalation_days": [0, 7, 3, 14]}, "'escalation_days'"),
         ({"escalation_days": [0, 3, 7]}, "'escalation_days'"),
+        ({"escalation_days": [0, 3, 7, 7]}, "'escalation_days'"),  # two stages at once
         ({"incident_escalation_hours": {"0": 1}}, "'incident_escalation_hours'"),
     ],
 )

@@ -73,6 +73,18 @@ def estate(personas, make_path):
         ),
         # Offered to data (transfer reminder to data on day 7).
         "offered": make_path(name="offered", now=NOW - 10 * DAY),
+        # A claim and a transfer on paths that expire first: the expiry closes them, so
+        # no reminder about them is due (nor predicted).
+        "claimed_short": make_path(
+            name="claimed-short",
+            owner_team=None,
+            steward_team=teams.platform,
+            justification="",
+            ticket_url="",
+            now=NOW - DAY,
+            expires_at=NOW + DAY + 5 * dt.timedelta(hours=1),
+        ),
+        "offered_short": make_path(name="offered-short", expires_at=NOW + 2 * DAY),
     }
     services.path_claim(
         actor=personas.dana,
@@ -81,10 +93,18 @@ def estate(personas, make_path):
         reason="The data team runs this export now.",
         now=NOW,
     )
-    services.path_transfer(
-        actor=personas.lee,
-        path=paths["offered"],
-        to_team=teams.data,
+    for offered in ("offered", "offered_short"):
+        services.path_transfer(
+            actor=personas.lee,
+            path=paths[offered],
+            to_team=teams.data,
+            reason="The data team runs this export now.",
+            now=NOW,
+        )
+    services.path_claim(
+        actor=personas.dana,
+        path=paths["claimed_short"],
+        team=teams.data,
         reason="The data team runs this export now.",
         now=NOW,
     )

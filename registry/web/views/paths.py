@@ -82,8 +82,10 @@ class Actions:
 
 
 def offered_actions(actor: Actor, path: AccessPath, requests: PathRequests, now) -> Actions:
-    """An action is offered exactly when the service would take it: the same permission
-    rules (rules/permissions.py) and state preconditions (rules/preconditions.py)."""
+    """An action is offered when the same permission rules (rules/permissions.py) and
+    state preconditions (rules/preconditions.py) as the service's allow it. A pending
+    request is offered for decision; approving one that has gone stale meanwhile (the
+    waiver's end passed, the path changed owner) is refused by the service, with why."""
     actions = Actions()
     if preconditions.refuse_not_live(path, now):
         return actions

@@ -51,7 +51,9 @@ def my_teams(request: HttpRequest) -> HttpResponse:
         )
         # A person in two teams (an owner and a steward) sees a shared notice once.
         coming = {r for team in teams for r in reminder_preview(team=team, now=now)}
-        upcoming = sorted(coming, key=lambda r: (r.at, str(r.path.pk), r.reason))
+        upcoming = sorted(
+            coming, key=lambda r: (r.at, str(r.path.pk), r.reason, r.recipient.team_id)
+        )
     return render(
         request,
         "registry/queue_mine.html",
