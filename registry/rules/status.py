@@ -81,12 +81,6 @@ def owner_unaccountable_q() -> Q:
     return Q(owner_team_id__in=unaccountable)
 
 
-def accountable_team_ids() -> set[int]:
-    """`~owner_unaccountable_q()` for rows in memory: the teams that can answer."""
-    has_members = Exists(Membership.objects.filter(team_id=OuterRef("pk"), ended_at__isnull=True))
-    return set(Team.objects.filter(has_members, is_active=True).values_list("pk", flat=True))
-
-
 # --- statuses --------------------------------------------------------------------------
 
 

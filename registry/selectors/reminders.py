@@ -16,6 +16,7 @@ from registry.notifications.wording import describe
 from registry.rules import status
 from registry.rules.policies import Policy, current_policy
 from registry.rules.recipients import Recipient, who_hears
+from registry.selectors.teams import accountable_team_ids
 
 Reason = Notification.Reason
 # A preview is a page, not a report: this many paths (and claims, transfers) at most,
@@ -51,7 +52,7 @@ def reminder_preview(
         security_ids=security_ids,
         event_team_ids={pk for pk, t in teams.items() if t.event_webhook_url},
     )
-    accountable = status.accountable_team_ids()
+    accountable = accountable_team_ids()
     upcoming: list[UpcomingReminder] = []
     for path in _paths(team, now=now, until=until, policy=policy, security=team.pk in security_ids):
         for due in status.coming_notices(

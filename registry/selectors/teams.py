@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 
 from registry.models import (
     ApiToken,
@@ -48,3 +48,10 @@ def channel_test_of(*, team: Team, test_id: str) -> dict | None:
     unknown id, or another team's test, reads as nothing."""
     state = channel_test_state(test_id)
     return state if state and state.get("team") == team.pk else None
+
+
+def accountable_team_ids() -> set[int]:
+    """The teams that can answer for their paths (active, with current members): the
+    in-memory side of rules/status.owner_unaccountable_q, for status_of and the preview."""
+    has_members = Exists(Membership.objects.filter(team_id=OuterRef("pk"), ended_at__isnull=True))
+    return set(Team.objects.filter(has_members, is_active=True).values_list("pk", flat=True))

@@ -7,8 +7,9 @@ import datetime as dt
 
 from registry import services
 from registry.rules.policies import current_policy
-from registry.rules.status import accountable_team_ids, status_of
+from registry.rules.status import status_of
 from registry.selectors import path_queryset
+from registry.selectors.teams import accountable_team_ids
 from tests.conftest import NOW
 
 

@@ -164,22 +164,30 @@ def test_after_a_transfer_the_old_owner_can_no_longer_edit(personas, path, trans
         )
 
 
-@pytest.mark.parametrize(
-    ("who", "message"),
-    [
-        ("system", errors.HUMAN_REQUIRED),
-        ("payments_ci", errors.HUMAN_REQUIRED),
-        ("data_ci", errors.HUMAN_REQUIRED),
-        ("otto", errors.OUTSIDER),
-        ("pat", errors.NOT_A_MEMBER_OF_TEAM),
-        ("lee", errors.NOT_A_MEMBER_OF_TEAM),
-        ("sam", errors.NOT_A_MEMBER_OF_TEAM),
-        ("gwen", errors.NOT_A_MEMBER_OF_TEAM),
-    ],
-)
-def test_accept_transfer_refused(personas, transfer, who, message):
+# Answering a transfer (accept or decline): only the receiving team's people.
+ANSWER_REFUSALS = [
+    ("system", errors.HUMAN_REQUIRED),
+    ("payments_ci", errors.HUMAN_REQUIRED),
+    ("data_ci", errors.HUMAN_REQUIRED),
+    ("otto", errors.OUTSIDER),
+    ("pat", errors.NOT_A_MEMBER_OF_TEAM),
+    ("lee", errors.NOT_A_MEMBER_OF_TEAM),
+    ("sam", errors.NOT_A_MEMBER_OF_TEAM),
+    ("gwen", errors.NOT_A_MEMBER_OF_TEAM),
+]
+
+
+@pytest.mark.parametrize(("who", "message"), ANSWER_REFUSALS)
+@pytest.mark.parametrize("answer", ["accept", "decline"])
+def test_answering_a_transfer_refused(personas, transfer, answer, who, message):
+    actor = actor_named(personas, who)
     with refused(NotAllowed, message):
-        services.transfer_accept(actor=actor_named(personas, who), transfer=transfer, now=LATER)
+        if answer == "accept":
+            services.transfer_accept(actor=actor, transfer=transfer, now=LATER)
+        else:
+            services.transfer_decline(
+                actor=actor, transfer=transfer, reason="Not our pipeline.", now=LATER
+            )
 
 
 def test_accepting_a_declined_transfer_is_refused(personas, transfer):
@@ -246,28 +254,6 @@ def test_decline_transfer(personas, path, transfer):
     path.refresh_from_db()
     assert path.owner_team == personas.teams.payments
     assert path.version == 1
-
-
-@pytest.mark.parametrize(
-    ("who", "message"),
-    [
-        ("system", errors.HUMAN_REQUIRED),
-        ("payments_ci", errors.HUMAN_REQUIRED),
-        ("data_ci", errors.HUMAN_REQUIRED),
-        ("otto", errors.OUTSIDER),
-        ("pat", errors.NOT_A_MEMBER_OF_TEAM),
-        ("lee", errors.NOT_A_MEMBER_OF_TEAM),
-        ("sam", errors.NOT_A_MEMBER_OF_TEAM),
-    ],
-)
-def test_decline_transfer_refused(personas, transfer, who, message):
-    with refused(NotAllowed, message):
-        services.transfer_decline(
-            actor=actor_named(personas, who),
-            transfer=transfer,
-            reason="Not our pipeline.",
-            now=LATER,
-        )
 
 
 @pytest.mark.parametrize("reason", ["", "   "])
