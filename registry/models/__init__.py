@@ -11,6 +11,7 @@ from registry.models.control import SystemControlPolicy
 from registry.models.imports import CredentialIdentifier, ImportRun
 from registry.models.incidents import Incident
 from registry.models.notifications import Notification
+from registry.models.operations import ExportRun, FileChunk, JobTick, StoredFile
 from registry.models.paths import AccessPath, Tag
 from registry.models.requests import (
     Attestation,
@@ -30,12 +31,16 @@ __all__ = [
     "ChangeRequest",
     "Claim",
     "CredentialIdentifier",
+    "ExportRun",
+    "FileChunk",
     "ImportRun",
     "Incident",
+    "JobTick",
     "Membership",
     "Notification",
     "PolicyException",
     "SavedFilter",
+    "StoredFile",
     "SystemControlPolicy",
     "Tag",
     "Team",

@@ -50,9 +50,22 @@ class ImportRun(models.Model):
     still_listed = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField()
     finished_at = models.DateTimeField(null=True, blank=True)
+    # The uploaded file, kept in the database so that any worker can read it.
+    upload = models.ForeignKey(
+        "registry.StoredFile", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # Moved forward while a worker runs the import; a running import whose heartbeat
+    # stopped had its worker die, and is retried or failed with a reason.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [
+            models.Index(
+                fields=["heartbeat_at"], condition=Q(status="running"), name="importrun_running"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.source_format} import {self.pk} ({self.status})"

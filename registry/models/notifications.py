@@ -76,6 +76,10 @@ class Notification(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField()
+    # The fencing token of the delivery run holding the row: set anew by each lease and
+    # checked when a run renews its lease or marks the row sent, so a run whose lease
+    # ran out can neither send nor mark what another run has since taken.
+    lease_token = models.UUIDField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
