@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test setup lint format lock clean-db
+.PHONY: run test setup lint format lock clean-db backup-check
 
 # Set up, migrate, load the demo, then serve http://127.0.0.1:8000 with a Celery worker
 # and the beat scheduler (embedded SQLite and filesystem broker; Ctrl-C stops all).
@@ -44,6 +44,11 @@ lock:
 	var/lock-venv/bin/pip install --quiet -r var/lock-input.txt
 	var/lock-venv/bin/pip freeze --exclude-editable > requirements.lock
 	rm -rf var/lock-venv var/lock-input.txt
+
+# Dump DATABASE_URL (PostgreSQL), restore it into a scratch database, compare row counts,
+# run verify_audit (and the anchor check) there, drop it (docs/OPERATIONS.md, backups).
+backup-check: setup
+	$(PY) scripts/backup_check.py
 
 clean-db:
 	rm -f var/nhi-registry.sqlite3 var/nhi-registry.sqlite3-wal var/nhi-registry.sqlite3-shm

@@ -10,6 +10,7 @@ as `api_token.denied`. Invalid input (400), unknown objects (404, the outsider's
 answer), stale versions (412) and requests with no credentials at all (401) are not.
 """
 
+import logging
 from typing import Any
 
 from django.contrib.auth import get_user
@@ -30,6 +31,13 @@ from registry.services.security import (
     security_action_refused,
     security_token_denied,
 )
+from registry.web.middleware import (
+    RETRY_AFTER_SECONDS,
+    unavailable_dependency,
+    unavailable_message,
+)
+
+logger = logging.getLogger(__name__)
 
 # The refusals recorded: not allowed, and not possible in the object's current state.
 RECORDED_STATUSES = frozenset({403, 409})
@@ -44,6 +52,7 @@ _CODES = {
     412: "precondition_failed",
     415: "unsupported_media_type",
     429: "throttled",
+    503: "unavailable",
 }
 
 
@@ -147,6 +156,16 @@ def _record(exc, context, status: int, reason: str) -> None:
 
 
 def exception_handler(exc, context):
+    # A failing database or disk: 503 with Retry-After in the API's shape (the same
+    # answer registry/web/middleware.py gives outside DRF's views). The service's
+    # transaction rolled back as the exception left it, so nothing was half-done.
+    if (what := unavailable_dependency(exc)) is not None:
+        logger.error("%s unavailable while serving the API", what, exc_info=exc)
+        return Response(
+            {"detail": unavailable_message(what), "code": "unavailable"},
+            status=503,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
     if isinstance(exc, NotSignedIn):  # nobody is acting: DRF's 401 with its challenge
         exc = exceptions.NotAuthenticated()
     if isinstance(exc, ServiceError):

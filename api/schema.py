@@ -17,14 +17,20 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):
 
 def every_operation_may_refuse_input(result, generator, request, public):
     """A postprocessing hook: any operation can answer 400 (a query parameter holding a
-    NUL character or too much text is refused before the view: UnsafeInputMiddleware),
-    so every operation documents it, in the one error shape."""
-    refusal = {
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-        "description": "Invalid input (the field is named in `errors`).",
+    NUL character or too much text is refused before the view: UnsafeInputMiddleware)
+    and 503 (the database or the disk is failing: ServiceUnavailableMiddleware, with
+    Retry-After), so every operation documents both, in the one error shape."""
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    refusal = {"content": error, "description": "Invalid input (the field is named in `errors`)."}
+    unavailable = {
+        "content": error,
+        "description": "The registry cannot reach its database or disk right now; nothing "
+        "was changed. Retry after the `Retry-After` header's seconds.",
+        "headers": {"Retry-After": {"schema": {"type": "integer"}}},
     }
     for item in result.get("paths", {}).values():
         for operation in item.values():
             if isinstance(operation, dict) and "responses" in operation:
                 operation["responses"].setdefault("400", refusal)
+                operation["responses"].setdefault("503", unavailable)
     return result

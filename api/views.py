@@ -39,7 +39,7 @@ from registry.models import (
 )
 from registry.rules import permissions
 from registry.rules.actors import actor_for
-from registry.selectors.filters import AccessPathFilterSet
+from registry.selectors.filters import AccessPathFilterSet, NotificationFilterSet
 
 IF_MATCH = OpenApiParameter(
     "If-Match",
@@ -137,7 +137,8 @@ class AccessPathViewSet(_ScopedViewSet):
 
     @extend_schema(
         request=s.AccessPathCreateSerializer,
-        responses={201: s.AccessPathSerializer, **errors(400, 401, 403, 415)},
+        # 404: the external id is registered on a path the caller cannot see.
+        responses={201: s.AccessPathSerializer, **errors(400, 401, 403, 404, 415)},
     )
     def create(self, request):
         data = s.AccessPathCreateSerializer(data=request.data)
@@ -460,6 +461,7 @@ class AuditEventViewSet(_ListRetrieveViewSet):
 @extend_schema(responses={200: s.NotificationSerializer, **errors(401, 404)})
 class NotificationViewSet(_ListRetrieveViewSet):
     serializer_class = s.NotificationSerializer
+    filterset_class = NotificationFilterSet
 
     queryset = Notification.objects.none()
 

@@ -12,7 +12,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import env_bool, env_int, env_json, env_list, env_str, load_dotenv
-from registry.rules.policies import policy_overrides
+from registry.rules.policies import Policy, check_delivery_lease, policy_overrides
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 load_dotenv(BASE_DIR / ".env")
@@ -21,6 +21,9 @@ VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = env_str("SECRET_KEY")
+# Rotating SECRET_KEY: the previous keys, comma separated, still verify sessions and
+# signed values until they are removed (docs/OPERATIONS.md, "Rotating SECRET_KEY").
+SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS")
 BASE_URL = env_str("BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 
@@ -77,10 +80,14 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Request counts and latencies for /metrics (django-prometheus), around everything.
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files, before anything that would spend a session or a budget on them.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "registry.web.middleware.RequestIdMiddleware",
+    # A failing database or disk: 503 with Retry-After (with handler500, config/urls.py).
+    "registry.web.middleware.ServiceUnavailableMiddleware",
     "registry.web.middleware.UnsafeInputMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -88,11 +95,14 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # Who is acting, for audit events written from model signals (admin changes).
     "registry.runtime.current_request.CurrentRequestMiddleware",
+    # The access path a URL names, on every log line of its request.
+    "registry.web.middleware.LogContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "registry.web.middleware.ContentSecurityPolicyMiddleware",
     "registry.web.middleware.SessionLifetimeMiddleware",
     "registry.web.middleware.PageRateLimitMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
     # Last, as django-axes requires: answers a locked-out sign-in with the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -173,12 +183,42 @@ def _database_config() -> dict[str, Any]:
         "django.db.backends.sqlite3",
     ):
         raise ImproperlyConfigured("DATABASE_URL must be a postgres:// or sqlite:// URL.")
+    # Persistent connections (DB_CONN_MAX_AGE seconds, default 60), one per thread that
+    # serves requests: gunicorn needs WEB_CONCURRENCY x GUNICORN_THREADS of them (24 by
+    # default), a Celery worker one per process. Checked before reuse, so a connection the
+    # server dropped (a restart, a failover) costs a reconnect, never an error page.
     config["CONN_HEALTH_CHECKS"] = True
+    if config["ENGINE"] == "django.db.backends.postgresql":
+        # Connecting has a deadline too: a database host that does not answer fails the
+        # request (503) or the readiness check within seconds, it never hangs it.
+        config.setdefault("OPTIONS", {}).setdefault(
+            "connect_timeout", env_int("DB_CONNECT_TIMEOUT_SECONDS", 5)
+        )
+    # A per-statement deadline, set by config/gunicorn_conf.py for the web processes only
+    # (25 s, inside gunicorn's 30 s): threaded workers keep heartbeating while a request
+    # waits, so the database bounds what a request may wait for.
+    statement_timeout_ms = env_int("DB_STATEMENT_TIMEOUT_MS", 0)
+    if statement_timeout_ms and config["ENGINE"] == "django.db.backends.postgresql":
+        options = config.setdefault("OPTIONS", {})
+        given = options.get("options", "")  # e.g. from DATABASE_URL's ?options=
+        options["options"] = f"{given} -c statement_timeout={statement_timeout_ms}".strip()
     return config
 
 
 DATABASES = {"default": _database_config()}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Argon2id at OWASP's m=19 MiB, t=2, p=1 (registry/runtime/passwords.py says why): 37 ms
+# of CPU per sign-in here instead of PBKDF2's 360 ms. PBKDF2 stays second so hashes made
+# before verify; Django re-hashes them with the first at the next successful sign-in.
+PASSWORD_HASHERS = [
+    "registry.runtime.passwords.InteractiveArgon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.BCryptSHA256PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -230,7 +270,7 @@ SECURE_REFERRER_POLICY = "same-origin"
 if BEHIND_TLS_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = True
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 365 * 24 * 3600)
     # Clean `check --deploy` by default; an estate with plain-http subdomains turns
     # these off (docs/OPERATIONS.md).
@@ -245,6 +285,9 @@ EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 # Every SMTP step (connect, each command) has this deadline: a slow mail server fails
 # its own digest (retried later), it does not hold a worker.
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
+# ... and the whole of one message (connect, greeting, DATA, QUIT) this one: a server
+# that trickles its answers a byte at a time never trips EMAIL_TIMEOUT, this it does.
+NHI_SMTP_TOTAL_SECONDS = env_int("NHI_SMTP_TOTAL_SECONDS", 30)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "NHI Registry <nhi-registry@localhost>")
 
 REDIS_URL = env_str("REDIS_URL")
@@ -271,6 +314,12 @@ CACHES["ratelimit"] = (
         "LOCATION": str(VAR_DIR / "cache" / "ratelimit"),
     }
 )
+# "operations": the metrics' cached figures (registry/web/metrics.py), shared by every
+# web process so a scrape of any of them reuses the one computation of the window.
+CACHES["operations"] = {
+    **CACHES["progress"],
+    "LOCATION": REDIS_URL or str(VAR_DIR / "cache" / "operations"),
+}
 # Requests per minute, pages and API together: per person (their session and personal
 # tokens), per team (all its integration tokens), per address for anonymous callers.
 NHI_RATE_PER_PERSON = env_int("NHI_RATE_PER_PERSON", 600)
@@ -282,10 +331,40 @@ NHI_RATE_ANONYMOUS = env_int("NHI_RATE_ANONYMOUS", 120)
 # {"team": "growth", "created_by": "gha-growth-*"}, {"team": "data", "steward": "dataplat"}]
 # (patterns are shell-style; see registry/rules/owner_suggestions.py).
 NHI_OWNER_RULES = env_json("NHI_OWNER_RULES", [])
-# Uploaded import files wait here for the worker (named by their run's id).
-NHI_IMPORT_DIR = Path(env_str("NHI_IMPORT_DIR", str(VAR_DIR / "imports")))
-# The largest file an import takes (a million-path registry CSV is ~400 MB).
+# The largest file an import takes (a million-path registry CSV is ~400 MB). Uploads are
+# kept in the database (registry/runtime/stored_files.py), so any worker reads them.
 NHI_IMPORT_MAX_BYTES = env_int("NHI_IMPORT_MAX_MB", 512) * 1024 * 1024
+# Exports (registry/rules/exports.py): a filter selecting more paths than this is
+# written by a worker and downloaded from its page, never streamed past the web server's
+# timeout. 20,000 rows are ~2 s of work, and took ~19 s on a 2-core machine with a load
+# average of 18 (docs/OPERATIONS.md, "Exports"): inside gunicorn's 30 s even then.
+NHI_EXPORT_INLINE_MAX_ROWS = env_int("NHI_EXPORT_INLINE_MAX_ROWS", 20_000)
+# How long a background export's file is kept (it is a copy of the inventory).
+NHI_EXPORT_RETENTION_HOURS = env_int("NHI_EXPORT_RETENTION_HOURS", 24)
+# A writing export's worker beats every NHI_EXPORT_HEARTBEAT_SECONDS; one silent for
+# NHI_EXPORT_STALE_SECONDS is taken for dead and its run queued again (the periodic
+# exports task), up to NHI_EXPORT_MAX_ATTEMPTS claims, then failed with a reason.
+NHI_EXPORT_HEARTBEAT_SECONDS = env_int("NHI_EXPORT_HEARTBEAT_SECONDS", 5)
+NHI_EXPORT_STALE_SECONDS = env_int("NHI_EXPORT_STALE_SECONDS", 120)
+NHI_EXPORT_MAX_ATTEMPTS = env_int("NHI_EXPORT_MAX_ATTEMPTS", 3)
+# A running import's worker writes a heartbeat this often; one silent for
+# NHI_IMPORT_STALE_SECONDS is taken for dead and its run queued again (the periodic
+# imports task), up to NHI_IMPORT_MAX_ATTEMPTS claims, then failed with a reason.
+try:  # seconds, fractions allowed (the process tests beat several times a second)
+    NHI_IMPORT_HEARTBEAT_SECONDS = float(env_str("NHI_IMPORT_HEARTBEAT_SECONDS", "15"))
+except ValueError as _exc:
+    raise ImproperlyConfigured(
+        "NHI_IMPORT_HEARTBEAT_SECONDS must be a number of seconds."
+    ) from _exc
+NHI_IMPORT_STALE_SECONDS = env_int("NHI_IMPORT_STALE_SECONDS", 120)
+NHI_IMPORT_MAX_ATTEMPTS = env_int("NHI_IMPORT_MAX_ATTEMPTS", 3)
+if not 0 < 2 * NHI_IMPORT_HEARTBEAT_SECONDS < NHI_IMPORT_STALE_SECONDS:
+    # A live worker must be able to miss a beat without its run being taken from it.
+    raise ImproperlyConfigured(
+        "NHI_IMPORT_STALE_SECONDS must be more than twice NHI_IMPORT_HEARTBEAT_SECONDS (> 0)."
+    )
+# An ended import's upload is deleted this long after it ended (its run stays).
+NHI_IMPORT_UPLOAD_RETENTION_HOURS = env_int("NHI_IMPORT_UPLOAD_RETENTION_HOURS", 168)
 # Audit anchors (registry/audit/anchors.py): the Ed25519 key that signs the chain head
 # lives in a file, never in the database; signed heads go to an append-only directory
 # and, when set, to a SIEM webhook (plain JSON, Standard Webhooks signature).
@@ -301,14 +380,21 @@ NHI_GITHUB_WEBHOOK_SECRET = env_str("NHI_GITHUB_WEBHOOK_SECRET")
 # guards the inputs. Django's own "django" logger goes through the root handler (its
 # default console and mail_admins handlers would write unredacted), and runserver's
 # request log ("django.server") gets a redacting handler of its own.
+# LOG_FORMAT: "json" (the default without DEBUG: one object per line, with request_id,
+# actor, path_id, task_id and task on every line) or "text" (the default with DEBUG).
+LOG_FORMAT = env_str("LOG_FORMAT", "text" if DEBUG else "json").lower()
+if LOG_FORMAT not in ("json", "text"):
+    raise ImproperlyConfigured('LOG_FORMAT must be "json" or "text".')
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"context": {"()": "registry.runtime.log_context.LogContextFilter"}},
     "formatters": {
         "plain": {
             "()": "registry.runtime.log_redaction.RedactingFormatter",
-            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+            "format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s",
         },
+        "json": {"()": "registry.runtime.log_redaction.RedactingJsonFormatter"},
         "server": {
             "()": "registry.runtime.log_redaction.RedactingServerFormatter",
             "format": "[{server_time}] {message}",
@@ -316,8 +402,12 @@ LOGGING = {
         },
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
-        "server": {"class": "logging.StreamHandler", "formatter": "server"},
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "plain",
+            "filters": ["context"],
+        },
+        "server": {"class": "logging.StreamHandler", "formatter": "server", "filters": ["context"]},
     },
     "loggers": {
         "django": {"handlers": [], "level": env_str("LOG_LEVEL", "INFO"), "propagate": True},
@@ -359,6 +449,17 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
+# Operations (registry/web/health.py, registry/web/metrics.py, docs/OPERATIONS.md):
+# beat's heartbeat period; /readyz says "not ready" when that heartbeat or the oldest
+# due notification is older than these; the metrics' domain figures are computed at
+# most once per NHI_METRICS_CACHE_SECONDS; /metrics answers only a bearer of
+# NHI_METRICS_TOKEN (unset: only a signed-in security reviewer).
+NHI_BEAT_TICK_SECONDS = env_int("NHI_BEAT_TICK_SECONDS", 30)
+NHI_READY_BEAT_MAX_AGE_SECONDS = env_int("NHI_READY_BEAT_MAX_AGE_SECONDS", 180)
+NHI_READY_DELIVERY_MAX_AGE_SECONDS = env_int("NHI_READY_DELIVERY_MAX_AGE_SECONDS", 900)
+NHI_READY_IMPORTS_MAX_AGE_SECONDS = env_int("NHI_READY_IMPORTS_MAX_AGE_SECONDS", 900)
+NHI_METRICS_CACHE_SECONDS = env_int("NHI_METRICS_CACHE_SECONDS", 30)
+NHI_METRICS_TOKEN = env_str("NHI_METRICS_TOKEN")
 CELERY_BEAT_SCHEDULE = {
     "sweep": {"task": "registry.sweep", "schedule": env_int("NHI_SWEEP_EVERY_SECONDS", 300)},
     "deliver": {"task": "registry.deliver", "schedule": env_int("NHI_DELIVER_EVERY_SECONDS", 60)},
@@ -366,12 +467,29 @@ CELERY_BEAT_SCHEDULE = {
         "task": "registry.imports_pending",
         "schedule": env_int("NHI_IMPORTS_EVERY_SECONDS", 60),
     },
+    "exports": {
+        "task": "registry.exports_pending",
+        "schedule": env_int("NHI_EXPORTS_EVERY_SECONDS", 60),
+    },
     "anchor": {
         "task": "registry.anchor_audit",
         "schedule": env_int("NHI_ANCHOR_EVERY_SECONDS", 3600),
     },
+    # Beat's heartbeat, run by a worker: /readyz and the metrics read its age. A tick
+    # nobody ran in time is dropped, not run late in a burst.
+    "beat": {
+        "task": "registry.beat_tick",
+        "schedule": NHI_BEAT_TICK_SECONDS,
+        "options": {"expires": NHI_BEAT_TICK_SECONDS},
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# The sweep acts only while this process's clock and the database's agree within this
+# many seconds (registry/runtime/clock.py): a worker clock set ahead would otherwise
+# expire, lapse and date audit events early, for good.
+NHI_MAX_CLOCK_SKEW_SECONDS = env_int("NHI_MAX_CLOCK_SKEW_SECONDS", 300)
+if NHI_MAX_CLOCK_SKEW_SECONDS < 1:
+    raise ImproperlyConfigured("NHI_MAX_CLOCK_SKEW_SECONDS must be at least 1.")
 
 # Webhook targets on internal networks are refused (SSRF) unless listed here, as CIDRs
 # (e.g. "10.20.0.0/16,127.0.0.1/32"). Tests use it for their loopback receivers.
@@ -380,6 +498,10 @@ NHI_WEBHOOK_ALLOWED_NETWORKS = env_list("NHI_WEBHOOK_ALLOWED_NETWORKS")
 # and the deadline for the whole exchange (a slow party fails, it never stalls a worker).
 NHI_OUTBOUND_CONNECT_SECONDS = env_int("NHI_OUTBOUND_CONNECT_SECONDS", 3)
 NHI_OUTBOUND_TOTAL_SECONDS = env_int("NHI_OUTBOUND_TOTAL_SECONDS", 5)
+# Notices to people (email, Slack, Teams) wait for the end of the current slot of this
+# many seconds, so a burst becomes one digest per recipient; 0 sends at once. Event
+# webhooks are never held (registry/rules/policies.delivery_due_at).
+NHI_DELIVERY_COALESCE_SECONDS = env_int("NHI_DELIVERY_COALESCE_SECONDS", 60)
 # What sends a digest on a channel; the team page's test-send button calls it directly.
 NHI_CHANNEL_SENDER = "workers.channels.send"
 
@@ -405,6 +527,12 @@ NHI_POLICY = {
         source="NHI_DELIVERY_*",
     ),
 }
+# A delivery lease shorter than the longest send allowed stops start-up (policies.py).
+check_delivery_lease(
+    lease_seconds=Policy(**NHI_POLICY).delivery_lease_seconds,
+    smtp_total_seconds=NHI_SMTP_TOTAL_SECONDS,
+    outbound_total_seconds=NHI_OUTBOUND_TOTAL_SECONDS,
+)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

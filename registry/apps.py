@@ -13,9 +13,15 @@ class RegistryConfig(AppConfig):
         from registry.runtime import current_request
 
         # The admin lives with the other pages (registry/web/): Django's autodiscovery
-        # only looks for registry.admin, so both admin modules are registered here
-        # (admin_accounts: Django's account admin with the no-credentials rule on names).
-        from registry.web import account_signals, admin, admin_accounts  # noqa: F401
+        # only looks for registry.admin, so the admin modules are registered here
+        # (admin_accounts: Django's account admin with the no-credentials rule on names;
+        # admin_operations: stored files, background exports, job ticks, read-only).
+        from registry.web import (  # noqa: F401
+            account_signals,
+            admin,
+            admin_accounts,
+            admin_operations,
+        )
 
         account_signals.connect()
         checks.register(current_request.check_middleware, checks.Tags.security)

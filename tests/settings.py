@@ -14,8 +14,6 @@ os.environ.setdefault("SECURE_COOKIES", "0")
 # In-process kicks to the worker go to kombu's in-memory transport; tests that need a
 # real broker start their own Redis and worker processes.
 os.environ.setdefault("CELERY_BROKER_URL", "memory://")
-# Uploaded import files go to a scratch directory, never the checkout's var/.
-os.environ.setdefault("NHI_IMPORT_DIR", tempfile.mkdtemp(prefix="nhi-test-imports-"))
 
 # The key that signs audit anchors lives outside the database: one per test run.
 _KEY_DIR = tempfile.mkdtemp(prefix="nhi-test-keys-")

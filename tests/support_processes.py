@@ -97,8 +97,13 @@ def process_env(*, broker_port: int, smtp_port: int, var_dir: Path) -> dict[str,
         EMAIL_USE_TLS="0",
         EMAIL_HOST_USER="",
         EMAIL_HOST_PASSWORD="",
-        # A killed worker's leased rows come due again after 3 s.
-        NHI_DELIVERY_LEASE_SECONDS="3",
+        # Every send ends within 2 s, so a killed worker's leased rows may come due
+        # again after 7 s (the lease must outlast the longest send plus 5 s).
+        NHI_SMTP_TOTAL_SECONDS="2",
+        NHI_OUTBOUND_TOTAL_SECONDS="2",
+        NHI_DELIVERY_LEASE_SECONDS="7",
+        # Deliver at once: the tests wait for the outcome, not for a coalescing slot.
+        NHI_DELIVERY_COALESCE_SECONDS="0",
         NHI_DELIVER_EVERY_SECONDS="1",
         NHI_SWEEP_EVERY_SECONDS="3600",
         NHI_VAR_DIR=str(var_dir),
@@ -171,6 +176,8 @@ class ReceivedMail:
     recipients: tuple[str, ...]
     subject: str
     body: str
+    message_id: str = ""
+    accepted_at: float = 0.0  # time.monotonic() when the server answered 250
 
 
 class RecordingHandler:
@@ -181,8 +188,11 @@ class RecordingHandler:
         self.delay = delay
         self._lock = threading.Lock()
         self._messages: list[ReceivedMail] = []
+        self._started = 0
 
     async def handle_DATA(self, server, session, envelope) -> str:
+        with self._lock:
+            self._started += 1
         if self.delay:
             await asyncio.sleep(self.delay)
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
@@ -191,6 +201,8 @@ class RecordingHandler:
             recipients=tuple(sorted(r.lower() for r in envelope.rcpt_tos)),
             subject=str(message["Subject"]),
             body=text.get_content() if text is not None else "",
+            message_id=str(message["Message-ID"] or ""),
+            accepted_at=time.monotonic(),
         )
         with self._lock:
             self._messages.append(mail)
@@ -204,6 +216,11 @@ class RecordingHandler:
     def count(self) -> int:
         with self._lock:
             return len(self._messages)
+
+    def in_flight(self) -> int:
+        """Messages whose DATA arrived and that are not yet answered (being "sent")."""
+        with self._lock:
+            return self._started - len(self._messages)
 
     def recipients(self) -> set[str]:
         return {r for m in self.messages for r in m.recipients}
@@ -230,6 +247,50 @@ class SmtpSink:
             self.controller.stop()
         finally:
             _MAIL_LOG.setLevel(self._log_level)
+
+
+class TricklingSmtp:
+    """A hostile mail server: it greets (or, with `greet=False`, not even that), then
+    answers one byte every `interval` seconds, forever, never ending a line. Every
+    read's timeout is met; only a total deadline ends the exchange."""
+
+    def __init__(self, *, greet: bool = True, interval: float = 1.0) -> None:
+        self.greet = greet
+        self.interval = interval
+        self.accepted = 0
+        self._stop = threading.Event()
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(16)
+        self.port = self._sock.getsockname()[1]
+
+    def start(self) -> None:
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:  # closed by stop()
+                return
+            self.accepted += 1
+            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+
+    def _answer(self, conn: socket.socket) -> None:
+        with conn:
+            try:
+                if self.greet:
+                    conn.sendall(b"220 trickle.test ESMTP\r\n")
+                    conn.recv(1024)  # EHLO
+                conn.sendall(b"2")
+                while not self._stop.wait(self.interval):
+                    conn.sendall(b"5")
+            except OSError:  # the client gave up: that is the point
+                return
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._sock.close()
 
 
 # --- processes --------------------------------------------------------------------------

@@ -1,21 +1,38 @@
+import datetime as dt
 import logging
+import threading
 
 from django.apps import AppConfig
 
 log = logging.getLogger(__name__)
 
+# The coalescing slot's end this process last asked a run for: every write of a burst
+# waits for the same moment, and one run then sends them all.
+_kicked: dict[str, dt.datetime | None] = {"at": None}
+_kicked_lock = threading.Lock()
 
-def kick_delivery(**kwargs) -> None:
-    """Ask a worker to deliver now. If the broker is down the write has still
-    succeeded and the outbox keeps the rows; the periodic delivery catches up."""
+
+def kick_delivery(due_at: dt.datetime | None = None, coalesced: bool = False, **kwargs) -> None:
+    """Ask a worker to deliver when the new rows are due. If the broker is down the
+    write has still succeeded and the outbox keeps the rows; the periodic delivery
+    catches up."""
+    from django.utils import timezone
     from kombu.exceptions import OperationalError
 
     from workers.tasks import deliver_task
 
+    with _kicked_lock:
+        if coalesced and _kicked["at"] == due_at:
+            return  # a run at that moment is already asked for
+    wait = 0.0 if due_at is None else (due_at - timezone.now()).total_seconds()
     try:
-        deliver_task.apply_async(retry=False)
+        deliver_task.apply_async(countdown=wait if wait > 0 else None, retry=False)
     except (OperationalError, OSError) as exc:
         log.warning("broker unavailable, delivery will catch up on schedule: %s", exc)
+        return
+    if coalesced:
+        with _kicked_lock:
+            _kicked["at"] = due_at
 
 
 def kick_import(run_id: str, **kwargs) -> None:
@@ -29,6 +46,19 @@ def kick_import(run_id: str, **kwargs) -> None:
         import_task.apply_async(args=[run_id], retry=False)
     except (OperationalError, OSError) as exc:
         log.warning("broker unavailable, the import will start on schedule: %s", exc)
+
+
+def kick_export(run_id: str, **kwargs) -> None:
+    """Ask a worker to write a queued export now; if the broker is down, the periodic
+    `registry.exports_pending` task sends it."""
+    from kombu.exceptions import OperationalError
+
+    from workers.tasks import export_task
+
+    try:
+        export_task.apply_async(args=[run_id], retry=False)
+    except (OperationalError, OSError) as exc:
+        log.warning("broker unavailable, the export will start on schedule: %s", exc)
 
 
 def kick_channel_test(test_id: str, **kwargs) -> None:
@@ -51,8 +81,10 @@ class WorkersConfig(AppConfig):
     def ready(self) -> None:
         from registry.notifications.outbox import outbox_written
         from registry.services.channels import channel_test_queued
+        from registry.services.exports import export_queued
         from registry.services.import_queue import import_queued
 
         outbox_written.connect(kick_delivery, dispatch_uid="workers.kick_delivery")
         import_queued.connect(kick_import, dispatch_uid="workers.kick_import")
+        export_queued.connect(kick_export, dispatch_uid="workers.kick_export")
         channel_test_queued.connect(kick_channel_test, dispatch_uid="workers.kick_channel_test")

@@ -3,6 +3,7 @@
 chain.py   how an event is hashed (commitments of values, chained)
 record.py  appending events inside the change's transaction
 verify.py  walking the chain
+snapshot.py one snapshot for reads that compare events with the head
 anchors.py signed chain heads written outside the database, and checking against them
 """
 

@@ -5,6 +5,9 @@ commitment kept when it was purged) and checks that every purged value names the
 `audit.value_purged` event that purged it, so a value cannot be quietly blanked.
 A chain rewritten from end to end by someone holding the database is consistent with
 itself; `registry.audit.anchors` catches that against signed heads kept outside.
+
+The events and the chain head are read in one snapshot (`registry.audit.snapshot`): read
+in two statements while writers append, an intact chain would look cut short.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from registry.audit.chain import GENESIS_HASH, PURGED, event_hash, slot_value, slot_values
+from registry.audit.snapshot import chain_snapshot
 from registry.models import AuditChainHead, AuditEvent
 
 PURGE_ACTION = "audit.value_purged"
@@ -64,7 +68,17 @@ def _settle_purges(event: AuditEvent, pending: dict[tuple[int, str], int]) -> No
 
 
 def verify_chain() -> ChainReport:
-    """Walk the whole chain; report the first event that is missing, edited or out of place."""
+    """Walk the whole chain; report the first event that is missing, edited or out of place.
+
+    The events and the head are read in one snapshot, so writers appending meanwhile
+    neither break nor extend what is checked."""
+    with chain_snapshot():
+        return walk_chain()
+
+
+def walk_chain() -> ChainReport:
+    """The walk itself, in whatever transaction the caller is in: `verify_chain` gives it
+    one snapshot (kept apart so a test can show what happens without one)."""
     expected_prev = GENESIS_HASH
     expected_seq = 1
     checked = 0

@@ -97,6 +97,10 @@ class Notification(models.Model):
                 name="notification_due",
             ),
             models.Index(fields=["path", "-created_at"], name="notification_by_path"),
+            # Security's dead letters and the metrics' dead count (few rows, often read).
+            models.Index(
+                fields=["created_at"], condition=Q(status="dead"), name="notification_dead"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -4,6 +4,10 @@ Rows go in with INSERT … ON CONFLICT DO NOTHING against the outbox's unique ke
 (team, audience, channel, path, reason, cycle, stage): a second sweep, a concurrent one
 or a retried task adds nothing, and the statement's row count says exactly how many
 notifications were new.
+
+Notices to people are held until the end of the current NHI_DELIVERY_COALESCE_SECONDS
+slot (rules/policies.delivery_due_at), so a burst of writes for one recipient leaves as
+one digest; the wake-up sent to the workers asks for a run at that moment.
 """
 
 from __future__ import annotations
@@ -14,12 +18,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Field
 from django.db.models.fields.related import RelatedField
 from django.dispatch import Signal
 
 from registry.models import Membership, Notification, Team
+from registry.rules.policies import delivery_due_at
 
 Audience = Notification.Audience
 Channel = Notification.Channel
@@ -30,7 +36,9 @@ _COLUMNS = (
 )  # fmt: skip
 _BATCH = 400  # rows per statement: well under SQLite's variable limit
 
-# Sent after a transaction that queued notifications commits (workers subscribe).
+# Sent after a transaction that queued notifications commits (workers subscribe), with
+# `due_at`, when the first new row is due (a run sooner would find nothing), and
+# `coalesced`, whether that moment is a coalescing slot's end that other writes share.
 outbox_written = Signal()
 
 
@@ -81,17 +89,28 @@ def queue(
         for notice in notices
         for channel in channels_for(teams[notice.team_id], notice.audience, event=event)
     ]
+    coalesce = int(settings.NHI_DELIVERY_COALESCE_SECONDS)
+    due = {
+        channel: delivery_due_at(channel=channel, queued_at=now, coalesce_seconds=coalesce)
+        for channel in {channel for _, channel in rows}
+    }
     inserted = 0
     for start in range(0, len(rows), _BATCH):
-        inserted += _insert(rows[start : start + _BATCH], now)
+        inserted += _insert(rows[start : start + _BATCH], now, due)
     if inserted:
-        # Wake the delivery worker once the rows are committed. Whoever listens must
-        # not fail the write: the outbox holds the rows and the periodic run catches up.
-        transaction.on_commit(lambda: outbox_written.send(sender=Notification))
+        # Wake the delivery worker once the rows are committed, for when the first of
+        # them is due. Whoever listens must not fail the write: the outbox holds the
+        # rows and the periodic run catches up.
+        due_at = min(due.values())
+        transaction.on_commit(
+            lambda: outbox_written.send(sender=Notification, due_at=due_at, coalesced=due_at > now)
+        )
     return inserted
 
 
-def _insert(rows: Sequence[tuple[Notice, str]], now: dt.datetime) -> int:
+def _insert(
+    rows: Sequence[tuple[Notice, str]], now: dt.datetime, due: dict[str, dt.datetime]
+) -> int:
     if not rows:
         return 0
     fields = {name: _column_field(name) for name in _COLUMNS}
@@ -108,7 +127,7 @@ def _insert(rows: Sequence[tuple[Notice, str]], now: dt.datetime) -> int:
             "stage": notice.stage,
             "status": Notification.Status.PENDING,
             "attempts": 0,
-            "next_attempt_at": now,
+            "next_attempt_at": due[channel],
             "last_error": "",
             "created_at": now,
         }

@@ -6,7 +6,7 @@ from __future__ import annotations
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from typing import Any
 
@@ -38,6 +38,7 @@ class Policy:
     transfer_reminder_days: int = 7
     # Delivery: a leased notification is retried after the lease if its worker died;
     # a failed one after base * 2^(attempts-1) seconds, capped; dead after max attempts.
+    # The lease must outlast the longest send allowed (check_delivery_lease).
     delivery_lease_seconds: int = 300
     delivery_backoff_base_seconds: int = 60
     delivery_backoff_cap_seconds: int = 6 * 3600
@@ -193,3 +194,66 @@ def policy_overrides(overrides: Any, *, source: str = "NHI_POLICY") -> dict[str,
 def policy_from_mapping(overrides: Any, *, source: str = "NHI_POLICY") -> Policy:
     """The Policy that `overrides` (checked by `policy_overrides`) makes of the defaults."""
     return Policy(**policy_overrides(overrides, source=source))
+
+
+# --- delivery timing (services/delivery.py, notifications/outbox.py) ---------------------
+
+# A lease is renewed just before its digest is sent, and must still hold when the send
+# has ended and the rows are marked sent: at least the longest send allowed plus this.
+DELIVERY_LEASE_MARGIN_SECONDS = 5
+# A run gives up marking a sent digest this long before its lease ends, so that worker
+# clocks a little apart cannot let another run take (and re-send) rows still being marked.
+DELIVERY_CLOCK_ALLOWANCE_SECONDS = 2
+# A run stops taking new digests this long (plus the longest send) before its task's
+# soft time limit, so the limit does not interrupt a send.
+DELIVERY_STOP_MARGIN_SECONDS = 10
+
+WEBHOOK_CHANNEL = "webhook"  # Notification.Channel.WEBHOOK: events go out at once
+
+
+def delivery_send_seconds(*, smtp_total_seconds: float, outbound_total_seconds: float) -> float:
+    """The longest one digest's send may take: every channel's total deadline."""
+    return float(max(smtp_total_seconds, outbound_total_seconds))
+
+
+def check_delivery_lease(
+    *, lease_seconds: int, smtp_total_seconds: float, outbound_total_seconds: float
+) -> None:
+    """Refuse a lease that a send allowed by the deadlines could outlive: another run
+    would then take the rows while they are being sent, and send them again."""
+    send = delivery_send_seconds(
+        smtp_total_seconds=smtp_total_seconds, outbound_total_seconds=outbound_total_seconds
+    )
+    if lease_seconds < send + DELIVERY_LEASE_MARGIN_SECONDS:
+        raise ImproperlyConfigured(
+            f"delivery_lease_seconds ({lease_seconds}) must be at least the longest send "
+            f"allowed, max(NHI_SMTP_TOTAL_SECONDS={smtp_total_seconds:g}, "
+            f"NHI_OUTBOUND_TOTAL_SECONDS={outbound_total_seconds:g}), plus "
+            f"{DELIVERY_LEASE_MARGIN_SECONDS} s: at least {send + DELIVERY_LEASE_MARGIN_SECONDS:g}."
+        )
+
+
+def delivery_mark_window(*, lease_seconds: int) -> float:
+    """How long after renewing a digest's lease a run may keep trying to mark it sent
+    (through a database outage). Past it the lease may run out and the digest be sent
+    again: the duplicate window (docs: a digest is re-sent only when the database stays
+    away from the moment its send succeeded until this point)."""
+    return float(lease_seconds - DELIVERY_CLOCK_ALLOWANCE_SECONDS)
+
+
+def delivery_run_budget(*, soft_limit_seconds: float | None, send_seconds: float) -> float | None:
+    """Seconds after which a delivery run takes no new digest (None: no limit)."""
+    if not soft_limit_seconds:
+        return None
+    return max(soft_limit_seconds - send_seconds - DELIVERY_STOP_MARGIN_SECONDS, 0.0)
+
+
+def delivery_due_at(*, channel: str, queued_at: datetime, coalesce_seconds: int) -> datetime:
+    """When a new notification is first due. People's channels wait for the end of the
+    current `coalesce_seconds` slot of the clock, so that everything queued for one
+    recipient within a slot leaves as one digest (a burst of writes, each kicking a
+    delivery, would otherwise send one message per write); event webhooks go at once."""
+    if channel == WEBHOOK_CHANNEL or coalesce_seconds <= 0:
+        return queued_at
+    whole = int(queued_at.timestamp())  # floor for the positive times we have
+    return datetime.fromtimestamp(whole - whole % coalesce_seconds + coalesce_seconds, tz=UTC)

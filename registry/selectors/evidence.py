@@ -38,19 +38,19 @@ import json
 import tomllib
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Q, QuerySet
 
 from registry.audit import audit_record, verify_chain
 from registry.audit.anchors import anchor_now
 from registry.audit.chain import canonical
 from registry.audit.signing import private_key, public_key_pem
+from registry.audit.snapshot import chain_snapshot
 from registry.models import AccessPath, Attestation, AuditChainHead, AuditEvent, PolicyException
 from registry.rules import permissions
 from registry.rules.actors import Actor
@@ -375,18 +375,6 @@ def _write_csv(
     return member.close()
 
 
-@contextmanager
-def _consistent_read() -> Iterator[None]:
-    """One snapshot for the whole pack. On PostgreSQL a new transaction is made
-    REPEATABLE READ (and READ ONLY); inside a caller's transaction its snapshot rules."""
-    outermost = not connection.in_atomic_block
-    with transaction.atomic():
-        if outermost and connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        yield
-
-
 def _members(actor: Actor, start: dt.datetime, end: dt.datetime, now: dt.datetime) -> list:
     """(member name, columns, queryset, row function), in the pack's fixed order."""
     escalations = Q(action__in=ESCALATION_ACTIONS)
@@ -425,7 +413,7 @@ def build_evidence_pack(
     read or written."""
     _check(actor, start, end, now)
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        with _consistent_read():
+        with chain_snapshot():  # one snapshot for the whole pack
             head = AuditChainHead.objects.filter(pk=1).first()
             report = verify_chain()
             files = _members(actor, start, end, now)

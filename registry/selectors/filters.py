@@ -11,7 +11,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet, TextChoices
 from django.utils import timezone
 from django_filters.fields import IsoDateTimeField
 
-from registry.models import AccessPath, AuditEvent, PolicyException, Team
+from registry.models import AccessPath, AuditEvent, Notification, PolicyException, Team
 from registry.rules import errors
 from registry.rules.policies import Policy, current_policy
 from registry.rules.posture import RULES, any_violation_q, violation_q
@@ -225,3 +225,20 @@ class AccessPathFilterSet(django_filters.FilterSet):
             )
         )
         return queryset.filter(live if value else ~live)
+
+
+class NotificationFilterSet(django_filters.FilterSet):
+    """The outbox as a reader filters it (the API's notifications list): an unknown
+    value is a 400 naming the parameter, never an ignored filter."""
+
+    status = django_filters.ChoiceFilter(choices=Notification.Status.choices, label="Status")
+    channel = django_filters.ChoiceFilter(choices=Notification.Channel.choices, label="Channel")
+    reason = django_filters.ChoiceFilter(choices=Notification.Reason.choices, label="Reason")
+    team = django_filters.ModelChoiceFilter(
+        queryset=Team.objects.all(), to_field_name="slug", label="Team"
+    )
+    path = django_filters.UUIDFilter(field_name="path_id", label="Access path id")
+
+    class Meta:
+        model = Notification
+        fields: list[str] = []

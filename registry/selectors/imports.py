@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.db.models import QuerySet
 
 from registry.models import ImportRun
@@ -12,6 +14,11 @@ def queued_imports(*, limit: int = 10) -> list[str]:
     """Imports still waiting for a worker, oldest first."""
     queued = ImportRun.objects.filter(status=ImportRun.Status.QUEUED).order_by("created_at")
     return [str(pk) for pk in queued.values_list("pk", flat=True)[:limit]]
+
+
+def import_run(*, run_id: uuid.UUID | str) -> ImportRun | None:
+    """One run for its page, with its steward and its upload's retention."""
+    return ImportRun.objects.select_related("steward_team", "upload").filter(pk=run_id).first()
 
 
 def import_runs(*, limit: int = 50) -> QuerySet[ImportRun]:

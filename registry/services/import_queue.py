@@ -1,13 +1,13 @@
-"""Queued imports: an upload kept on disk, an import run queued for a worker, the worker
-running it (with progress for the waiting page). The import itself is
-services/imports.paths_import."""
+"""Queued imports: an upload kept in the database, an import run queued for a worker, the
+worker claiming and running it (with a heartbeat, and progress for the waiting page).
+The import itself is services/imports.paths_import; a run whose worker died is taken
+back by services/import_recovery.py."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -15,19 +15,23 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.dispatch import Signal
 
+from registry.importers.base import ImportRow
 from registry.importers.formats import FORMATS, READERS
-from registry.models import ImportRun, Team
+from registry.models import ImportRun, StoredFile, Team
 from registry.rules import errors, permissions
 from registry.rules.actors import Actor
 from registry.rules.errors import Invalid, Unavailable
+from registry.rules.imports import UPLOAD_GONE, UPLOADED_BEFORE_UPGRADE
 from registry.rules.owner_suggestions import (
     OwnerRulesError,
     load_rules,
 )
+from registry.runtime.stored_files import FileGone, FileTooLarge, open_stored, store_file
 from registry.services._common import (
     refuse_if,
     resolve_now,
 )
+from registry.services.import_heartbeat import ImportHeartbeat
 from registry.services.imports import (
     UPLOAD_CHUNK,
     ImportReport,
@@ -114,7 +118,9 @@ def import_queue(
     now: dt.datetime | None = None,
 ) -> ImportRun:
     """Keep an uploaded file and queue its import for a worker (the browser upload and
-    the API). The worker is told after the commit (`import_queued`)."""
+    the API). The file goes into the database with its run, in one transaction: every
+    worker can read it whatever its filesystem, and a refused upload keeps nothing. The
+    worker is told after the commit (`import_queued`)."""
     now = resolve_now(now)
     refuse_if(permissions.refuse_import(actor))
     if source_format not in FORMATS:
@@ -123,44 +129,98 @@ def import_queue(
         load_rules()
     except OwnerRulesError as exc:  # every import would fail: say why now
         raise Unavailable(f"{exc} Nothing was queued.") from exc
+    limit = settings.NHI_IMPORT_MAX_BYTES
     with transaction.atomic():
+        try:
+            # Kept until its run ends; then NHI_IMPORT_UPLOAD_RETENTION_HOURS more.
+            upload = store_file(
+                purpose=StoredFile.Purpose.IMPORT_UPLOAD, name=file_name, content_type="",
+                chunks=chunks, now=now, expires_at=None, limit=limit,
+            )  # fmt: skip
+        except FileTooLarge as exc:
+            raise Invalid.single(
+                "file", errors.UPLOAD_TOO_LARGE.format(mb=limit // (1024 * 1024))
+            ) from exc
         run = ImportRun.objects.create(
             source_format=source_format, system=system, file_name=file_name[:255],
             steward_team=steward, actor_label=actor.label, started_by=actor.user,
             dry_run=dry_run, partial=partial, full_sync=full_sync, created_at=now,
+            upload=upload,
         )  # fmt: skip
-        directory = Path(settings.NHI_IMPORT_DIR)
-        directory.mkdir(parents=True, exist_ok=True)
-        _keep_upload(directory / str(run.pk), chunks, limit=settings.NHI_IMPORT_MAX_BYTES)
         transaction.on_commit(lambda: import_queued.send(sender=ImportRun, run_id=str(run.pk)))
     return run
 
 
-def import_run_queued(*, run_id: str, progress: Progress | None = None) -> ImportReport | None:
+def import_run_queued(
+    *, run_id: str, progress: Progress | None = None, now: dt.datetime | None = None
+) -> ImportReport | None:
     """Run a queued import (the worker's task). Claimed by compare-and-set, so a
-    redelivered task message never runs an import twice; None when already taken."""
-    claimed = ImportRun.objects.filter(pk=run_id, status=ImportRun.Status.QUEUED).update(
-        status=ImportRun.Status.RUNNING
+    redelivered task message never runs an import twice; None when already taken.
+    The claim counts an attempt and is the first heartbeat; the heartbeat then beats
+    from its own thread until the import ends (services/import_heartbeat.py)."""
+    now = resolve_now(now)
+    run = _claim(run_id, now)
+    if run is None:
+        return None
+    actor = Actor.for_user(run.started_by) if run.started_by else Actor.system("import")
+    heartbeat = ImportHeartbeat(
+        run_id=run.pk, attempt=run.attempts, every=settings.NHI_IMPORT_HEARTBEAT_SECONDS
     )
+    with heartbeat:  # reading a large file takes a while too: it beats from the claim on
+        try:
+            rows = _read_upload(run)
+        except _Unreadable as exc:
+            # A file no reader can take must end its run with a reason, never leave it
+            # "running". The reason names the problem, not the content (which may hold
+            # anything, a credential included).
+            report = ImportReport(run=run)
+            report.errors.append({"line": 0, "external_id": "", "errors": [exc.reason]})
+            finish_run(run, ImportRun.Status.FAILED, report, now)
+            return report
+        return paths_import(
+            actor=actor, rows=rows, file_name=run.file_name, run=run, progress=progress,
+            heartbeat=heartbeat, now=now, **ImportOptions.from_run(run).as_kwargs(),
+        )  # fmt: skip
+
+
+def _claim(run_id: str, now: dt.datetime) -> ImportRun | None:
+    """QUEUED -> RUNNING for one more attempt, compare-and-set on the status and the
+    attempt count read: of two workers handed the same run, one gets it."""
+    run = (
+        ImportRun.objects.select_related("started_by", "steward_team", "upload")
+        .filter(pk=run_id, status=ImportRun.Status.QUEUED)
+        .first()
+    )
+    if run is None:
+        return None
+    attempt = run.attempts + 1
+    claimed = ImportRun.objects.filter(
+        pk=run.pk, status=ImportRun.Status.QUEUED, attempts=run.attempts
+    ).update(status=ImportRun.Status.RUNNING, attempts=attempt, heartbeat_at=now)
     if claimed != 1:
         return None
-    run = ImportRun.objects.select_related("started_by", "steward_team").get(pk=run_id)
-    actor = Actor.for_user(run.started_by) if run.started_by else Actor.system("import")
+    run.status, run.attempts, run.heartbeat_at = ImportRun.Status.RUNNING, attempt, now
+    return run
+
+
+class _Unreadable(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _read_upload(run: ImportRun) -> list[ImportRow]:
+    if run.upload is None:
+        # Queued before uploads were kept in the database: the file was on the disk of
+        # whichever container received it, which this worker may not share.
+        raise _Unreadable(UPLOADED_BEFORE_UPGRADE)
     try:
-        with (Path(settings.NHI_IMPORT_DIR) / str(run.pk)).open("rb") as source:
-            rows = list(READERS[run.source_format](source, system=run.system or None))
-    except (RecursionError, ValueError, UnicodeError, OSError) as exc:
-        # A file no reader can take must end its run with a reason, never leave it
-        # "running". The reason names the problem, not the content (which may hold
-        # anything, a credential included).
-        report = ImportReport(run=run)
-        report.errors.append({"line": 0, "external_id": "", "errors": [_unreadable(exc)]})
-        finish_run(run, ImportRun.Status.FAILED, report, resolve_now(None))
-        return report
-    return paths_import(
-        actor=actor, rows=rows, file_name=run.file_name, run=run, progress=progress,
-        **ImportOptions.from_run(run).as_kwargs(),
-    )  # fmt: skip
+        with open_stored(run.upload) as source:
+            return list(READERS[run.source_format](source, system=run.system or None))
+    except FileGone as exc:
+        raise _Unreadable(UPLOAD_GONE) from exc
+    except (RecursionError, ValueError, UnicodeError) as exc:
+        raise _Unreadable(_unreadable(exc)) from exc
 
 
 def _unreadable(exc: BaseException) -> str:
@@ -168,24 +228,4 @@ def _unreadable(exc: BaseException) -> str:
         return "The file nests deeper than any export does: it was not read."
     if isinstance(exc, UnicodeError):
         return "The file is not UTF-8 text: it was not read."
-    if isinstance(exc, OSError):
-        return "The uploaded file is no longer there: upload it again."
     return f"The file could not be read ({exc.__class__.__name__}): check it is the chosen format."
-
-
-def _keep_upload(target: Path, chunks: Iterable[bytes], *, limit: int) -> None:
-    """Write the upload for the worker, refusing it (and keeping nothing) once it passes
-    `limit` bytes: no upload can fill the disk."""
-    written = 0
-    try:
-        with target.open("wb") as out:
-            for chunk in chunks:
-                written += len(chunk)
-                if written > limit:
-                    raise Invalid.single(
-                        "file", errors.UPLOAD_TOO_LARGE.format(mb=limit // (1024 * 1024))
-                    )
-                out.write(chunk)
-    except BaseException:
-        target.unlink(missing_ok=True)
-        raise

@@ -19,20 +19,23 @@ dashboard. It also flags the paths retired here that it still lists
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from registry.audit import audit_record
 from registry.importers.base import ImportRow
-from registry.models import AccessPath, ImportRun, Team
+from registry.models import AccessPath, ImportRun, StoredFile, Team
 from registry.rules import permissions
 from registry.rules.actors import Actor
 from registry.rules.errors import Invalid, ServiceError
+from registry.rules.imports import upload_expires_at
 from registry.rules.owner_suggestions import (
     OwnerRule,
     OwnerRulesError,
@@ -51,6 +54,7 @@ from registry.services._common import (
     source_stated_expiry,
 )
 from registry.services.identifiers import identifiers_import
+from registry.services.import_heartbeat import ImportHeartbeat
 from registry.services.paths import (
     path_register_or_update,
     path_revoke,
@@ -58,7 +62,9 @@ from registry.services.paths import (
 )
 from registry.services.source import paths_flag_still_listed
 
-# An upload is written for the worker in pieces of this size.
+log = logging.getLogger(__name__)
+
+# An upload is read from the request and stored in pieces of this size.
 UPLOAD_CHUNK = 1 << 20
 MAX_REPORTED_ERRORS = 1000
 # Rows looked up and registered together.
@@ -76,6 +82,10 @@ PEOPLE_FORMATS = frozenset({"csv", "json"})
 
 class _RollBack(Exception):
     """Unwinds the import's transaction after a dry run or a refused import."""
+
+
+class _Superseded(Exception):
+    """Unwinds the import's transaction when its run is no longer this worker's."""
 
 
 @dataclass
@@ -179,8 +189,12 @@ def paths_import(
     file_name: str = "",
     run: ImportRun | None = None,
     progress: Progress | None = None,
+    heartbeat: ImportHeartbeat | None = None,
     now: dt.datetime | None = None,
 ) -> ImportReport:
+    """Import `rows` as one run. `run` is a queued run its worker has claimed (with the
+    `heartbeat` it started when it claimed it); without one, the run is made here and
+    beats for as long as the import lasts (`manage.py import_paths`)."""
     now = resolve_now(now)
     refuse_if(permissions.refuse_import(actor))
     rows = list(rows)
@@ -192,8 +206,41 @@ def paths_import(
             source_format=source_format, system=system, file_name=file_name[:255],
             actor_label=actor.label, started_by=actor.user, dry_run=dry_run,
             partial=partial, full_sync=full_sync, created_at=now,
+            status=ImportRun.Status.RUNNING, heartbeat_at=now, attempts=1,
         )  # fmt: skip
-    ImportRun.objects.filter(pk=run.pk).update(status=ImportRun.Status.RUNNING, total=len(rows))
+    ImportRun.objects.filter(pk=run.pk, attempts=run.attempts).update(total=len(rows))
+    beating = heartbeat or ImportHeartbeat(
+        run_id=run.pk, attempt=run.attempts, every=settings.NHI_IMPORT_HEARTBEAT_SECONDS
+    )
+
+    def report_progress(done: int, total: int) -> None:
+        beating.record(done, total)
+        if progress is not None:
+            progress(done, total)
+
+    with nullcontext() if heartbeat is not None else beating:
+        options = _Options(source_format, steward, dry_run, partial, full_sync, file_name)
+        return _run_import(actor, rows, run, options, report_progress, now)
+
+
+@dataclass(frozen=True)
+class _Options:
+    source_format: str
+    steward: Team | None
+    dry_run: bool
+    partial: bool
+    full_sync: bool
+    file_name: str
+
+
+def _run_import(
+    actor: Actor,
+    rows: list[ImportRow],
+    run: ImportRun,
+    options: _Options,
+    progress: Progress,
+    now: dt.datetime,
+) -> ImportReport:
     report = ImportReport(run=run)
     try:
         rules = load_rules()
@@ -203,11 +250,11 @@ def paths_import(
         finish_run(run, ImportRun.Status.FAILED, report, now)
         return report
     try:
-        with transaction.atomic(), _expiry_as(source_format):
-            _import_rows(actor, rows, run, report, steward, rules, now, progress)
-            if full_sync:
+        with transaction.atomic(), _expiry_as(options.source_format):
+            _import_rows(actor, rows, run, report, options.steward, rules, now, progress)
+            if options.full_sync:
                 report.counts["not_seen"] = _flag_not_seen(run, now)
-            if dry_run or (report.errors and not partial):
+            if options.dry_run or (report.errors and not options.partial):
                 raise _RollBack
             audit_record(
                 actor=actor,
@@ -215,17 +262,24 @@ def paths_import(
                 obj=run,
                 now=now,
                 changes={"counts": [None, dict(sorted(report.counts.items()))]},
-                reason=f"{source_format} import of {file_name or 'a file'}",
+                reason=f"{options.source_format} import of {options.file_name or 'a file'}",
             )
-            status = ImportRun.Status.APPLIED
+            # The run ends in the import's own transaction: a worker killed after the
+            # commit cannot leave an applied import "running" (to be run again), and
+            # one taken for dead whose run was handed to another worker commits nothing.
+            if not finish_run(run, ImportRun.Status.APPLIED, report, now):
+                raise _Superseded
     except _RollBack:
-        status = ImportRun.Status.DRY_RUN if dry_run else ImportRun.Status.REFUSED
+        status = ImportRun.Status.DRY_RUN if options.dry_run else ImportRun.Status.REFUSED
+        finish_run(run, status, report, now)
+    except _Superseded:
+        log.warning("import %s: taken back from this worker; its work was rolled back", run.pk)
+        run.refresh_from_db()
     except Exception as exc:  # a worker's deadline, a lost database: say so, then raise
         why = f"The import stopped ({exc.__class__.__name__}); nothing was changed."
         report.errors.append({"line": 0, "external_id": "", "errors": [why]})
         finish_run(run, ImportRun.Status.FAILED, report, now)
         raise
-    finish_run(run, status, report, now)
     return report
 
 
@@ -479,14 +533,37 @@ def _fail(report: ImportReport, row: ImportRow, found: Mapping[str, list[str]]) 
         )  # fmt: skip
 
 
-def finish_run(run: ImportRun, status: str, report: ImportReport, now: dt.datetime) -> None:
-    run.status = status
-    run.counts = dict(sorted(report.counts.items()))
-    run.errors = report.errors
-    run.still_listed = report.still_listed
-    run.finished_at = now
-    run.processed = run.total = sum(report.counts[k] for k in OUTCOMES)
-    ImportRun.objects.filter(pk=run.pk).update(
-        status=status, counts=run.counts, errors=run.errors, finished_at=now,
-        processed=run.processed, total=run.total, still_listed=run.still_listed,
+def finish_run(run: ImportRun, status: str, report: ImportReport, now: dt.datetime) -> bool:
+    """End this attempt of the run with `status` and its report, and start its upload's
+    retention. Compare-and-set on the attempt: False (and nothing written) when the run
+    was taken back from this worker (services/import_recovery.py) meanwhile."""
+    counts = dict(sorted(report.counts.items()))
+    processed = sum(report.counts[k] for k in OUTCOMES)
+    ended = ImportRun.objects.filter(
+        pk=run.pk, status=ImportRun.Status.RUNNING, attempts=run.attempts
+    ).update(
+        status=status, counts=counts, errors=report.errors, finished_at=now,
+        processed=processed, total=processed, still_listed=report.still_listed,
     )  # fmt: skip
+    if ended != 1:
+        return False
+    run.status, run.counts, run.finished_at = status, counts, now
+    run.errors, run.still_listed = report.errors, report.still_listed
+    run.processed = run.total = processed
+    expire_upload(run, finished_at=now)
+    return True
+
+
+def expire_upload(run: ImportRun, *, finished_at: dt.datetime) -> None:
+    """An ended run's upload is deleted NHI_IMPORT_UPLOAD_RETENTION_HOURS later (the
+    periodic imports task purges it)."""
+    if run.upload_id is None:
+        return
+    expires_at = upload_expires_at(
+        finished_at=finished_at,
+        retention_hours=settings.NHI_IMPORT_UPLOAD_RETENTION_HOURS,
+        errors_found=run.errors or [],
+    )
+    StoredFile.objects.filter(pk=run.upload_id, purged_at__isnull=True).update(
+        expires_at=expires_at
+    )

@@ -536,6 +536,28 @@ def path_expire(
     return locked
 
 
+def _register_would_change(path: AccessPath, data: Mapping[str, Any]) -> bool:
+    """Whether registering `data` again would change `path`; what it cannot compare counts
+    as a change, so a doubtful call takes the ordinary route (permission, path_update)."""
+    for field, value in data.items():
+        if field == "tags":
+            wanted: Any = sorted({t.strip().lower() for t in value if isinstance(t, str)} - {""})
+            have: Any = sorted(path.tags.values_list("slug", flat=True))
+        elif field == "revoker_teams":
+            wanted = {getattr(team, "pk", team) for team in value}
+            have = set(path.revoker_teams.values_list("pk", flat=True))
+        elif field == "identifiers":
+            wanted = set(identifier_rules.parse(value))
+            have = {(i.kind, i.value) for i in identifier_rules.live_identifiers(path)}
+        elif field in EDITABLE_FIELDS or field == "owner_team":
+            wanted, have = value, getattr(path, field)
+        else:
+            return True
+        if wanted != have:
+            return True
+    return False
+
+
 @transaction.atomic
 def path_register_or_update(
     *, actor: Actor, data: Mapping[str, Any], now: dt.datetime | None = None
@@ -562,6 +584,11 @@ def path_register_or_update(
     # Someone who cannot see the registered path gets what any invisible path gets.
     if not _visible(AccessPath.objects.filter(pk=existing.pk), actor):
         raise NotFound(errors.NOT_FOUND)
+    # A retried identical call changes nothing: the path back, even to a caller who may not
+    # edit it (a team token that registered an unowned path); a change needs the permission.
+    if not _register_would_change(existing, data):
+        refuse_transition(preconditions.refuse_not_live(existing, now))
+        return existing, False
     refuse_if(permissions.refuse_update(actor, existing))
     changes = dict(data)
     if "owner_team" in changes:

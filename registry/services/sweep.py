@@ -8,18 +8,28 @@ Idempotent and safe on any number of concurrent workers:
   and its notifications are queued in that worker's transaction;
 - work goes in short batches, rows in id order, and the audit append comes last in each
   batch, so concurrent sweeps never hold locks in an order that could deadlock.
+
+Time it can trust: a live run (no `now` given) first compares this process's clock with
+the database's (registry/runtime/clock.py) and, when they disagree by more than
+NHI_MAX_CLOCK_SKEW_SECONDS, changes nothing, says so (an ERROR log line, the `sweep` row
+of JobTick that health and metrics read, its summary) and tries again at its next run.
+Everything time-driven runs inside the sweep (expiry, the ladder, reminders, the
+incidents' ladder, the source-confirmation step), so the one check covers them all.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from operator import itemgetter
+from typing import Any
 
 from django.db import transaction
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from registry.audit import AuditEntry, audit_record_many
 from registry.models import AccessPath, Claim, Notification, Team, Transfer
@@ -31,13 +41,21 @@ from registry.rules.errors import ServiceError
 from registry.rules.policies import Policy, current_policy
 from registry.rules.recipients import who_hears
 from registry.rules.status import LADDER_STAGE_LAPSED
-from registry.services._common import claimed_batches, in_batches, resolve_now
+from registry.runtime.clock import Clock, ClockReading, read_clocks
+from registry.services._common import claimed_batches, in_batches
 from registry.services.incident_ladder import climb_incident_ladder
+from registry.services.job_ticks import job_details
 from registry.services.paths import path_expire
 from registry.services.source_sweep import source_unconfirmed
 
 Reason = Notification.Reason
 State = AccessPath.State
+
+log = logging.getLogger(__name__)
+
+# The JobTick row the clock check is recorded on (health and metrics read it).
+JOB_NAME = "sweep"
+REFUSED_CLOCK_SKEW = "clock_skew"
 
 
 @dataclass
@@ -56,9 +74,59 @@ class _Run:
         self.summary["events_queued"] += queue(notices, teams=self.teams, now=self.now, event=True)
 
 
-def sweep(*, now: dt.datetime | None = None, dry_run: bool = False) -> dict[str, int]:
-    """Queue what is due at `now`; return counts of what was done (or would be)."""
-    now = resolve_now(now)
+def sweep(
+    *,
+    now: dt.datetime | None = None,
+    dry_run: bool = False,
+    ignore_clock: bool = False,
+    clock: Clock = timezone.now,
+) -> dict[str, Any]:
+    """Queue what is due at `now`; return counts of what was done (or would be).
+
+    Without `now` (the beat task, `manage.py sweep`) the time is this process's `clock`,
+    checked against the database's first: too far apart, nothing is done and the summary
+    says `"refused": "clock_skew"` (unless `ignore_clock`, an operator's override). A
+    `now` passed in is the caller's deliberate choice (tests travelling in time, a
+    replay): there is no process clock in it to distrust, so it is not checked."""
+    clock_figures: dict[str, Any] = {}
+    if now is None:
+        reading = read_clocks(clock)
+        refused = not reading.trusted and not ignore_clock
+        if not dry_run:  # a dry run changes nothing, its own record included
+            _record_clock_check(reading, refused=refused)
+        clock_figures = {
+            "clock_skew_seconds": reading.skew_seconds,
+            "max_clock_skew_seconds": reading.max_skew.total_seconds(),
+        }
+        if refused:
+            log.error(
+                "Sweep refused to act: %s. Nothing was changed; it checks again at its next "
+                "run. Fix this host's time (NTP), or the database server's.",
+                reading.describe(),
+            )
+            return {"refused": REFUSED_CLOCK_SKEW, **clock_figures, "dry_run": int(dry_run)}
+        if not reading.trusted:
+            log.warning("Sweep acting although %s (clock check ignored).", reading.describe())
+        now = reading.process_time
+    summary = _sweep_at(now, dry_run=dry_run)
+    return summary | clock_figures | {"dry_run": int(dry_run)}
+
+
+def _record_clock_check(reading: ClockReading, *, refused: bool) -> None:
+    """Merge the check into the `sweep` row's details (services/job_ticks.py keeps the
+    keys the tick recorder writes on the same row). Operational bookkeeping, not a
+    change to any record the registry answers for, so it is not audited."""
+    figures = {
+        "clock_skew_seconds": reading.skew_seconds,
+        "max_clock_skew_seconds": reading.max_skew.total_seconds(),
+        "refused": refused,
+        # The database's time: the one clock every process shares.
+        "checked_at": reading.database_time.isoformat(),
+    }
+    job_details(JOB_NAME, figures)
+
+
+def _sweep_at(now: dt.datetime, *, dry_run: bool) -> dict[str, Any]:
     teams = {team.pk: team for team in Team.objects.all()}
     run = _Run(
         now=now,
@@ -89,7 +157,7 @@ def sweep(*, now: dt.datetime | None = None, dry_run: bool = False) -> dict[str,
     else:
         for step in steps:
             step(run)
-    return {key: run.summary[key] for key in sorted(run.summary)} | {"dry_run": int(dry_run)}
+    return {key: run.summary[key] for key in sorted(run.summary)}
 
 
 # --- helpers -------------------------------------------------------------------------

@@ -1,14 +1,23 @@
+import errno
+import logging
 import re
+import sys
 import time
 
 from django.conf import settings
 from django.contrib.auth import logout
-from django.http import HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.db import InterfaceError, OperationalError
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.template import loader
+from django.views import defaults
 
 from registry.rules.secret_scan import find_secret
 from registry.rules.validation import unsafe_input_errors
+from registry.runtime.log_context import path_id_of, reset_path_id, set_path_id
 from registry.runtime.rate_limits import caller_for, spend
-from registry.runtime.request_id import request_context
+from registry.runtime.request_id import current_request_id, request_context
+
+logger = logging.getLogger(__name__)
 
 # Accept a caller's id (for correlating with a proxy or pipeline log) only when it is
 # short and plain, so nobody can inject text into the audit log through a header, and
@@ -156,3 +165,102 @@ class PageRateLimitMiddleware:
                 response["Retry-After"] = str(retry_after)
                 return response
         return self.get_response(request)
+
+
+# --- the log context: which path a request concerns --------------------------------
+
+
+class LogContextMiddleware:
+    """Binds the access path a URL names for the lines logged while serving it
+    (registry/runtime/log_context.py); request id and actor are bound elsewhere."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        token = set_path_id("")
+        try:
+            return self.get_response(request)
+        finally:
+            reset_path_id(token)
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        path_id = path_id_of(request)
+        if path_id:
+            set_path_id(path_id)  # undone by __call__'s reset when the request ends
+        return None
+
+
+# --- 503: the database or the disk is failing ----------------------------------------
+
+RETRY_AFTER_SECONDS = 30
+# Disk failures that say "the storage is unwell", not "this request is wrong".
+_DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EIO, errno.EROFS, errno.EDQUOT})
+
+
+def unavailable_dependency(exc: BaseException | None) -> str | None:
+    """ "database" or "storage" when `exc` means a dependency is failing (the request
+    itself is fine and may be retried), else None."""
+    if isinstance(exc, OperationalError | InterfaceError):
+        return "database"
+    if isinstance(exc, OSError) and exc.errno in _DISK_ERRNOS:
+        return "storage"
+    return None
+
+
+def unavailable_message(what: str) -> str:
+    return (
+        f"The registry cannot reach its {what} right now; nothing was changed. "
+        f"Try again in {RETRY_AFTER_SECONDS} seconds."
+    )
+
+
+def service_unavailable(request: HttpRequest, what: str) -> HttpResponse:
+    """503 with Retry-After: the API's error shape under /api/, else a small page
+    rendered without the request (no session, no context processor, no query)."""
+    if request.path.startswith("/api/"):
+        response: HttpResponse = JsonResponse(
+            {"detail": unavailable_message(what), "code": "unavailable"}, status=503
+        )
+    else:
+        page = loader.get_template("503.html").render(
+            {
+                "what": what,
+                "retry_after": RETRY_AFTER_SECONDS,
+                "request_id": current_request_id(),
+            }
+        )
+        response = HttpResponse(page, status=503)
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
+class ServiceUnavailableMiddleware:
+    """A failing database or disk is a 503 with Retry-After, never a 500: a view's
+    exception here; an exception raised by another middleware (the session or the
+    user, loaded before any view runs) reaches `server_error`, Django's handler500,
+    because Django turns each middleware's exception into a response on the spot."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        what = unavailable_dependency(exception)
+        if what is None:
+            return None
+        logger.error("%s unavailable while serving %s", what, request.path, exc_info=exception)
+        return service_unavailable(request, what)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """handler500: called while the exception is being handled, so it can tell a
+    failing dependency (503) from a bug (500, in the API's shape under /api/)."""
+    what = unavailable_dependency(sys.exc_info()[1])
+    if what is not None:
+        return service_unavailable(request, what)
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Server error.", "code": "error"}, status=500)
+    return defaults.server_error(request)

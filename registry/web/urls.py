@@ -5,6 +5,7 @@ from registry.web.views import (
     control_points,
     dashboard,
     evidence,
+    exports,
     imports,
     incidents,
     inventory,
@@ -24,6 +25,8 @@ urlpatterns = [
     path("paths/", inventory.path_list, name="path-list"),
     path("paths/export.csv", inventory.path_export, {"fmt": "csv"}, name="path-export"),
     path("paths/export.json", inventory.path_export, {"fmt": "json"}, name="path-export-json"),
+    path("exports/<uuid:run_id>/", exports.export_detail, name="export-detail"),
+    path("exports/<uuid:run_id>/download", exports.export_download, name="export-download"),
     path("saved-filters/", inventory.saved_filter_create, name="saved-filter-create"),
     path(
         "saved-filters/<int:saved_id>/archive/",

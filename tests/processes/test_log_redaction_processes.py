@@ -78,7 +78,6 @@ def app_env(tmp_path_factory) -> dict[str, str]:
         DATABASE_URL=f"sqlite:///{directory / 'registry.sqlite3'}",
         DJANGO_SETTINGS_MODULE="config.settings",
         NHI_VAR_DIR=str(directory / "var"),
-        NHI_IMPORT_DIR=str(directory / "imports"),
         LOG_LEVEL="INFO",
         PYTHONUNBUFFERED="1",
     )

@@ -63,7 +63,8 @@ def _statuses(rows) -> Counter:
     return Counter(rows.values_list("status", flat=True))
 
 
-def test_worker_killed_mid_delivery_loses_nothing(rig, personas):
+def test_worker_killed_mid_delivery_loses_nothing(rig, personas, settings):
+    settings.NHI_DELIVERY_COALESCE_SECONDS = 0  # queued here, due at once
     now = timezone.now()
     teams = [
         services.team_create(

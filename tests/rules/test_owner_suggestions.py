@@ -119,8 +119,7 @@ def test_a_malformed_rule_is_a_command_error_and_imports_nothing(settings, db, b
     assert not ImportRun.objects.exists() and not AccessPath.objects.exists()
 
 
-def test_a_malformed_rule_refuses_an_upload_and_an_api_import(settings, tmp_path, client, personas):
-    settings.NHI_IMPORT_DIR = tmp_path / "imports"
+def test_a_malformed_rule_refuses_an_upload_and_an_api_import(settings, client, personas):
     settings.NHI_OWNER_RULES = [{"team": "t", "colour": "red"}]
     message = "NHI_OWNER_RULES rule 1 (team t): unknown condition(s) colour"
     client.force_login(personas.users.sam)
@@ -141,8 +140,7 @@ def test_a_malformed_rule_refuses_an_upload_and_an_api_import(settings, tmp_path
     assert not ImportRun.objects.exists()
 
 
-def test_rules_broken_after_an_upload_fail_its_run_saying_why(settings, tmp_path, personas):
-    settings.NHI_IMPORT_DIR = tmp_path / "imports"
+def test_rules_broken_after_an_upload_fail_its_run_saying_why(settings, personas):
     run = import_queue(
         actor=Actor.for_user(personas.users.sam),
         chunks=[(SAMPLES / "k8s-serviceaccounts.json").read_bytes()],

@@ -4,6 +4,7 @@ signal hookup. tests/processes/test_log_redaction_processes.py checks the same o
 processes."""
 
 import io
+import json
 import logging
 import secrets
 import string
@@ -19,6 +20,7 @@ from registry.runtime.log_redaction import (
     REDACTED,
     Redacted,
     RedactingFormatter,
+    RedactingJsonFormatter,
     RedactingServerFormatter,
     redact_handler,
     redact_text,
@@ -102,13 +104,16 @@ def test_formatter_redacts_message_arguments_traceback_and_stack():
     assert f"token = {REDACTED}" in text
 
 
-def test_django_logging_writes_redacted_lines(settings):
+def test_django_logging_writes_redacted_json_lines(settings):
+    """Without DEBUG the console writes JSON (LOG_FORMAT=json), redacted field by field."""
+    assert settings.LOG_FORMAT == "json"
+    assert settings.LOGGING["handlers"]["console"]["formatter"] == "json"
     assert (
-        settings.LOGGING["formatters"]["plain"]["()"]
-        == "registry.runtime.log_redaction.RedactingFormatter"
+        settings.LOGGING["formatters"]["json"]["()"]
+        == "registry.runtime.log_redaction.RedactingJsonFormatter"
     )
     (console,) = own_handlers(logging.getLogger())
-    assert isinstance(console.formatter, RedactingFormatter)
+    assert isinstance(console.formatter, RedactingJsonFormatter)
     # Django's own logger has no handler of its own any more: it writes through root's.
     assert own_handlers(logging.getLogger("django")) == []
     registry_token = token_format.generate()
@@ -118,7 +123,18 @@ def test_django_logging_writes_redacted_lines(settings):
         logging.getLogger("django.request").warning("Not Found: /t/%s", registry_token)
     finally:
         console.setStream(previous)
-    assert buffer.getvalue().rstrip().endswith(f"WARNING django.request Not Found: /t/{REDACTED}")
+    line = json.loads(buffer.getvalue())
+    assert registry_token not in buffer.getvalue()
+    assert (line["level"], line["logger"]) == ("WARNING", "django.request")
+    assert line["message"] == f"Not Found: /t/{REDACTED}"
+
+
+def test_the_text_format_is_redacted_too():
+    """LOG_FORMAT=text (the default with DEBUG, `make run`): the same guarantee."""
+    registry_token = token_format.generate()
+    rec = record("Not Found: /t/%s", (registry_token,), request_id="r-1")
+    text = RedactingFormatter("%(levelname)s %(name)s [%(request_id)s] %(message)s").format(rec)
+    assert text == f"WARNING django.request [r-1] Not Found: /t/{REDACTED}"
 
 
 def test_runserver_request_log_is_redacted():
@@ -190,7 +206,9 @@ def test_gunicorn_access_atoms_and_error_log_are_redacted(capsys):
 
 
 @pytest.mark.parametrize("signal", [after_setup_logger, after_setup_task_logger])
-def test_celery_logging_signals_install_redaction(signal, monkeypatch):
+def test_celery_logging_signals_install_redaction(signal, monkeypatch, settings):
+    """LOG_FORMAT=text: Celery's own format, redacted."""
+    settings.LOG_FORMAT = "text"
     # Only this logger: the receiver otherwise wraps every handler of this process.
     logger = logging.getLogger(f"tests.celery.{signal.name}")
     monkeypatch.setattr(logging_setup, "every_logger", lambda: [])
@@ -209,3 +227,28 @@ def test_celery_logging_signals_install_redaction(signal, monkeypatch):
     assert stream.getvalue() == (
         f"[ERROR/MainProcess] Task raised unexpected: ValidationError(['{REDACTED}'])\n"
     )
+
+
+@pytest.mark.parametrize("signal", [after_setup_logger, after_setup_task_logger])
+def test_celery_logging_signals_write_redacted_json(signal, monkeypatch, settings):
+    """LOG_FORMAT=json (the default without DEBUG): the worker's lines are JSON with the
+    log context's fields, redacted."""
+    settings.LOG_FORMAT = "json"
+    logger = logging.getLogger(f"tests.celery.json.{signal.name}")
+    monkeypatch.setattr(logging_setup, "every_logger", lambda: [])
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("[%(levelname)s/MainProcess] %(message)s"))
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        signal.send(sender=None, logger=logger, loglevel=logging.INFO, logfile=None,
+                    format="", colorize=False)  # fmt: skip
+        github = github_token()
+        logger.error("Task raised unexpected: ValidationError(['%s'])", github)
+    finally:
+        logger.removeHandler(handler)
+    assert github not in stream.getvalue()
+    line = json.loads(stream.getvalue())
+    assert line["message"] == f"Task raised unexpected: ValidationError(['{REDACTED}'])"
+    assert {"request_id", "actor", "path_id", "task_id", "task"} <= set(line)

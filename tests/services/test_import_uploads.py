@@ -1,6 +1,6 @@
-"""Imports from the browser and the API: the upload is kept and queued, a worker runs
-it (here the task in-process; in tests/processes/test_import_worker.py a real Celery
-worker), and the run's page and API resource show its progress and report."""
+"""Imports from the browser and the API: the upload is kept (in the database) and
+queued, a worker runs it (here the task in-process; in tests/processes/test_import_worker.py
+real Celery workers), and the run's page and API resource show its progress and report."""
 
 from __future__ import annotations
 
@@ -10,18 +10,14 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from registry.models import AccessPath, AuditEvent, ImportRun
+from registry.models import AccessPath, AuditEvent, ImportRun, StoredFile
 from registry.runtime.progress import get_progress, set_progress
+from registry.runtime.stored_files import file_chunks
+from workers.celery import app
 from workers.tasks import import_task, imports_pending_task
 
 SAMPLES = Path(__file__).parents[1] / "samples"
 AWS = "aws-credential-report"
-
-
-@pytest.fixture(autouse=True)
-def import_dir(settings, tmp_path):
-    settings.NHI_IMPORT_DIR = tmp_path / "imports"
-    return settings.NHI_IMPORT_DIR
 
 
 def upload(name: str = "aws-credential-report.csv") -> SimpleUploadedFile:
@@ -33,16 +29,18 @@ def post_upload(client, **extra):
     return client.post(reverse("registry:import-list"), data)
 
 
-def test_security_uploads_and_the_task_applies_it(client, personas, import_dir):
+def test_security_uploads_and_the_task_applies_it(client, personas):
     client.force_login(personas.users.sam)
     response = post_upload(client)
     run = ImportRun.objects.get()
     assert response.status_code == 302
     assert response["Location"] == reverse("registry:import-detail", args=[run.pk])
     assert run.status == ImportRun.Status.QUEUED and run.started_by == personas.users.sam
-    assert (import_dir / str(run.pk)).read_bytes() == (
-        SAMPLES / "aws-credential-report.csv"
-    ).read_bytes()
+    upload_ = run.upload
+    assert upload_.purpose == StoredFile.Purpose.IMPORT_UPLOAD
+    assert upload_.name == "aws-credential-report.csv" and upload_.expires_at is None
+    sample = (SAMPLES / "aws-credential-report.csv").read_bytes()
+    assert b"".join(file_chunks(upload_)) == sample and upload_.size == len(sample)
     page = client.get(response["Location"])
     assert "Queued" in page.content.decode() and 'hx-trigger="every 1s"' in page.content.decode()
 
@@ -68,14 +66,23 @@ def test_a_task_delivered_twice_runs_the_import_once(client, personas):
     assert AuditEvent.objects.filter(action="import.applied").count() == 1
 
 
-def test_queued_runs_are_picked_up_by_the_periodic_task(client, personas):
+@pytest.fixture
+def tasks_run_here():
+    """Tasks sent by a task run at once in this process (the "worker" is the test)."""
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = False
+
+
+def test_queued_runs_are_picked_up_by_the_periodic_task(client, personas, tasks_run_here):
     client.force_login(personas.users.sam)
     post_upload(client)
     post_upload(client, dry_run="on")
-    assert imports_pending_task() == 2
+    done = imports_pending_task()  # each queued run is sent on as its own task
+    assert done == {"requeued": 0, "failed": 0, "purged": 0, "queued": 2}
     statuses = sorted(ImportRun.objects.values_list("status", flat=True))
     assert statuses == [ImportRun.Status.APPLIED, ImportRun.Status.DRY_RUN]
-    assert imports_pending_task() == 0
+    assert imports_pending_task()["queued"] == 0
 
 
 def test_a_refused_import_reports_its_lines_on_the_page(client, personas):

@@ -28,10 +28,7 @@ def test_every_task_has_soft_and_hard_limits(settings):
 
 
 @pytest.mark.django_db
-def test_an_import_stopped_by_its_deadline_fails_its_run_saying_so(
-    personas, settings, tmp_path, monkeypatch
-):
-    settings.NHI_IMPORT_DIR = tmp_path / "imports"
+def test_an_import_stopped_by_its_deadline_fails_its_run_saying_so(personas, settings, monkeypatch):
     run = import_queue(
         actor=Actor.for_user(personas.users.sam),
         chunks=[(SAMPLES / "k8s-serviceaccounts.json").read_bytes()],

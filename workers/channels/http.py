@@ -11,24 +11,23 @@ network (SSRF) nor hold a worker hostage:
   connection goes to the checked address, so a DNS answer that changes between check
   and connect cannot slip through.
 - Connecting has its own short timeout, and the whole exchange a total deadline: a
-  watchdog shuts the socket when it passes, so a server that drips one byte a second
+  watchdog (deadline.py) shuts the socket when it passes, so a server that drips one byte a second
   cannot stretch a call past it. At most RESPONSE_CAP bytes of the answer are read.
 """
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import ipaddress
 import socket
 import ssl
-import threading
 import time
 from urllib.parse import urlsplit
 
 from django.conf import settings
 
 from registry.services.delivery import DeliveryFailed
+from workers.channels.deadline import Deadline
 
 RESPONSE_CAP = 64 * 1024
 NOT_PUBLIC = "refused: the webhook's host is not a public internet address"
@@ -73,31 +72,6 @@ def _vetted_address(host: str, port: int) -> str:
         if not is_public(address) and not any(address in network for network in allowed):
             raise DeliveryFailed(NOT_PUBLIC, permanent=True)
     return str(addresses[0])
-
-
-class _Deadline:
-    """Shuts the connection's socket when the total deadline passes, which ends any
-    blocked read or write at once."""
-
-    def __init__(self, conn: http.client.HTTPConnection, seconds: float) -> None:
-        self.expired = False
-        self._conn = conn
-        self._timer = threading.Timer(seconds, self._fire)
-        self._timer.daemon = True
-
-    def _fire(self) -> None:
-        self.expired = True
-        sock = self._conn.sock
-        if sock is not None:
-            with contextlib.suppress(OSError):  # already closed: nothing to end
-                sock.shutdown(socket.SHUT_RDWR)
-
-    def __enter__(self) -> _Deadline:
-        self._timer.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._timer.cancel()
 
 
 class _PinnedHTTPSConnection(http.client.HTTPSConnection):
@@ -162,7 +136,8 @@ def post(url: str, body: bytes, headers: dict[str, str]) -> int:
     if parts.query:
         target += "?" + parts.query
     remaining = max(total - (time.monotonic() - started), 0.01)
-    deadline = _Deadline(conn, remaining)
+    deadline = Deadline(remaining)
+    deadline.watch(lambda: conn.sock)
     try:
         with deadline:
             conn.request("POST", target, body=body, headers={

@@ -3,6 +3,7 @@ the current filter, and each person's saved filters."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import (
@@ -20,11 +21,18 @@ from django.views.decorators.http import require_POST
 from registry import services
 from registry.models import AccessPath, SavedFilter
 from registry.rules.errors import Invalid, ServiceError
+from registry.rules.exports import runs_in_background
 from registry.selectors import path_list as select_paths
 from registry.selectors import saved_filters
-from registry.selectors.exports import csv_lines, json_chunks
+from registry.selectors.exports import (
+    CONTENT_TYPES,
+    count_up_to,
+    export_file_name,
+    export_pieces,
+)
 from registry.selectors.filters import AccessPathFilterSet
 from registry.selectors.pagination import DEFAULT_SORT, SORTS, keyset_page
+from registry.services.exports import export_request, export_streamed
 from registry.web.forms import SavedFilterForm, apply_service_errors
 from registry.web.views._common import actor_for, request_now
 
@@ -111,27 +119,29 @@ def path_list(request: HttpRequest) -> HttpResponse:
     return _render_list(request)
 
 
-EXPORTS = {
-    "csv": (csv_lines, "text/csv; charset=utf-8"),
-    "json": (json_chunks, "application/json"),
-}
-
-
 @login_required
 def path_export(request: HttpRequest, fmt: str) -> HttpResponseBase:
-    """Every path the current filter selects, as CSV or JSON, streamed in chunks
-    (constant memory)."""
-    if fmt not in EXPORTS:
+    """Every path the current filter selects, as CSV or JSON. Up to
+    NHI_EXPORT_INLINE_MAX_ROWS paths stream in the response; more are written by a
+    worker and the person is sent to the export's page: a download that outlives the
+    web server's timeout would arrive cut short, with a 200."""
+    if fmt not in CONTENT_TYPES:
         raise Http404("No such export format.")
     actor = actor_for(request)
+    now = request_now(request)
+    filters = filters_from(request.GET)
     try:
-        qs = select_paths(actor=actor, filters=filters_from(request.GET), now=request_now(request))
+        qs = select_paths(actor=actor, filters=filters, now=now)
     except Invalid as exc:
         return HttpResponse(exc.message, status=400, content_type="text/plain")
-    write, content_type = EXPORTS[fmt]
-    stamp = request_now(request).strftime("%Y%m%dT%H%M%SZ")
-    response = StreamingHttpResponse(write(qs), content_type=content_type)
-    response["Content-Disposition"] = f'attachment; filename="nhi-paths-{stamp}.{fmt}"'
+    limit = settings.NHI_EXPORT_INLINE_MAX_ROWS
+    counted = count_up_to(qs, limit + 1)
+    if runs_in_background(counted, inline_max_rows=limit):
+        run = export_request(actor=actor, fmt=fmt, filters=filters, now=now)
+        return redirect("registry:export-detail", run_id=run.pk)
+    export_streamed(actor=actor, fmt=fmt, filters=filters, rows=counted, now=now)
+    response = StreamingHttpResponse(export_pieces(qs, fmt), content_type=CONTENT_TYPES[fmt])
+    response["Content-Disposition"] = f'attachment; filename="{export_file_name(fmt, now)}"'
     return response
 
 
