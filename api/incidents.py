@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 from django.http import Http404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema
 from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -123,6 +123,15 @@ def _routed(incident: Incident) -> dict:
     return {"visible": False, "state": incident.state, "route_to": route}
 
 
+# A report answers with the incident when the reporter can see it, else with where it
+# was routed (nothing about the path): either shape, documented as oneOf.
+_REPORTED = PolymorphicProxySerializer(
+    component_name="IncidentReported",
+    serializers=[IncidentSerializer, IncidentRoutedSerializer],
+    resource_type_field_name=None,
+)
+
+
 @extend_schema(responses={200: IncidentSerializer, **errors(401, 404)})
 class IncidentViewSet(_ScopedViewSet):
     serializer_class = IncidentSerializer
@@ -155,7 +164,7 @@ class IncidentViewSet(_ScopedViewSet):
 
     @extend_schema(
         request=IncidentReportInput,
-        responses={201: IncidentSerializer, **errors(400, 401, 403, 404, 415)},
+        responses={201: _REPORTED, **errors(400, 401, 403, 404, 415)},
         description="Report a leak: of a path you can see, or by an identifier or "
         "fingerprint of the credential. When you cannot see its path the answer is only "
         '{"visible": false, "state", "route_to"}.',

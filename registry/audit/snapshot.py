@@ -32,6 +32,11 @@ REPEATABLE_READ_ONLY = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ON
 
 @contextmanager
 def _postgresql_snapshot() -> Iterator[None]:
+    # The isolation level must be the transaction's first statement. A reused connection
+    # is health-checked (CONN_HEALTH_CHECKS: a SELECT 1) by its first query: let that
+    # happen here, outside the transaction.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute(REPEATABLE_READ_ONLY)

@@ -124,19 +124,17 @@ def file_chunks(stored: StoredFile) -> Iterator[bytes]:
     """The file's bytes in order, one chunk in memory at a time."""
     if stored.completed_at is None or stored.purged_at is not None:
         raise FileGone(str(stored.pk))
-    index = 0
-    while True:
+    # A file of `size` bytes has exactly this many chunks (an empty file one, empty).
+    expected = max(1, -(-stored.size // CHUNK_BYTES))
+    for index in range(expected):
         data = (
             FileChunk.objects.filter(file_id=stored.pk, index=index)
             .values_list("data", flat=True)
             .first()
         )
-        if data is None:
-            break
+        if data is None:  # purged while being read: never hand out a file cut short
+            raise FileGone(str(stored.pk))
         yield bytes(data)
-        index += 1
-    if index == 0:
-        raise FileGone(str(stored.pk))
 
 
 class _ChunkStream(io.RawIOBase):

@@ -59,6 +59,7 @@ from registry.rules.policies import (
     delivery_run_budget,
     delivery_send_seconds,
 )
+from registry.runtime.clock import Clock, read_clocks
 from registry.services._common import refuse_if, resolve_now
 
 log = logging.getLogger(__name__)
@@ -122,11 +123,21 @@ def deliver(
     limit: int | None = None,
     time_limit: float | None = None,
     interrupts: tuple[type[BaseException], ...] = (),
+    clock: Clock = timezone.now,
 ) -> dict[str, int]:
     """Send what is due. `time_limit`: the soft time limit of the task running this;
     the run takes no new digest once the longest send (and a margin) would cross it.
     `interrupts`: what the runner raises to stop it (Celery's SoftTimeLimitExceeded is an
-    Exception, which would otherwise count as one channel's failure)."""
+    Exception, which would otherwise count as one channel's failure).
+
+    Leases are dated with this process's clock, so a run whose clock disagrees with the
+    database's (runtime/clock.py, the sweep's guard) takes nothing: its leases would
+    look expired, or everlasting, to every other worker."""
+    if now is None:
+        reading = read_clocks(clock)
+        if not reading.trusted:
+            log.error("Delivery refused to run: %s. Nothing was leased.", reading.describe())
+            return {"leased": 0, "refused_clock_skew": 1}
     policy = current_policy()
     send_seconds = delivery_send_seconds(
         smtp_total_seconds=settings.NHI_SMTP_TOTAL_SECONDS,

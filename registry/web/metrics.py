@@ -17,6 +17,7 @@ process metrics still come, with `nhi_metrics_domain_up 0`.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import logging
 import os
@@ -74,16 +75,22 @@ def cached_snapshot() -> OperationsSnapshot:
     if window <= 0:
         return operations_snapshot(now=now, policy=current_policy())
     cache = caches[CACHE_ALIAS]
-    previous: OperationsSnapshot | None = cache.get(SNAPSHOT_KEY)
-    if previous is not None and (now - previous.taken_at).total_seconds() < window:
-        return previous
-    if previous is not None and not cache.add(COMPUTING_KEY, 1, COMPUTING_LEASE_SECONDS):
-        return previous
+    try:
+        previous: OperationsSnapshot | None = cache.get(SNAPSHOT_KEY)
+        if previous is not None and (now - previous.taken_at).total_seconds() < window:
+            return previous
+        if previous is not None and not cache.add(COMPUTING_KEY, 1, COMPUTING_LEASE_SECONDS):
+            return previous
+    except Exception:  # the cache (Redis) is down: metrics matter most then
+        logger.warning("metrics cache unavailable; computing the snapshot uncached", exc_info=True)
+        return operations_snapshot(now=now, policy=current_policy())
     try:
         snapshot = operations_snapshot(now=now, policy=current_policy())
-        cache.set(SNAPSHOT_KEY, snapshot, window * STALE_KEPT_FOR)
+        with contextlib.suppress(Exception):  # a cache that failed since: serve it anyway
+            cache.set(SNAPSHOT_KEY, snapshot, window * STALE_KEPT_FOR)
     finally:
-        cache.delete(COMPUTING_KEY)
+        with contextlib.suppress(Exception):
+            cache.delete(COMPUTING_KEY)
     return snapshot
 
 

@@ -105,3 +105,16 @@ def test_retention_deletes_the_bytes_and_keeps_the_record(monkeypatch):
     assert open_stored(kept).read() == b"b" * 10
     assert open_stored(forever).read() == b"c"
     assert purge_expired_files(now=now) == 0
+
+
+def test_a_file_purged_while_being_read_is_never_handed_out_cut_short():
+    now = timezone.now()
+    data = b"x" * (CHUNK_BYTES + 10)  # two chunks
+    stored = store_file(
+        purpose=UPLOAD, name="big.csv", content_type="text/csv", chunks=[data], now=now
+    )
+    reader = file_chunks(stored)
+    assert next(reader) == data[:CHUNK_BYTES]
+    FileChunk.objects.filter(file=stored, index=1).delete()  # the purge, mid-read
+    with pytest.raises(FileGone):
+        next(reader)

@@ -137,3 +137,22 @@ def test_a_stale_snapshot_is_served_while_another_process_computes(settings, mak
     assert metrics_module.cached_snapshot() == old
     cache.delete(metrics_module.COMPUTING_KEY)
     assert metrics_module.cached_snapshot().taken_at > old.taken_at
+
+
+def test_a_cache_server_that_is_down_still_gives_the_figures(settings):
+    """With Redis down (the operations cache), a scrape computes the figures uncached:
+    metrics matter most when something is down, so the endpoint never fails for it."""
+    from tests.support_processes import free_port
+
+    settings.NHI_METRICS_CACHE_SECONDS = 30
+    settings.CACHES = {
+        **settings.CACHES,
+        "operations": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Nothing listens there: every cache call fails at once.
+            "LOCATION": f"redis://127.0.0.1:{free_port()}/0",
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+        },
+    }
+    found = samples(scrape())
+    assert value(found, "nhi_metrics_domain_up") == 1
