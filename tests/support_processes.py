@@ -310,8 +310,11 @@ def kill_group(process: subprocess.Popen) -> None:
 class Worker:
     """`celery -A workers worker --beat --pool solo` as a subprocess, output to a file."""
 
-    def __init__(self, name: str, directory: Path, env: dict[str, str]) -> None:
+    def __init__(
+        self, name: str, directory: Path, env: dict[str, str], *, cwd: Path = ROOT
+    ) -> None:
         self.name = name
+        self.cwd = cwd
         self.log_path = directory / f"{name}.log"
         self.schedule_path = directory / f"{name}-beat-schedule"
         self.env = env
@@ -328,7 +331,7 @@ class Worker:
         # Trusted, fixed argv (no shell): this interpreter running Celery on our app.
         self.process = subprocess.Popen(  # noqa: S603
             command,
-            cwd=ROOT,
+            cwd=self.cwd,
             env=self.env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -354,3 +357,62 @@ class Worker:
 
     def log(self) -> str:
         return f"--- {self.log_path} ---\n{tail(self.log_path)}"
+
+
+# --- gunicorn ---------------------------------------------------------------------------
+
+
+class Gunicorn:
+    """gunicorn with config/gunicorn_conf.py on a free loopback port, in its own process
+    group; stdout (the access log) and stderr (the error log, Django's loggers) each go
+    to a file. `cwd` (the repository by default) is its working directory; `args` are
+    extra command-line options, which win over the config file."""
+
+    def __init__(
+        self,
+        directory: Path,
+        env: dict[str, str],
+        *,
+        cwd: Path = ROOT,
+        workers: int = 1,
+        args: tuple[str, ...] = (),
+    ) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.access_path = directory / "gunicorn-stdout.log"
+        self.error_path = directory / "gunicorn-stderr.log"
+        self.env = env
+        self.cwd = cwd
+        self.command = [
+            str(Path(sys.executable).parent / "gunicorn"),
+            "-c", str(ROOT / "config" / "gunicorn_conf.py"), "config.wsgi:application",
+            "--bind", f"127.0.0.1:{self.port}", "--workers", str(workers), *args,
+        ]  # fmt: skip
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        with self.access_path.open("wb") as out, self.error_path.open("wb") as err:
+            # Trusted, fixed argv (no shell): the venv's gunicorn on our own app.
+            self.process = subprocess.Popen(  # noqa: S603
+                self.command, cwd=self.cwd, env=self.env, stdout=out, stderr=err,
+                stdin=subprocess.DEVNULL, start_new_session=True,
+            )  # fmt: skip
+        wait_until(self.accepting, what=f"gunicorn on port {self.port}", context=self.logs)
+
+    def accepting(self) -> bool:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            raise AssertionError(f"gunicorn exited with {self.process.returncode}:\n{self.logs()}")
+        with socket.socket() as sock:
+            return sock.connect_ex(("127.0.0.1", self.port)) == 0
+
+    def stop(self) -> None:
+        if self.process is not None:
+            kill_group(self.process)
+            self.process = None
+
+    def logs(self) -> str:
+        return (
+            f"--- {self.access_path} ---\n{tail(self.access_path)}\n"
+            f"--- {self.error_path} ---\n{tail(self.error_path)}"
+        )

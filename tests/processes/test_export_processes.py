@@ -10,8 +10,6 @@ from __future__ import annotations
 import csv
 import http.client
 import io
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -21,7 +19,8 @@ from django.utils import timezone
 
 from registry.models import AccessPath, ExportRun
 from tests.processes.helpers import Rig
-from tests.support_processes import ROOT, Worker, free_port, kill_group, tail, wait_until
+from tests.support_processes import ROOT, Worker, wait_until
+from tests.support_processes import Gunicorn as SharedGunicorn
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
@@ -36,38 +35,11 @@ def rig(tmp_path, transactional_db):
     processes.close()
 
 
-class Gunicorn:
+class Gunicorn(SharedGunicorn):
     """gunicorn with config/gunicorn_conf.py, its timeout cut to 5 s."""
 
     def __init__(self, directory: Path, env: dict[str, str]) -> None:
-        self.port = free_port()
-        self.log_path = directory / "gunicorn.log"
-        self.env = env
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        command = [
-            str(Path(sys.executable).parent / "gunicorn"),
-            "-c", str(ROOT / "config" / "gunicorn_conf.py"), "config.wsgi:application",
-            "--bind", f"127.0.0.1:{self.port}", "--workers", "1", "--timeout", "5",
-        ]  # fmt: skip
-        with self.log_path.open("wb") as log:
-            # Trusted, fixed argv (no shell): the venv's gunicorn on our own app.
-            self.process = subprocess.Popen(  # noqa: S603
-                command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True,
-            )  # fmt: skip
-        wait_until(self.accepting, what=f"gunicorn on port {self.port}", context=self.logs)
-
-    def accepting(self) -> bool:
-        assert self.process is not None
-        if self.process.poll() is not None:
-            raise AssertionError(f"gunicorn exited with {self.process.returncode}:\n{self.logs()}")
-        try:
-            http.client.HTTPConnection("127.0.0.1", self.port, timeout=1).connect()
-        except OSError:
-            return False
-        return True
+        super().__init__(directory, env, args=("--timeout", "5"))
 
     def get(self, target: str, session: str) -> tuple[int, dict[str, str], bytes]:
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
@@ -77,14 +49,6 @@ class Gunicorn:
             return response.status, dict(response.getheaders()), response.read()
         finally:
             connection.close()
-
-    def stop(self) -> None:
-        if self.process is not None:
-            kill_group(self.process)
-            self.process = None
-
-    def logs(self) -> str:
-        return f"--- {self.log_path} ---\n{tail(self.log_path)}"
 
 
 def load_paths(count: int, steward) -> None:

@@ -11,8 +11,6 @@ import csv
 import http.client
 import io
 import json
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -27,12 +25,10 @@ from tests.processes.helpers import Rig
 from tests.support_processes import (
     ROOT,
     Worker,
-    free_port,
-    kill_group,
     process_env,
-    tail,
     wait_until,
 )
+from tests.support_processes import Gunicorn as SharedGunicorn
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
@@ -55,62 +51,14 @@ class WorkerElsewhere(Worker):
 
     def __init__(self, name: str, cwd: Path, env: dict[str, str]) -> None:
         cwd.mkdir(parents=True, exist_ok=True)
-        super().__init__(name, cwd, {**env, "PYTHONPATH": str(ROOT)})
-        self.cwd = cwd
-
-    def start(self) -> None:
-        command = [
-            sys.executable, "-m", "celery", "-A", "workers", "worker", "--beat",
-            "--pool", "solo", "--loglevel", "INFO", "--hostname", f"{self.name}@%h",
-            "-s", str(self.schedule_path),
-        ]  # fmt: skip
-        self._log = self.log_path.open("wb")
-        # Trusted, fixed argv (no shell): this interpreter running Celery on our app.
-        self.process = subprocess.Popen(  # noqa: S603
-            command,
-            cwd=self.cwd,
-            env=self.env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        super().__init__(name, cwd, {**env, "PYTHONPATH": str(ROOT)}, cwd=cwd)
 
 
-class Web:
+class Web(SharedGunicorn):
     """gunicorn with the deployment's config, in its own working directory."""
 
     def __init__(self, cwd: Path, env: dict[str, str]) -> None:
-        cwd.mkdir(parents=True, exist_ok=True)
-        self.cwd = cwd
-        self.port = free_port()
-        self.log_path = cwd / "gunicorn.log"
-        self.env = {**env, "PYTHONPATH": str(ROOT)}
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        command = [
-            str(Path(sys.executable).parent / "gunicorn"),
-            "-c", str(ROOT / "config" / "gunicorn_conf.py"), "config.wsgi:application",
-            "--bind", f"127.0.0.1:{self.port}", "--workers", "1",
-        ]  # fmt: skip
-        with self.log_path.open("wb") as log:
-            # Trusted, fixed argv (no shell): the venv's gunicorn on our own app.
-            self.process = subprocess.Popen(  # noqa: S603
-                command, cwd=self.cwd, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True,
-            )  # fmt: skip
-        wait_until(self.accepting, what=f"gunicorn on port {self.port}", context=self.logs)
-
-    def accepting(self) -> bool:
-        assert self.process is not None
-        if self.process.poll() is not None:
-            raise AssertionError(f"gunicorn exited with {self.process.returncode}:\n{self.logs()}")
-        try:
-            http.client.HTTPConnection("127.0.0.1", self.port, timeout=1).connect()
-        except OSError:
-            return False
-        return True
+        super().__init__(cwd, {**env, "PYTHONPATH": str(ROOT)}, cwd=cwd)
 
     def upload(self, token: str, name: str, content: bytes, fields: dict[str, str]) -> dict:
         """POST /api/v1/imports/ as multipart form data; the decoded JSON answer."""
@@ -141,14 +89,6 @@ class Web:
             connection.close()
         assert response.status == 202, (response.status, answer[:2000], self.logs())
         return json.loads(answer)
-
-    def stop(self) -> None:
-        if self.process is not None:
-            kill_group(self.process)
-            self.process = None
-
-    def logs(self) -> str:
-        return f"--- {self.log_path} ---\n{tail(self.log_path)}"
 
 
 def files_named(directory: Path, needle: str) -> list[Path]:

@@ -8,11 +8,9 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 from types import ModuleType
 
 import pytest
@@ -22,11 +20,8 @@ from registry.services.tokens import token_create
 from tests.support_processes import (
     ROOT,
     database_url_for_subprocesses,
-    free_port,
-    kill_group,
-    tail,
-    wait_until,
 )
+from tests.support_processes import Gunicorn as SharedGunicorn
 
 
 def load_script() -> ModuleType:
@@ -76,45 +71,8 @@ def test_the_summary_counts_errors_and_leaves_the_probe_out_of_the_rate():
 # --- a real run ---------------------------------------------------------------------------
 
 
-class Gunicorn:
-    def __init__(self, directory: Path, env: dict[str, str]) -> None:
-        self.port = free_port()
-        self.log_path = directory / "gunicorn.log"
-        self.env = env
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        command = [
-            str(Path(sys.executable).parent / "gunicorn"),
-            "-c", "config/gunicorn_conf.py", "config.wsgi:application",
-            "--bind", f"127.0.0.1:{self.port}", "--workers", "2",
-        ]  # fmt: skip
-        with self.log_path.open("wb") as log:
-            # Trusted, fixed argv (no shell): the venv's gunicorn on our own app.
-            self.process = subprocess.Popen(  # noqa: S603
-                command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True,
-            )  # fmt: skip
-        wait_until(self.accepting, what=f"gunicorn on port {self.port}", context=self.logs)
-
-    def accepting(self) -> bool:
-        assert self.process is not None
-        if self.process.poll() is not None:
-            raise AssertionError(f"gunicorn exited with {self.process.returncode}:\n{self.logs()}")
-        with socket.socket() as sock:
-            return sock.connect_ex(("127.0.0.1", self.port)) == 0
-
-    def stop(self) -> None:
-        if self.process is not None:
-            kill_group(self.process)
-            self.process = None
-
-    def logs(self) -> str:
-        return f"--- {self.log_path} ---\n{tail(self.log_path)}"
-
-
 @pytest.fixture
-def gunicorn(tmp_path, transactional_db) -> Iterator[Gunicorn]:
+def gunicorn(tmp_path, transactional_db) -> Iterator[SharedGunicorn]:
     # After transactional_db in teardown order: the server is gone before the flush.
     env = {
         key: value
@@ -128,7 +86,7 @@ def gunicorn(tmp_path, transactional_db) -> Iterator[Gunicorn]:
         GUNICORN_THREADS="4",
         PYTHONUNBUFFERED="1",
     )
-    server = Gunicorn(tmp_path, env)
+    server = SharedGunicorn(tmp_path, env, workers=2)
     try:
         yield server
     finally:

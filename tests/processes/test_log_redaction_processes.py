@@ -12,7 +12,6 @@ import http.client
 import os
 import re
 import secrets
-import socket
 import string
 import subprocess
 import sys
@@ -27,11 +26,9 @@ from tests.support_processes import (
     ROOT,
     PrivateRedis,
     Worker,
-    free_port,
-    kill_group,
-    tail,
     wait_until,
 )
+from tests.support_processes import Gunicorn as SharedGunicorn
 
 _ALNUM = string.ascii_letters + string.digits
 # Every atom the access log can carry in one line: the production format's (request
@@ -107,43 +104,11 @@ def app_env(tmp_path_factory) -> dict[str, str]:
 # --- gunicorn ---------------------------------------------------------------------------
 
 
-class Gunicorn:
-    """gunicorn with config/gunicorn_conf.py on a free loopback port; stdout (the access
-    log) and stderr (the error log and Django's loggers) each go to a file."""
+class Gunicorn(SharedGunicorn):
+    """The shared gunicorn with the access-log format these tests read back."""
 
     def __init__(self, directory: Path, env: dict[str, str]) -> None:
-        self.port = free_port()
-        self.access_path = directory / "gunicorn-stdout.log"
-        self.error_path = directory / "gunicorn-stderr.log"
-        self.env = env
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        command = [
-            str(Path(sys.executable).parent / "gunicorn"),
-            "-c", "config/gunicorn_conf.py", "config.wsgi:application",
-            "--bind", f"127.0.0.1:{self.port}", "--workers", "1",
-            "--access-logformat", ACCESS_FORMAT,
-        ]  # fmt: skip
-        with self.access_path.open("wb") as out, self.error_path.open("wb") as err:
-            # Trusted, fixed argv (no shell): the venv's gunicorn on our own app.
-            self.process = subprocess.Popen(  # noqa: S603
-                command,
-                cwd=ROOT,
-                env=self.env,
-                stdout=out,
-                stderr=err,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-        wait_until(self.accepting, what=f"gunicorn on port {self.port}", context=self.logs)
-
-    def accepting(self) -> bool:
-        assert self.process is not None
-        if self.process.poll() is not None:
-            raise AssertionError(f"gunicorn exited with {self.process.returncode}:\n{self.logs()}")
-        with socket.socket() as sock:
-            return sock.connect_ex(("127.0.0.1", self.port)) == 0
+        super().__init__(directory, env, args=("--access-logformat", ACCESS_FORMAT))
 
     def get(self, target: str, headers: dict[str, str]) -> int:
         """GET `target` exactly as written (no client-side quoting) and return the status."""
@@ -155,17 +120,6 @@ class Gunicorn:
             return response.status
         finally:
             connection.close()
-
-    def stop(self) -> None:
-        if self.process is not None:
-            kill_group(self.process)
-            self.process = None
-
-    def logs(self) -> str:
-        return (
-            f"--- {self.access_path} ---\n{tail(self.access_path)}\n"
-            f"--- {self.error_path} ---\n{tail(self.error_path)}"
-        )
 
 
 @pytest.fixture
