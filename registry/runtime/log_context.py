@@ -9,7 +9,7 @@ without being handed them. The JSON formatter then writes them as fields.
 - request id: `runtime.request_id` (bound per request by the web middleware, per
   command run or task by `request_context`);
 - actor: a label, never a credential: the signed-in person's user name, or
-  `token:<id>:<name>` for an API token (not its prefix: part of the secret's shape,
+  `api-token <id> (<name>)` for an API token (not its prefix: part of the secret's shape,
   the redaction may well blank it). Read from the request being served
   (`runtime.current_request`) only once the request has resolved it, so logging never
   costs a session or token query of its own;
@@ -104,7 +104,7 @@ def actor_label(request: Any) -> str:
     # DRF copies the authenticated token onto the underlying request (`request.auth`).
     token = vars(request).get("auth")
     if token is not None and hasattr(token, "prefix"):
-        return f"token:{token.pk}:{token.name}"
+        return f"api-token {token.pk} ({token.name})"
     user = _resolved_user(request)
     if user is not None and getattr(user, "is_authenticated", False):
         return str(user.get_username())

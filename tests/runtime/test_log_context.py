@@ -110,7 +110,7 @@ def test_an_api_request_logs_its_request_id_token_and_path(personas, console_lin
     assert line["message"] == f"Not Found: /api/v1/access-paths/{missing}/"
     assert line["request_id"] == "trace-42"
     assert line["path_id"] == str(missing)
-    assert line["actor"] == f"token:{token.pk}:{token.name}"
+    assert line["actor"] == f"api-token {token.pk} ({token.name})"
     assert secret not in json.dumps(console_lines())
 
 
