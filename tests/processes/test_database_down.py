@@ -21,12 +21,12 @@ from dataclasses import dataclass
 import pytest
 
 from tests.processes.test_log_redaction_processes import Gunicorn
-from tests.support_postgres import PrivatePostgres, postgres_server_available
+from tests.support_postgres import PrivatePostgres, may_skip_private_postgres
 from tests.support_processes import ROOT, wait_until
 
 pytestmark = [
     pytest.mark.postgres,
-    pytest.mark.skipif(not postgres_server_available(), reason="needs PostgreSQL's binaries"),
+    pytest.mark.skipif(may_skip_private_postgres(), reason="needs PostgreSQL's binaries"),
 ]
 
 METRICS_TOKEN = "scrape-" + secrets.token_urlsafe(24)

@@ -30,7 +30,7 @@ import pytest
 
 from registry.rules.policies import DELIVERY_CLOCK_ALLOWANCE_SECONDS
 from tests.processes.helpers import Rig
-from tests.support_postgres import PrivatePostgres, postgres_server_available
+from tests.support_postgres import PrivatePostgres, may_skip_private_postgres
 from tests.support_processes import (
     ROOT,
     TricklingSmtp,
@@ -42,7 +42,7 @@ from tests.support_processes import (
 pytestmark = [
     pytest.mark.postgres,
     pytest.mark.redis,
-    pytest.mark.skipif(not postgres_server_available(), reason="needs PostgreSQL's binaries"),
+    pytest.mark.skipif(may_skip_private_postgres(), reason="needs PostgreSQL's binaries"),
 ]
 
 TEMPLATE = "nhi_faults_template"
