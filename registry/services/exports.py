@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, transaction
 from django.db.models import F, QuerySet
 from django.dispatch import Signal
 from django.utils import timezone
@@ -38,6 +37,7 @@ from registry.rules.exports import (
     file_expires_at,
     stale_running_q,
 )
+from registry.runtime.heartbeat import Heartbeat
 from registry.runtime.stored_files import StoredFileWriter
 from registry.selectors import path_list
 from registry.selectors.exports import CONTENT_TYPES, export_file_name, export_pieces
@@ -48,9 +48,6 @@ log = logging.getLogger(__name__)
 # Sent after a queued export's transaction commits; workers.apps enqueues its task.
 export_queued = Signal()
 
-# The deadline of one heartbeat's statement: a database too slow to take it in this
-# time misses a beat, it never holds the thread.
-BEAT_STATEMENT_MS = 5000
 # Stale runs taken back per call of the periodic task.
 RECOVER_BATCH = 100
 
@@ -123,60 +120,36 @@ def _attempt_of(run_id: Any, attempt: int) -> QuerySet[ExportRun]:
     return ExportRun.objects.filter(pk=run_id, status=ExportRun.Status.RUNNING, attempts=attempt)
 
 
-class _Heartbeat:
-    """A writing export's heartbeat and progress, from a thread of its own on its own
-    connection, every NHI_EXPORT_HEARTBEAT_SECONDS and fenced by the attempt. Not from
-    between chunks: outside a transaction a server-side cursor is WITH HOLD, so the
-    first rows arrive only once PostgreSQL has materialised the whole result, which on
-    a million paths can outlast NHI_EXPORT_STALE_SECONDS while the worker is alive.
-    Its progress callback raises _TakenOver once a beat found the run taken back."""
+class _Heartbeat(Heartbeat):
+    """A writing export's heartbeat and progress (runtime/heartbeat.py), every
+    NHI_EXPORT_HEARTBEAT_SECONDS and fenced by the attempt. Not from between chunks:
+    outside a transaction a server-side cursor is WITH HOLD, so the first rows arrive
+    only once PostgreSQL has materialised the whole result, which on a million paths
+    can outlast NHI_EXPORT_STALE_SECONDS while the worker is alive. Its progress
+    callback raises _TakenOver once a beat found the run taken back."""
 
     def __init__(self, run_id: Any, attempt: int, clock: Callable[[], dt.datetime]) -> None:
+        super().__init__(
+            name=f"export-heartbeat-{run_id}", every=settings.NHI_EXPORT_HEARTBEAT_SECONDS
+        )
         self.run_id = run_id
         self.attempt = attempt
         self.clock = clock
         self.written = 0
         self.lost = False
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"export-heartbeat-{run_id}")
-        self._thread.daemon = True
 
     def __call__(self, written: int) -> None:
         self.written = written
         if self.lost:
             raise _TakenOver
 
-    def __enter__(self) -> _Heartbeat:
-        self._thread.start()
-        return self
+    def write(self) -> int:
+        return _attempt_of(self.run_id, self.attempt).update(
+            heartbeat_at=self.clock(), written=self.written
+        )
 
-    def __exit__(self, *exc_info: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=BEAT_STATEMENT_MS / 1000 + 5)
-
-    def _run(self) -> None:
-        try:
-            while not self._stop.wait(settings.NHI_EXPORT_HEARTBEAT_SECONDS):
-                self.beat()
-        finally:
-            connection.close()  # this thread's own connection: never leaked
-
-    def beat(self) -> None:
-        """One beat. A beat the database could not take is only a risk of being taken
-        for dead later, never a reason to stop writing."""
-        try:
-            with transaction.atomic():
-                if connection.vendor == "postgresql":
-                    with connection.cursor() as cursor:
-                        cursor.execute(f"SET LOCAL statement_timeout = {BEAT_STATEMENT_MS}")
-                updated = _attempt_of(self.run_id, self.attempt).update(
-                    heartbeat_at=self.clock(), written=self.written
-                )
-        except DatabaseError as exc:
-            log.warning("export %s: heartbeat not written: %s", self.run_id, exc)
-            return
-        if not updated:
-            self.lost = True
+    def taken_back(self) -> None:
+        self.lost = True
 
 
 def export_run_queued(

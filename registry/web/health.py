@@ -133,12 +133,18 @@ def beat_check(beat: JobState, *, now: dt.datetime) -> Check:
 
 
 def delivery_check(oldest_due_age: float) -> Check:
-    limit = settings.NHI_READY_DELIVERY_MAX_AGE_SECONDS
-    age = round(oldest_due_age, 3)
+    return _waiting_check(
+        "oldest_due_age_seconds", oldest_due_age, settings.NHI_READY_DELIVERY_MAX_AGE_SECONDS,
+        "the oldest due notification",
+    )  # fmt: skip
+
+
+def _waiting_check(key: str, waited: float, limit: int, what: str) -> Check:
+    """Work waiting longer than `limit` seconds: its backlog is not being worked off."""
+    age = round(waited, 3)
     if age > limit:
-        reason = f"the oldest due notification has waited {age:.0f} s (limit {limit} s)"
-        return {"oldest_due_age_seconds": age, "ok": False, "reason": reason}
-    return {"oldest_due_age_seconds": age, "ok": True, "reason": ""}
+        return {key: age, "ok": False, "reason": f"{what} has waited {age:.0f} s (limit {limit} s)"}
+    return {key: age, "ok": True, "reason": ""}
 
 
 def sweep_check(sweep: JobState) -> Check:
@@ -152,12 +158,10 @@ def sweep_check(sweep: JobState) -> Check:
 
 
 def imports_check(oldest_queued_age: float) -> Check:
-    limit = settings.NHI_READY_IMPORTS_MAX_AGE_SECONDS
-    age = round(oldest_queued_age, 3)
-    if age > limit:
-        reason = f"the oldest queued import has waited {age:.0f} s (limit {limit} s)"
-        return {"oldest_queued_age_seconds": age, "ok": False, "reason": reason}
-    return {"oldest_queued_age_seconds": age, "ok": True, "reason": ""}
+    return _waiting_check(
+        "oldest_queued_age_seconds", oldest_queued_age,
+        settings.NHI_READY_IMPORTS_MAX_AGE_SECONDS, "the oldest queued import",
+    )  # fmt: skip
 
 
 def broker_check() -> Check:
