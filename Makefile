@@ -52,3 +52,15 @@ backup-check: setup
 
 clean-db:
 	rm -f var/nhi-registry.sqlite3 var/nhi-registry.sqlite3-wal var/nhi-registry.sqlite3-shm
+
+# The benchmark (docs/performance.md): BENCH_PATHS paths loaded into a scratch database
+# on DATABASE_URL's PostgreSQL server (the local one if unset), every page, list, job and
+# import measured next to its yardstick; one table printed, var/bench-<paths>.json
+# written, the scratch database dropped. BENCH_ARGS passes more options (--keep,
+# --reuse NAME, --sections, --import-rows, --json).
+BENCH_PATHS ?= 100000
+BENCH_SAMPLES ?= 20
+.PHONY: bench
+bench: setup
+	DATABASE_URL="$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/nhi_registry}" \
+		$(PY) manage.py bench --paths $(BENCH_PATHS) --samples $(BENCH_SAMPLES) $(BENCH_ARGS)

@@ -147,12 +147,19 @@ def _identifiers(path: AccessPath) -> list[dict[str, str]]:
     return [{"kind": i.kind, "value": i.value} for i in found]
 
 
+def _tag_slugs(path: AccessPath) -> list[str]:
+    """From selectors.paths.load_path_details when the page loaded them, else the
+    relation (a prefetch, or a query)."""
+    found = getattr(path, "tag_slugs", None)
+    return found if found is not None else [t.slug for t in path.tags.all()]
+
+
 _RENDER = {
     "id": lambda p: str(p.pk),
     "url": lambda p: path_url(p.pk),
     "owner_team": lambda p: p.owner_team.slug if p.owner_team else None,
     "steward_team": lambda p: p.steward_team.slug if p.steward_team else None,
-    "tags": lambda p: [t.slug for t in p.tags.all()],
+    "tags": lambda p: _tag_slugs(p),
     "identifiers": _identifiers,
     "approval": lambda p: authority_of(p).approval_json(),
     "revoker_teams": lambda p: authority_of(p).revoker_slugs(),

@@ -14,7 +14,7 @@ from registry.services.exports import export_run_queued, exports_recover
 from registry.services.import_queue import import_run_queued
 from registry.services.import_recovery import import_uploads_purge, imports_recover
 from registry.services.job_ticks import beat_tick, records_tick
-from registry.services.sweep import sweep
+from registry.services.sweep_schedule import sweep_scheduled
 from workers.channels import send
 from workers.siem import anchor_and_publish
 
@@ -27,10 +27,11 @@ IMPORT_LIMITS = {"soft_time_limit": 3600, "time_limit": 3660}
 
 
 @shared_task(name="registry.sweep", **RETRY)
-@records_tick("sweep")
 def sweep_task() -> dict:
+    """Never two at once: a run that finds the previous one still going returns at once,
+    saying so (services/sweep_schedule.py); the run that works records the tick."""
     with request_context():
-        return sweep()
+        return sweep_scheduled()
 
 
 @shared_task(name="registry.deliver", **RETRY)

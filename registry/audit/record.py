@@ -22,6 +22,7 @@ from registry.rules.actors import Actor
 from registry.rules.errors import Invalid
 from registry.rules.validation import secret_errors
 from registry.runtime.request_id import current_request_id
+from registry.runtime.writer_lock import hold_writer_lock
 
 
 def jsonable(value: Any) -> Any:
@@ -143,6 +144,7 @@ def audit_record_many(
         raise RuntimeError("audit_record must run inside the transaction of the change")
     if not entries:
         return []
+    hold_writer_lock()  # before the chain's head: runtime/writer_lock.py says why
     head, _ = AuditChainHead.objects.select_for_update().get_or_create(pk=1)
     seq, prev_hash = head.last_seq, head.last_hash or GENESIS_HASH
     request_id = current_request_id()

@@ -8,7 +8,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -17,336 +16,856 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='AccessPath',
+            name="AccessPath",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('name', models.CharField(max_length=200)),
-                ('kind', models.CharField(choices=[('service_account', 'Service account'), ('api_token', 'API token'), ('ci_secret', 'CI/CD secret'), ('workload_identity', 'Workload identity'), ('ssh_key', 'SSH / deploy key'), ('oauth_client', 'OAuth client'), ('certificate', 'Certificate'), ('agent_credential', 'AI-agent credential'), ('other', 'Other')], max_length=24)),
-                ('system', models.CharField(max_length=64)),
-                ('external_id', models.CharField(blank=True, max_length=500)),
-                ('environment', models.CharField(choices=[('prod', 'Production'), ('staging', 'Staging'), ('dev', 'Development'), ('other', 'Other')], max_length=8)),
-                ('created_via', models.CharField(choices=[('human', 'Human'), ('pipeline', 'Pipeline'), ('iac', 'Infrastructure as code'), ('ai_agent', 'AI agent'), ('discovery', 'Discovery'), ('unknown', 'Unknown')], default='unknown', max_length=16)),
-                ('created_by_ref', models.CharField(blank=True, max_length=300)),
-                ('consumers', models.TextField(blank=True)),
-                ('ticket_url', models.URLField(blank=True, max_length=500)),
-                ('artifact_ref', models.CharField(blank=True, max_length=500)),
-                ('justification', models.TextField(blank=True)),
-                ('privilege_scope', models.TextField(blank=True)),
-                ('risk_tier', models.CharField(choices=[('low', 'Low'), ('medium', 'Medium'), ('high', 'High'), ('critical', 'Critical')], default='medium', max_length=8)),
-                ('data_classification', models.CharField(blank=True, max_length=64)),
-                ('credential_lifetime', models.CharField(choices=[('ephemeral', 'Ephemeral'), ('short_lived', 'Short-lived'), ('long_lived', 'Long-lived'), ('static', 'Static')], default='long_lived', max_length=16)),
-                ('rotation_days', models.PositiveIntegerField(blank=True, null=True)),
-                ('last_rotated_at', models.DateTimeField(blank=True, null=True)),
-                ('last_used_at', models.DateTimeField(blank=True, null=True)),
-                ('requires_human_signoff', models.BooleanField(default=False)),
-                ('revocation_plan', models.TextField(blank=True)),
-                ('expires_at', models.DateTimeField(blank=True, null=True)),
-                ('review_interval_days', models.PositiveIntegerField(blank=True, validators=[django.core.validators.MinValueValidator(1)])),
-                ('last_attested_at', models.DateTimeField(blank=True, null=True)),
-                ('next_review_at', models.DateTimeField(blank=True, null=True)),
-                ('state', models.CharField(choices=[('unowned', 'Unowned'), ('claim_pending', 'Claim pending'), ('active', 'Active'), ('expired', 'Expired'), ('revoked', 'Revoked')], default='unowned', max_length=16)),
-                ('state_changed_at', models.DateTimeField()),
-                ('escalation_stage', models.PositiveSmallIntegerField(default=0)),
-                ('version', models.PositiveIntegerField(default=1)),
-                ('created_at', models.DateTimeField()),
-                ('updated_at', models.DateTimeField()),
+                (
+                    "id",
+                    models.UUIDField(
+                        default=uuid.uuid4, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
+                ("name", models.CharField(max_length=200)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("service_account", "Service account"),
+                            ("api_token", "API token"),
+                            ("ci_secret", "CI/CD secret"),
+                            ("workload_identity", "Workload identity"),
+                            ("ssh_key", "SSH / deploy key"),
+                            ("oauth_client", "OAuth client"),
+                            ("certificate", "Certificate"),
+                            ("agent_credential", "AI-agent credential"),
+                            ("other", "Other"),
+                        ],
+                        max_length=24,
+                    ),
+                ),
+                ("system", models.CharField(max_length=64)),
+                ("external_id", models.CharField(blank=True, max_length=500)),
+                (
+                    "environment",
+                    models.CharField(
+                        choices=[
+                            ("prod", "Production"),
+                            ("staging", "Staging"),
+                            ("dev", "Development"),
+                            ("other", "Other"),
+                        ],
+                        max_length=8,
+                    ),
+                ),
+                (
+                    "created_via",
+                    models.CharField(
+                        choices=[
+                            ("human", "Human"),
+                            ("pipeline", "Pipeline"),
+                            ("iac", "Infrastructure as code"),
+                            ("ai_agent", "AI agent"),
+                            ("discovery", "Discovery"),
+                            ("unknown", "Unknown"),
+                        ],
+                        default="unknown",
+                        max_length=16,
+                    ),
+                ),
+                ("created_by_ref", models.CharField(blank=True, max_length=300)),
+                ("consumers", models.TextField(blank=True)),
+                ("ticket_url", models.URLField(blank=True, max_length=500)),
+                ("artifact_ref", models.CharField(blank=True, max_length=500)),
+                ("justification", models.TextField(blank=True)),
+                ("privilege_scope", models.TextField(blank=True)),
+                (
+                    "risk_tier",
+                    models.CharField(
+                        choices=[
+                            ("low", "Low"),
+                            ("medium", "Medium"),
+                            ("high", "High"),
+                            ("critical", "Critical"),
+                        ],
+                        default="medium",
+                        max_length=8,
+                    ),
+                ),
+                ("data_classification", models.CharField(blank=True, max_length=64)),
+                (
+                    "credential_lifetime",
+                    models.CharField(
+                        choices=[
+                            ("ephemeral", "Ephemeral"),
+                            ("short_lived", "Short-lived"),
+                            ("long_lived", "Long-lived"),
+                            ("static", "Static"),
+                        ],
+                        default="long_lived",
+                        max_length=16,
+                    ),
+                ),
+                ("rotation_days", models.PositiveIntegerField(blank=True, null=True)),
+                ("last_rotated_at", models.DateTimeField(blank=True, null=True)),
+                ("last_used_at", models.DateTimeField(blank=True, null=True)),
+                ("requires_human_signoff", models.BooleanField(default=False)),
+                ("revocation_plan", models.TextField(blank=True)),
+                ("expires_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "review_interval_days",
+                    models.PositiveIntegerField(
+                        blank=True, validators=[django.core.validators.MinValueValidator(1)]
+                    ),
+                ),
+                ("last_attested_at", models.DateTimeField(blank=True, null=True)),
+                ("next_review_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("unowned", "Unowned"),
+                            ("claim_pending", "Claim pending"),
+                            ("active", "Active"),
+                            ("expired", "Expired"),
+                            ("revoked", "Revoked"),
+                        ],
+                        default="unowned",
+                        max_length=16,
+                    ),
+                ),
+                ("state_changed_at", models.DateTimeField()),
+                ("escalation_stage", models.PositiveSmallIntegerField(default=0)),
+                ("version", models.PositiveIntegerField(default=1)),
+                ("created_at", models.DateTimeField()),
+                ("updated_at", models.DateTimeField()),
             ],
             options={
-                'ordering': ['created_at', 'id'],
+                "ordering": ["created_at", "id"],
             },
         ),
         migrations.CreateModel(
-            name='AuditChainHead',
+            name="AuditChainHead",
             fields=[
-                ('id', models.PositiveSmallIntegerField(default=1, primary_key=True, serialize=False)),
-                ('last_seq', models.BigIntegerField(default=0)),
-                ('last_hash', models.CharField(blank=True, max_length=64)),
+                (
+                    "id",
+                    models.PositiveSmallIntegerField(default=1, primary_key=True, serialize=False),
+                ),
+                ("last_seq", models.BigIntegerField(default=0)),
+                ("last_hash", models.CharField(blank=True, max_length=64)),
             ],
             options={
-                'constraints': [models.CheckConstraint(condition=models.Q(('id', 1)), name='audit_chain_head_singleton')],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("id", 1)), name="audit_chain_head_singleton"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='PolicyException',
+            name="PolicyException",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('rule', models.CharField(choices=[('no_expiry', 'Owned path without expiry (NHI7)'), ('nhi1_offboarding', 'NHI1 improper offboarding'), ('nhi5_overprivileged', 'NHI5 overprivileged'), ('nhi7_long_lived', 'NHI7 long-lived secret past rotation'), ('nhi8_environment_isolation', 'NHI8 environment isolation'), ('nhi9_reuse', 'NHI9 reuse'), ('nhi10_human_use', 'NHI10 human use'), ('missing_ticket', 'Missing ticket'), ('weak_justification', 'Weak justification'), ('stale_record', 'Stale record')], max_length=32)),
-                ('reason', models.TextField()),
-                ('expires_at', models.DateTimeField()),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('approved', 'Approved'), ('rejected', 'Rejected')], default='pending', max_length=8)),
-                ('decided_at', models.DateTimeField(blank=True, null=True)),
-                ('decision_reason', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField()),
-                ('decided_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('path', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='exceptions', to='registry.accesspath')),
-                ('requested_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "rule",
+                    models.CharField(
+                        choices=[
+                            ("no_expiry", "Owned path without expiry (NHI7)"),
+                            ("nhi1_offboarding", "NHI1 improper offboarding"),
+                            ("nhi5_overprivileged", "NHI5 overprivileged"),
+                            ("nhi7_long_lived", "NHI7 long-lived secret past rotation"),
+                            ("nhi8_environment_isolation", "NHI8 environment isolation"),
+                            ("nhi9_reuse", "NHI9 reuse"),
+                            ("nhi10_human_use", "NHI10 human use"),
+                            ("missing_ticket", "Missing ticket"),
+                            ("weak_justification", "Weak justification"),
+                            ("stale_record", "Stale record"),
+                        ],
+                        max_length=32,
+                    ),
+                ),
+                ("reason", models.TextField()),
+                ("expires_at", models.DateTimeField()),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("approved", "Approved"),
+                            ("rejected", "Rejected"),
+                        ],
+                        default="pending",
+                        max_length=8,
+                    ),
+                ),
+                ("decided_at", models.DateTimeField(blank=True, null=True)),
+                ("decision_reason", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField()),
+                (
+                    "decided_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "path",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="exceptions",
+                        to="registry.accesspath",
+                    ),
+                ),
+                (
+                    "requested_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.AddField(
-            model_name='accesspath',
-            name='expiry_waiver',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='registry.policyexception'),
+            model_name="accesspath",
+            name="expiry_waiver",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="registry.policyexception",
+            ),
         ),
         migrations.CreateModel(
-            name='Team',
+            name="Team",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('slug', models.SlugField(max_length=64, unique=True)),
-                ('name', models.CharField(max_length=200)),
-                ('kind', models.CharField(choices=[('product', 'Product'), ('platform', 'Platform'), ('security', 'Security'), ('iam', 'IAM'), ('pam', 'PAM'), ('other', 'Other')], default='product', max_length=16)),
-                ('email', models.EmailField(blank=True, max_length=254)),
-                ('slack_webhook_url', models.URLField(blank=True, max_length=500)),
-                ('teams_webhook_url', models.URLField(blank=True, max_length=500)),
-                ('event_webhook_url', models.URLField(blank=True, max_length=500)),
-                ('event_webhook_secret', models.CharField(blank=True, max_length=200)),
-                ('is_active', models.BooleanField(default=True)),
-                ('created_at', models.DateTimeField()),
-                ('updated_at', models.DateTimeField()),
-                ('parent', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='children', to='registry.team')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("slug", models.SlugField(max_length=64, unique=True)),
+                ("name", models.CharField(max_length=200)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("product", "Product"),
+                            ("platform", "Platform"),
+                            ("security", "Security"),
+                            ("iam", "IAM"),
+                            ("pam", "PAM"),
+                            ("other", "Other"),
+                        ],
+                        default="product",
+                        max_length=16,
+                    ),
+                ),
+                ("email", models.EmailField(blank=True, max_length=254)),
+                ("slack_webhook_url", models.URLField(blank=True, max_length=500)),
+                ("teams_webhook_url", models.URLField(blank=True, max_length=500)),
+                ("event_webhook_url", models.URLField(blank=True, max_length=500)),
+                ("event_webhook_secret", models.CharField(blank=True, max_length=200)),
+                ("is_active", models.BooleanField(default=True)),
+                ("created_at", models.DateTimeField()),
+                ("updated_at", models.DateTimeField()),
+                (
+                    "parent",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="children",
+                        to="registry.team",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['slug'],
+                "ordering": ["slug"],
             },
         ),
         migrations.CreateModel(
-            name='Notification',
+            name="Notification",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('audience', models.CharField(choices=[('members', 'Team members'), ('leads', 'Team leads')], default='members', max_length=8)),
-                ('channel', models.CharField(choices=[('email', 'Email'), ('slack', 'Slack'), ('teams', 'Microsoft Teams'), ('webhook', 'Webhook')], default='email', max_length=8)),
-                ('reason', models.CharField(max_length=48)),
-                ('payload', models.JSONField(blank=True, default=dict)),
-                ('cycle', models.DateTimeField()),
-                ('stage', models.PositiveSmallIntegerField(default=0)),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('sent', 'Sent'), ('dead', 'Dead')], default='pending', max_length=8)),
-                ('attempts', models.PositiveSmallIntegerField(default=0)),
-                ('next_attempt_at', models.DateTimeField()),
-                ('sent_at', models.DateTimeField(blank=True, null=True)),
-                ('last_error', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField()),
-                ('path', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='notifications', to='registry.accesspath')),
-                ('team', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='notifications', to='registry.team')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "audience",
+                    models.CharField(
+                        choices=[("members", "Team members"), ("leads", "Team leads")],
+                        default="members",
+                        max_length=8,
+                    ),
+                ),
+                (
+                    "channel",
+                    models.CharField(
+                        choices=[
+                            ("email", "Email"),
+                            ("slack", "Slack"),
+                            ("teams", "Microsoft Teams"),
+                            ("webhook", "Webhook"),
+                        ],
+                        default="email",
+                        max_length=8,
+                    ),
+                ),
+                ("reason", models.CharField(max_length=48)),
+                ("payload", models.JSONField(blank=True, default=dict)),
+                ("cycle", models.DateTimeField()),
+                ("stage", models.PositiveSmallIntegerField(default=0)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("pending", "Pending"), ("sent", "Sent"), ("dead", "Dead")],
+                        default="pending",
+                        max_length=8,
+                    ),
+                ),
+                ("attempts", models.PositiveSmallIntegerField(default=0)),
+                ("next_attempt_at", models.DateTimeField()),
+                ("sent_at", models.DateTimeField(blank=True, null=True)),
+                ("last_error", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField()),
+                (
+                    "path",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="notifications",
+                        to="registry.accesspath",
+                    ),
+                ),
+                (
+                    "team",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="notifications",
+                        to="registry.team",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='Membership',
+            name="Membership",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('role', models.CharField(choices=[('member', 'Member'), ('lead', 'Lead')], default='member', max_length=8)),
-                ('started_at', models.DateTimeField()),
-                ('ended_at', models.DateTimeField(blank=True, null=True)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='memberships', to=settings.AUTH_USER_MODEL)),
-                ('team', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='memberships', to='registry.team')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "role",
+                    models.CharField(
+                        choices=[("member", "Member"), ("lead", "Lead")],
+                        default="member",
+                        max_length=8,
+                    ),
+                ),
+                ("started_at", models.DateTimeField()),
+                ("ended_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="memberships",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "team",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="memberships",
+                        to="registry.team",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['team__slug', 'user__username'],
+                "ordering": ["team__slug", "user__username"],
             },
         ),
         migrations.CreateModel(
-            name='Claim',
+            name="Claim",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('requested_by_label', models.CharField(max_length=200)),
-                ('reason', models.TextField()),
-                ('proposed_expires_at', models.DateTimeField(blank=True, null=True)),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('approved', 'Approved'), ('rejected', 'Rejected')], default='pending', max_length=8)),
-                ('decided_at', models.DateTimeField(blank=True, null=True)),
-                ('decision_reason', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField()),
-                ('decided_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('path', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='claims', to='registry.accesspath')),
-                ('requested_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('team', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='claims', to='registry.team')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("requested_by_label", models.CharField(max_length=200)),
+                ("reason", models.TextField()),
+                ("proposed_expires_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("approved", "Approved"),
+                            ("rejected", "Rejected"),
+                        ],
+                        default="pending",
+                        max_length=8,
+                    ),
+                ),
+                ("decided_at", models.DateTimeField(blank=True, null=True)),
+                ("decision_reason", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField()),
+                (
+                    "decided_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "path",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="claims",
+                        to="registry.accesspath",
+                    ),
+                ),
+                (
+                    "requested_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "team",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="claims",
+                        to="registry.team",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='Attestation',
+            name="Attestation",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('decision', models.CharField(choices=[('keep', 'Keep'), ('reduce_scope', 'Reduce scope'), ('revoke', 'Revoke')], max_length=16)),
-                ('still_needed', models.BooleanField()),
-                ('justification_accurate', models.BooleanField()),
-                ('least_privilege', models.BooleanField()),
-                ('no_human_use', models.BooleanField()),
-                ('note', models.TextField(blank=True)),
-                ('next_review_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField()),
-                ('attested_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='attestations', to=settings.AUTH_USER_MODEL)),
-                ('path', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='attestations', to='registry.accesspath')),
-                ('team', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='attestations', to='registry.team')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "decision",
+                    models.CharField(
+                        choices=[
+                            ("keep", "Keep"),
+                            ("reduce_scope", "Reduce scope"),
+                            ("revoke", "Revoke"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("still_needed", models.BooleanField()),
+                ("justification_accurate", models.BooleanField()),
+                ("least_privilege", models.BooleanField()),
+                ("no_human_use", models.BooleanField()),
+                ("note", models.TextField(blank=True)),
+                ("next_review_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField()),
+                (
+                    "attested_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="attestations",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "path",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="attestations",
+                        to="registry.accesspath",
+                    ),
+                ),
+                (
+                    "team",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="attestations",
+                        to="registry.team",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.AddField(
-            model_name='accesspath',
-            name='owner_team',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='owned_paths', to='registry.team'),
+            model_name="accesspath",
+            name="owner_team",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="owned_paths",
+                to="registry.team",
+            ),
         ),
         migrations.AddField(
-            model_name='accesspath',
-            name='steward_team',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='stewarded_paths', to='registry.team'),
+            model_name="accesspath",
+            name="steward_team",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="stewarded_paths",
+                to="registry.team",
+            ),
         ),
         migrations.CreateModel(
-            name='Transfer',
+            name="Transfer",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('requested_by_label', models.CharField(max_length=200)),
-                ('reason', models.TextField()),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('accepted', 'Accepted'), ('declined', 'Declined')], default='pending', max_length=8)),
-                ('decided_at', models.DateTimeField(blank=True, null=True)),
-                ('decision_reason', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField()),
-                ('decided_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('from_team', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='transfers_out', to='registry.team')),
-                ('path', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='transfers', to='registry.accesspath')),
-                ('requested_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('to_team', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='transfers_in', to='registry.team')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("requested_by_label", models.CharField(max_length=200)),
+                ("reason", models.TextField()),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("accepted", "Accepted"),
+                            ("declined", "Declined"),
+                        ],
+                        default="pending",
+                        max_length=8,
+                    ),
+                ),
+                ("decided_at", models.DateTimeField(blank=True, null=True)),
+                ("decision_reason", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField()),
+                (
+                    "decided_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "from_team",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="transfers_out",
+                        to="registry.team",
+                    ),
+                ),
+                (
+                    "path",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="transfers",
+                        to="registry.accesspath",
+                    ),
+                ),
+                (
+                    "requested_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "to_team",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="transfers_in",
+                        to="registry.team",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='AuditEvent',
+            name="AuditEvent",
             fields=[
-                ('seq', models.BigIntegerField(primary_key=True, serialize=False)),
-                ('created_at', models.DateTimeField()),
-                ('actor_type', models.CharField(choices=[('user', 'User'), ('token', 'API token'), ('system', 'System')], max_length=8)),
-                ('actor_label', models.CharField(max_length=200)),
-                ('action', models.CharField(max_length=64)),
-                ('object_type', models.CharField(max_length=32)),
-                ('object_id', models.CharField(max_length=64)),
-                ('changes', models.JSONField(blank=True, default=dict)),
-                ('reason', models.TextField(blank=True)),
-                ('request_id', models.CharField(blank=True, max_length=64)),
-                ('prev_hash', models.CharField(max_length=64)),
-                ('hash', models.CharField(max_length=64, unique=True)),
-                ('actor_user', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('path', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='audit_events', to='registry.accesspath')),
+                ("seq", models.BigIntegerField(primary_key=True, serialize=False)),
+                ("created_at", models.DateTimeField()),
+                (
+                    "actor_type",
+                    models.CharField(
+                        choices=[("user", "User"), ("token", "API token"), ("system", "System")],
+                        max_length=8,
+                    ),
+                ),
+                ("actor_label", models.CharField(max_length=200)),
+                ("action", models.CharField(max_length=64)),
+                ("object_type", models.CharField(max_length=32)),
+                ("object_id", models.CharField(max_length=64)),
+                ("changes", models.JSONField(blank=True, default=dict)),
+                ("reason", models.TextField(blank=True)),
+                ("request_id", models.CharField(blank=True, max_length=64)),
+                ("prev_hash", models.CharField(max_length=64)),
+                ("hash", models.CharField(max_length=64, unique=True)),
+                (
+                    "actor_user",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "path",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="audit_events",
+                        to="registry.accesspath",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['seq'],
-                'indexes': [models.Index(fields=['path', 'seq'], name='audit_by_path'), models.Index(fields=['object_type', 'object_id'], name='audit_by_object')],
+                "ordering": ["seq"],
+                "indexes": [
+                    models.Index(fields=["path", "seq"], name="audit_by_path"),
+                    models.Index(fields=["object_type", "object_id"], name="audit_by_object"),
+                ],
             },
         ),
         migrations.AddIndex(
-            model_name='policyexception',
-            index=models.Index(condition=models.Q(('status', 'pending')), fields=['created_at'], name='exception_pending_age'),
+            model_name="policyexception",
+            index=models.Index(
+                condition=models.Q(("status", "pending")),
+                fields=["created_at"],
+                name="exception_pending_age",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='policyexception',
-            constraint=models.UniqueConstraint(condition=models.Q(('status', 'pending')), fields=('path', 'rule'), name='one_pending_exception_per_path_and_rule'),
+            model_name="policyexception",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("status", "pending")),
+                fields=("path", "rule"),
+                name="one_pending_exception_per_path_and_rule",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='policyexception',
-            constraint=models.CheckConstraint(condition=models.Q(('expires_at__gt', models.F('created_at'))), name='exception_is_time_boxed'),
+            model_name="policyexception",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("expires_at__gt", models.F("created_at"))),
+                name="exception_is_time_boxed",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='team',
-            constraint=models.CheckConstraint(condition=models.Q(('parent', models.F('id')), _negated=True), name='team_is_not_its_own_parent'),
+            model_name="team",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("parent", models.F("id")), _negated=True),
+                name="team_is_not_its_own_parent",
+            ),
         ),
         migrations.AddIndex(
-            model_name='notification',
-            index=models.Index(condition=models.Q(('status', 'pending')), fields=['next_attempt_at'], name='notification_due'),
+            model_name="notification",
+            index=models.Index(
+                condition=models.Q(("status", "pending")),
+                fields=["next_attempt_at"],
+                name="notification_due",
+            ),
         ),
         migrations.AddIndex(
-            model_name='notification',
-            index=models.Index(fields=['path', '-created_at'], name='notification_by_path'),
+            model_name="notification",
+            index=models.Index(fields=["path", "-created_at"], name="notification_by_path"),
         ),
         migrations.AddConstraint(
-            model_name='notification',
-            constraint=models.UniqueConstraint(fields=('team', 'audience', 'channel', 'path', 'reason', 'cycle', 'stage'), name='notification_once_per_cycle_and_stage'),
+            model_name="notification",
+            constraint=models.UniqueConstraint(
+                fields=("team", "audience", "channel", "path", "reason", "cycle", "stage"),
+                name="notification_once_per_cycle_and_stage",
+            ),
         ),
         migrations.AddIndex(
-            model_name='membership',
-            index=models.Index(condition=models.Q(('ended_at__isnull', True)), fields=['team', 'role'], name='membership_current_by_team'),
+            model_name="membership",
+            index=models.Index(
+                condition=models.Q(("ended_at__isnull", True)),
+                fields=["team", "role"],
+                name="membership_current_by_team",
+            ),
         ),
         migrations.AddIndex(
-            model_name='membership',
-            index=models.Index(condition=models.Q(('ended_at__isnull', True)), fields=['user'], name='membership_current_by_user'),
+            model_name="membership",
+            index=models.Index(
+                condition=models.Q(("ended_at__isnull", True)),
+                fields=["user"],
+                name="membership_current_by_user",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='membership',
-            constraint=models.UniqueConstraint(condition=models.Q(('ended_at__isnull', True)), fields=('user', 'team'), name='one_current_membership_per_user_and_team'),
+            model_name="membership",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("ended_at__isnull", True)),
+                fields=("user", "team"),
+                name="one_current_membership_per_user_and_team",
+            ),
         ),
         migrations.AddIndex(
-            model_name='claim',
-            index=models.Index(condition=models.Q(('status', 'pending')), fields=['created_at'], name='claim_pending_age'),
+            model_name="claim",
+            index=models.Index(
+                condition=models.Q(("status", "pending")),
+                fields=["created_at"],
+                name="claim_pending_age",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='claim',
-            constraint=models.UniqueConstraint(condition=models.Q(('status', 'pending')), fields=('path', 'team'), name='one_pending_claim_per_team_and_path'),
+            model_name="claim",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("status", "pending")),
+                fields=("path", "team"),
+                name="one_pending_claim_per_team_and_path",
+            ),
         ),
         migrations.AddIndex(
-            model_name='attestation',
-            index=models.Index(fields=['path', '-created_at'], name='attestation_by_path'),
+            model_name="attestation",
+            index=models.Index(fields=["path", "-created_at"], name="attestation_by_path"),
         ),
         migrations.AddIndex(
-            model_name='accesspath',
-            index=models.Index(fields=['state', 'next_review_at'], name='path_state_review'),
+            model_name="accesspath",
+            index=models.Index(fields=["state", "next_review_at"], name="path_state_review"),
         ),
         migrations.AddIndex(
-            model_name='accesspath',
-            index=models.Index(fields=['state', 'expires_at'], name='path_state_expiry'),
+            model_name="accesspath",
+            index=models.Index(fields=["state", "expires_at"], name="path_state_expiry"),
         ),
         migrations.AddIndex(
-            model_name='accesspath',
-            index=models.Index(fields=['owner_team', 'next_review_at', 'id'], name='path_owner_review'),
+            model_name="accesspath",
+            index=models.Index(
+                fields=["owner_team", "next_review_at", "id"], name="path_owner_review"
+            ),
         ),
         migrations.AddIndex(
-            model_name='accesspath',
-            index=models.Index(fields=['steward_team', 'state'], name='path_steward_state'),
+            model_name="accesspath",
+            index=models.Index(fields=["steward_team", "state"], name="path_steward_state"),
         ),
         migrations.AddIndex(
-            model_name='accesspath',
-            index=models.Index(fields=['created_at', 'id'], name='path_created_cursor'),
+            model_name="accesspath",
+            index=models.Index(fields=["created_at", "id"], name="path_created_cursor"),
         ),
         migrations.AddConstraint(
-            model_name='accesspath',
-            constraint=models.UniqueConstraint(condition=models.Q(('external_id', ''), _negated=True), fields=('system', 'external_id'), name='path_external_id_unique_per_system'),
+            model_name="accesspath",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("external_id", ""), _negated=True),
+                fields=("system", "external_id"),
+                name="path_external_id_unique_per_system",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='accesspath',
-            constraint=models.CheckConstraint(condition=models.Q(('owner_team__isnull', True), ('expires_at__isnull', False), ('expiry_waiver__isnull', False), _connector='OR'), name='path_owned_has_expiry'),
+            model_name="accesspath",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("owner_team__isnull", True),
+                    ("expires_at__isnull", False),
+                    ("expiry_waiver__isnull", False),
+                    _connector="OR",
+                ),
+                name="path_owned_has_expiry",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='accesspath',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('state__in', ['unowned', 'claim_pending']), _negated=True), ('owner_team__isnull', True), _connector='OR'), name='path_unowned_states_have_no_owner'),
+            model_name="accesspath",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("state__in", ["unowned", "claim_pending"]), _negated=True),
+                    ("owner_team__isnull", True),
+                    _connector="OR",
+                ),
+                name="path_unowned_states_have_no_owner",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='accesspath',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('state', 'active'), _negated=True), models.Q(('owner_team__isnull', False), ('next_review_at__isnull', False)), _connector='OR'), name='path_active_has_owner_and_review_date'),
+            model_name="accesspath",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("state", "active"), _negated=True),
+                    models.Q(("owner_team__isnull", False), ("next_review_at__isnull", False)),
+                    _connector="OR",
+                ),
+                name="path_active_has_owner_and_review_date",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='accesspath',
-            constraint=models.CheckConstraint(condition=models.Q(('review_interval_days__gte', 1)), name='path_review_interval_positive'),
+            model_name="accesspath",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("review_interval_days__gte", 1)),
+                name="path_review_interval_positive",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='accesspath',
-            constraint=models.CheckConstraint(condition=models.Q(('escalation_stage__lte', 4)), name='path_escalation_stage_in_ladder'),
+            model_name="accesspath",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("escalation_stage__lte", 4)),
+                name="path_escalation_stage_in_ladder",
+            ),
         ),
         migrations.AddIndex(
-            model_name='transfer',
-            index=models.Index(condition=models.Q(('status', 'pending')), fields=['to_team', 'created_at'], name='transfer_pending_by_receiver'),
+            model_name="transfer",
+            index=models.Index(
+                condition=models.Q(("status", "pending")),
+                fields=["to_team", "created_at"],
+                name="transfer_pending_by_receiver",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='transfer',
-            constraint=models.UniqueConstraint(condition=models.Q(('status', 'pending')), fields=('path',), name='one_pending_transfer_per_path'),
+            model_name="transfer",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("status", "pending")),
+                fields=("path",),
+                name="one_pending_transfer_per_path",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='transfer',
-            constraint=models.CheckConstraint(condition=models.Q(('from_team', models.F('to_team')), _negated=True), name='transfer_to_another_team'),
+            model_name="transfer",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("from_team", models.F("to_team")), _negated=True),
+                name="transfer_to_another_team",
+            ),
         ),
     ]

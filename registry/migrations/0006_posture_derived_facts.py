@@ -27,20 +27,19 @@ def backfill(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('registry', '0005_posture_saved_filters'),
+        ("registry", "0005_posture_saved_filters"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='accesspath',
-            name='broad_scope',
+            model_name="accesspath",
+            name="broad_scope",
             field=models.BooleanField(default=False, editable=False),
         ),
         migrations.AddField(
-            model_name='accesspath',
-            name='several_consumers',
+            model_name="accesspath",
+            name="several_consumers",
             field=models.BooleanField(default=False, editable=False),
         ),
         migrations.RunPython(backfill, migrations.RunPython.noop),

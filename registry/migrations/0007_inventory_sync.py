@@ -7,71 +7,121 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('registry', '0006_posture_derived_facts'),
+        ("registry", "0006_posture_derived_facts"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='accesspath',
-            name='import_source',
+            model_name="accesspath",
+            name="import_source",
             field=models.CharField(blank=True, editable=False, max_length=32),
         ),
         migrations.AddField(
-            model_name='accesspath',
-            name='interactive_login',
+            model_name="accesspath",
+            name="interactive_login",
             field=models.BooleanField(default=False),
         ),
         migrations.AddField(
-            model_name='accesspath',
-            name='last_seen_at',
+            model_name="accesspath",
+            name="last_seen_at",
             field=models.DateTimeField(blank=True, editable=False, null=True),
         ),
         migrations.AddField(
-            model_name='accesspath',
-            name='not_seen_since',
+            model_name="accesspath",
+            name="not_seen_since",
             field=models.DateTimeField(blank=True, editable=False, null=True),
         ),
         migrations.AddField(
-            model_name='accesspath',
-            name='suggested_owner',
-            field=models.ForeignKey(blank=True, editable=False, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='registry.team'),
+            model_name="accesspath",
+            name="suggested_owner",
+            field=models.ForeignKey(
+                blank=True,
+                editable=False,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="registry.team",
+            ),
         ),
         migrations.AddField(
-            model_name='accesspath',
-            name='suggestion_reason',
+            model_name="accesspath",
+            name="suggestion_reason",
             field=models.CharField(blank=True, editable=False, max_length=200),
         ),
         migrations.CreateModel(
-            name='ImportRun',
+            name="ImportRun",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('source_format', models.CharField(max_length=32)),
-                ('system', models.CharField(blank=True, max_length=64)),
-                ('file_name', models.CharField(blank=True, max_length=255)),
-                ('actor_label', models.CharField(max_length=200)),
-                ('dry_run', models.BooleanField(default=False)),
-                ('partial', models.BooleanField(default=False)),
-                ('full_sync', models.BooleanField(default=False)),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('applied', 'Applied'), ('dry_run', 'Dry run (nothing changed)'), ('refused', 'Refused (nothing changed)'), ('failed', 'Failed (nothing changed)')], default='queued', max_length=8)),
-                ('total', models.PositiveIntegerField(default=0)),
-                ('processed', models.PositiveIntegerField(default=0)),
-                ('counts', models.JSONField(blank=True, default=dict)),
-                ('errors', models.JSONField(blank=True, default=list)),
-                ('created_at', models.DateTimeField()),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('started_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('steward_team', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='registry.team')),
+                (
+                    "id",
+                    models.UUIDField(
+                        default=uuid.uuid4, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
+                ("source_format", models.CharField(max_length=32)),
+                ("system", models.CharField(blank=True, max_length=64)),
+                ("file_name", models.CharField(blank=True, max_length=255)),
+                ("actor_label", models.CharField(max_length=200)),
+                ("dry_run", models.BooleanField(default=False)),
+                ("partial", models.BooleanField(default=False)),
+                ("full_sync", models.BooleanField(default=False)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("applied", "Applied"),
+                            ("dry_run", "Dry run (nothing changed)"),
+                            ("refused", "Refused (nothing changed)"),
+                            ("failed", "Failed (nothing changed)"),
+                        ],
+                        default="queued",
+                        max_length=8,
+                    ),
+                ),
+                ("total", models.PositiveIntegerField(default=0)),
+                ("processed", models.PositiveIntegerField(default=0)),
+                ("counts", models.JSONField(blank=True, default=dict)),
+                ("errors", models.JSONField(blank=True, default=list)),
+                ("created_at", models.DateTimeField()),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "started_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "steward_team",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="registry.team",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.AddField(
-            model_name='accesspath',
-            name='last_import_run',
-            field=models.ForeignKey(blank=True, editable=False, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='registry.importrun'),
+            model_name="accesspath",
+            name="last_import_run",
+            field=models.ForeignKey(
+                blank=True,
+                editable=False,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="registry.importrun",
+            ),
         ),
     ]

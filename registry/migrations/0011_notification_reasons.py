@@ -4,15 +4,39 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('registry', '0010_authority_incidents_source'),
+        ("registry", "0010_authority_incidents_source"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='notification',
-            name='reason',
-            field=models.CharField(choices=[('review_reminder', 'Review reminder'), ('expiry_reminder', 'Expiry reminder'), ('review_overdue', 'Review overdue'), ('lapsed', 'Lapsed'), ('owner_unaccountable', 'Owning team unaccountable'), ('unowned', 'Unowned'), ('unclaimed', 'Still unclaimed'), ('expired', 'Expired'), ('claim_requested', 'Claim requested'), ('claim_waiting', 'Claim waiting'), ('transfer_requested', 'Transfer requested'), ('transfer_waiting', 'Transfer waiting'), ('change_request', 'Change waiting for approval'), ('source_unconfirmed', 'Not confirmed disabled at the source'), ('source_still_listed', 'Still listed at the source'), ('triage', 'Looked up in triage'), ('incident', 'Leak incident'), ('channel_test', 'Channel test'), ('access_path.revoked', 'Event: revoked'), ('access_path.expired', 'Event: expired'), ('access_path.lapsed', 'Event: lapsed')], max_length=48),
+            model_name="notification",
+            name="reason",
+            field=models.CharField(
+                choices=[
+                    ("review_reminder", "Review reminder"),
+                    ("expiry_reminder", "Expiry reminder"),
+                    ("review_overdue", "Review overdue"),
+                    ("lapsed", "Lapsed"),
+                    ("owner_unaccountable", "Owning team unaccountable"),
+                    ("unowned", "Unowned"),
+                    ("unclaimed", "Still unclaimed"),
+                    ("expired", "Expired"),
+                    ("claim_requested", "Claim requested"),
+                    ("claim_waiting", "Claim waiting"),
+                    ("transfer_requested", "Transfer requested"),
+                    ("transfer_waiting", "Transfer waiting"),
+                    ("change_request", "Change waiting for approval"),
+                    ("source_unconfirmed", "Not confirmed disabled at the source"),
+                    ("source_still_listed", "Still listed at the source"),
+                    ("triage", "Looked up in triage"),
+                    ("incident", "Leak incident"),
+                    ("channel_test", "Channel test"),
+                    ("access_path.revoked", "Event: revoked"),
+                    ("access_path.expired", "Event: expired"),
+                    ("access_path.lapsed", "Event: lapsed"),
+                ],
+                max_length=48,
+            ),
         ),
     ]

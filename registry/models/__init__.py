@@ -20,6 +20,7 @@ from registry.models.requests import (
     PolicyException,
     Transfer,
 )
+from registry.models.tallies import PathFacts, PathTally, TallyVersion
 from registry.models.teams import Membership, Team
 
 __all__ = [
@@ -38,11 +39,14 @@ __all__ = [
     "JobTick",
     "Membership",
     "Notification",
+    "PathFacts",
+    "PathTally",
     "PolicyException",
     "SavedFilter",
     "StoredFile",
     "SystemControlPolicy",
     "Tag",
+    "TallyVersion",
     "Team",
     "Transfer",
 ]

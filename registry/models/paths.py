@@ -88,11 +88,22 @@ class AccessPath(models.Model):
     environment = models.CharField(max_length=8, choices=Environment.choices)
 
     # accountability
+    # No index of their own: path_owner_review and path_steward_state lead with them.
     owner_team = models.ForeignKey(
-        Team, null=True, blank=True, on_delete=models.PROTECT, related_name="owned_paths"
+        Team,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="owned_paths",
+        db_index=False,
     )
     steward_team = models.ForeignKey(
-        Team, null=True, blank=True, on_delete=models.PROTECT, related_name="stewarded_paths"
+        Team,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="stewarded_paths",
+        db_index=False,
     )
     created_via = models.CharField(
         max_length=16, choices=CreatedVia.choices, default=CreatedVia.UNKNOWN
@@ -130,7 +141,7 @@ class AccessPath(models.Model):
     import_source = models.CharField(max_length=32, blank=True, editable=False)
     last_import_run = models.ForeignKey(
         "ImportRun", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
-        editable=False,
+        editable=False, db_index=False,
     )  # fmt: skip
     last_seen_at = models.DateTimeField(null=True, blank=True, editable=False)
     not_seen_since = models.DateTimeField(null=True, blank=True, editable=False)
@@ -138,7 +149,7 @@ class AccessPath(models.Model):
     # why. Only a suggestion: a person of that team confirms it by claiming.
     suggested_owner = models.ForeignKey(
         Team, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
-        editable=False,
+        editable=False, db_index=False,
     )  # fmt: skip
     suggestion_reason = models.CharField(max_length=200, blank=True, editable=False)
     requires_human_signoff = models.BooleanField(default=False)
@@ -152,7 +163,7 @@ class AccessPath(models.Model):
     # critical path (services.paths); posture NHI-AUTH flags live ones without it.
     approved_by = models.CharField(max_length=200, blank=True)
     approved_by_team = models.ForeignKey(
-        Team, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        Team, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
     )
     approved_at = models.DateTimeField(null=True, blank=True)
     approval_ticket_url = models.URLField(max_length=500, blank=True)
@@ -161,13 +172,13 @@ class AccessPath(models.Model):
     # applies; registry.rules.control_points resolves the effective owner. The platform
     # runtime's owner is the steward team.
     iam_team = models.ForeignKey(
-        Team, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        Team, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
     )
     pam_team = models.ForeignKey(
-        Team, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        Team, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
     )
     secops_team = models.ForeignKey(
-        Team, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        Team, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
     )
 
     # downstream revocation: a revoked or expired path is only gone once someone
@@ -185,6 +196,7 @@ class AccessPath(models.Model):
         "PolicyException",
         null=True,
         blank=True,
+        db_index=False,
         on_delete=models.PROTECT,
         related_name="+",
     )
@@ -202,6 +214,12 @@ class AccessPath(models.Model):
 
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()
+
+    # A digest of the fields an import writes: an unchanged row is recognised in the
+    # database and not rewritten (registry/services/imports.py).
+    content_hash = models.CharField(
+        max_length=64, blank=True, default="", db_default="", editable=False
+    )
 
     # Not columns: set on loaded rows by the code that reads or changes them.
     # registry.rules.control_points.load_authority (read with authority_of):
@@ -266,6 +284,28 @@ class AccessPath(models.Model):
                 fields=["source_still_listed_at"],
                 condition=Q(source_still_listed_at__isnull=False),
                 name="path_still_listed",
+            ),
+            # The sweep's unowned notices, by how long a path has waited for an owner.
+            models.Index(
+                fields=["state_changed_at"], condition=Q(state="unowned"), name="path_unowned_since"
+            ),
+            # Mostly-empty references: indexed only where set (a million paths insert and
+            # rewrite no entry for the nulls; rows are never deleted, so PROTECT never looks).
+            *(
+                models.Index(
+                    fields=[column],
+                    condition=Q(**{f"{column}__isnull": False}),
+                    name=f"path_{column}",
+                )
+                for column in (
+                    "last_import_run",
+                    "suggested_owner",
+                    "approved_by_team",
+                    "iam_team",
+                    "pam_team",
+                    "secops_team",
+                    "expiry_waiver",
+                )
             ),
             # Posture NHI8/NHI9: one external id seen in several environments or systems.
             models.Index(

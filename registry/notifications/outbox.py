@@ -34,7 +34,9 @@ _COLUMNS = (
     "team_id", "audience", "channel", "path_id", "reason", "payload", "cycle", "stage",
     "status", "attempts", "next_attempt_at", "last_error", "created_at",
 )  # fmt: skip
-_BATCH = 400  # rows per statement: well under SQLite's variable limit
+# Rows per statement when the backend caps bound parameters (SQLite: 999); otherwise
+# large enough that a sweep's batch of notices is one or two statements.
+_ROWS_UNCAPPED = 2_000
 
 # Sent after a transaction that queued notifications commits (workers subscribe), with
 # `due_at`, when the first new row is due (a run sooner would find nothing), and
@@ -95,8 +97,9 @@ def queue(
         for channel in {channel for _, channel in rows}
     }
     inserted = 0
-    for start in range(0, len(rows), _BATCH):
-        inserted += _insert(rows[start : start + _BATCH], now, due)
+    per_statement = _rows_per_statement()
+    for start in range(0, len(rows), per_statement):
+        inserted += _insert(rows[start : start + per_statement], now, due)
     if inserted:
         # Wake the delivery worker once the rows are committed, for when the first of
         # them is due. Whoever listens must not fail the write: the outbox holds the
@@ -106,6 +109,11 @@ def queue(
             lambda: outbox_written.send(sender=Notification, due_at=due_at, coalesced=due_at > now)
         )
     return inserted
+
+
+def _rows_per_statement() -> int:
+    cap = connection.features.max_query_params
+    return max(cap // len(_COLUMNS), 1) if cap else _ROWS_UNCAPPED
 
 
 def _insert(

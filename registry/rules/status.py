@@ -81,6 +81,17 @@ def owner_unaccountable_q() -> Q:
     return Q(owner_team_id__in=unaccountable)
 
 
+def staffed_team_ids(team_ids: set[int]) -> set[int]:
+    """Which of these teams have current members: with Team.is_active, the in-memory side
+    of owner_unaccountable_q for status_of over rows already loaded (one query)."""
+    return set(
+        Membership.objects.filter(team_id__in=team_ids, ended_at__isnull=True)
+        .order_by()  # not Membership's default ordering: it would join teams and users
+        .values_list("team_id", flat=True)
+        .distinct()
+    )
+
+
 # --- statuses --------------------------------------------------------------------------
 
 

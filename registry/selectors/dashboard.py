@@ -1,11 +1,11 @@
-"""The dashboard's reads (selectors): six queries whatever the estate's size.
+"""The dashboard's reads (selectors): a handful of queries whatever the estate's size.
 
-1. The external ids that live paths share (NHI8/NHI9), read once for the others.
-2. One pass over the visible paths counts every status (grouped by the status CASE).
-3. One pass counts the expiring-soon window and every posture rule (COUNT … FILTER).
-4. One grouped pass gives the by-team table.
-5. One grouped pass over the audit log gives the weekly charts.
-6. Open incidents and the median time to contain (registry/selectors/incidents.py; a second
+1. The counts per owning team and status, with the posture rules, the expiring-soon
+   window, the not-seen count and record quality: from the maintained tally, exact at
+   the read (registry/selectors/tallies.py), never a pass over the estate.
+2. The teams' names for the by-team table.
+3. One grouped pass over the audit log's last weeks gives the weekly charts.
+4. Open incidents and the median time to contain (registry/selectors/incidents.py; a second
    query on SQLite, which has no percentile).
 
 Every number comes with the inventory query that lists exactly the paths it counts,
@@ -18,37 +18,19 @@ import datetime as dt
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
-from django.core.exceptions import EmptyResultSet
-from django.db import connection
-from django.db.models import Case, Count, Expression, IntegerField, Q, Value, When
+from django.db.models import Case, Count, Q, Value, When
 from django.db.models.functions import TruncWeek
 
 from registry.models import AccessPath, AuditEvent, Team
 from registry.rules.actors import Actor
+from registry.rules.facts import CURRENT_STATUSES, OWNED_STATUSES
 from registry.rules.policies import Policy
-from registry.rules.posture import (
-    RECOMMENDED_DATE_FIELDS,
-    RECOMMENDED_FIELD_COUNT,
-    RECOMMENDED_TEXT_FIELDS,
-    RULES,
-    PostureRule,
-    SharedIds,
-    shared_external_ids,
-    violation_q,
-)
-from registry.rules.status import Status, status_case
+from registry.rules.posture import RECOMMENDED_FIELD_COUNT, RULES, PostureRule
+from registry.rules.status import Status
 from registry.selectors import visible_paths_q
-from registry.selectors.filters import (
-    ANY_VIOLATION,
-    TimelineEvent,
-    event_q,
-    expiring_within_q,
-    not_seen_q,
-)
+from registry.selectors.filters import ANY_VIOLATION, TimelineEvent, event_q
 from registry.selectors.incidents import IncidentFigures, incident_figures
-
-OWNED_STATUSES = (Status.ACTIVE, Status.REVIEW_DUE, Status.OVERDUE, Status.LAPSED)
-CURRENT_STATUSES = (Status.ACTIVE, Status.REVIEW_DUE)
+from registry.selectors.tallies import tally_groups
 
 
 def query(**params) -> str:
@@ -143,81 +125,6 @@ class Dashboard:
 
 def _percent(part: int, whole: int) -> int | None:
     return round(100 * part / whole) if whole else None
-
-
-def quality_expression() -> Expression:
-    """Record completeness as a number of filled recommended fields (SQL twin of
-    registry.rules.posture.record_quality)."""
-    terms = [
-        Case(When(~Q(**{f: ""}), then=Value(1)), default=Value(0), output_field=IntegerField())
-        for f in RECOMMENDED_TEXT_FIELDS
-    ]
-    terms += [
-        Case(
-            When(**{f"{f}__isnull": False}, then=Value(1)),
-            default=Value(0),
-            output_field=IntegerField(),
-        )
-        for f in (*RECOMMENDED_DATE_FIELDS, "steward_team")
-    ]
-    total: Expression = terms[0]
-    for term in terms[1:]:
-        total = total + term
-    return total
-
-
-def _one_pass(actor: Actor, *, now: dt.datetime, policy: Policy, shared: SharedIds) -> list[dict]:
-    """Every count of the page in one scan of the visible paths, per owning team.
-
-    The inner query gives each path its status (one CASE, stopping at the first status
-    that holds), a 0/1 per posture rule, the expiring-soon test and its record quality;
-    the outer one counts them per team. Each predicate is evaluated once per path,
-    instead of once per number on the page (8 statuses + 11 rule counts + the team
-    table tested the same predicates again and again: 515 ms at 100,000 paths)."""
-    qs = AccessPath.objects.all()
-    scope = visible_paths_q(actor)
-    if scope is not None:
-        qs = qs.filter(scope)
-
-    def flag(condition: Q) -> Case:
-        return Case(When(condition, then=1), default=Value(0), output_field=IntegerField())
-
-    rules = {
-        f"r_{rule.code}": flag(violation_q(rule.code, now=now, policy=policy, shared=shared))
-        for rule in RULES
-    }
-    expiring = flag(expiring_within_q(policy.expiring_soon_days, now=now))
-    not_seen = flag(not_seen_q(now=now))
-    inner = qs.annotate(
-        status=status_case(now=now, policy=policy),
-        expiring=expiring,
-        not_seen=not_seen,
-        quality=quality_expression(),
-        **rules,
-    ).values("owner_team_id", "status", "expiring", "not_seen", "quality", *rules)
-    try:
-        inner_sql, params = inner.query.sql_with_params()
-    except EmptyResultSet:  # an outsider: nothing is visible
-        return []
-    owned = ", ".join(f"'{s.value}'" for s in OWNED_STATUSES)
-    current = ", ".join(f"'{s.value}'" for s in CURRENT_STATUSES)
-    any_rule = " + ".join(rules)
-    columns = [
-        "owner_team_id",
-        *(f"COUNT(*) FILTER (WHERE status = '{s.value}') AS \"status_{s.value}\"" for s in Status),
-        "SUM(expiring) AS expiring",
-        "SUM(not_seen) AS not_seen",
-        *(f"SUM({name}) AS {name}" for name in rules),
-        f"COUNT(*) FILTER (WHERE status IN ({current})) AS current",
-        f"COUNT(*) FILTER (WHERE status IN ({owned}) AND {any_rule} > 0) AS violating",
-        f"AVG(quality) FILTER (WHERE status IN ({owned})) AS quality",
-    ]
-    # Only constants and Django's own compiled SQL are interpolated; values are params.
-    sql = f"SELECT {', '.join(columns)} FROM ({inner_sql}) AS p GROUP BY owner_team_id"  # noqa: S608
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        names = [column[0] for column in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 def _estate_counts(groups: list[dict]) -> dict[str, int]:
@@ -348,7 +255,7 @@ def _charts(actor: Actor, *, now: dt.datetime, policy: Policy) -> list[Chart]:
 
 
 def dashboard_stats(*, actor: Actor, now: dt.datetime, policy: Policy) -> Dashboard:
-    groups = _one_pass(actor, now=now, policy=policy, shared=shared_external_ids(now))
+    groups = tally_groups(actor, now=now, policy=policy)
     counts = _estate_counts(groups)
     tones = {
         Status.OVERDUE: "warn",

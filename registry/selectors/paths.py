@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +26,7 @@ from registry.notifications.wording import describe_notification
 from registry.rules.actors import Actor
 from registry.rules.errors import Invalid
 from registry.rules.policies import Policy, current_policy
-from registry.rules.status import status_case
+from registry.rules.status import staffed_team_ids, status_case, status_of
 from registry.selectors.filters import AccessPathFilterSet
 
 if TYPE_CHECKING:
@@ -72,15 +72,42 @@ def visible_paths_q(actor: Actor) -> Q | None:
 
 
 def path_queryset(
-    *, actor: Actor, now: dt.datetime | None = None, policy: Policy | None = None
+    *,
+    actor: Actor,
+    now: dt.datetime | None = None,
+    policy: Policy | None = None,
+    with_status: bool = True,
 ) -> QuerySet[PathWithStatus]:
-    now = now or timezone.now()
-    policy = policy or current_policy()
+    """Visible paths with their owner and steward. `with_status`: annotate `status` in
+    SQL, for readers that group, export or stream by it. A page that only shows the
+    status of the rows it loaded passes False and calls attach_status on them: building
+    and compiling status_case costs more than the page's query."""
     qs = AccessPath.objects.select_related("owner_team", "steward_team")
     scope = visible_paths_q(actor)
     if scope is not None:
         qs = qs.filter(scope)
+    if not with_status:
+        return qs  # type: ignore[return-value]  # attach_status sets it on the rows
+    now = now or timezone.now()
+    policy = policy or current_policy()
     return qs.annotate(status=status_case(now=now, policy=policy))
+
+
+def attach_status(
+    paths: Iterable[AccessPath], *, now: dt.datetime, policy: Policy | None = None
+) -> None:
+    """Set `status` on paths loaded without it (path_queryset(with_status=False)): the
+    same predicates as status_case, in Python (rules/status.status_of), with one query
+    for whether their owning teams still have people (the owner team itself comes with
+    select_related)."""
+    paths = list(paths)
+    policy = policy or current_policy()
+    owners = {p.owner_team_id for p in paths if p.owner_team_id is not None}
+    staffed = staffed_team_ids(owners) if owners else set()
+    for path in paths:
+        owner = path.owner_team
+        accountable = owner is None or (owner.is_active and owner.pk in staffed)
+        path.status = status_of(path, now=now, policy=policy, accountable=accountable)  # type: ignore[attr-defined]
 
 
 def path_list(
@@ -89,15 +116,47 @@ def path_list(
     filters: Mapping[str, Any] | None = None,
     now: dt.datetime | None = None,
     policy: Policy | None = None,
+    with_status: bool = True,
 ) -> QuerySet[AccessPath]:
-    """The inventory: visible paths, annotated with `status`, filtered by the FilterSet."""
+    """The inventory: visible paths, filtered by the FilterSet, annotated with `status`
+    unless `with_status` is False (then attach_status on the rows a page shows)."""
     now = now or timezone.now()
     policy = policy or current_policy()
-    qs = path_queryset(actor=actor, now=now, policy=policy)
+    qs = path_queryset(actor=actor, now=now, policy=policy, with_status=with_status)
     filterset = AccessPathFilterSet(data=filters or {}, queryset=qs, now=now, policy=policy)
     if not filterset.is_valid():
         raise Invalid({k: [str(m) for m in v] for k, v in filterset.errors.items()})
     return filterset.qs
+
+
+def load_path_details(
+    paths: Sequence[AccessPath], *, now: dt.datetime, policy: Policy | None = None
+) -> None:
+    """What a page or the API shows of paths loaded by path_queryset(with_status=False),
+    attached in at most three queries for any number of rows: `status` (attach_status),
+    `tag_slugs` and `live_identifiers`. Flat value queries rather than prefetch_related,
+    which builds a related manager and a queryset per row (a quarter of an API page's
+    time)."""
+    if not paths:
+        return
+    attach_status(paths, now=now, policy=policy)
+    ids = [p.pk for p in paths]
+    tags: dict[Any, list[str]] = {pk: [] for pk in ids}
+    through = AccessPath.tags.through
+    rows = (
+        through.objects.filter(accesspath_id__in=ids)
+        .order_by("tag__slug")
+        .values_list("accesspath_id", "tag__slug")
+    )
+    for path_id, slug in rows:
+        tags[path_id].append(slug)
+    identifiers: dict[Any, list[CredentialIdentifier]] = {pk: [] for pk in ids}
+    live = CredentialIdentifier.objects.filter(path_id__in=ids, retired_at__isnull=True)
+    for identifier in live.order_by("kind", "value"):
+        identifiers[identifier.path_id].append(identifier)
+    for path in paths:
+        path.tag_slugs = tags[path.pk]  # type: ignore[attr-defined]
+        path.live_identifiers = identifiers[path.pk]  # type: ignore[attr-defined]
 
 
 def with_identifiers(qs: QuerySet[AccessPath]) -> QuerySet[AccessPath]:
@@ -124,7 +183,11 @@ def path_get(*, actor: Actor, path_id: Any, now: dt.datetime | None = None) -> A
         pk = uuid.UUID(str(path_id))
     except ValueError:
         return None
-    return path_queryset(actor=actor, now=now).filter(pk=pk).first()
+    now = now or timezone.now()
+    path = path_queryset(actor=actor, with_status=False).filter(pk=pk).first()
+    if path is not None:
+        attach_status([path], now=now)
+    return path
 
 
 def path_notifications(*, path: AccessPath) -> QuerySet[Notification]:

@@ -20,6 +20,8 @@ from registry.rules.actors import Actor
 from registry.rules.errors import Invalid, InvalidTransition, NotAllowed, StaleVersion
 from registry.rules.policies import Policy
 from registry.rules.validation import justification_error, secret_errors
+from registry.runtime.writer_lock import hold_writer_lock
+from registry.services.tallies import refresh_facts
 
 
 def resolve_now(now: dt.datetime | None) -> dt.datetime:
@@ -39,6 +41,7 @@ def lock_path(path_id: Any) -> AccessPath:
     second sees the first's outcome (and is refused with the right reason) instead of
     deciding on a stale read.
     """
+    hold_writer_lock()  # before any row lock: runtime/writer_lock.py says why
     return (
         AccessPath.objects.select_for_update(of=("self",))
         .select_related("owner_team")
@@ -89,6 +92,8 @@ def save_path(path: AccessPath, changes: Mapping[str, Any], *, now: dt.datetime)
         raise InvalidTransition(errors.PATH_CHANGED_CONCURRENTLY)
     for key, value in values.items():
         setattr(path, key, value)
+    former_id = before.get("external_id")
+    refresh_facts([path.pk], now=now, external_ids=[former_id] if former_id else [])
     return diff(before, dict(changes))
 
 
@@ -237,6 +242,8 @@ def claimed_batches(qs: QuerySet, fields: tuple[str, ...]) -> Iterator[list[dict
     last = None
     while True:
         with transaction.atomic():
+            if qs.model is AccessPath:
+                hold_writer_lock()  # before any row lock: runtime/writer_lock.py says why
             page = qs.select_for_update(skip_locked=True, of=("self",)).order_by("id")
             if last is not None:
                 page = page.filter(id__gt=last)

@@ -16,7 +16,9 @@ from registry.models import SystemControlPolicy, Team
 from registry.rules import errors, permissions
 from registry.rules.actors import Actor
 from registry.rules.errors import Invalid, StaleVersion
+from registry.runtime.writer_lock import hold_writer_lock
 from registry.services._common import refuse_if, resolve_now
+from registry.services.tallies import refresh_system_facts
 
 # What a path's `system` looks like in practice: aws, github, kubernetes, entra-id.
 _SYSTEM = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
@@ -59,6 +61,7 @@ def system_control_policy_set(
     system = _check_system(system)
     wanted = {"iam_team": iam_team, "pam_team": pam_team, "secops_team": secops_team}
     _check_teams(wanted)
+    hold_writer_lock()  # it rewrites the system's paths' facts: runtime/writer_lock.py
     policy = SystemControlPolicy.objects.select_for_update().filter(system=system).first()
     if policy is None:
         if expected_version not in (None, 0):
@@ -72,6 +75,7 @@ def system_control_policy_set(
         except IntegrityError as exc:
             raise _stale(expected_version, 1) from exc
         changes = diff({}, {f: t for f, t in wanted.items() if t is not None})
+        refresh_system_facts(system, now=now)  # its paths' missing-authority fact
         audit_record(
             actor=actor,
             action="control_policy.created",
@@ -95,5 +99,6 @@ def system_control_policy_set(
         setattr(policy, field, team)
     policy.version += 1
     policy.updated_at = now
+    refresh_system_facts(system, now=now)  # its paths' missing-authority fact
     audit_record(actor=actor, action="control_policy.updated", obj=policy, now=now, changes=changes)
     return policy

@@ -23,6 +23,7 @@ from registry.services._common import (
     resolve_now,
     save_path,
 )
+from registry.services.tallies import refresh_facts
 
 Status = PolicyException.Status
 
@@ -117,6 +118,8 @@ def exception_approve(
     changes = {"status": [Status.PENDING, Status.APPROVED]}
     if locked.rule == PolicyException.Rule.NO_EXPIRY:
         changes |= save_path(locked_path, {"expiry_waiver": locked}, now=now)
+    else:  # the waiver silences its rule on the path (save_path refreshes otherwise)
+        refresh_facts([locked_path.pk], now=now)
     audit_record(
         actor=actor,
         action="exception.approved",

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager, nullcontext
@@ -27,9 +28,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 
-from registry.audit import audit_record
+from registry.audit import AuditEntry, audit_record, audit_record_many
 from registry.importers.base import ImportRow
 from registry.models import AccessPath, ImportRun, StoredFile, Team
 from registry.rules import permissions
@@ -44,8 +45,9 @@ from registry.rules.owner_suggestions import (
     suggest,
 )
 from registry.rules.path_fields import AUTHORITY_TEAM_FIELDS
+from registry.rules.policies import current_policy
 from registry.rules.status import is_live, live_q
-from registry.rules.validation import unsafe_input_errors
+from registry.rules.validation import MAX_TEXT_LENGTH, unsafe_input_errors
 from registry.services._common import (
     lock_path,
     refuse_if,
@@ -55,20 +57,30 @@ from registry.services._common import (
 )
 from registry.services.identifiers import identifiers_import
 from registry.services.import_heartbeat import ImportHeartbeat
+from registry.services.import_staging import (
+    import_digest,
+    insert_new_paths,
+    store_hashes,
+    stored_hash,
+    unchanged_in_database,
+)
 from registry.services.paths import (
+    _new_path,
     path_register_or_update,
     path_revoke,
-    paths_register_many,
 )
 from registry.services.source import paths_flag_still_listed
+from registry.services.tallies import refresh_facts
 
 log = logging.getLogger(__name__)
 
 # An upload is read from the request and stored in pieces of this size.
 UPLOAD_CHUNK = 1 << 20
 MAX_REPORTED_ERRORS = 1000
-# Rows looked up and registered together.
-CHUNK = 500
+# Rows looked up and registered together: one staging load, one insert, one audit
+# append and one stamp per chunk. Larger chunks save round trips; this size keeps a
+# chunk's `id IN (...)` lists and the audit append's memory small.
+CHUNK = 1000
 # What can happen to a row; "not_seen" counts paths, not rows.
 OUTCOMES = (
     "created", "updated", "unchanged", "revoked", "skipped_gone", "listed_but_retired",
@@ -199,6 +211,8 @@ def paths_import(
     refuse_if(permissions.refuse_import(actor))
     rows = list(rows)
     for row in rows:  # what no field holds (NUL, surrogates, oversize) fails its row
+        if _plainly_safe(row):
+            continue
         found = unsafe_input_errors({**row.data, "identifiers": row.identifiers})
         row.errors += [f"{name}: {m}" for name, messages in found.items() for m in messages]
     if run is None:
@@ -221,6 +235,33 @@ def paths_import(
     with nullcontext() if heartbeat is not None else beating:
         options = _Options(source_format, steward, dry_run, partial, full_sync, file_name)
         return _run_import(actor, rows, run, options, report_progress, now)
+
+
+_SURROGATE_OR_NUL = re.compile("[\\x00\\ud800-\\udfff]")
+
+
+def _plainly_safe(row: ImportRow) -> bool:
+    """True when `unsafe_input_errors` could find nothing in the row, checked in one
+    pass: no value nests (a dict, or a list holding a list or a dict: the full check
+    measures depth), no text is longer than the limit, and one search over all of the
+    row's text finds neither a NUL nor half of a surrogate pair (the separator cannot
+    make either). A row that fails this gets the full check with its per-field messages."""
+    texts: list[str] = []
+    for key, value in row.data.items():
+        texts.append(key)
+        if isinstance(value, str):
+            texts.append(value)
+        elif isinstance(value, dict):
+            return False
+        elif isinstance(value, list):
+            if any(isinstance(item, dict | list) for item in value):
+                return False
+            texts += [item for item in value if isinstance(item, str)]
+    for kind, value in row.identifiers:
+        texts += [kind, value]
+    if any(len(text) > MAX_TEXT_LENGTH for text in texts):
+        return False
+    return _SURROGATE_OR_NUL.search("\n".join(texts)) is None
 
 
 @dataclass(frozen=True)
@@ -297,23 +338,36 @@ def _import_rows(
     now: dt.datetime,
     progress: Progress | None,
 ) -> None:
-    """Rows in chunks: one query finds a chunk's registered paths; a row that changes
-    nothing is recognised without touching the database, new plain rows are registered
-    together (paths_register_many), and everything else — edits, retirements, owners,
-    tags, history — goes one at a time through the ordinary services."""
+    """Rows in chunks. First the database says which rows it already holds exactly as
+    stated (their content hash, services/import_staging.py): those cost no load and no
+    write beyond the run's stamp. One query loads the rest's registered paths; a row
+    that changes nothing is recognised by comparing fields (and its path gets its hash),
+    new plain rows are built by the rules of registering and inserted together, and
+    everything else (edits, retirements, owners, tags, history) goes one at a time
+    through the ordinary services. The dashboard's facts of every path the chunk wrote
+    are refreshed once per chunk, in the import's transaction."""
     teams: dict[str, Team | None] = {}
     done = 0
     for start in range(0, len(rows), CHUNK):
         chunk = rows[start : start + CHUNK]
         for row in chunk:
             _resolve_teams(row, teams)
-        registered = _registered(chunk)
         keys = Counter(_key(row) for row in chunk)
-        seen: set = set()
-        fresh: list[ImportRow] = []
+        # What each row states, before the defaults a new row gets (the steward).
+        digests = [import_digest(row.data, row.interactive_login) for row in chunk]
+        settled = unchanged_in_database(_staged(chunk, digests, keys, now), now=now)
+        if settled:  # a Counter keeps the zeros it is given: the run's counts would show one
+            report.counts["unchanged"] += len(settled)
+        registered = _registered([row for pos, row in enumerate(chunk) if pos not in settled])
+        seen: set = set(settled.values())
+        written: set = set()
+        hashes: dict[Any, str] = {}
+        fresh: list[tuple[ImportRow, str]] = []
         one_by_one: list[ImportRow] = []
         retired_listed: list[AccessPath] = []
-        for row in chunk:
+        for pos, row in enumerate(chunk):
+            if pos in settled:
+                continue
             existing = registered.get(_key(row))
             if existing is not None:
                 # The source reported it, whatever becomes of the row: a full sync must
@@ -333,27 +387,62 @@ def _import_rows(
                 retired_listed.append(existing)
             elif existing is not None and _unchanged(row, existing, now):
                 report.counts["unchanged"] += 1
+                # Compared once: next time the database recognises it.
+                hashes[existing.pk] = stored_hash(digests[pos], existing.version)
             elif existing is None and keys[_key(row)] == 1 and _plain_new(row, now):
-                fresh.append(row)
+                fresh.append((row, digests[pos]))
             else:
                 # Edits, retirements, owners, tags, history, a key listed twice (applied
                 # in file order): one at a time through the ordinary services.
                 one_by_one.append(row)
-        one_by_one += _register_fresh(actor, fresh, report, seen, now)
+        born = _register_fresh(actor, fresh, run, report, written, now)
+        one_by_one += [row for at, (row, _) in enumerate(fresh) if at not in born]
         for row in one_by_one:
-            _apply_one(actor, row, run, report, seen, now)
+            _apply_one(actor, row, run, report, seen, written, now)
         # -- identifiers: registry/services/identifiers.py records ImportRow.identifiers --
         for row, found in identifiers_import(
             actor=actor, rows=chunk, source=run.source_format, now=now
         ):
             _fail(report, row, found)
         # -- end identifiers --
-        _stamp(seen, run, now)
+        store_hashes(hashes)
+        written |= _stamp(seen, run, now)
+        seen |= {path_id for path_id in born.values() if path_id is not None}
         _still_listed(actor, retired_listed, run, report, now)
-        _suggest_owners(rules, chunk, seen, teams)
+        written |= _suggest_owners(rules, chunk, seen, teams)
+        if written:
+            refresh_facts(sorted(written, key=str), now=now)
         done += len(chunk)
         if progress is not None:
             progress(done, len(rows))
+
+
+def _staged(
+    chunk: list[ImportRow], digests: list[str], keys: Counter, now: dt.datetime
+) -> list[tuple[int, str, str, str, str]]:
+    """The rows the database may settle as unchanged: valid, still usable, listed once
+    in the chunk, keyed, and without a review date to carry over (whether it is newer
+    is compared field by field). The stated `created_via` goes along: it counts only
+    against a path whose origin is still unknown ("unknown" itself never changes one)."""
+    staged = []
+    for pos, row in enumerate(chunk):
+        system, external_id = _key(row)
+        if (
+            row.errors
+            or not isinstance(system, str)
+            or not isinstance(external_id, str)
+            or not system
+            or not external_id
+            or keys[(system, external_id)] != 1
+            or "last_attested_at" in row.data
+            or _gone(row, now)
+        ):
+            continue
+        created_via = row.data.get("created_via") or ""
+        if created_via == AccessPath.CreatedVia.UNKNOWN or not isinstance(created_via, str):
+            created_via = "" if created_via == AccessPath.CreatedVia.UNKNOWN else "?"
+        staged.append((pos, system, external_id, digests[pos], created_via))
+    return staged
 
 
 def _key(row: ImportRow) -> tuple:
@@ -416,34 +505,64 @@ def _plain_new(row: ImportRow, now: dt.datetime) -> bool:
 
 
 def _register_fresh(
-    actor: Actor, fresh: list[ImportRow], report: ImportReport, seen: set, now: dt.datetime
-) -> list[ImportRow]:
-    """Register the chunk's new plain rows together; returns the rows to retry one at a
-    time if a concurrent registration took one of their keys first."""
+    actor: Actor,
+    fresh: list[tuple[ImportRow, str]],
+    run: ImportRun,
+    report: ImportReport,
+    written: set,
+    now: dt.datetime,
+) -> dict[int, Any]:
+    """Register the chunk's new plain rows together: each built and validated by the
+    rules of registering (services.paths._new_path, as path_register does), inserted in
+    one statement (services/import_staging.py), audited in one append. They are born
+    with the run's stamp (one write per row, not an insert and then an update).
+    Returns {position in `fresh`: path id, or None when refused} for the rows it
+    settled; the others go one at a time, because a concurrent registration took their
+    key first."""
     if not fresh:
-        return []
-    datas: list[Mapping[str, Any]] = []
-    for row in fresh:
+        return {}
+    settled: dict[int, Any] = {}
+    policy = current_policy()
+    built: list[tuple[int, AccessPath, dict]] = []
+    for at, (row, digest) in enumerate(fresh):
         data = dict(row.data)
         if row.interactive_login is not None:
             data["interactive_login"] = row.interactive_login
-        datas.append(data)
-    try:
-        with transaction.atomic():
-            outcomes = paths_register_many(actor=actor, datas=datas, now=now)
-    except IntegrityError:
-        return fresh
-    for row, outcome in zip(fresh, outcomes, strict=True):
-        if isinstance(outcome, Invalid):
-            _fail(report, row, outcome.errors)
-        else:
-            report.counts["created"] += 1
-            seen.add(outcome.pk)
-    return []
+        try:
+            path, tags, revokers, changes = _new_path(actor, data, now=now, policy=policy)
+        except Invalid as exc:
+            _fail(report, row, exc.errors)
+            settled[at] = None
+            continue
+        if tags or revokers:  # _plain_new lets no row with tags or revoker teams through
+            raise ValueError("a plain new row has no tags or revoker teams")
+        if _unchanged(row, path, now):
+            # Holds exactly what the row states: the next import of it is settled in
+            # the database.
+            path.content_hash = stored_hash(digest, path.version)
+        path.import_source, path.last_import_run, path.last_seen_at = run.source_format, run, now
+        built.append((at, path, changes))
+    inserted = insert_new_paths([path for _, path, _ in built])
+    entries: list[AuditEntry] = []
+    for at, path, changes in built:
+        if path.pk not in inserted:
+            continue
+        report.counts["created"] += 1
+        settled[at] = path.pk
+        written.add(path.pk)
+        entries.append(AuditEntry(action="access_path.registered", obj=path, changes=changes))
+    audit_record_many(actor=actor, now=now, entries=entries)
+    return settled
 
 
 def _apply_one(
-    actor: Actor, row: ImportRow, run: ImportRun, report: ImportReport, seen: set, now
+    actor: Actor,
+    row: ImportRow,
+    run: ImportRun,
+    report: ImportReport,
+    seen: set,
+    written: set,
+    now: dt.datetime,
 ) -> None:
     try:
         with transaction.atomic():
@@ -456,11 +575,14 @@ def _apply_one(
         report.counts[outcome] += 1
         if path is not None:
             seen.add(path.pk)
+            if outcome != "unchanged":
+                written.add(path.pk)
 
 
-def _suggest_owners(rules: list[OwnerRule], chunk: list[ImportRow], seen: set, teams: dict) -> None:
+def _suggest_owners(rules: list[OwnerRule], chunk: list[ImportRow], seen: set, teams: dict) -> set:
     """Point the chunk's unowned paths at the team the owner rules suggest. Bookkeeping
-    like the stamp (no version bump); the run's audit event records the import."""
+    like the stamp (no version bump); the run's audit event records the import. Returns
+    the ids of the paths whose suggestion changed."""
     hints = {(r.data.get("system"), r.data.get("external_id")): r.hints for r in chunk}
     unowned = AccessPath.objects.filter(
         pk__in=seen, state__in=(AccessPath.State.UNOWNED, AccessPath.State.CLAIM_PENDING)
@@ -483,15 +605,25 @@ def _suggest_owners(rules: list[OwnerRule], chunk: list[ImportRow], seen: set, t
         AccessPath.objects.filter(pk__in=pks).update(
             suggested_owner=_team(slug, teams) if slug else None, suggestion_reason=reason
         )
+    return {pk for pks in changes.values() for pk in pks}
 
 
-def _stamp(path_ids: set, run: ImportRun, now: dt.datetime) -> None:
+def _stamp(path_ids: set, run: ImportRun, now: dt.datetime) -> set:
     """Bookkeeping, not a change of the record: no version bump, no audit event (the
-    run's own event and its counts record the import)."""
+    run's own event and its counts record the import). Returns the paths seen again
+    after a full sync had missed them (their `not_seen_since` clears: a dashboard fact)."""
+    if not path_ids:
+        return set()
+    back = set(
+        AccessPath.objects.filter(pk__in=path_ids, not_seen_since__isnull=False).values_list(
+            "pk", flat=True
+        )
+    )
     AccessPath.objects.filter(pk__in=path_ids).update(
         import_source=run.source_format, last_import_run=run, last_seen_at=now,
         not_seen_since=None,
     )  # fmt: skip
+    return back
 
 
 def _still_listed(
@@ -515,12 +647,19 @@ def _flag_not_seen(run: ImportRun, now: dt.datetime) -> int:
     systems = set(AccessPath.objects.filter(last_import_run=run).values_list("system", flat=True))
     if run.system:
         systems.add(run.system)
-    return (
+    missing = list(
         AccessPath.objects.filter(live_q(now), import_source=run.source_format)
         .filter(system__in=systems, not_seen_since__isnull=True)
         .exclude(last_import_run=run)
-        .update(not_seen_since=now)
+        .values_list("pk", flat=True)
     )
+    for start in range(0, len(missing), CHUNK):
+        ids = missing[start : start + CHUNK]
+        AccessPath.objects.filter(pk__in=ids, not_seen_since__isnull=True).update(
+            not_seen_since=now
+        )
+        refresh_facts(ids, now=now)
+    return len(missing)
 
 
 def _fail(report: ImportReport, row: ImportRow, found: Mapping[str, list[str]]) -> None:

@@ -43,6 +43,8 @@ from registry.services._common import (
     save_path,
 )
 from registry.services.change_requests import hold_for_approval
+from registry.services.expiry import expire_locked
+from registry.services.tallies import refresh_facts
 
 REGISTER_FIELDS = EDITABLE_FIELDS | {"owner_team", "tags", "revoker_teams"}
 UPDATE_FIELDS = EDITABLE_FIELDS | {"tags", "revoker_teams"}
@@ -267,6 +269,7 @@ def path_register(
         _set_tags(path, tags)
     if revokers:
         path.revoker_teams.set(revokers)
+    refresh_facts([path.pk], now=now)
     audit_record(actor=actor, action="access_path.registered", obj=path, now=now, changes=changes)
     if wanted:
         identifier_rules.apply_identifiers(
@@ -300,6 +303,7 @@ def paths_register_many(
         entries.append(AuditEntry(action="access_path.registered", obj=path, changes=changes))
     created = [o for o in outcomes if isinstance(o, AccessPath)]
     AccessPath.objects.bulk_create(created)
+    refresh_facts([path.pk for path in created], now=now)
     audit_record_many(actor=actor, now=now, entries=entries)
     return outcomes
 
@@ -517,18 +521,8 @@ def path_expire(
     expiry = locked.expires_at
     if expiry is None:  # never: a live-state path with no expiry is live
         raise InvalidTransition(errors.NOT_YET_EXPIRED)
-    change_log = save_path(
-        locked, {"state": AccessPath.State.EXPIRED, "state_changed_at": now}, now=now
-    )
-    close_open_requests(locked, actor=actor, now=now, why="The path expired.")
-    audit_record(
-        actor=actor,
-        action="access_path.expired",
-        obj=locked,
-        now=now,
-        changes=change_log,
-        reason=f"Expiry {expiry.isoformat()} reached.",
-    )
+    # What expiring does has one home, shared with the sweep's batches.
+    audit_record_many(actor=actor, now=now, entries=expire_locked(locked, actor=actor, now=now))
     if publish:
         publish_path_event(
             locked, Notification.Reason.EVENT_EXPIRED, cycle=expiry, occurred_at=expiry, now=now

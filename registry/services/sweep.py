@@ -1,13 +1,26 @@
 """The sweep: find what is due, remind, climb the escalation ladder, expire.
 
-Idempotent and safe on any number of concurrent workers:
-- reminders carry no state of their own; the outbox's unique key (recipient, path,
-  reason, cycle, stage) makes a second or concurrent sweep add nothing;
-- state changes (escalation, expiry) claim their rows with SELECT … FOR UPDATE SKIP
-  LOCKED and write by compare-and-set, so each path is advanced by exactly one worker,
-  and its notifications are queued in that worker's transaction;
-- work goes in short batches, rows in id order, and the audit append comes last in each
-  batch, so concurrent sweeps never hold locks in an order that could deadlock.
+Set-based, so its cost follows the work due, not the estate (issue 15):
+- state changes (escalation, lapse, expiry) claim a batch of rows with SELECT … FOR
+  UPDATE SKIP LOCKED (services/_common.claimed_batches) and write the whole batch in a
+  few statements: one UPDATE for the batch's new ladder stages, services/expiry.py's
+  statements for expiries (the same effects as path_expire, which shares them), the
+  dashboard's facts refreshed for the batch (services/tallies.refresh_facts), the
+  batch's notices in one or two multi-row INSERTs and its audit events in one append
+  (one chain-head lock, the chain computed in one pass);
+- reminders carry no state of their own: each is due while the outbox holds nothing for
+  its (path, reason, cycle, stage). The queries leave out in SQL what was already queued
+  (an anti-join on the outbox), stream what is left in keyset pages (memory stays flat),
+  and write it with INSERT … ON CONFLICT DO NOTHING, so a run with nothing new writes
+  nothing and a concurrent one adds nothing twice;
+- the number of queries depends on the number of batches, never on the rows in them
+  (tests/services/test_sweep_bulk.py counts them).
+
+Idempotent and safe on any number of concurrent workers: each claimed path is advanced
+by exactly one worker and its notices queued in that worker's transaction; rows go in
+id order and the audit append comes last in each batch, so concurrent sweeps never hold
+locks in an order that could deadlock. The beat task still runs one at a time
+(services/sweep_schedule.py: an advisory lock; a run that finds it taken says so).
 
 Time it can trust: a live run (no `now` given) first compares this process's clock with
 the database's (registry/runtime/clock.py) and, when they disagree by more than
@@ -21,14 +34,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections import Counter
-from collections.abc import Iterable
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
 
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Case, Exists, IntegerField, OuterRef, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from registry.audit import AuditEntry, audit_record_many
@@ -37,16 +50,17 @@ from registry.notifications.events import EVENT_FIELDS, event_notices
 from registry.notifications.outbox import Notice, queue
 from registry.rules import status
 from registry.rules.actors import Actor
-from registry.rules.errors import ServiceError
 from registry.rules.policies import Policy, current_policy
 from registry.rules.recipients import who_hears
 from registry.rules.status import LADDER_STAGE_LAPSED
 from registry.runtime.clock import Clock, ClockReading, read_clocks
+from registry.selectors.tallies import tally_is_current
 from registry.services._common import claimed_batches, in_batches
+from registry.services.expiry import EXPIRY_FIELDS, expire_rows
 from registry.services.incident_ladder import climb_incident_ladder
 from registry.services.job_ticks import job_details
-from registry.services.paths import path_expire
 from registry.services.source_sweep import source_unconfirmed
+from registry.services.tallies import fold_tally, rebuild_tallies, refresh_due_facts, refresh_facts
 
 Reason = Notification.Reason
 State = AccessPath.State
@@ -146,6 +160,7 @@ def _sweep_at(now: dt.datetime, *, dry_run: bool) -> dict[str, Any]:
         _waiting_transfers,
         climb_incident_ladder,
         source_unconfirmed,
+        _tally,
     )
     if dry_run:
         # Do everything, then roll it all back: the counts are exactly what a real run
@@ -215,37 +230,62 @@ PATH_FIELDS = EVENT_FIELDS
 # --- steps: each selects with a predicate of rules/status.py ---------------------------
 
 
+def _tally(run: _Run) -> None:
+    """Keep the dashboard's tally cheap to read (services/tallies.py): reclassify the
+    paths whose facts ran out since the last run and fold the deltas; rebuild when the
+    rules or the policy changed (reads count directly until then). Last, so it sees
+    what the steps above changed."""
+    if not tally_is_current(run.policy):
+        run.summary["tally_rebuilt"] += rebuild_tallies(now=run.now)
+        return
+    reclassified = refresh_due_facts(now=run.now)
+    if reclassified:
+        run.summary["facts_reclassified"] += reclassified
+    folded = fold_tally()
+    if folded:
+        run.summary["tally_rows_folded"] += folded
+
+
 def _expire(run: _Run) -> None:
-    """Mark paths past their expiry as expired; tell the owner; publish the event."""
+    """Mark paths past their expiry as expired (services/expiry.py: the same effects as
+    path_expire, a batch at a time); tell the owner; publish the event."""
     due = AccessPath.objects.filter(status.expiry_due_q(run.now))
-    for rows in claimed_batches(due, (*PATH_FIELDS, "expires_at")):
-        notices, expired = [], []
+    for rows in claimed_batches(due, (*PATH_FIELDS, *EXPIRY_FIELDS)):
+        entries = expire_rows(rows, actor=run.actor, now=run.now)
+        run.summary["expired"] += len(rows)
+        notices = []
         for row in rows:
-            try:
-                path_expire(
-                    actor=run.actor, path=AccessPath(pk=row["id"]), now=run.now, publish=False
-                )
-            except ServiceError:
-                continue  # another worker expired it between our read and our lock
-            expired.append(row)
-            run.summary["expired"] += 1
             expires = row["expires_at"]
             notices += _tell(run, row, Reason.EXPIRED, expires, 0, expired_at=expires.isoformat())
         run.notify(notices, "notifications_queued")
         expiry = itemgetter("expires_at")
-        run.publish(_event_notices(run, expired, Reason.EVENT_EXPIRED, expiry, 0, expiry))
+        run.publish(_event_notices(run, rows, Reason.EVENT_EXPIRED, expiry, 0, expiry))
+        # Last: the chain head is the lock every writer shares.
+        audit_record_many(actor=run.actor, now=run.now, entries=entries)
 
 
-def _escalate(run: _Run, rows: list[dict], stages: dict, reasons: dict) -> None:
-    """Record the new stage of each claimed row (compare-and-set) with its audit events."""
+def _advance(run: _Run, rows: list[dict], stages: dict) -> None:
+    """Move the claimed rows to their new stages: one UPDATE for the batch, whatever its
+    size and its mix of stages."""
+    ids = [row["id"] for row in rows]
+    by_target: dict[int, list[Any]] = defaultdict(list)
+    for row in rows:
+        by_target[stages[row["id"]]].append(row["id"])
+    target = Case(
+        *(When(pk__in=members, then=Value(stage)) for stage, members in sorted(by_target.items())),
+        output_field=IntegerField(),
+    )
+    updated = AccessPath.objects.filter(pk__in=ids).order_by().update(escalation_stage=target)
+    if updated != len(ids):  # pragma: no cover - the rows are locked by us
+        raise RuntimeError("escalation update missed rows locked by this sweep")
+    refresh_facts(ids, now=run.now)
+
+
+def _audit_escalations(run: _Run, rows: list[dict], stages: dict, reasons: dict) -> None:
+    """The batch's escalation events, in one append (one chain-head lock per batch)."""
     entries = []
     for row in rows:
         target = stages[row["id"]]
-        updated = AccessPath.objects.filter(
-            pk=row["id"], escalation_stage=row["escalation_stage"]
-        ).update(escalation_stage=target)
-        if updated != 1:  # pragma: no cover - the row is locked by us
-            raise RuntimeError("escalation compare-and-set failed on a locked row")
         action = "access_path.lapsed" if target == LADDER_STAGE_LAPSED else "access_path.escalated"
         entries.append(
             AuditEntry(
@@ -268,19 +308,17 @@ def _offboarded(run: _Run) -> None:
     """NHI1: an owning team that is inactive or empty lapses its paths at once."""
     due = AccessPath.objects.filter(status.offboarded_due_q(run.now))
     fields = (*PATH_FIELDS, "next_review_at", "escalation_stage")
+    why = "The owning team is inactive or has no members."
     for rows in claimed_batches(due, fields):
+        stages = {row["id"]: LADDER_STAGE_LAPSED for row in rows}
+        _advance(run, rows, stages)
         notices = []
         for row in rows:
             cycle = row["next_review_at"]
             notices += _tell(run, row, Reason.OWNER_UNACCOUNTABLE, cycle, LADDER_STAGE_LAPSED)
         run.notify(notices, "notifications_queued")
         _publish_lapsed(run, rows)
-        _escalate(
-            run,
-            rows,
-            {row["id"]: LADDER_STAGE_LAPSED for row in rows},
-            {row["id"]: "The owning team is inactive or has no members." for row in rows},
-        )
+        _audit_escalations(run, rows, stages, {row["id"]: why for row in rows})
         run.summary["lapsed"] += len(rows)
 
 
@@ -303,23 +341,96 @@ def _climb_ladder(run: _Run) -> None:
                 run.summary["lapsed"] += 1
             reasons[row["id"]] = f"Review overdue since {cycle.isoformat()}."
             run.summary[f"escalated_to_stage_{stage}"] += 1
+        _advance(run, rows, stages)
         run.notify(notices, "notifications_queued")
         _publish_lapsed(run, lapsed)
-        _escalate(run, rows, stages, reasons)
+        _audit_escalations(run, rows, stages, reasons)
+
+
+# --- reminders: only what has not been told yet ---------------------------------------
+#
+# A reminder carries no state of its own: it is due while no notification exists for
+# its (path, reason, cycle, stage). The queries below leave out, in SQL, every one that
+# was already queued (an anti-join on the outbox by path, the notification_by_path
+# index), so a run's cost follows what is new, not the backlog; the outbox's unique key
+# still guards against a concurrent run queuing the same rows. Who hears it is decided
+# per batch by rules/recipients.py (its one home), when the notice is written.
+
+
+@dataclass(frozen=True)
+class Band:
+    """The rows of a due query that get the same (reason, stage) at `now`."""
+
+    q: Q
+    reason: str
+    stage: int
+
+
+def reminder_bands(run: Any, date_field: str, reason: str) -> list[Band]:
+    """Split the reminder window by offset: a date `d` days away or less (and more than
+    the next smaller offset) gets the `d`-day reminder. The stage of each band is the
+    one Policy.reminder_offset_for gives for its upper bound (its one home);
+    tests/services/test_sweep_bulk.py checks the bands agree with it at every point."""
+    bands, lower = [], run.now
+    for days in sorted(set(run.policy.reminder_offsets_days)):
+        upper = run.now + dt.timedelta(days=days)
+        stage = run.policy.reminder_offset_for(upper - run.now)
+        q = Q(**{f"{date_field}__gt": lower, f"{date_field}__lte": upper})
+        bands.append(Band(q, reason, stage))
+        lower = upper
+    return bands
+
+
+def unowned_bands(run: Any) -> list[Band]:
+    """Unowned since before the unclaimed line: escalated; since after: first notice.
+    The (reason, stage) of each side is status.unowned_notice's at that side."""
+    line = run.now - dt.timedelta(days=run.policy.unclaimed_escalation_days)
+    late = status.unowned_notice(line, run.now, run.policy)
+    early = status.unowned_notice(run.now, run.now, run.policy)
+    return [
+        Band(Q(state_changed_at__lte=line), *late),
+        Band(Q(state_changed_at__gt=line), *early),
+    ]
+
+
+def not_told_q(reason: str, stage: int, *, cycle: str, path: str = "pk") -> Q:
+    """No notification yet about the row's path for (reason, cycle, stage)."""
+    told = Notification.objects.filter(
+        path_id=OuterRef(path), reason=reason, cycle=OuterRef(cycle), stage=stage
+    )
+    return ~Q(Exists(told))
+
+
+def _remind(
+    run: _Run,
+    qs: QuerySet,
+    bands: list[Band],
+    cycle: str,
+    fields: tuple[str, ...],
+    counter: str,
+    notices_of: Callable[[dict, Band], list[Notice]],
+    path: str = "pk",
+) -> None:
+    """Stream each band's rows that were not told yet, a batch at a time (read-only
+    keyset pages: memory stays flat), and queue each batch in its own transaction."""
+    for band in bands:
+        due = qs.filter(band.q).filter(not_told_q(band.reason, band.stage, cycle=cycle, path=path))
+        for rows in in_batches(due, fields):
+            notices = [notice for row in rows for notice in notices_of(row, band)]
+            with transaction.atomic():
+                run.notify(notices, counter)
 
 
 def _reminders(run: _Run, qs: QuerySet, date_field: str, reason: str) -> None:
-    for rows in in_batches(qs, (*PATH_FIELDS, date_field)):
-        notices = []
-        for row in rows:
-            when = row[date_field]
-            offset = run.policy.reminder_offset_for(when - run.now)
-            if offset is not None:
-                notices += _tell(
-                    run, row, reason, when, offset, due_at=when.isoformat(), days_before=offset
-                )
-        with transaction.atomic():
-            run.notify(notices, "reminders_queued")
+    def notices_of(row: dict, band: Band) -> list[Notice]:
+        when = row[date_field]
+        return _tell(
+            run, row, reason, when, band.stage, due_at=when.isoformat(), days_before=band.stage
+        )
+
+    bands = reminder_bands(run, date_field, reason)
+    fields = (*PATH_FIELDS, date_field)
+    _remind(run, qs, bands, date_field, fields, "reminders_queued", notices_of)
 
 
 def _review_reminders(run: _Run) -> None:
@@ -334,15 +445,15 @@ def _expiry_reminders(run: _Run) -> None:
 
 def _unowned(run: _Run) -> None:
     """Unowned paths: the steward and security are told; unclaimed after N days, again."""
+
+    def notices_of(row: dict, band: Band) -> list[Notice]:
+        since = row["state_changed_at"]
+        return _tell(run, row, band.reason, since, band.stage, unowned_since=since.isoformat())
+
     unowned = AccessPath.objects.filter(status.unowned_live_q(run.now))
-    for rows in in_batches(unowned, (*PATH_FIELDS, "state_changed_at")):
-        notices = []
-        for row in rows:
-            since = row["state_changed_at"]
-            reason, stage = status.unowned_notice(since, run.now, run.policy)
-            notices += _tell(run, row, reason, since, stage, unowned_since=since.isoformat())
-        with transaction.atomic():
-            run.notify(notices, "notifications_queued")
+    fields = (*PATH_FIELDS, "state_changed_at")
+    bands = unowned_bands(run)
+    _remind(run, unowned, bands, "state_changed_at", fields, "notifications_queued", notices_of)
 
 
 def _waiting(run: _Run, qs: QuerySet, reason: str) -> None:
@@ -352,20 +463,20 @@ def _waiting(run: _Run, qs: QuerySet, reason: str) -> None:
     )  # fmt: skip
     if qs.model is Transfer:
         fields = (*fields, "to_team_id")
-    for rows in in_batches(qs, fields):
-        notices = []
-        for row in rows:
-            path_row = {
-                "id": row["path_id"],
-                "name": row["path__name"],
-                "system": row["path__system"],
-                "environment": row["path__environment"],
-                "to_team_id": row.get("to_team_id"),
-            }
-            since = row["created_at"]
-            notices += _tell(run, path_row, reason, since, 0, waiting_since=since.isoformat())
-        with transaction.atomic():
-            run.notify(notices, "notifications_queued")
+
+    def notices_of(row: dict, band: Band) -> list[Notice]:
+        path_row = {
+            "id": row["path_id"],
+            "name": row["path__name"],
+            "system": row["path__system"],
+            "environment": row["path__environment"],
+            "to_team_id": row.get("to_team_id"),
+        }
+        since = row["created_at"]
+        return _tell(run, path_row, reason, since, 0, waiting_since=since.isoformat())
+
+    bands = [Band(Q(), reason, 0)]
+    _remind(run, qs, bands, "created_at", fields, "notifications_queued", notices_of, "path_id")
 
 
 def _waiting_claims(run: _Run) -> None:

@@ -28,6 +28,7 @@ from registry.services._common import (
     require_text,
     resolve_now,
 )
+from registry.services.tallies import refresh_team_facts
 
 CHANNEL_FIELDS = frozenset(
     {"email", "slack_webhook_url", "teams_webhook_url", "event_webhook_url", "event_webhook_secret"}
@@ -188,6 +189,7 @@ def _set_active(actor: Actor, team: Team, active: bool, reason: str, now: dt.dat
             errors.TEAM_ALREADY_ACTIVE if active else errors.TEAM_ALREADY_INACTIVE
         )
     team.refresh_from_db()
+    refresh_team_facts([team.pk], now=now)  # NHI1: its paths lapse, or stop lapsing
     audit_record(
         actor=actor,
         action="team.reactivated" if active else "team.deactivated",
@@ -243,11 +245,14 @@ def membership_add(
         raise Invalid.single("role", f"Choose one of: {', '.join(Membership.Role.values)}.")
     if Membership.objects.filter(team=team, user=user, ended_at__isnull=True).exists():
         raise InvalidTransition(errors.ALREADY_MEMBER)
+    was_empty = not _has_members(team.pk)
     try:
         with transaction.atomic():
             membership = Membership.objects.create(team=team, user=user, role=role, started_at=now)
     except IntegrityError as exc:
         raise InvalidTransition(errors.ALREADY_MEMBER) from exc
+    if was_empty:  # NHI1: somebody answers for its paths again
+        refresh_team_facts([team.pk], now=now)
     audit_record(
         actor=actor,
         action="membership.added",
@@ -261,6 +266,10 @@ def membership_add(
     )
     actor.invalidate()
     return membership
+
+
+def _has_members(team_id: int) -> bool:
+    return Membership.objects.filter(team_id=team_id, ended_at__isnull=True).exists()
 
 
 def _lock_current_membership(membership: Membership) -> Membership:
@@ -312,6 +321,8 @@ def membership_end(
     locked = _lock_current_membership(membership)
     Membership.objects.filter(pk=locked.pk, ended_at__isnull=True).update(ended_at=now)
     locked.ended_at = now
+    if not _has_members(locked.team_id):  # NHI1: nobody answers for its paths any more
+        refresh_team_facts([locked.team_id], now=now)
     audit_record(
         actor=actor,
         action="membership.ended",

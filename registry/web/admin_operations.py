@@ -1,12 +1,21 @@
 """Admin pages for what running the registry keeps (stored files, background exports,
-job ticks): read-only, for operators looking into a stuck import or export. A file's
-bytes are never shown: an upload may hold anything its author pasted."""
+job ticks, the dashboard's tally): read-only, for operators looking into a stuck import
+or export or a figure. A file's bytes are never shown: an upload may hold anything its
+author pasted."""
 
 from __future__ import annotations
 
 from django.contrib import admin
 
-from registry.models import ExportRun, FileChunk, JobTick, StoredFile
+from registry.models import (
+    ExportRun,
+    FileChunk,
+    JobTick,
+    PathFacts,
+    PathTally,
+    StoredFile,
+    TallyVersion,
+)
 from registry.web.admin import ReadOnlyAdmin
 
 
@@ -34,3 +43,20 @@ class ExportRunAdmin(ReadOnlyAdmin):
 class JobTickAdmin(ReadOnlyAdmin):
     list_display = ["name", "last_started_at", "last_finished_at", "last_succeeded_at",
                     "last_error"]  # fmt: skip
+
+
+@admin.register(PathFacts)
+class PathFactsAdmin(ReadOnlyAdmin):
+    # One row per path: ReadOnlyAdmin never counts the table; no filter scans it.
+    list_display = ["path", "status", "team_key", "flags", "quality", "valid_until"]
+
+
+@admin.register(PathTally)
+class PathTallyAdmin(ReadOnlyAdmin):
+    # No list_filter: status has no fixed choices, a filter would scan the table.
+    list_display = ["team_key", "status", "paths", "violating", "expiring", "not_seen"]
+
+
+@admin.register(TallyVersion)
+class TallyVersionAdmin(ReadOnlyAdmin):
+    list_display = ["name", "fingerprint", "rebuilt_at"]

@@ -11,7 +11,10 @@ from typing import TypeVar
 
 from django import forms
 from django.db import models
+from django.urls import reverse
 from django.utils.datastructures import MultiValueDict
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
 from registry.importers.formats import FORMATS
 from registry.models import AccessPath, Attestation, Notification, PolicyException, Team
@@ -42,6 +45,55 @@ class TeamChoiceField(forms.ModelChoiceField):
 
     def label_from_instance(self, obj: Team) -> str:
         return obj.name
+
+
+# The inventory's team filters: typed as a slug, with suggestions loaded as one types.
+TEAM_FILTERS = ("owner_team", "steward_team")
+TEAM_SUGGESTIONS = 20
+
+
+def suggestions_id(name: str) -> str:
+    return f"{name}-suggestions"
+
+
+class TeamSuggestInput(forms.TextInput):
+    """A team's slug typed into a text input, with a <datalist> of matching teams that the
+    page loads from `url` as one types (HTMX; the view answers the request whose HX-Target
+    is the list). Not a dropdown of every team: rendering a couple of hundred options was
+    half of a page's time. Without JavaScript it is a plain text input for the slug."""
+
+    def __init__(self, *, name: str, url: str, hint: str = "") -> None:
+        target = suggestions_id(name)
+        attrs = {
+            "list": target,
+            "autocomplete": "off",
+            "spellcheck": "false",
+            "hx-get": url,
+            "hx-trigger": "focus once, input changed delay:250ms",
+            "hx-target": f"#{target}",
+            "hx-select": f"#{target}",
+            "hx-swap": "outerHTML",
+            # Not an enclosing form's (inherited) URL push and page swap.
+            "hx-push-url": "false",
+            "hx-sync": "this:replace",
+        }
+        if hint:
+            attrs["aria-describedby"] = hint
+        super().__init__(attrs=attrs)
+        self.list_id = target
+
+    def render(self, name, value, attrs=None, renderer=None) -> SafeString:
+        field = super().render(name, value, attrs, renderer)
+        return format_html('{}<datalist id="{}"></datalist>', field, self.list_id)
+
+
+def inventory_filter_form(form: forms.Form, *, url: str) -> forms.Form:
+    """The FilterSet's form as the inventory renders it: each team filter a
+    TeamSuggestInput. The value sent stays the slug, which the FilterSet checks as
+    before (an unknown one is refused)."""
+    for name in TEAM_FILTERS:
+        form.fields[name].widget = TeamSuggestInput(name=name, url=url, hint=f"{name}-hint")
+    return form
 
 
 class UTCDateTimeInput(forms.DateTimeInput):
@@ -166,10 +218,20 @@ class TransferForm(PageForm):
 
     def __init__(self, *args, path: AccessPath, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        teams = Team.objects.filter(is_active=True)
-        if path.owner_team_id is not None:
-            teams = teams.exclude(pk=path.owner_team_id)
-        _field(self, "to_team", TeamChoiceField).queryset = teams
+        field = _field(self, "to_team", TeamChoiceField)
+        field.queryset = transfer_targets(path)
+        # The path page answers the suggestions (web/views/paths.py path_detail).
+        url = reverse("registry:path-detail", args=[path.pk])
+        field.widget = TeamSuggestInput(name="to_team", url=url)
+        field.help_text = "The receiving team's short name (slug); matching teams are suggested."
+
+
+def transfer_targets(path: AccessPath) -> models.QuerySet[Team]:
+    """The teams a path may be offered to: active ones other than its owner."""
+    teams = Team.objects.filter(is_active=True)
+    if path.owner_team_id is not None:
+        teams = teams.exclude(pk=path.owner_team_id)
+    return teams
 
 
 class RevokeForm(PageForm):

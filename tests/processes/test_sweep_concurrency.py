@@ -1,7 +1,9 @@
-"""Four `manage.py sweep` processes at once over 5,000 due paths (PostgreSQL only).
+"""Four `manage.py sweep` processes at once over 5,000 due paths, 300 past their expiry
+(some with a transfer waiting) and 300 unowned (PostgreSQL only).
 
-The sweep claims escalations with SELECT … FOR UPDATE SKIP LOCKED and compare-and-set,
-and relies on the outbox's unique key for reminders. Run concurrently in separate
+The sweep claims escalations and expiries in batches with SELECT … FOR UPDATE SKIP
+LOCKED and writes each batch set-based; reminders skip what is already queued and rely on
+the outbox's unique key against a concurrent run. Run concurrently in separate
 processes (separate connections, real clocks), together they must queue exactly what
 one sweep would: every expected notification once, none twice, each escalated path
 advanced once with one audit event, an intact audit chain, and a later sweep with
@@ -32,7 +34,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from registry.audit import verify_chain
-from registry.models import AccessPath, AuditEvent, Notification
+from registry.models import AccessPath, AuditEvent, Notification, Transfer
 from registry.rules.policies import current_policy
 from tests.conftest import JUSTIFICATION, TICKET
 
@@ -43,6 +45,7 @@ SWEEPERS = 4
 TIMEOUT_SECONDS = 600
 MARGIN = dt.timedelta(hours=1)
 DAY = dt.timedelta(days=1)
+HOUR = dt.timedelta(hours=1)
 
 # (label, count, due date relative to now: [earliest, latest]); each range keeps MARGIN
 # from the thresholds of the default policy (reminders 14/7/1 days before, ladder 0/3/7/14
@@ -57,6 +60,10 @@ LAYOUT = [
     ("stage_4", 1_100, (-60 * DAY, -14 * DAY - MARGIN)),
 ]
 QUEUED_KEYS = ("notifications_queued", "reminders_queued", "events_queued")
+# Owned paths past their expiry (a day to a month ago), every third with a transfer to
+# the data team waiting; unowned paths stewarded by platform, unowned for two days.
+EXPIRING = 300
+UNOWNED = 300
 
 
 def database_url() -> str:
@@ -147,13 +154,66 @@ def lay_out_paths(payments, now: dt.datetime) -> dict[str, str]:
     return groups
 
 
-def expected_notifications(policy, now, paths, teams) -> tuple[set[tuple], dict[str, int]]:
+def lay_out_expiring_and_unowned(teams, now: dt.datetime) -> dict[str, str]:
+    """The bulk expiry's and the unowned notices' share of the estate."""
+    now = now.replace(microsecond=0)
+    paths, groups, transfers = [], {}, []
+    common = {
+        "kind": AccessPath.Kind.SERVICE_ACCOUNT, "system": "gcp",
+        "environment": AccessPath.Environment.PROD, "risk_tier": AccessPath.RiskTier.LOW,
+        "review_interval_days": 365, "created_at": now - 200 * DAY,
+        "updated_at": now - 200 * DAY,
+    }  # fmt: skip
+    for index in range(EXPIRING):
+        path = AccessPath(
+            name=f"sweep-expiring-{index:05d}", external_id=f"sweep-expiring-{index:05d}",
+            owner_team=teams.payments, justification=JUSTIFICATION, ticket_url=TICKET,
+            expires_at=now - DAY - index * dt.timedelta(hours=2),
+            next_review_at=now + 100 * DAY, state=AccessPath.State.ACTIVE,
+            state_changed_at=now - 200 * DAY, **common,
+        )  # fmt: skip
+        paths.append(path)
+        groups[str(path.pk)] = "expiring"
+        if index % 3 == 0:
+            transfers.append(
+                Transfer(
+                    path=path,
+                    from_team=teams.payments,
+                    to_team=teams.data,
+                    requested_by_label="lee",
+                    reason="The data team now runs the export.",
+                    created_at=now - HOUR,
+                )
+            )
+    for index in range(UNOWNED):
+        path = AccessPath(
+            name=f"sweep-unowned-{index:05d}", external_id=f"sweep-unowned-{index:05d}",
+            steward_team=teams.platform, state=AccessPath.State.UNOWNED,
+            state_changed_at=now - 2 * DAY, **common,
+        )  # fmt: skip
+        paths.append(path)
+        groups[str(path.pk)] = "unowned"
+    AccessPath.objects.bulk_create(paths, batch_size=1_000)
+    Transfer.objects.bulk_create(transfers)
+    return groups
+
+
+def expected_notifications(policy, now, paths, teams, groups) -> tuple[set[tuple], dict[str, int]]:
     """What one sweep at `now` queues for these paths, and each path's ladder stage."""
     payments, security = teams.payments.pk, teams.security.pk
     expected: set[tuple] = set()
     stages: dict[str, int] = {}
-    for path_id, due in paths:
+    for path_id, due, expires, since in paths:
         key = str(path_id)
+        if groups[key] == "expiring":
+            expected.add((payments, "members", "email", key, "expired", expires, 0))
+            stages[key] = 0
+            continue
+        if groups[key] == "unowned":
+            expected.add((security, "members", "email", key, "unowned", since, 0))
+            expected.add((teams.platform.pk, "members", "email", key, "unowned", since, 0))
+            stages[key] = 0
+            continue
         if due > now:
             offset = policy.reminder_offset_for(due - now)
             expected.add((payments, "members", "email", key, "review_reminder", due, offset))
@@ -183,6 +243,8 @@ def test_four_concurrent_sweep_processes_queue_everything_exactly_once(personas)
     setup_now = timezone.now()
     groups = lay_out_paths(teams.payments, setup_now)
     assert len(groups) == PATHS
+    groups |= lay_out_expiring_and_unowned(teams, setup_now)
+    assert teams.platform.email and not teams.platform.slack_webhook_url
     audit_before = AuditEvent.objects.count()
 
     started = time.monotonic()
@@ -194,8 +256,12 @@ def test_four_concurrent_sweep_processes_queue_everything_exactly_once(personas)
     now = timezone.now()
     assert now - setup_now < MARGIN, "the run took longer than the layout's margin"
 
-    paths = list(AccessPath.objects.values_list("id", "next_review_at"))
-    expected, stages = expected_notifications(policy, now, paths, teams)
+    paths = list(
+        AccessPath.objects.values_list("id", "next_review_at", "expires_at", "state_changed_at")
+    )
+    # Unowned paths' notices name when they became unowned (the sweep leaves that alone);
+    # expired ones' name their expiry.
+    expected, stages = expected_notifications(policy, now, paths, teams, groups)
     # The margins hold: every path is in the group it was laid out for.
     for path_id, stage in stages.items():
         label = groups[path_id]
@@ -203,7 +269,7 @@ def test_four_concurrent_sweep_processes_queue_everything_exactly_once(personas)
             assert stage == int(label.removeprefix("stage_")), (path_id, label)
         else:
             assert stage == 0, (path_id, label)
-    for path_id, due in paths:
+    for path_id, due, *_ in paths:
         if groups[str(path_id)].startswith("reminder_"):
             offset = int(groups[str(path_id)].removeprefix("reminder_"))
             assert policy.reminder_offset_for(due - now) == offset
@@ -234,8 +300,10 @@ def test_four_concurrent_sweep_processes_queue_everything_exactly_once(personas)
     for summary in summaries:
         totals.update({k: v for k, v in summary.items() if k != "dry_run"})
     stage_counts = Counter(stages.values())
-    assert totals["reminders_queued"] == stage_counts[0]
-    assert totals["notifications_queued"] == len(expected) - stage_counts[0]
+    reminders = sum(1 for group in groups.values() if group.startswith("reminder_"))
+    assert totals["reminders_queued"] == reminders
+    assert totals["notifications_queued"] == len(expected) - reminders
+    assert totals["expired"] == EXPIRING
     assert totals["events_queued"] == 0  # payments has no event webhook
     for stage in (1, 2, 3, 4):
         assert totals[f"escalated_to_stage_{stage}"] == stage_counts[stage]
@@ -263,6 +331,18 @@ def test_four_concurrent_sweep_processes_queue_everything_exactly_once(personas)
     escalated = {str(row["path_id"]) for row in escalations}
     assert escalated == {path_id for path_id, stage in stages.items() if stage}
     assert {row["n"] for row in escalations} == {1}
-    assert AuditEvent.objects.count() == audit_before + len(escalated)
+    # Each expired path: its event, and one for the transfer its expiry declined.
+    expiring = [path_id for path_id, group in groups.items() if group == "expiring"]
+    assert set(AccessPath.objects.filter(pk__in=expiring).values_list("state", flat=True)) == {
+        AccessPath.State.EXPIRED
+    }
+    declined = Transfer.objects.filter(status=Transfer.Status.DECLINED).count()
+    assert declined == Transfer.objects.count() == len(range(0, EXPIRING, 3))
+    expired_events = AuditEvent.objects.filter(action="access_path.expired")
+    assert sorted(str(p) for p in expired_events.values_list("path_id", flat=True)) == sorted(
+        expiring
+    )
+    assert AuditEvent.objects.filter(action="transfer.declined").count() == declined
+    assert AuditEvent.objects.count() == audit_before + len(escalated) + EXPIRING + declined
     lapsed_events = AuditEvent.objects.filter(action="access_path.lapsed").count()
     assert lapsed_events == stage_counts[4]

@@ -1,84 +1,90 @@
-"""Measure the REST API's inventory reads on a realistic estate, next to raw PostgreSQL.
+"""One benchmark that shows it all (issue 15): every page, API list, job and import on
+a realistic estate of N access paths, each next to its yardstick, in one run.
 
 Creates a scratch database on the DATABASE_URL server (never touches the configured
-one), migrates it, loads N access paths with COPY, ANALYZEs, then times API requests
-through the Django test client as a security reviewer's bearer token, and the
-equivalent hand-written SQL (psycopg + json.dumps, as in BASELINES.md) in the same run.
-The scratch database is dropped at the end, also on failure. Timings are printed,
+one), migrates it, loads the estate with COPY (registry/management/commands/_bench_load.py),
+then measures, as a security reviewer (session for pages, bearer token for the API):
+
+- pages: the dashboard, the inventory (first page, filtered, a page deep in the table),
+  a path's page, the Django admin changelist;
+- the API's lists next to the same page by hand-written SQL (psycopg + json.dumps);
+- triage lookups next to the read alone;
+- the CSV export of the lapsed paths next to PostgreSQL's COPY of the same rows;
+- the sweep (first run, then again with nothing new) next to set-based SQL doing the
+  same writes (_bench_sweep.py);
+- the import of new and of unchanged rows next to COPY of the same file.
+
+Each row reports the first call on its own, then median and p95 of the repeated calls,
+the statements Django sent, and the peak memory above where the process stood
+(_bench_measure.py). One table is printed and a JSON file written. The scratch
+database is dropped at the end, also on failure (unless --keep). Timings are printed,
 never asserted.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import itertools
 import json
 import os
-import random
+import platform
+import sys
+import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from io import StringIO
+from pathlib import Path
+from typing import Any, cast
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+import django
 import psycopg
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connection, connections, reset_queries
+from django.db import connection, connections
 from django.db.models import Count
+from django.dispatch import Signal
+from django.http import StreamingHttpResponse
 from django.test import Client
-from django.test.utils import CaptureQueriesContext, override_settings
+from django.test.utils import override_settings
 from django.utils import timezone
 from psycopg import sql
 from rest_framework.pagination import Cursor
 
 from api.pagination import PathCursorPagination
-from registry.management.commands._bench_triage import (
-    bench_fingerprint,
-    bench_key_id,
-    measure_triage,
-    median,
-    p95,
+from registry.management.commands._bench_load import (
+    OWNING_TEAMS,
+    PURPOSES,
+    SCOPES,
+    SEARCH_TERM,
+    SYSTEMS,
+    LoadReport,
+    People,
+    find_people,
+    load_estate,
+    make_people,
+    rebuild_tallies,
 )
-from registry.models import AccessPath, Membership, Tag, Team
+from registry.management.commands._bench_measure import Row, Timing, fmt_ms, measure
+from registry.management.commands._bench_sweep import set_based_sweep
+from registry.management.commands._bench_triage import measure_triage
+from registry.models import AccessPath
 from registry.rules.actors import Actor
 from registry.rules.policies import current_policy
-from registry.rules.posture import derived_facts
 from registry.runtime.request_id import request_context
 from registry.selectors import path_queryset
+from registry.selectors.pagination import DEFAULT_SORT, _encode
+from registry.services.sweep import sweep
 from registry.services.tokens import token_create
 
-OWNING_TEAMS = 200
-# The last two owning teams have nobody in them: their paths are lapsed at once (NHI1).
-EMPTY_TEAMS = 2
-UNOWNED_SHARE = 0.10
-SYSTEMS = ["aws", "gcp", "azure", "github", "gitlab", "kubernetes", "vault", "okta",
-           "snowflake", "datadog", "stripe", "salesforce"]  # fmt: skip
-PURPOSES = ["billing-export", "ledger-sync", "fraud-scoring", "payout-batch", "etl-loader",
-            "dbt-runner", "feature-store", "warehouse-sync", "crm-sync", "log-shipper",
-            "deploy-bot", "backup-agent", "search-indexer", "report-mailer"]  # fmt: skip
-SEARCH_TERM = "ledger"
-SCOPES = ["read-only on one bucket"] * 6 + ["s3:GetObject on exports/*", "AdministratorAccess",
-                                           "roles/editor", "*:*"]  # fmt: skip
-TAGS = ["pci", "sox", "soc2-scope", "gdpr", "customer-data", "break-glass", "legacy", "tier-0"]
-PATH_COLUMNS = [
-    "id", "name", "kind", "system", "external_id", "environment", "owner_team_id",
-    "steward_team_id", "created_via", "created_by_ref", "consumers", "ticket_url",
-    "artifact_ref", "justification", "privilege_scope", "risk_tier", "data_classification",
-    "credential_lifetime", "rotation_days", "last_rotated_at", "last_used_at",
-    "rotation_due_at", "broad_scope", "several_consumers", "requires_human_signoff",
-    "revocation_plan", "expires_at",
-    "expiry_waiver_id", "review_interval_days", "last_attested_at", "next_review_at", "state",
-    "state_changed_at", "escalation_stage", "version", "created_at", "updated_at",
-    "interactive_login", "import_source", "suggestion_reason",
-    "approved_by", "approval_ticket_url", "rollback_plan", "source_disabled_by",
-]  # fmt: skip
+# bench_import reads these from here.
+__all__ = ["PURPOSES", "SCOPES", "SYSTEMS", "Command"]
+
+SECTIONS = ("pages", "api", "triage", "export", "sweep", "import")
 
 # The raw yardstick: the same page the API returns (same filter, same order, the same
 # fields with team slugs, tags and the derived status), written by hand.
@@ -111,7 +117,6 @@ LEFT JOIN registry_team o ON o.id = p.owner_team_id
 LEFT JOIN registry_team s ON s.id = p.steward_team_id
 WHERE {where}
 ORDER BY p.created_at, p.id
-LIMIT 50
 """
 LIVE = (
     "p.state IN ('unowned', 'claim_pending', 'active') "
@@ -121,6 +126,7 @@ ACCOUNTABLE = (
     "o.is_active AND EXISTS (SELECT 1 FROM registry_membership m "
     "WHERE m.team_id = p.owner_team_id AND m.ended_at IS NULL)"
 )
+LAPSED = f"{LIVE} AND p.state = 'active' AND (p.next_review_at <= %(lapse)s OR NOT ({ACCOUNTABLE}))"
 
 
 @dataclass
@@ -131,42 +137,77 @@ class Scenario:
 
 
 @dataclass
-class Result:
-    label: str
-    rows: int
-    queries: int
-    api_ms: list[float]
-    raw_ms: list[float]
-    same_rows: bool
+class Context:
+    """What the measuring sections share."""
+
+    scratch: str
+    n_paths: int
+    samples: int
+    people: People
+    hosts: list[str]
 
 
 class Command(BaseCommand):
     help = (
-        "Benchmark the API's inventory list on N generated paths in a scratch PostgreSQL "
-        "database (created and dropped by the command), next to raw SQL. PostgreSQL only."
+        "Benchmark every page, API list, the sweep, the import, triage and the export on N "
+        "generated paths in a scratch PostgreSQL database (created and dropped by the "
+        "command), each next to its yardstick; print one table and write a JSON file."
     )
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--paths", type=int, default=100_000, help="paths to load")
-        parser.add_argument("--samples", type=int, default=200, help="timed requests each")
         parser.add_argument(
-            "--triage-only",
-            action="store_true",
-            help="load the estate and time only the triage lookups (for large --paths)",
+            "--samples", type=int, default=20, help="timed calls per row, after the first"
+        )
+        parser.add_argument(
+            "--json", help="where to write the results (default var/bench-<paths>.json)"
+        )
+        parser.add_argument(
+            "--import-rows",
+            type=int,
+            help="CSV rows for the import rows (default: 100,000, or --paths if fewer)",
+        )
+        parser.add_argument(
+            "--sections",
+            default=",".join(SECTIONS),
+            help=f"comma-separated subset of {', '.join(SECTIONS)} (default: all)",
+        )
+        parser.add_argument(
+            "--keep", action="store_true", help="keep the scratch database (to --reuse it)"
+        )
+        parser.add_argument(
+            "--reuse",
+            metavar="DATABASE",
+            help="measure an estate a previous --keep run loaded, without loading; the sweep "
+            "and import sections change it",
         )
 
     def handle(self, *args, **options) -> None:
+        sections = [s.strip() for s in options["sections"].split(",") if s.strip()]
+        unknown = sorted(set(sections) - set(SECTIONS))
+        if unknown:
+            raise CommandError(f"Unknown sections {unknown}; choose from {', '.join(SECTIONS)}.")
+        if options["paths"] < 100 or options["samples"] < 1:
+            raise CommandError("--paths must be at least 100 and --samples at least 1.")
         if connection.vendor != "postgresql":
             raise CommandError(
                 "bench measures PostgreSQL only; this DATABASE_URL selects "
                 f"{connection.vendor}. Set DATABASE_URL=postgres://… (bench creates and "
                 "drops its own scratch database on that server)."
             )
-        if options["paths"] < 100 or options["samples"] < 1:
-            raise CommandError("--paths must be at least 100 and --samples at least 1.")
+        self.sections = sections
+        self.options = options
+        if options["reuse"]:
+            with self._database(options["reuse"]):
+                self._run(options["reuse"], reuse=True)
+            return
         scratch = f"nhi_bench_{os.getpid()}"
-        with self._scratch_database(scratch):
-            self._run(scratch, options["paths"], options["samples"], options["triage_only"])
+        with self._scratch_database(scratch, keep=options["keep"]):
+            self._run(scratch, reuse=False)
+
+    def say(self, line: str) -> None:
+        self.stdout.write(line)
+        self.stdout.flush()
 
     # -- the scratch database ---------------------------------------------------------
 
@@ -185,211 +226,249 @@ class Command(BaseCommand):
             return psycopg.connect(**self._connect_kwargs(name), autocommit=True)
 
     @contextmanager
-    def _scratch_database(self, name: str) -> Iterator[None]:
+    def _database(self, name: str) -> Iterator[None]:
+        """Point the default connection at `name` for the block."""
         db = connections["default"].settings_dict
         original = db["NAME"]
         connections.close_all()
-        with self._admin_connection() as admin:
-            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        self.stdout.write(f"scratch database {name} created on {db['HOST'] or 'localhost'}")
         db["NAME"] = name
         try:
             yield
         finally:
             connections.close_all()
             db["NAME"] = original
-            with self._admin_connection() as admin:
-                admin.execute(
-                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-                )
-            self.stdout.write(f"scratch database {name} dropped")
+
+    @contextmanager
+    def _scratch_database(self, name: str, *, keep: bool = False) -> Iterator[None]:
+        db = connections["default"].settings_dict
+        connections.close_all()
+        with self._admin_connection() as admin:
+            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        self.stdout.write(f"scratch database {name} created on {db['HOST'] or 'localhost'}")
+        try:
+            with self._database(name):
+                yield
+        finally:
+            if keep:
+                self.stdout.write(f"scratch database {name} kept (--reuse {name}; drop it after)")
+            else:
+                with self._admin_connection() as admin:
+                    admin.execute(
+                        sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                            sql.Identifier(name)
+                        )
+                    )
+                self.stdout.write(f"scratch database {name} dropped")
+
+    def _connect(self, scratch: str) -> Callable[..., psycopg.Connection]:
+        def connect(**extra: Any) -> psycopg.Connection:
+            return psycopg.connect(**self._connect_kwargs(scratch), **extra)
+
+        return connect
 
     # -- the run ----------------------------------------------------------------------
 
-    def _run(self, scratch: str, n_paths: int, samples: int, triage_only: bool = False) -> None:
+    def _run(self, scratch: str, *, reuse: bool) -> None:
+        options = self.options
         started = time.perf_counter()
-        call_command("migrate", interactive=False, verbosity=0)
-        self.stdout.write(f"migrated in {time.perf_counter() - started:.1f} s")
-
-        now = timezone.now()
-        teams, reviewer = self._people(now)
-        started = time.perf_counter()
-        loaded = self._load_paths(scratch, n_paths, teams, now)
-        elapsed = time.perf_counter() - started
-        self.stdout.write(
-            f"loaded {loaded:,} paths with COPY in {elapsed:.1f} s ({loaded / elapsed:,.0f} "
-            "rows/s, including generating the rows, the indexes and the foreign-key checks)"
-        )
-        with connection.cursor() as cursor:
-            started = time.perf_counter()
-            cursor.execute("ANALYZE")
-            self.stdout.write(f"ANALYZE in {time.perf_counter() - started:.1f} s")
-            cursor.execute("SHOW shared_buffers")
-            shared_buffers = cursor.fetchone()[0]
-
-        if triage_only:
-            measure_triage(self.stdout, reviewer, n_paths, samples)
-            return
-        with request_context():
-            _, secret = token_create(
-                actor=Actor.system("bench"), name="bench", scopes=["read"], user=reviewer
+        rows: list[Row] = []
+        load: LoadReport | None = None
+        migrate_s = 0.0
+        if reuse:
+            people = find_people()
+            # The generated paths (an import section of an earlier run added others,
+            # which triage's generated identifiers do not name).
+            n_paths = AccessPath.objects.filter(external_id__startswith="bench-").count()
+        else:
+            call_command("migrate", interactive=False, verbosity=0)
+            migrate_s = time.perf_counter() - started
+            self.say(f"migrated in {migrate_s:.1f} s")
+            now = timezone.now()
+            people = make_people(now)
+            n_paths = options["paths"]
+            timing = measure(
+                lambda: load_estate(self._connect(scratch), n_paths, people, now, self.say),
+                0,
+                count_queries=False,
             )
-        scenarios, raw_params, notes = self._scenarios(now)
+            load = timing.result
+            assert isinstance(load, LoadReport)  # noqa: S101 - load_estate's return type
+            parts = ", ".join(f"{k} {v:.1f} s" for k, v in load.seconds.items())
+            rows.append(Row("load", f"load {n_paths:,} paths", timing, note=parts))
+            self.say(f"loaded in {load.total_s:.1f} s ({parts})")
+            tallied = measure(lambda: rebuild_tallies(now), 0)
+            rows.append(
+                Row(
+                    "load", "rebuild_tallies (the dashboard's tally)", tallied,
+                    note="" if tallied.result else "not provided by services.tallies yet",
+                )
+            )  # fmt: skip
+            self.say(f"tally rebuilt in {tallied.first_ms / 1000:.1f} s")
+        ctx = Context(
+            scratch=scratch,
+            n_paths=n_paths,
+            samples=options["samples"],
+            people=people,
+            hosts=[*settings.ALLOWED_HOSTS, "testserver"],
+        )
+        meta = self._meta(ctx, migrate_s, load)
+        self.say(f"estate: {meta['estate']}")
+        self.say(f"machine: {meta['machine']}")
+        self.say(f"postgresql: {meta['postgresql']}")
+        measured_at = time.perf_counter()
+        with ExitStack() as stack:
+            # Production settings while measuring: no query log, the test client's host.
+            stack.enter_context(override_settings(DEBUG=False, ALLOWED_HOSTS=ctx.hosts))
+            stack.enter_context(_no_worker_kicks())
+            for section in SECTIONS:
+                if section in self.sections:
+                    section_started = time.perf_counter()
+                    self.say(f"measuring {section} …")
+                    rows += getattr(self, f"_section_{section}")(ctx)
+                    self.say(f"  {section} took {time.perf_counter() - section_started:.1f} s")
+                    # Written after every section: a long run stopped half-way (or one
+                    # that fails later) keeps what it measured.
+                    self._write_json(rows, {**meta, "complete": False}, ctx, quiet=True)
+        meta["measure_seconds"] = round(time.perf_counter() - measured_at, 1)
+        meta["total_seconds"] = round(time.perf_counter() - started, 1)
+        self._print_table(rows, ctx)
+        self._write_json(rows, {**meta, "complete": True}, ctx)
+
+    def _meta(self, ctx: Context, migrate_s: float, load: LoadReport | None) -> dict[str, Any]:
         statuses = (
             path_queryset(actor=Actor.system("bench"))
             .values("status").annotate(n=Count("pk")).order_by("-n")
         )  # fmt: skip
-        mix = ", ".join(f"{row['status']} {row['n']:,}" for row in statuses)
-        self.stdout.write(
-            f"estate: {AccessPath.objects.count():,} paths ({mix}), {OWNING_TEAMS} owning "
-            f"teams; shared_buffers={shared_buffers}; {notes}"
-        )
-        results = self._measure(scratch, secret, scenarios, raw_params, samples)
-        self._print_table(results, samples)
-        self._measure_pages(reviewer, max(samples // 4, 5))
-        measure_triage(self.stdout, reviewer, n_paths, samples)
+        mix = {row["status"]: row["n"] for row in statuses}
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT version()")
+            version = cursor.fetchone()[0]
+            knobs = {}
+            for knob in (
+                "shared_buffers", "work_mem", "maintenance_work_mem", "effective_cache_size",
+                "jit", "max_parallel_workers_per_gather", "random_page_cost", "max_wal_size",
+                "synchronous_commit",
+            ):  # fmt: skip
+                cursor.execute(f"SHOW {knob}")
+                knobs[knob] = cursor.fetchone()[0]
+        machine = {
+            "nproc": os.cpu_count(),
+            "ram_gb": round(_meminfo_kb("MemTotal") / 1024 / 1024, 1),
+            "cpu": _cpu_model(),
+            "python": platform.python_version(),
+            "django": django.get_version(),
+        }
+        return {
+            "paths": ctx.n_paths,
+            "samples": ctx.samples,
+            "sections": self.sections,
+            "measured_at": timezone.now().isoformat(),
+            "estate": {"paths": ctx.n_paths, "owning_teams": OWNING_TEAMS, "statuses": mix},
+            "machine": machine,
+            "postgresql": {"version": version.split(" on ")[0], **knobs},
+            "migrate_seconds": round(migrate_s, 1),
+            "load": None
+            if load is None
+            else {
+                "seconds": {k: round(v, 2) for k, v in load.seconds.items()},
+                "total_seconds": round(load.total_s, 1),
+                "paths": load.paths,
+                "tags": load.tags,
+                "identifiers": load.identifiers,
+                "attestations": load.attestations,
+                "slowest_indexes": load.slowest_indexes,
+            },
+        }
 
-    def _people(self, now: dt.datetime) -> tuple[list[Team], User]:
-        """Teams, one member each (the empty ones excepted), and a security reviewer."""
+    # -- pages ------------------------------------------------------------------------
 
-        def make(slug: str, kind: str) -> Team:
-            return Team(
-                slug=slug, name=slug.replace("-", " ").title(), kind=kind,
-                email=f"{slug}@example.com", created_at=now, updated_at=now,
-            )  # fmt: skip
+    def _get(self, client: Client, url: str, *, bearer: str = "") -> Callable[[], Any]:
+        headers = {"Authorization": f"Bearer {bearer}"} if bearer else {}
 
-        owning = [make(f"team-{i:03d}", Team.Kind.PRODUCT) for i in range(OWNING_TEAMS)]
-        Team.objects.bulk_create(
-            [*owning, make("security", Team.Kind.SECURITY), make("platform", Team.Kind.PLATFORM)]
-        )
-        teams = {t.slug: t for t in Team.objects.all()}
-        User = get_user_model()
-        users = [User(username=f"member-{i:03d}") for i in range(OWNING_TEAMS - EMPTY_TEAMS)]
-        users.append(User(username="bench-reviewer"))
-        for user in users:
-            user.set_unusable_password()
-        User.objects.bulk_create(users)
-        by_name = {u.username: u for u in User.objects.all()}
-        memberships = [
-            Membership(user=by_name[f"member-{i:03d}"], team=teams[f"team-{i:03d}"],
-                       role=Membership.Role.LEAD, started_at=now)
-            for i in range(OWNING_TEAMS - EMPTY_TEAMS)
-        ]  # fmt: skip
-        reviewer = by_name["bench-reviewer"]
-        memberships.append(Membership(user=reviewer, team=teams["security"], started_at=now))
-        Membership.objects.bulk_create(memberships)
-        Tag.objects.bulk_create([Tag(slug=slug) for slug in TAGS])
-        owning_teams = [teams[f"team-{i:03d}"] for i in range(OWNING_TEAMS)]
-        return [*owning_teams, teams["platform"]], reviewer
-
-    def _load_paths(self, scratch: str, n: int, teams: list[Team], now: dt.datetime) -> int:
-        """COPY the paths and their tags: a realistic mix of every status."""
-        rng = random.Random(20261122)  # noqa: S311 - a reproducible estate, not a secret
-        policy = current_policy()
-        owning, platform = teams[:-1], teams[-1]
-        # A few big teams own much, most own a little (Zipf-like), as in real estates.
-        zipf = (1 / (rank + 1) ** 0.8 for rank in range(len(owning)))
-        cumulative = list(itertools.accumulate(zipf))
-        tag_ids = list(Tag.objects.values_list("pk", flat=True))
-        kinds, envs = AccessPath.Kind.values, AccessPath.Environment.values
-        tiers, vias = AccessPath.RiskTier.values, AccessPath.CreatedVia.values
-        lifetimes = AccessPath.CredentialLifetime.values
-        day = dt.timedelta(days=1)
-        tag_rows: list[tuple[uuid.UUID, int]] = []
-        identifier_rows: list[tuple] = []
-
-        def rows() -> Iterator[tuple]:
-            for i in range(n):
-                pk = uuid.UUID(int=rng.getrandbits(128), version=4)
-                tier = tiers[i % len(tiers)]
-                interval = policy.interval_for(tier)
-                created = now - day * rng.uniform(1, 730)
-                purpose, system = rng.choice(PURPOSES), SYSTEMS[i % len(SYSTEMS)]
-                owner = None
-                if rng.random() >= UNOWNED_SHARE:
-                    owner = rng.choices(owning, cum_weights=cumulative)[0]
-                next_review: dt.datetime | None = None
-                attested: dt.datetime | None = None
-                expires: dt.datetime | None = now + day * rng.uniform(20, 700)
-                if owner is None:
-                    state = "claim_pending" if rng.random() < 0.2 else "unowned"
-                    expires = None if rng.random() < 0.5 else expires
-                else:
-                    state, bucket = "active", rng.random()
-                    if bucket < 0.06:  # overdue: past review, not yet lapsed
-                        next_review = now - day * rng.uniform(0.01, 13.9)
-                    elif bucket < 0.10:  # lapsed: 14+ days past review
-                        next_review = now - day * rng.uniform(14.1, 200)
-                    elif bucket < 0.15:  # review due within the reminder window
-                        next_review = now + day * rng.uniform(0.01, 13.9)
-                    else:
-                        next_review = now + day * rng.uniform(14.1, max(interval, 15))
-                    if 0.15 <= bucket < 0.18:  # expired and swept
-                        state, expires = "expired", now - day * rng.uniform(1, 300)
-                    elif 0.18 <= bucket < 0.19:  # past expiry, before the sweep
-                        expires = now - day * rng.uniform(0.01, 5)
-                    elif 0.19 <= bucket < 0.22:
-                        state = "revoked"
-                    if next_review - day * interval > created:
-                        attested = next_review - day * interval
-                for tag in rng.sample(tag_ids, rng.choice([0, 0, 1, 1, 2])):
-                    tag_rows.append((pk, tag))
-                # Every path is findable by a key id and a fingerprint (triage).
-                identifier_rows.append((pk, "key_id", bench_key_id(i), "bench", now))
-                identifier_rows.append((pk, "fingerprint", bench_fingerprint(i), "bench", now))
-                lifetime, rotation = rng.choice(lifetimes), rng.choice([None, 30, 90, 365])
-                # Posture variety: some admin scopes, shared identities and unused ones.
-                scope = rng.choice(SCOPES)
-                consumers = f"{purpose} job" + (", reporting job" if i % 17 == 0 else "")
-                facts = derived_facts(
-                    AccessPath(
-                        credential_lifetime=lifetime,
-                        rotation_days=rotation,
-                        created_at=created,
-                        privilege_scope=scope,
-                        consumers=consumers,
-                    ),
-                    policy,
+        def get() -> Any:
+            if bearer:
+                cache.clear()  # one throttle budget per token: the bench is not a flood
+            response = client.get(url, headers=headers)
+            if response.status_code != 200:
+                raise CommandError(
+                    f"GET {url} answered {response.status_code}: {response.content[:300]!r}"
                 )
-                last_used = now - day * rng.uniform(0, 200) if i % 3 == 0 else None
-                yield (
-                    pk, f"{purpose}-{system}-{i:06d}", kinds[i % len(kinds)], system,
-                    f"bench-{i:07d}", envs[i % len(envs)], owner.pk if owner else None,
-                    platform.pk, vias[i % len(vias)], f"gha-run-{i}", consumers,
-                    f"https://jira.example.com/browse/OPS-{i}" if owner else "", "",
-                    f"The {purpose} job reads {system} data for its nightly run ({i}).",
-                    scope, tier, "internal", lifetime, rotation, None, last_used,
-                    facts["rotation_due_at"], facts["broad_scope"], facts["several_consumers"],
-                    False,
-                    "Disable the credential in the source system.", expires, None, interval,
-                    attested, next_review, state, created, 0, 1, created, created,
-                    False, "", "",
-                    f"lead of {owner.slug}" if owner and tier in ("high", "critical") else "",
-                    "", "Re-issue the credential from the source's console.", "",
-                )  # fmt: skip
+            response.content  # noqa: B018 - the body is part of the response time
+            return response
 
-        with psycopg.connect(**self._connect_kwargs(scratch)) as conn, conn.cursor() as cur:
-            copy_paths = sql.SQL("COPY registry_accesspath ({}) FROM STDIN").format(
-                sql.SQL(", ").join(map(sql.Identifier, PATH_COLUMNS))
-            )
-            with cur.copy(copy_paths) as copy:
-                for row in rows():
-                    copy.write_row(row)
-            copy_tags = "COPY registry_accesspath_tags (accesspath_id, tag_id) FROM STDIN"
-            with cur.copy(copy_tags) as copy:
-                for row in tag_rows:
-                    copy.write_row(row)
-            copy_identifiers = (
-                "COPY registry_credentialidentifier (path_id, kind, value, source, created_at) "
-                "FROM STDIN"
-            )
-            with cur.copy(copy_identifiers) as copy:
-                for row in identifier_rows:
-                    copy.write_row(row)
-        return n
+        return get
 
-    def _scenarios(self, now: dt.datetime) -> tuple[list[Scenario], dict[str, Any], str]:
+    def _api_token(self, reviewer: User) -> str:
+        with request_context():
+            _, secret = token_create(
+                actor=Actor.system("bench"), name="bench", scopes=["read"], user=reviewer
+            )
+        return secret
+
+    def _section_pages(self, ctx: Context) -> list[Row]:
+        """The browser pages, as server time: the whole Django request (session,
+        selectors, template) through the test client."""
+        reviewer, samples = Client(), ctx.samples
+        reviewer.force_login(ctx.people.reviewer)
+        admin = Client()
+        admin.force_login(ctx.people.admin)
+        api = Client()
+        secret = self._api_token(ctx.people.reviewer)
+        middle = ctx.n_paths // 2
+        created_at, pk = AccessPath.objects.order_by("created_at", "id").values_list(
+            "created_at", "id"
+        )[middle]
+        deep = urlencode({"cursor": _encode(DEFAULT_SORT, created_at, pk)})
+        # A path whose external id is shared across systems: the posture rules that look
+        # at other rows (NHI8/NHI9) have something to find.
+        shared = (
+            AccessPath.objects.filter(name__endswith="-0000041")
+            .values_list("pk", flat=True)
+            .first()
+            or pk
+        )
+
+        def page(client: Client, url: str) -> Timing:
+            timing = measure(self._get(client, url), samples)
+            self.say(f"  {url[:60]}: median {fmt_ms(timing.median_ms)}")
+            return timing
+
+        changelist = page(admin, "/admin/registry/accesspath/")
+        first = page(reviewer, "/paths/")
+        api_retrieve = measure(
+            self._get(api, f"/api/v1/access-paths/{shared}/", bearer=secret), samples
+        )
+        return [
+            Row("pages", "dashboard /", page(reviewer, "/")),
+            Row("pages", "inventory, first page", first, "admin changelist", changelist),
+            Row(
+                "pages",
+                "inventory ?status=overdue&sort=review",
+                page(reviewer, "/paths/?status=overdue&sort=review"),
+            ),
+            Row("pages", "inventory ?posture=any", page(reviewer, "/paths/?posture=any")),
+            Row(
+                "pages",
+                "inventory, mid-table cursor",
+                page(reviewer, f"/paths/?{deep}"),
+                "inventory, first page",
+                first,
+            ),
+            Row(
+                "pages",
+                "path page",
+                page(reviewer, f"/paths/{shared}/"),
+                "API retrieve, same path",
+                api_retrieve,
+            ),
+            Row("pages", "admin changelist (AccessPath)", changelist),
+        ]
+
+    # -- API against raw SQL ----------------------------------------------------------
+
+    def _scenarios(self) -> tuple[list[Scenario], dict[str, Any]]:
         policy = current_policy()
+        now = timezone.now()
         lapse = now - policy.lapse_after
         # The team with the most overdue paths: its page is a full 50 rows if any is.
         overdue = (
@@ -402,7 +481,7 @@ class Command(BaseCommand):
         )  # fmt: skip
         if overdue is None:
             raise CommandError("The generated estate has no overdue path to page through.")
-        team, team_overdue = overdue["owner_team__slug"], overdue["n"]
+        team = overdue["owner_team__slug"]
         middle = AccessPath.objects.count() // 2
         position = AccessPath.objects.order_by("created_at", "id").values_list(
             "created_at", flat=True
@@ -411,9 +490,9 @@ class Command(BaseCommand):
         pager.base_url = "http://testserver/api/v1/access-paths/?page_size=50"
         # DRF's cursor positions are strings (str() of the ordering value); the stubs say int.
         at = Cursor(offset=0, reverse=False, position=str(position))  # type: ignore[arg-type]
-        deep = pager.encode_cursor(at)
-        cursor = parse_qs(urlsplit(deep).query)["cursor"][0]
+        cursor = parse_qs(urlsplit(pager.encode_cursor(at)).query)["cursor"][0]
         scenarios = [
+            Scenario("no filter, first page", {"page_size": "50"}, "TRUE"),
             Scenario(
                 f"status=overdue&owner_team={team}",
                 {"status": "overdue", "owner_team": team, "page_size": "50"},
@@ -421,13 +500,7 @@ class Command(BaseCommand):
                 f"AND p.next_review_at <= %(now)s AND p.next_review_at > %(lapse)s "
                 f"AND {ACCOUNTABLE}",
             ),
-            Scenario("no filter, first page", {"page_size": "50"}, "TRUE"),
-            Scenario(
-                "status=lapsed",
-                {"status": "lapsed", "page_size": "50"},
-                f"{LIVE} AND p.state = 'active' AND (p.next_review_at <= %(lapse)s "
-                f"OR NOT ({ACCOUNTABLE}))",
-            ),
+            Scenario("status=lapsed", {"status": "lapsed", "page_size": "50"}, LAPSED),
             Scenario(
                 f"q={SEARCH_TERM}",
                 {"q": SEARCH_TERM, "page_size": "50"},
@@ -440,151 +513,286 @@ class Command(BaseCommand):
                 "p.created_at > %(position)s",
             ),
         ]
-        raw_params = {"team": team, "like": f"%{SEARCH_TERM}%", "position": position}
-        return scenarios, raw_params, f"team {team} has {team_overdue} overdue paths"
+        return scenarios, {"team": team, "like": f"%{SEARCH_TERM}%", "position": position}
 
-    def _measure(
-        self,
-        scratch: str,
-        secret: str,
-        scenarios: list[Scenario],
-        raw_params: dict[str, Any],
-        samples: int,
-    ) -> list[Result]:
-        client = Client(HTTP_AUTHORIZATION=f"Bearer {secret}")
-        results = []
-        # Production settings while measuring: no query log, and the test client's host.
-        hosts = [*settings.ALLOWED_HOSTS, "testserver"]
-        with (
-            override_settings(DEBUG=False, ALLOWED_HOSTS=hosts),
-            # Planned at every execution, as Django's client-side bound queries are: a
-            # prepared statement's generic plan would be a different query plan.
-            psycopg.connect(**self._connect_kwargs(scratch), prepare_threshold=None) as raw,
-        ):
+    def _section_api(self, ctx: Context) -> list[Row]:
+        client = Client()
+        secret = self._api_token(ctx.people.reviewer)
+        scenarios, fixed = self._scenarios()
+        rows = []
+        # Planned at every execution, as Django's client-side bound queries are: a
+        # prepared statement's generic plan would be a different query plan.
+        with psycopg.connect(**self._connect_kwargs(ctx.scratch), prepare_threshold=None) as raw:
             for scenario in scenarios:
                 url = f"/api/v1/access-paths/?{urlencode(scenario.query)}"
-                api_ids, api_ms, queries = self._time_api(client, url, samples)
-                raw_ids, raw_ms = self._time_raw(raw, scenario, raw_params, samples)
-                same = api_ids == raw_ids
-                results.append(Result(scenario.label, len(api_ids), queries, api_ms, raw_ms, same))
-        return results
+                api = measure(self._get(client, url, bearer=secret), ctx.samples)
+                query = sql.SQL(RAW_SELECT + " LIMIT 50").format(where=sql.SQL(scenario.where))
+                by_hand = measure(partial(_raw_page, raw, query, fixed), ctx.samples)
+                self.say(f"  {scenario.label}: median {fmt_ms(api.median_ms)}")
+                api_ids = [row["id"] for row in api.result.json()["results"]]
+                raw_ids = [str(row["id"]) for row in by_hand.result]
+                rows.append(
+                    Row(
+                        "api", f"API {scenario.label}", api, "raw psycopg + json", by_hand,
+                        note=f"{len(api_ids)} rows"
+                        + ("" if api_ids == raw_ids else ", NOT the raw query's rows"),
+                        extra={"same_rows": api_ids == raw_ids, "url": url},
+                    )
+                )  # fmt: skip
+        return rows
 
-    def _time_api(
-        self, client: Client, url: str, samples: int
-    ) -> tuple[list[str], list[float], int]:
-        def get() -> Any:
-            # One throttle budget per token; the bench is not what it should slow down.
-            cache.clear()
-            response = client.get(url)
-            if response.status_code != 200:
-                raise CommandError(
-                    f"GET {url} answered {response.status_code}: {response.content[:300]!r}"
-                )
-            return response
+    # -- triage -----------------------------------------------------------------------
 
-        for _ in range(5):
-            get()
-        # The setup filled the (bounded) query log; an empty one counts from zero.
-        reset_queries()
-        with CaptureQueriesContext(connection) as captured:
-            ids = [row["id"] for row in get().json()["results"]]
-        # Counted now: the next request's request_started signal empties the log.
-        queries = len(captured.captured_queries)
-        timings = []
-        for _ in range(samples):
-            cache.clear()
-            started = time.perf_counter()
-            response = client.get(url)
-            response.content  # noqa: B018 - the body is part of the response time
-            timings.append((time.perf_counter() - started) * 1000)
-        return ids, timings, queries
+    def _section_triage(self, ctx: Context) -> list[Row]:
+        return measure_triage(ctx.people.reviewer, ctx.n_paths, ctx.samples)
 
-    def _time_raw(
-        self, raw: psycopg.Connection, scenario: Scenario, fixed: dict[str, Any], samples: int
-    ) -> tuple[list[str], list[float]]:
-        policy = current_policy()
-        query = sql.SQL(RAW_SELECT).format(where=sql.SQL(scenario.where))
+    # -- export -----------------------------------------------------------------------
 
-        def run() -> tuple[str, list[dict]]:
-            now = timezone.now()
-            params = {
-                **fixed,
-                "now": now,
-                "lapse": now - policy.lapse_after,
-                "window": now + policy.review_window,
-            }
-            with raw.cursor() as cur:
-                cur.execute(query, params)
-                if cur.description is None:  # a SELECT always describes its columns
-                    raise CommandError(f"{scenario.label}: the query returned no result set.")
-                names = [c.name for c in cur.description]
-                rows = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
-            return json.dumps(rows, default=str), rows
-
-        for _ in range(5):
-            run()
-        ids = [str(row["id"]) for row in run()[1]]
-        timings = []
-        for _ in range(samples):
-            started = time.perf_counter()
-            run()
-            timings.append((time.perf_counter() - started) * 1000)
-        return ids, timings
-
-    def _measure_pages(self, reviewer: User, samples: int) -> None:
-        """The browser pages a security reviewer opens first, as server time: the whole
-        Django request (session, selectors, template) through the test client."""
+    def _section_export(self, ctx: Context) -> list[Row]:
+        """The CSV export of the lapsed paths, streamed by the inventory's export URL
+        (every row inline: the background path would time a worker, not the stream),
+        next to COPY (the same rows) TO STDOUT."""
         client = Client()
-        client.force_login(reviewer)
-        pages = [
-            ("dashboard /", "/"),
-            ("inventory, first page", "/paths/"),
-            ("inventory ?status=overdue&sort=review", "/paths/?status=overdue&sort=review"),
-            ("inventory ?posture=any", "/paths/?posture=any"),
-        ]
-        self.stdout.write("")
-        self.stdout.write(f"HTML pages as a security reviewer (session), {samples} samples each")
-        header = f"{'page':<40} {'status':>6} {'queries':>7} {'median ms':>10} {'p95 ms':>8}"
-        self.stdout.write(header)
-        self.stdout.write("-" * len(header))
-        hosts = [*settings.ALLOWED_HOSTS, "testserver"]
-        with override_settings(DEBUG=False, ALLOWED_HOSTS=hosts):
-            for label, url in pages:
-                for _ in range(2):
-                    client.get(url)
-                reset_queries()
-                with CaptureQueriesContext(connection) as captured:
-                    status = client.get(url).status_code
-                queries = len(captured.captured_queries)
-                timings = []
-                for _ in range(samples):
-                    started = time.perf_counter()
-                    response = client.get(url)
-                    response.content  # noqa: B018 - the body is part of the response time
-                    timings.append((time.perf_counter() - started) * 1000)
-                self.stdout.write(
-                    f"{label:<40} {status:>6} {queries:>7} {median(timings):>10.1f} "
-                    f"{p95(timings):>8.1f}"
-                )
+        client.force_login(ctx.people.reviewer)
+        samples = max(1, min(ctx.samples, 5))
 
-    def _print_table(self, results: list[Result], samples: int) -> None:
-        header = (
-            f"{'GET /api/v1/access-paths/?page_size=50&…':<40} {'rows':>4} {'queries':>7} "
-            f"{'api median ms':>13} {'api p95 ms':>10} {'raw median ms':>13} {'raw p95 ms':>10} "
-            f"{'api/raw':>7}  same rows"
-        )
-        self.stdout.write("")
-        self.stdout.write(
-            f"{samples} samples each; api = Django test client, bearer token of a security "
-            "reviewer; raw = the same page by hand-written SQL, psycopg + json.dumps; "
-            "DEBUG off while measuring"
-        )
-        self.stdout.write(header)
-        self.stdout.write("-" * len(header))
-        for r in results:
-            ratio = median(r.api_ms) / median(r.raw_ms)
-            self.stdout.write(
-                f"{r.label:<40} {r.rows:>4} {r.queries:>7} {median(r.api_ms):>13.1f} "
-                f"{p95(r.api_ms):>10.1f} {median(r.raw_ms):>13.2f} {p95(r.raw_ms):>10.2f} "
-                f"{ratio:>6.1f}x  {'yes' if r.same_rows else 'NO'}"
+        def export() -> int:
+            response = client.get("/paths/export.csv?status=lapsed")
+            if response.status_code != 200:
+                raise CommandError(f"The export answered {response.status_code}.")
+            lines = 0
+            for piece in cast(
+                Iterator[bytes], cast(StreamingHttpResponse, response).streaming_content
+            ):
+                lines += piece.count(b"\n")
+            return lines - 1
+
+        with override_settings(NHI_EXPORT_INLINE_MAX_ROWS=10**9):
+            streamed = measure(export, samples)
+        with psycopg.connect(**self._connect_kwargs(ctx.scratch)) as raw:
+            copied = measure(lambda: _raw_copy(raw, LAPSED), samples)
+        exported = streamed.result
+        rate = exported / (streamed.median_ms / 1000) if streamed.median_ms else 0
+        raw_rate = copied.result / (copied.median_ms / 1000) if copied.median_ms else 0
+        return [
+            Row(
+                "export", "CSV export ?status=lapsed", streamed, "COPY (same rows) TO STDOUT",
+                copied, note=f"{exported:,} rows, {rate:,.0f} rows/s (COPY {raw_rate:,.0f})",
+                extra={"rows": exported, "rows_per_s": rate, "copy_rows_per_s": raw_rate},
             )
+        ]  # fmt: skip
+
+    # -- sweep ------------------------------------------------------------------------
+
+    def _section_sweep(self, ctx: Context) -> list[Row]:
+        """The sweep as beat runs it (live clock), first with what the estate has due,
+        then again with nothing new; each after the set-based SQL doing the same writes
+        at that moment, in a transaction rolled back."""
+        rows = []
+        for label, anchor in (
+            ("sweep, first run", "set-based SQL, same writes"),
+            ("sweep again, nothing new", "set-based SQL, all conflicting"),
+        ):
+            by_hand = measure(lambda: set_based_sweep(timezone.now()), 0)
+            swept = measure(sweep, 0)
+            summary = {k: v for k, v in swept.result.items() if v}
+            counted = {k: v for k, v in summary.items() if isinstance(v, int) and k != "dry_run"}
+            escalated = sum(v for k, v in counted.items() if k.startswith("escalated_to_stage_"))
+            brief = {k: v for k, v in counted.items() if not k.startswith("escalated_to_stage_")}
+            if escalated:
+                brief["escalated"] = escalated
+            outbox = sum(by_hand.result.values())
+            note = ", ".join(f"{k} {v:,}" for k, v in sorted(brief.items())) or "nothing to do"
+            rows.append(
+                Row(
+                    "sweep", label, swept, anchor, by_hand,
+                    note=f"{note}; SQL wrote {outbox:,} outbox rows",
+                    extra={"summary": summary, "set_based_outbox_rows": by_hand.result},
+                )
+            )  # fmt: skip
+        return rows
+
+    # -- import -----------------------------------------------------------------------
+
+    def _section_import(self, ctx: Context) -> list[Row]:
+        """import_paths of a generated CSV (bench_import's file), all new, then again all
+        unchanged; next to COPY of the same file into a plain text table."""
+        from registry.management.commands import bench_import
+
+        n = self.options["import_rows"] or min(100_000, ctx.n_paths)
+        rows = []
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "paths.csv"
+            bench_import.Command()._write_csv(path, n)
+            with psycopg.connect(**self._connect_kwargs(ctx.scratch)) as raw:
+                copied = measure(lambda: _copy_file(raw, path), 2)
+
+            def run() -> str:
+                out = StringIO()
+                call_command(
+                    "import_paths", str(path), "--format", "csv", "--no-progress", stdout=out
+                )
+                return out.getvalue().strip().splitlines()[-1]
+
+            for label in (f"import {n:,} new rows", f"import {n:,} unchanged rows"):
+                timing = measure(run, 0)
+                rate = n / (timing.median_ms / 1000)
+                copy_rate = n / (copied.median_ms / 1000)
+                rows.append(
+                    Row(
+                        "import", label, timing, "COPY of the file, scratch table", copied,
+                        note=f"{rate:,.0f} rows/s (COPY {copy_rate:,.0f}); {timing.result}",
+                        extra={"rows": n, "rows_per_s": rate, "copy_rows_per_s": copy_rate},
+                    )
+                )  # fmt: skip
+        return rows
+
+    # -- output -----------------------------------------------------------------------
+
+    def _print_table(self, rows: list[Row], ctx: Context) -> None:
+        header = (
+            f"{'what':<44} {'first':>9} {'median':>9} {'p95':>9} {'queries':>7} "
+            f"{'peak MB':>7} | {'anchor':<34} {'median':>9} {'ratio':>6} | note"
+        )
+        self.say("")
+        self.say(
+            f"{ctx.n_paths:,} paths; {ctx.samples} timed calls per row after the first (one "
+            "call for the sweep and the import); server time through the Django test client; "
+            "DEBUG off; queries = statements Django sent in one call; peak MB = resident "
+            "memory above the row's start"
+        )
+        self.say(header)
+        section = ""
+        for row in rows:
+            if row.section != section:
+                section = row.section
+                self.say("-" * len(header))
+            t, a = row.timing, row.anchor_timing
+            ratio = f"{row.ratio:.1f}x" if row.ratio is not None else "-"
+            queries = "-" if t is None or t.queries is None else str(t.queries)
+            if t is not None and t.queries_varied:
+                queries += "*"
+            self.say(
+                f"{row.what[:44]:<44} {fmt_ms(t.first_ms if t else None):>9} "
+                f"{fmt_ms(t.median_ms if t else None):>9} "
+                f"{fmt_ms(t.p95_ms if t and t.samples_ms else None):>9} "
+                f"{queries:>7} {(f'{t.peak_mb:.1f}' if t else '-'):>7} | "
+                f"{row.anchor[:34]:<34} {fmt_ms(a.median_ms if a else None):>9} {ratio:>6} | "
+                f"{row.note}"
+            )
+        if any(row.timing is not None and row.timing.queries_varied for row in rows):
+            self.say("(* the query count differed between calls; the last call's is shown)")
+
+    def _write_json(
+        self, rows: list[Row], meta: dict[str, Any], ctx: Context, *, quiet: bool = False
+    ) -> None:
+        target = Path(self.options["json"] or Path(settings.VAR_DIR) / f"bench-{ctx.n_paths}.json")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        payload = {**meta, "argv": sys.argv[1:], "rows": [row.as_json() for row in rows]}
+        target.write_text(json.dumps(payload, indent=2, default=str) + "\n")
+        if not quiet:
+            self.say(f"results written to {target}")
+
+
+# -- the yardsticks -------------------------------------------------------------------
+
+
+def _raw_params(fixed: dict[str, Any]) -> dict[str, Any]:
+    policy = current_policy()
+    now = timezone.now()
+    return {
+        **fixed,
+        "now": now,
+        "lapse": now - policy.lapse_after,
+        "window": now + policy.review_window,
+    }
+
+
+def _raw_page(raw: psycopg.Connection, query: sql.Composed, fixed: dict[str, Any]) -> list:
+    """The page by hand: one statement, rows as dicts, serialised as the API would."""
+    with raw.cursor() as cur:
+        cur.execute(query, _raw_params(fixed))
+        if cur.description is None:  # a SELECT always describes its columns
+            raise CommandError("The raw query returned no result set.")
+        names = [c.name for c in cur.description]
+        rows = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+    json.dumps(rows, default=str)
+    return rows
+
+
+def _raw_copy(raw: psycopg.Connection, where: str) -> int:
+    """COPY (the rows `where` selects) TO STDOUT as CSV; the rows streamed."""
+    query = sql.SQL(RAW_SELECT).format(where=sql.SQL(where))
+    bound = psycopg.ClientCursor(raw).mogrify(query, _raw_params({}))
+    lines = 0
+    with raw.cursor() as cur:
+        copy_sql = f"COPY ({bound}) TO STDOUT WITH (FORMAT csv, HEADER true)"
+        with cur.copy(copy_sql) as copy:
+            for piece in copy:
+                lines += bytes(piece).count(b"\n")
+    raw.rollback()
+    return lines - 1
+
+
+def _copy_file(raw: psycopg.Connection, path: Path) -> int:
+    """COPY the import's CSV into a plain text table (no validation, no indexes)."""
+    with raw.cursor() as cur, path.open("rb") as source:
+        header = source.readline().decode().strip().split(",")
+        columns = sql.SQL(", ").join(sql.SQL("{} text").format(sql.Identifier(c)) for c in header)
+        cur.execute("DROP TABLE IF EXISTS bench_copy_yardstick")
+        cur.execute(sql.SQL("CREATE TABLE bench_copy_yardstick ({})").format(columns))
+        source.seek(0)
+        statement = "COPY bench_copy_yardstick FROM STDIN WITH (FORMAT csv, HEADER true)"
+        with cur.copy(statement) as copy:
+            while chunk := source.read(1 << 20):
+                copy.write(chunk)
+        copied = cur.rowcount
+    raw.commit()
+    return copied
+
+
+@contextmanager
+def _no_worker_kicks() -> Iterator[None]:
+    """No wake-up messages to Celery while measuring: the broker is not what is measured,
+    and a worker woken for a scratch database would look for work in the configured one.
+    The outbox rows are still written; only the kick after commit is left out."""
+    from registry.notifications.outbox import outbox_written
+    from registry.services.exports import export_queued
+    from registry.services.import_queue import import_queued
+    from workers.apps import kick_delivery, kick_export, kick_import
+
+    wiring: list[tuple[Signal, Callable[..., Any], str]] = [
+        (outbox_written, kick_delivery, "workers.kick_delivery"),
+        (import_queued, kick_import, "workers.kick_import"),
+        (export_queued, kick_export, "workers.kick_export"),
+    ]
+    disconnected = [
+        (signal, receiver, uid)
+        for signal, receiver, uid in wiring
+        if signal.disconnect(dispatch_uid=uid)
+    ]
+    try:
+        yield
+    finally:
+        for signal, receiver, uid in disconnected:
+            signal.connect(receiver, dispatch_uid=uid)
+
+
+def _meminfo_kb(name: str) -> int:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith(f"{name}:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()

@@ -1,6 +1,12 @@
 """Measure `import_paths` on a generated CSV of N paths in a scratch PostgreSQL
 database, next to PostgreSQL's own COPY of the same file into a plain table (the
-yardstick: no validation, no audit, no upsert). Timings are printed, never asserted."""
+yardstick: no validation, no audit, no upsert). Timings are printed, never asserted.
+
+`--indexes` then measures what the paths table's indexes cost the import's two writes:
+inserting N more rows (all indexes; without the three trigram indexes; primary key
+only) and the run's stamp of N rows (as it is; without the index on last_import_run;
+without it and with room on each page for a heap-only update). Each measurement runs in
+a transaction that is rolled back, so every one starts from the same table."""
 
 from __future__ import annotations
 
@@ -37,6 +43,11 @@ class Command(bench.Command):
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--rows", type=int, default=100_000, help="CSV rows to import")
+        parser.add_argument(
+            "--indexes",
+            action="store_true",
+            help="also measure inserts and the stamp with fewer indexes on the paths table",
+        )
 
     def handle(self, *args, **options) -> None:
         rows = options["rows"]
@@ -47,6 +58,8 @@ class Command(bench.Command):
         scratch = f"nhi_bench_import_{os.getpid()}"
         with self._scratch_database(scratch), tempfile.TemporaryDirectory() as tmp:
             self._measure_import(scratch, rows, Path(tmp) / "paths.csv")
+            if options["indexes"]:
+                self._measure_indexes(scratch, rows)
 
     def _write_csv(self, path: Path, n: int) -> None:
         rng = random.Random(20261122)  # noqa: S311 - a reproducible file, not a secret
@@ -101,3 +114,87 @@ class Command(bench.Command):
             elapsed = time.perf_counter() - started
         label = "COPY of the same file (yardstick)"
         self.stdout.write(f"{label:<40} {elapsed:8.1f} s {n / elapsed:10,.0f} rows/s")
+
+    # -- what the indexes cost ------------------------------------------------------------
+
+    def _timed(self, conn: psycopg.Connection, label: str, n: int, setup: list[str], run: str):
+        """Run `setup` then `run` in one transaction, time `run`, roll everything back."""
+        with conn.cursor() as cur:
+            for statement in setup:
+                cur.execute(statement)
+            started = time.perf_counter()
+            cur.execute(run)
+            elapsed = time.perf_counter() - started
+        conn.rollback()
+        self.stdout.write(f"{label:<58} {elapsed:8.2f} s {n / elapsed:10,.0f} rows/s")
+
+    def _measure_indexes(self, scratch: str, n: int) -> None:
+        with psycopg.connect(**self._connect_kwargs(scratch)) as conn:
+            indexes = [
+                name
+                for (name,) in conn.execute(
+                    "SELECT indexname FROM pg_indexes WHERE tablename = 'registry_accesspath'"
+                )
+            ]
+            conn.rollback()
+            pkey = "registry_accesspath_pkey"
+            trigram = [name for name in indexes if name.endswith("_trgm")]
+            by_run = [name for name in indexes if "last_import_run_id" in name]
+            others = [name for name in indexes if name != pkey]
+            # Copies of the imported rows under new keys: what a second file of new paths
+            # writes, without the import's Python in front of it.
+            source = [
+                "CREATE TEMP TABLE bench_new AS SELECT * FROM registry_accesspath",
+                "UPDATE bench_new SET id = gen_random_uuid(), external_id = external_id || '-2'",
+            ]
+            insert = "INSERT INTO registry_accesspath SELECT * FROM bench_new"
+            self.stdout.write(f"paths table: {len(indexes)} indexes")
+
+            def drop(names: list[str]) -> list[str]:
+                # A unique index backs a constraint: drop the constraint, which drops it.
+                statements = []
+                for name in names:
+                    statements.append(
+                        f"ALTER TABLE registry_accesspath DROP CONSTRAINT IF EXISTS {name}"
+                    )
+                    statements.append(f"DROP INDEX IF EXISTS {name}")
+                return statements
+
+            self._timed(conn, f"INSERT {n:,} paths, all {len(indexes)} indexes", n, source, insert)
+            self._timed(
+                conn,
+                f"INSERT {n:,} paths, without the {len(trigram)} trigram indexes",
+                n,
+                [*source, *drop(trigram)],
+                insert,
+            )
+            self._timed(
+                conn, f"INSERT {n:,} paths, primary key only", n, [*source, *drop(others)], insert
+            )
+            stamp = (
+                "UPDATE registry_accesspath SET import_source = 'csv', last_seen_at = now(), "
+                "last_import_run_id = (SELECT id FROM registry_importrun ORDER BY created_at "
+                "LIMIT 1)"
+            )
+            self._timed(conn, f"stamp {n:,} paths, as it is", n, [], stamp)
+            self._timed(
+                conn, f"stamp {n:,} paths, no index on last_import_run", n, drop(by_run), stamp
+            )
+            # Room on each page lets PostgreSQL write a heap-only tuple (no index entry at
+            # all) when no indexed column changes: fillfactor applies to rewritten pages.
+            roomy = [
+                "ALTER TABLE registry_accesspath SET (fillfactor = 70)",
+                "VACUUM FULL registry_accesspath",
+            ]
+            conn.autocommit = True
+            with conn.cursor() as cur:
+                for statement in roomy:
+                    cur.execute(statement)
+            conn.autocommit = False
+            self._timed(
+                conn,
+                f"stamp {n:,} paths, no index on last_import_run, fillfactor 70",
+                n,
+                drop(by_run),
+                stamp,
+            )

@@ -3,9 +3,14 @@ the current filter, and each person's saved filters."""
 
 from __future__ import annotations
 
+import datetime as dt
+import uuid
+from functools import lru_cache
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db.models import Q, QuerySet
 from django.http import (
     Http404,
     HttpRequest,
@@ -15,11 +20,17 @@ from django.http import (
     StreamingHttpResponse,
 )
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.formats import date_format
+from django.utils.html import format_html_join
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.timezone import localtime
+from django.utils.translation import get_language
 from django.views.decorators.http import require_POST
 
 from registry import services
-from registry.models import AccessPath, SavedFilter
+from registry.models import AccessPath, SavedFilter, Team
 from registry.rules.errors import Invalid, ServiceError
 from registry.rules.exports import runs_in_background
 from registry.selectors import path_list as select_paths
@@ -32,16 +43,85 @@ from registry.selectors.exports import (
 )
 from registry.selectors.filters import AccessPathFilterSet
 from registry.selectors.pagination import DEFAULT_SORT, SORTS, keyset_page
+from registry.selectors.paths import attach_status
 from registry.services.exports import export_request, export_streamed
-from registry.web.forms import SavedFilterForm, apply_service_errors
+from registry.templatetags.registry_tags import status_label
+from registry.web.forms import (
+    TEAM_FILTERS,
+    TEAM_SUGGESTIONS,
+    SavedFilterForm,
+    apply_service_errors,
+    inventory_filter_form,
+    suggestions_id,
+)
 from registry.web.views._common import actor_for, request_now
 
 PAGE_SIZE = 50
+# Stands in for a path's id in the detail URL reversed once per page.
+_PK_PLACEHOLDER = uuid.UUID(int=0)
 # Query keys that steer the page rather than select paths.
 PAGE_KEYS = frozenset({"cursor", "sort"})
 # Shown first in the filter form; the rest fold under "More filters".
 PRIMARY_FILTERS = frozenset({"q", "status", "owner_team", "posture", "risk_tier", "environment"})
+# Filters whose values are fixed choices (no free text): their form is cached rendered.
+CHOICE_FILTERS = frozenset(
+    {"status", "kind", "environment", "risk_tier", "created_via", "posture", "has_exception",
+     "not_seen"}
+)  # fmt: skip
 MULTI_VALUED = frozenset({"status", "kind", "environment", "risk_tier", "created_via"})
+
+
+_ROW = (
+    '<tr><td><a href="{}">{}</a><br><small>{}</small></td>'
+    '<td><span class="badge status-{}">{}</span></td><td>{}</td><td>{}</td><td>{}</td>'
+    '<td>{}</td><td><span class="risk risk-{}">{}</span></td>'
+    '<td class="date">{}</td><td class="date">{}</td></tr>'
+)
+_NO_OWNER = mark_safe('<span class="muted">none</span>')
+
+
+@lru_cache(maxsize=4096)
+def _day_text(day: dt.date, language: str | None) -> str:
+    # Formatting a date (the month's name goes through translation) cost a millisecond
+    # a cell; a page has a hundred dates, mostly days seen before.
+    return date_format(day, "j M Y")
+
+
+def _day(value: dt.datetime | None, default: str) -> str:
+    """The template's `date:"j M Y"` (in the current time zone), or `default`."""
+    if value is None:
+        return default
+    return _day_text(localtime(value).date(), get_language())
+
+
+def rows_html(rows: list[AccessPath]) -> SafeString:
+    """The inventory table's rows (templates/registry/_path_table.html), written in Python:
+    fifty rows through the template engine (an include, a URL reversal and two date
+    filters per row) cost as much as the rest of the page. Every value is escaped by
+    format_html; the template's loop stays the one the other lists use."""
+    link = reverse("registry:path-detail", args=[_PK_PLACEHOLDER])
+    return format_html_join(
+        "",
+        _ROW,
+        (
+            (
+                link.replace(str(_PK_PLACEHOLDER), str(path.pk)),
+                path.name,
+                path.external_id,
+                path.status,  # type: ignore[attr-defined]  # attach_status
+                status_label(path.status),  # type: ignore[attr-defined]
+                path.get_kind_display(),
+                path.system,
+                path.get_environment_display(),
+                path.owner_team.slug if path.owner_team else _NO_OWNER,
+                path.risk_tier,
+                path.get_risk_tier_display(),
+                _day(path.next_review_at, "—"),
+                _day(path.expires_at, "never"),
+            )
+            for path in rows
+        ),
+    )
 
 
 def filters_from(query: QueryDict) -> dict:
@@ -53,7 +133,67 @@ def filters_from(query: QueryDict) -> dict:
 
 
 def _filter_form(request: HttpRequest, data):
-    return AccessPathFilterSet(data=data or None, now=request_now(request)).form
+    form = AccessPathFilterSet(data=data or None, now=request_now(request)).form
+    return inventory_filter_form(form, url=reverse("registry:path-list"))
+
+
+def _fields_context(form, keys) -> dict:
+    return {
+        "filter_form": form,
+        "primary_filters": PRIMARY_FILTERS,
+        "team_filters": TEAM_FILTERS,
+        "more_filters_used": any(key not in PRIMARY_FILTERS | PAGE_KEYS for key in keys),
+    }
+
+
+@lru_cache(maxsize=64)
+def _choice_filter_fields(key: tuple[tuple[str, tuple[str, ...]], ...], url: str) -> SafeString:
+    """The filter form's fields when only fixed-choice filters are set (the unfiltered
+    first page above all): the same HTML for everyone, rendered once per process. The
+    form's widgets go through the template engine one by one (a fieldset of checkboxes
+    is an include per option), which cost as much as the rest of the page. No free text
+    reaches this cache, so nobody's search is kept in memory."""
+    data = QueryDict(mutable=True)
+    for name, values in key:
+        data.setlist(name, list(values))
+    # Bound as the page binds it: no data is an unbound form (no errors shown).
+    form = inventory_filter_form(AccessPathFilterSet(data=data or None).form, url=url)
+    html = render_to_string("registry/_filter_fields.html", _fields_context(form, data))
+    return mark_safe(html)  # noqa: S308 - rendered by the template engine, escaped there
+
+
+def filter_fields(request: HttpRequest, shown: QueryDict) -> SafeString:
+    """The filter form's fields for the values `shown` (cached when all are choices)."""
+    url = reverse("registry:path-list")
+    keys = [key for key in shown if key not in PAGE_KEYS and any(shown.getlist(key))]
+    if all(key in CHOICE_FILTERS for key in keys):
+        return _choice_filter_fields(tuple(sorted((k, tuple(shown.getlist(k))) for k in keys)), url)
+    form = _filter_form(request, shown)
+    context = _fields_context(form, keys)
+    return mark_safe(  # noqa: S308 - rendered by the template engine, escaped there
+        render_to_string("registry/_filter_fields.html", context, request=request)
+    )
+
+
+def team_suggestions(request: HttpRequest, name: str, teams: QuerySet[Team]) -> HttpResponse:
+    """The datalist a TeamSuggestInput loads as one types (web/forms.py): up to
+    TEAM_SUGGESTIONS of `teams` whose slug or name contains the text so far."""
+    typed = request.GET.get(name, "").strip()
+    if typed:
+        teams = teams.filter(Q(slug__icontains=typed) | Q(name__icontains=typed))
+    context = {
+        "list_id": suggestions_id(name),
+        "teams": list(teams.order_by("slug").only("slug", "name")[:TEAM_SUGGESTIONS]),
+    }
+    return render(request, "registry/_team_suggestions.html", context)
+
+
+def suggestions_wanted(request: HttpRequest, names) -> str | None:
+    """The team field whose suggestions this HTMX request asks for, if it is one."""
+    if not request.headers.get("HX-Request"):
+        return None
+    target = request.headers.get("HX-Target", "")
+    return next((name for name in names if target == suggestions_id(name)), None)
 
 
 def _saved_form(request: HttpRequest, query: str, form: SavedFilterForm | None = None):
@@ -62,15 +202,18 @@ def _saved_form(request: HttpRequest, query: str, form: SavedFilterForm | None =
 
 def _render_list(request: HttpRequest, *, saved_form=None, status: int = 200) -> HttpResponse:
     actor = actor_for(request)
+    now = request_now(request)
     sort = SORTS.get(request.GET.get("sort", ""), DEFAULT_SORT)
     error = ""
     rows: list[AccessPath] = []
     next_cursor = None
     try:
-        qs = select_paths(actor=actor, filters=filters_from(request.GET), now=request_now(request))
-        rows, next_cursor = keyset_page(
-            qs.prefetch_related("tags"), request.GET.get("cursor"), PAGE_SIZE, sort
+        # The status of the 50 rows shown, in Python: not status_case in the query.
+        qs = select_paths(
+            actor=actor, filters=filters_from(request.GET), now=now, with_status=False
         )
+        rows, next_cursor = keyset_page(qs, request.GET.get("cursor"), PAGE_SIZE, sort)
+        attach_status(rows, now=now)
     except Invalid as exc:
         error = "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.errors.items())
         status = 400
@@ -91,11 +234,8 @@ def _render_list(request: HttpRequest, *, saved_form=None, status: int = 200) ->
     filters_only.pop("sort", None)
     context = {
         "page": rows,
-        "filter_form": _filter_form(request, shown),
-        "primary_filters": PRIMARY_FILTERS,
-        "more_filters_used": any(
-            request.GET.get(key) for key in request.GET if key not in PRIMARY_FILTERS | PAGE_KEYS
-        ),
+        "rows_html": rows_html(rows),
+        "filter_fields": filter_fields(request, shown),
         "sorts": SORTS.values(),
         "sort": sort,
         "next_cursor": next_cursor,
@@ -116,6 +256,9 @@ def _render_list(request: HttpRequest, *, saved_form=None, status: int = 200) ->
 
 @login_required
 def path_list(request: HttpRequest) -> HttpResponse:
+    if name := suggestions_wanted(request, TEAM_FILTERS):
+        # Any team may be filtered by, inactive ones included.
+        return team_suggestions(request, name, Team.objects.all())
     return _render_list(request)
 
 

@@ -46,8 +46,10 @@ from registry.web.forms import (
     RevokeForm,
     TransferForm,
     apply_service_errors,
+    transfer_targets,
 )
 from registry.web.views._common import actor_for, error_status, request_now, visible_path_or_404
+from registry.web.views.inventory import suggestions_wanted, team_suggestions
 
 State = AccessPath.State
 
@@ -175,6 +177,9 @@ def _detail_context(request: HttpRequest, path: AccessPath, bound: dict | None =
 @login_required
 def path_detail(request: HttpRequest, path_id: str) -> HttpResponse:
     path = visible_path_or_404(request, path_id)
+    if suggestions_wanted(request, ("to_team",)):
+        # The transfer form's team input (forms.TransferForm), as one types.
+        return team_suggestions(request, "to_team", transfer_targets(path))
     return render(request, "registry/path_detail.html", _detail_context(request, path))
 
 

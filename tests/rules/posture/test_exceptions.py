@@ -10,8 +10,8 @@ import pytest
 
 from registry import services
 from registry.models import AccessPath, PolicyException
+from registry.rules.facts import quality_expression
 from registry.rules.posture import RECOMMENDED_FIELD_COUNT, record_quality
-from registry.selectors.dashboard import quality_expression
 from registry.selectors.filters import ANY_VIOLATION
 from tests.conftest import NOW
 from tests.rules.posture.helpers import (
