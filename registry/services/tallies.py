@@ -214,4 +214,9 @@ def rebuild_tallies(*, now: dt.datetime | None = None, batch: int = 20_000) -> i
         done += len(ids)
         last = ids[-1]
     fold_tally()
+    if connection.vendor == "postgresql":
+        # Every row's valid_until just changed: without fresh statistics the planner
+        # takes "facts run out by now" for the whole table and scans it at every read.
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE registry_pathfacts")
     return done
