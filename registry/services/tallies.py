@@ -215,8 +215,11 @@ def rebuild_tallies(*, now: dt.datetime | None = None, batch: int = 20_000) -> i
         last = ids[-1]
     fold_tally()
     if connection.vendor == "postgresql":
-        # Every row's valid_until just changed: without fresh statistics the planner
-        # takes "facts run out by now" for the whole table and scans it at every read.
+        # Every row was rewritten (twice): the index on valid_until still holds an
+        # entry for each old version, all "run out", which every read would visit
+        # until a vacuum; and the statistics describe the table before. VACUUM cannot
+        # run inside a transaction (a dry-run sweep): ANALYZE at least, then.
+        command = "ANALYZE" if connection.in_atomic_block else "VACUUM (ANALYZE)"
         with connection.cursor() as cursor:
-            cursor.execute("ANALYZE registry_pathfacts")
+            cursor.execute(f"{command} registry_pathfacts")
     return done
