@@ -200,3 +200,41 @@ def fmt_ms(ms: float | None) -> str:
     if ms >= 10:
         return f"{ms:.1f} ms"
     return f"{ms:.2f} ms"
+
+
+def table_lines(rows: list[Row], *, n_paths: int, samples: int) -> list[str]:
+    """The printed table: a header, a rule between sections, a row per measurement."""
+    lines: list[str] = []
+    header = (
+        f"{'what':<44} {'first':>9} {'median':>9} {'p95':>9} {'queries':>7} "
+        f"{'peak MB':>7} | {'anchor':<34} {'median':>9} {'ratio':>6} | note"
+    )
+    lines.append("")
+    lines.append(
+        f"{n_paths:,} paths; {samples} timed calls per row after the first (one "
+        "call for the sweep and the import); server time through the Django test client; "
+        "DEBUG off; queries = statements Django sent in one call; peak MB = resident "
+        "memory above the row's start"
+    )
+    lines.append(header)
+    section = ""
+    for row in rows:
+        if row.section != section:
+            section = row.section
+            lines.append("-" * len(header))
+        t, a = row.timing, row.anchor_timing
+        ratio = f"{row.ratio:.1f}x" if row.ratio is not None else "-"
+        queries = "-" if t is None or t.queries is None else str(t.queries)
+        if t is not None and t.queries_varied:
+            queries += "*"
+        lines.append(
+            f"{row.what[:44]:<44} {fmt_ms(t.first_ms if t else None):>9} "
+            f"{fmt_ms(t.median_ms if t else None):>9} "
+            f"{fmt_ms(t.p95_ms if t and t.samples_ms else None):>9} "
+            f"{queries:>7} {(f'{t.peak_mb:.1f}' if t else '-'):>7} | "
+            f"{row.anchor[:34]:<34} {fmt_ms(a.median_ms if a else None):>9} {ratio:>6} | "
+            f"{row.note}"
+        )
+    if any(row.timing is not None and row.timing.queries_varied for row in rows):
+        lines.append("(* the query count differed between calls; the last call's is shown)")
+    return lines

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -38,7 +37,6 @@ from pathlib import Path
 from typing import Any, cast
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-import django
 import psycopg
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -47,7 +45,6 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, connections
 from django.db.models import Count
-from django.dispatch import Signal
 from django.http import StreamingHttpResponse
 from django.test import Client
 from django.test.utils import override_settings
@@ -56,6 +53,11 @@ from psycopg import sql
 from rest_framework.pagination import Cursor
 
 from api.pagination import PathCursorPagination
+from registry.management.commands._bench_env import (
+    machine_facts,
+    no_worker_kicks,
+    postgresql_settings,
+)
 from registry.management.commands._bench_load import (
     OWNING_TEAMS,
     PURPOSES,
@@ -69,7 +71,22 @@ from registry.management.commands._bench_load import (
     make_people,
     rebuild_tallies,
 )
-from registry.management.commands._bench_measure import Row, Timing, fmt_ms, measure
+from registry.management.commands._bench_measure import (
+    Row,
+    Timing,
+    fmt_ms,
+    measure,
+    table_lines,
+)
+from registry.management.commands._bench_raw import (
+    ACCOUNTABLE,
+    LAPSED,
+    LIVE,
+    RAW_SELECT,
+    copy_file,
+    raw_copy,
+    raw_page,
+)
 from registry.management.commands._bench_sweep import set_based_sweep
 from registry.management.commands._bench_triage import measure_triage
 from registry.models import AccessPath
@@ -85,48 +102,6 @@ from registry.services.tokens import token_create
 __all__ = ["PURPOSES", "SCOPES", "SYSTEMS", "Command"]
 
 SECTIONS = ("pages", "api", "triage", "export", "sweep", "import")
-
-# The raw yardstick: the same page the API returns (same filter, same order, the same
-# fields with team slugs, tags and the derived status), written by hand.
-RAW_SELECT = """
-SELECT p.id, p.name, p.kind, p.system, p.external_id, p.environment,
-       o.slug AS owner_team, s.slug AS steward_team, p.created_via, p.created_by_ref,
-       p.consumers, p.ticket_url, p.artifact_ref, p.justification, p.privilege_scope,
-       p.risk_tier, p.data_classification, p.credential_lifetime, p.rotation_days,
-       p.last_rotated_at, p.last_used_at, p.requires_human_signoff, p.revocation_plan,
-       p.expires_at, p.review_interval_days, p.last_attested_at, p.next_review_at, p.state,
-       CASE
-         WHEN p.state = 'revoked' THEN 'revoked'
-         WHEN p.state = 'expired' OR p.expires_at <= %(now)s THEN 'expired'
-         WHEN p.state IN ('unowned', 'claim_pending') THEN p.state
-         WHEN NOT o.is_active OR NOT EXISTS (
-           SELECT 1 FROM registry_membership m
-           WHERE m.team_id = p.owner_team_id AND m.ended_at IS NULL
-         ) OR p.next_review_at <= %(lapse)s THEN 'lapsed'
-         WHEN p.next_review_at <= %(now)s THEN 'overdue'
-         WHEN p.next_review_at <= %(window)s THEN 'review_due'
-         ELSE 'active'
-       END AS status,
-       p.escalation_stage, p.version,
-       ARRAY(SELECT t.slug FROM registry_accesspath_tags pt
-             JOIN registry_tag t ON t.id = pt.tag_id
-             WHERE pt.accesspath_id = p.id ORDER BY t.slug) AS tags,
-       p.created_at, p.updated_at
-FROM registry_accesspath p
-LEFT JOIN registry_team o ON o.id = p.owner_team_id
-LEFT JOIN registry_team s ON s.id = p.steward_team_id
-WHERE {where}
-ORDER BY p.created_at, p.id
-"""
-LIVE = (
-    "p.state IN ('unowned', 'claim_pending', 'active') "
-    "AND (p.expires_at IS NULL OR p.expires_at > %(now)s)"
-)
-ACCOUNTABLE = (
-    "o.is_active AND EXISTS (SELECT 1 FROM registry_membership m "
-    "WHERE m.team_id = p.owner_team_id AND m.ended_at IS NULL)"
-)
-LAPSED = f"{LIVE} AND p.state = 'active' AND (p.next_review_at <= %(lapse)s OR NOT ({ACCOUNTABLE}))"
 
 
 @dataclass
@@ -319,7 +294,7 @@ class Command(BaseCommand):
         with ExitStack() as stack:
             # Production settings while measuring: no query log, the test client's host.
             stack.enter_context(override_settings(DEBUG=False, ALLOWED_HOSTS=ctx.hosts))
-            stack.enter_context(_no_worker_kicks())
+            stack.enter_context(no_worker_kicks())
             for section in SECTIONS:
                 if section in self.sections:
                     section_started = time.perf_counter()
@@ -340,24 +315,8 @@ class Command(BaseCommand):
             .values("status").annotate(n=Count("pk")).order_by("-n")
         )  # fmt: skip
         mix = {row["status"]: row["n"] for row in statuses}
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT version()")
-            version = cursor.fetchone()[0]
-            knobs = {}
-            for knob in (
-                "shared_buffers", "work_mem", "maintenance_work_mem", "effective_cache_size",
-                "jit", "max_parallel_workers_per_gather", "random_page_cost", "max_wal_size",
-                "synchronous_commit",
-            ):  # fmt: skip
-                cursor.execute(f"SHOW {knob}")
-                knobs[knob] = cursor.fetchone()[0]
-        machine = {
-            "nproc": os.cpu_count(),
-            "ram_gb": round(_meminfo_kb("MemTotal") / 1024 / 1024, 1),
-            "cpu": _cpu_model(),
-            "python": platform.python_version(),
-            "django": django.get_version(),
-        }
+        version, knobs = postgresql_settings()
+        machine = machine_facts()
         return {
             "paths": ctx.n_paths,
             "samples": ctx.samples,
@@ -527,7 +486,7 @@ class Command(BaseCommand):
                 url = f"/api/v1/access-paths/?{urlencode(scenario.query)}"
                 api = measure(self._get(client, url, bearer=secret), ctx.samples)
                 query = sql.SQL(RAW_SELECT + " LIMIT 50").format(where=sql.SQL(scenario.where))
-                by_hand = measure(partial(_raw_page, raw, query, fixed), ctx.samples)
+                by_hand = measure(partial(raw_page, raw, query, fixed), ctx.samples)
                 self.say(f"  {scenario.label}: median {fmt_ms(api.median_ms)}")
                 api_ids = [row["id"] for row in api.result.json()["results"]]
                 raw_ids = [str(row["id"]) for row in by_hand.result]
@@ -570,7 +529,7 @@ class Command(BaseCommand):
         with override_settings(NHI_EXPORT_INLINE_MAX_ROWS=10**9):
             streamed = measure(export, samples)
         with psycopg.connect(**self._connect_kwargs(ctx.scratch)) as raw:
-            copied = measure(lambda: _raw_copy(raw, LAPSED), samples)
+            copied = measure(lambda: raw_copy(raw, LAPSED), samples)
         exported = streamed.result
         rate = exported / (streamed.median_ms / 1000) if streamed.median_ms else 0
         raw_rate = copied.result / (copied.median_ms / 1000) if copied.median_ms else 0
@@ -625,7 +584,7 @@ class Command(BaseCommand):
             path = Path(tmp) / "paths.csv"
             bench_import.Command()._write_csv(path, n)
             with psycopg.connect(**self._connect_kwargs(ctx.scratch)) as raw:
-                copied = measure(lambda: _copy_file(raw, path), 2)
+                copied = measure(lambda: copy_file(raw, path), 2)
 
             def run() -> str:
                 out = StringIO()
@@ -650,38 +609,8 @@ class Command(BaseCommand):
     # -- output -----------------------------------------------------------------------
 
     def _print_table(self, rows: list[Row], ctx: Context) -> None:
-        header = (
-            f"{'what':<44} {'first':>9} {'median':>9} {'p95':>9} {'queries':>7} "
-            f"{'peak MB':>7} | {'anchor':<34} {'median':>9} {'ratio':>6} | note"
-        )
-        self.say("")
-        self.say(
-            f"{ctx.n_paths:,} paths; {ctx.samples} timed calls per row after the first (one "
-            "call for the sweep and the import); server time through the Django test client; "
-            "DEBUG off; queries = statements Django sent in one call; peak MB = resident "
-            "memory above the row's start"
-        )
-        self.say(header)
-        section = ""
-        for row in rows:
-            if row.section != section:
-                section = row.section
-                self.say("-" * len(header))
-            t, a = row.timing, row.anchor_timing
-            ratio = f"{row.ratio:.1f}x" if row.ratio is not None else "-"
-            queries = "-" if t is None or t.queries is None else str(t.queries)
-            if t is not None and t.queries_varied:
-                queries += "*"
-            self.say(
-                f"{row.what[:44]:<44} {fmt_ms(t.first_ms if t else None):>9} "
-                f"{fmt_ms(t.median_ms if t else None):>9} "
-                f"{fmt_ms(t.p95_ms if t and t.samples_ms else None):>9} "
-                f"{queries:>7} {(f'{t.peak_mb:.1f}' if t else '-'):>7} | "
-                f"{row.anchor[:34]:<34} {fmt_ms(a.median_ms if a else None):>9} {ratio:>6} | "
-                f"{row.note}"
-            )
-        if any(row.timing is not None and row.timing.queries_varied for row in rows):
-            self.say("(* the query count differed between calls; the last call's is shown)")
+        for line in table_lines(rows, n_paths=ctx.n_paths, samples=ctx.samples):
+            self.say(line)
 
     def _write_json(
         self, rows: list[Row], meta: dict[str, Any], ctx: Context, *, quiet: bool = False
@@ -692,107 +621,3 @@ class Command(BaseCommand):
         target.write_text(json.dumps(payload, indent=2, default=str) + "\n")
         if not quiet:
             self.say(f"results written to {target}")
-
-
-# -- the yardsticks -------------------------------------------------------------------
-
-
-def _raw_params(fixed: dict[str, Any]) -> dict[str, Any]:
-    policy = current_policy()
-    now = timezone.now()
-    return {
-        **fixed,
-        "now": now,
-        "lapse": now - policy.lapse_after,
-        "window": now + policy.review_window,
-    }
-
-
-def _raw_page(raw: psycopg.Connection, query: sql.Composed, fixed: dict[str, Any]) -> list:
-    """The page by hand: one statement, rows as dicts, serialised as the API would."""
-    with raw.cursor() as cur:
-        cur.execute(query, _raw_params(fixed))
-        if cur.description is None:  # a SELECT always describes its columns
-            raise CommandError("The raw query returned no result set.")
-        names = [c.name for c in cur.description]
-        rows = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
-    json.dumps(rows, default=str)
-    return rows
-
-
-def _raw_copy(raw: psycopg.Connection, where: str) -> int:
-    """COPY (the rows `where` selects) TO STDOUT as CSV; the rows streamed."""
-    query = sql.SQL(RAW_SELECT).format(where=sql.SQL(where))
-    bound = psycopg.ClientCursor(raw).mogrify(query, _raw_params({}))
-    lines = 0
-    with raw.cursor() as cur:
-        copy_sql = f"COPY ({bound}) TO STDOUT WITH (FORMAT csv, HEADER true)"
-        with cur.copy(copy_sql) as copy:
-            for piece in copy:
-                lines += bytes(piece).count(b"\n")
-    raw.rollback()
-    return lines - 1
-
-
-def _copy_file(raw: psycopg.Connection, path: Path) -> int:
-    """COPY the import's CSV into a plain text table (no validation, no indexes)."""
-    with raw.cursor() as cur, path.open("rb") as source:
-        header = source.readline().decode().strip().split(",")
-        columns = sql.SQL(", ").join(sql.SQL("{} text").format(sql.Identifier(c)) for c in header)
-        cur.execute("DROP TABLE IF EXISTS bench_copy_yardstick")
-        cur.execute(sql.SQL("CREATE TABLE bench_copy_yardstick ({})").format(columns))
-        source.seek(0)
-        statement = "COPY bench_copy_yardstick FROM STDIN WITH (FORMAT csv, HEADER true)"
-        with cur.copy(statement) as copy:
-            while chunk := source.read(1 << 20):
-                copy.write(chunk)
-        copied = cur.rowcount
-    raw.commit()
-    return copied
-
-
-@contextmanager
-def _no_worker_kicks() -> Iterator[None]:
-    """No wake-up messages to Celery while measuring: the broker is not what is measured,
-    and a worker woken for a scratch database would look for work in the configured one.
-    The outbox rows are still written; only the kick after commit is left out."""
-    from registry.notifications.outbox import outbox_written
-    from registry.services.exports import export_queued
-    from registry.services.import_queue import import_queued
-    from workers.apps import kick_delivery, kick_export, kick_import
-
-    wiring: list[tuple[Signal, Callable[..., Any], str]] = [
-        (outbox_written, kick_delivery, "workers.kick_delivery"),
-        (import_queued, kick_import, "workers.kick_import"),
-        (export_queued, kick_export, "workers.kick_export"),
-    ]
-    disconnected = [
-        (signal, receiver, uid)
-        for signal, receiver, uid in wiring
-        if signal.disconnect(dispatch_uid=uid)
-    ]
-    try:
-        yield
-    finally:
-        for signal, receiver, uid in disconnected:
-            signal.connect(receiver, dispatch_uid=uid)
-
-
-def _meminfo_kb(name: str) -> int:
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith(f"{name}:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
