@@ -40,13 +40,11 @@ from registry.rules.imports import upload_expires_at
 from registry.rules.owner_suggestions import (
     OwnerRule,
     OwnerRulesError,
-    facts_for,
     load_rules,
-    suggest,
 )
 from registry.rules.path_fields import AUTHORITY_TEAM_FIELDS
 from registry.rules.policies import current_policy
-from registry.rules.status import is_live, live_q
+from registry.rules.status import is_live
 from registry.rules.validation import MAX_TEXT_LENGTH, unsafe_input_errors
 from registry.services._common import (
     lock_path,
@@ -57,6 +55,12 @@ from registry.services._common import (
 )
 from registry.services.identifiers import identifiers_import
 from registry.services.import_heartbeat import ImportHeartbeat
+from registry.services.import_sightings import (
+    flag_not_seen,
+    stamp,
+    suggest_owners,
+    team_named,
+)
 from registry.services.import_staging import (
     import_digest,
     insert_new_paths,
@@ -113,23 +117,17 @@ class ImportReport:
         return self.run.status == ImportRun.Status.APPLIED
 
 
-def _team(slug: Any, teams: dict[str, Team | None]) -> Team | None:
-    if slug not in teams:
-        teams[slug] = Team.objects.filter(slug=slug).first()
-    return teams[slug]
-
-
 def _resolve_teams(row: ImportRow, teams: dict) -> None:
     slugs = row.data.get("revoker_teams")
     if isinstance(slugs, list):
-        found = [_team(slug, teams) for slug in slugs]
+        found = [team_named(slug, teams) for slug in slugs]
         for slug in [slug for slug, team in zip(slugs, found, strict=True) if team is None]:
             row.errors.append(f"revoker_teams: no team with the slug {slug!r}")
         row.data["revoker_teams"] = [team for team in found if team is not None]
     for key in ("owner_team", "steward_team", *AUTHORITY_TEAM_FIELDS):
         slug = row.data.get(key)
         if isinstance(slug, str):
-            team = _team(slug, teams)
+            team = team_named(slug, teams)
             if team is None:
                 row.errors.append(f"{key}: no team with the slug {slug!r}")
             else:
@@ -294,7 +292,7 @@ def _run_import(
         with transaction.atomic(), _expiry_as(options.source_format):
             _import_rows(actor, rows, run, report, options.steward, rules, now, progress)
             if options.full_sync:
-                report.counts["not_seen"] = _flag_not_seen(run, now)
+                report.counts["not_seen"] = flag_not_seen(run, now)
             if options.dry_run or (report.errors and not options.partial):
                 raise _RollBack
             audit_record(
@@ -406,10 +404,10 @@ def _import_rows(
             _fail(report, row, found)
         # -- end identifiers --
         store_hashes(hashes)
-        written |= _stamp(seen, run, now)
+        written |= stamp(seen, run, now)
         seen |= {path_id for path_id in born.values() if path_id is not None}
         _still_listed(actor, retired_listed, run, report, now)
-        written |= _suggest_owners(rules, chunk, seen, teams)
+        written |= suggest_owners(rules, chunk, seen, teams)
         if written:
             refresh_facts(sorted(written, key=str), now=now)
         done += len(chunk)
@@ -579,53 +577,6 @@ def _apply_one(
                 written.add(path.pk)
 
 
-def _suggest_owners(rules: list[OwnerRule], chunk: list[ImportRow], seen: set, teams: dict) -> set:
-    """Point the chunk's unowned paths at the team the owner rules suggest. Bookkeeping
-    like the stamp (no version bump); the run's audit event records the import. Returns
-    the ids of the paths whose suggestion changed."""
-    hints = {(r.data.get("system"), r.data.get("external_id")): r.hints for r in chunk}
-    unowned = AccessPath.objects.filter(
-        pk__in=seen, state__in=(AccessPath.State.UNOWNED, AccessPath.State.CLAIM_PENDING)
-    ).values_list(
-        "pk", "system", "external_id", "name", "created_by_ref", "steward_team__slug",
-        "suggested_owner__slug", "suggestion_reason",
-    )  # fmt: skip
-    changes: dict[tuple, list] = {}
-    for pk, system, external_id, name, created_by, steward, current, reason in unowned:
-        facts = facts_for(
-            name=name, created_by=created_by, steward=steward or "",
-            hints=hints.get((system, external_id), {}),
-        )  # fmt: skip
-        found = suggest(rules, facts)
-        if found is not None and _team(found[0], teams) is None:
-            found = None  # a rule naming a team that does not exist suggests nothing
-        if (found or (None, "")) != (current, reason):
-            changes.setdefault(found or (None, ""), []).append(pk)
-    for (slug, reason), pks in changes.items():
-        AccessPath.objects.filter(pk__in=pks).update(
-            suggested_owner=_team(slug, teams) if slug else None, suggestion_reason=reason
-        )
-    return {pk for pks in changes.values() for pk in pks}
-
-
-def _stamp(path_ids: set, run: ImportRun, now: dt.datetime) -> set:
-    """Bookkeeping, not a change of the record: no version bump, no audit event (the
-    run's own event and its counts record the import). Returns the paths seen again
-    after a full sync had missed them (their `not_seen_since` clears: a dashboard fact)."""
-    if not path_ids:
-        return set()
-    back = set(
-        AccessPath.objects.filter(pk__in=path_ids, not_seen_since__isnull=False).values_list(
-            "pk", flat=True
-        )
-    )
-    AccessPath.objects.filter(pk__in=path_ids).update(
-        import_source=run.source_format, last_import_run=run, last_seen_at=now,
-        not_seen_since=None,
-    )  # fmt: skip
-    return back
-
-
 def _still_listed(
     actor: Actor, paths: list[AccessPath], run: ImportRun, report: ImportReport, now: dt.datetime
 ) -> None:
@@ -641,25 +592,6 @@ def _still_listed(
     report.still_listed += [
         {"id": str(p.pk), "name": p.name, "external_id": p.external_id} for p in paths[:room]
     ]
-
-
-def _flag_not_seen(run: ImportRun, now: dt.datetime) -> int:
-    systems = set(AccessPath.objects.filter(last_import_run=run).values_list("system", flat=True))
-    if run.system:
-        systems.add(run.system)
-    missing = list(
-        AccessPath.objects.filter(live_q(now), import_source=run.source_format)
-        .filter(system__in=systems, not_seen_since__isnull=True)
-        .exclude(last_import_run=run)
-        .values_list("pk", flat=True)
-    )
-    for start in range(0, len(missing), CHUNK):
-        ids = missing[start : start + CHUNK]
-        AccessPath.objects.filter(pk__in=ids, not_seen_since__isnull=True).update(
-            not_seen_since=now
-        )
-        refresh_facts(ids, now=now)
-    return len(missing)
 
 
 def _fail(report: ImportReport, row: ImportRow, found: Mapping[str, list[str]]) -> None:
