@@ -26,6 +26,7 @@ from registry.rules import errors, permissions
 from registry.rules.actors import Actor
 from registry.rules.errors import InvalidTransition
 from registry.rules.policies import Policy
+from registry.runtime.writer_lock import hold_writer_lock
 from registry.services._common import refuse_if, require_text, resolve_now
 
 Status = ChangeRequest.Status
@@ -112,6 +113,7 @@ def change_request_decide(
     from registry.services.paths import path_update  # the path service applies it
 
     now = resolve_now(now)
+    hold_writer_lock()  # before any read or lock: runtime/writer_lock.py
     locked = ChangeRequest.objects.select_for_update().select_related("path").get(pk=request.pk)
     refuse_if(permissions.refuse_change_decision(actor, locked))
     if locked.status != Status.PENDING:

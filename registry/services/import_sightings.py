@@ -66,9 +66,12 @@ def stamp(path_ids: set, run: ImportRun, now: dt.datetime) -> set:
         )
     )
     AccessPath.objects.filter(pk__in=path_ids).update(
-        import_source=run.source_format, last_import_run=run, last_seen_at=now,
-        not_seen_since=None,
-    )  # fmt: skip
+        import_source=run.source_format, last_import_run=run, last_seen_at=now
+    )
+    # Only where it was set: writing a column the dashboard's facts read, even with the
+    # value it has, makes those facts run out (migration 0016's trigger).
+    if back:
+        AccessPath.objects.filter(pk__in=back).update(not_seen_since=None)
     return back
 
 

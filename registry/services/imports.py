@@ -46,6 +46,7 @@ from registry.rules.path_fields import AUTHORITY_TEAM_FIELDS
 from registry.rules.policies import current_policy
 from registry.rules.status import is_live
 from registry.rules.validation import MAX_TEXT_LENGTH, unsafe_input_errors
+from registry.runtime.writer_lock import hold_writer_lock
 from registry.services._common import (
     lock_path,
     refuse_if,
@@ -290,6 +291,7 @@ def _run_import(
         return report
     try:
         with transaction.atomic(), _expiry_as(options.source_format):
+            hold_writer_lock()  # before any read or lock: runtime/writer_lock.py
             _import_rows(actor, rows, run, report, options.steward, rules, now, progress)
             if options.full_sync:
                 report.counts["not_seen"] = flag_not_seen(run, now)

@@ -28,6 +28,7 @@ from registry.rules.validation import (
     secret_errors,
     ticket_url_error,
 )
+from registry.runtime.writer_lock import hold_writer_lock
 from registry.selectors import visible_paths_q
 from registry.services import identifiers as identifier_rules
 from registry.services._common import (
@@ -262,6 +263,7 @@ def path_register(
     identifiers = data.pop("identifiers", None)
     wanted = identifier_rules.parse(identifiers) if identifiers is not None else []
     path, tags, revokers, changes = _new_path(actor, data, now=now, policy=current_policy())
+    hold_writer_lock()  # before any read or lock: runtime/writer_lock.py
     _refuse_duplicate_external_id(path, actor)
     with _duplicate_external_id_as_invalid():
         path.save(force_insert=True)
@@ -302,6 +304,7 @@ def paths_register_many(
         outcomes.append(path)
         entries.append(AuditEntry(action="access_path.registered", obj=path, changes=changes))
     created = [o for o in outcomes if isinstance(o, AccessPath)]
+    hold_writer_lock()  # before any read or lock: runtime/writer_lock.py
     AccessPath.objects.bulk_create(created)
     refresh_facts([path.pk for path in created], now=now)
     audit_record_many(actor=actor, now=now, entries=entries)

@@ -19,6 +19,7 @@ from registry.rules import errors, permissions
 from registry.rules.actors import Actor
 from registry.rules.errors import Invalid, InvalidTransition
 from registry.rules.validation import merge_errors, secret_errors
+from registry.runtime.writer_lock import hold_writer_lock
 from registry.services._common import (
     decline_transfer,
     lock_path,
@@ -137,6 +138,7 @@ def team_update(
     *, actor: Actor, team: Team, changes: Mapping[str, Any], now: dt.datetime | None = None
 ) -> Team:
     now = resolve_now(now)
+    hold_writer_lock()  # before any read or lock: runtime/writer_lock.py
     locked = Team.objects.select_for_update().get(pk=team.pk)
     refuse_if(permissions.refuse_team_manage(actor, locked))
     allowed = TEAM_FIELDS if permissions.refuse_team_admin(actor) is None else LEAD_EDITABLE_FIELDS
@@ -178,6 +180,7 @@ def _creates_cycle(team: Team, parent: Team | None) -> bool:
 
 
 def _set_active(actor: Actor, team: Team, active: bool, reason: str, now: dt.datetime) -> Team:
+    hold_writer_lock()  # before any read or lock: runtime/writer_lock.py
     refuse_if(permissions.refuse_team_admin(actor))
     reason = require_text("reason", reason)
     # Compare-and-set: of two concurrent deactivations exactly one changes the row.
@@ -243,6 +246,9 @@ def membership_add(
     refuse_if(permissions.refuse_team_manage(actor, team))
     if role not in Membership.Role.values:
         raise Invalid.single("role", f"Choose one of: {', '.join(Membership.Role.values)}.")
+    # Before reading whether the team is empty: two concurrent changes of its last
+    # members must see each other's outcome (runtime/writer_lock.py).
+    hold_writer_lock()
     if Membership.objects.filter(team=team, user=user, ended_at__isnull=True).exists():
         raise InvalidTransition(errors.ALREADY_MEMBER)
     was_empty = not _has_members(team.pk)
@@ -318,6 +324,7 @@ def membership_end(
     if not leaving:
         refuse_if(permissions.refuse_team_manage(actor, membership.team))
     reason = require_text("reason", reason)
+    hold_writer_lock()  # before any read or lock: runtime/writer_lock.py
     locked = _lock_current_membership(membership)
     Membership.objects.filter(pk=locked.pk, ended_at__isnull=True).update(ended_at=now)
     locked.ended_at = now
