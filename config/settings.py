@@ -194,21 +194,20 @@ def _database_config() -> dict[str, Any]:
         config.setdefault("OPTIONS", {}).setdefault(
             "connect_timeout", env_int("DB_CONNECT_TIMEOUT_SECONDS", 5)
         )
-    # No JIT compilation: the application's queries are short (a page, a count over an
-    # index), and PostgreSQL's JIT spent more compiling them than it saved (3.5 s of a
-    # 13 s dashboard request at a million paths; see docs/performance.md).
     if config["ENGINE"] == "django.db.backends.postgresql":
+        # No JIT compilation: the application's queries are short (a page, a count over
+        # an index), and PostgreSQL's JIT spent more compiling them than it saved (3.5 s
+        # of a 13 s dashboard request at a million paths; see docs/performance.md).
+        flags = ["-c jit=off"]
+        # A per-statement deadline, set by config/gunicorn_conf.py for the web processes
+        # only (25 s, inside gunicorn's 30 s): threaded workers keep heartbeating while a
+        # request waits, so the database bounds what a request may wait for.
+        statement_timeout_ms = env_int("DB_STATEMENT_TIMEOUT_MS", 0)
+        if statement_timeout_ms:
+            flags.append(f"-c statement_timeout={statement_timeout_ms}")
         options = config.setdefault("OPTIONS", {})
         given = options.get("options", "")  # e.g. from DATABASE_URL's ?options=
-        options["options"] = f"{given} -c jit=off".strip()
-    # A per-statement deadline, set by config/gunicorn_conf.py for the web processes only
-    # (25 s, inside gunicorn's 30 s): threaded workers keep heartbeating while a request
-    # waits, so the database bounds what a request may wait for.
-    statement_timeout_ms = env_int("DB_STATEMENT_TIMEOUT_MS", 0)
-    if statement_timeout_ms and config["ENGINE"] == "django.db.backends.postgresql":
-        options = config.setdefault("OPTIONS", {})
-        given = options.get("options", "")  # e.g. from DATABASE_URL's ?options=
-        options["options"] = f"{given} -c statement_timeout={statement_timeout_ms}".strip()
+        options["options"] = " ".join([given, *flags]).strip()
     return config
 
 

@@ -77,8 +77,10 @@ def database_options(env: dict[str, str]) -> dict:
 def test_the_statement_timeout_reaches_postgresql_connections_only_when_set():
     url = "postgres://nobody@127.0.0.1:5432/nhi"
     with_deadline = database_options({"DATABASE_URL": url, "DB_STATEMENT_TIMEOUT_MS": "25000"})
-    assert with_deadline["options"] == "-c statement_timeout=25000"
-    assert "options" not in database_options({"DATABASE_URL": url})
+    assert with_deadline["options"] == "-c jit=off -c statement_timeout=25000"
+    # JIT is off for every PostgreSQL connection (the application's queries are short).
+    assert database_options({"DATABASE_URL": url})["options"] == "-c jit=off"
+    assert "options" not in database_options({"DATABASE_URL": "sqlite:///var/x.sqlite3"})
 
 
 @pytest.mark.postgres
