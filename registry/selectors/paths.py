@@ -25,6 +25,7 @@ from registry.models import (
 from registry.notifications.wording import describe_notification
 from registry.rules.actors import Actor
 from registry.rules.errors import Invalid
+from registry.rules.facts import UNOWNED_STATES
 from registry.rules.policies import Policy, current_policy
 from registry.rules.status import staffed_team_ids, status_case, status_of
 from registry.selectors.filters import AccessPathFilterSet
@@ -40,35 +41,58 @@ if TYPE_CHECKING:
     PathWithStatus = WithAnnotations[AccessPath, _Status]
 
 
+@dataclass(frozen=True)
+class TeamVisibility:
+    """What the members of `team_ids` may read, in the parts the dashboard counts in
+    different ways (selectors/tallies.py): the paths the teams own, the claimable ones,
+    and the related ones: those they steward, are named to revoke or are offered.
+    `related` (per-row EXISTS probes, for pages that stop after a page of rows) and
+    `related_ids` (a union of the three index ranges, for a count) are built from the
+    same three relations."""
+
+    owned: Q
+    claimable: Q
+    related: Q
+    related_ids: QuerySet
+
+    @property
+    def q(self) -> Q:
+        return self.owned | self.claimable | self.related
+
+
+def team_visibility(team_ids: Iterable[int]) -> TeamVisibility:
+    team_ids = sorted(team_ids)
+    stewarded = Q(steward_team_id__in=team_ids)
+    revokers = AccessPath.revoker_teams.through.objects.filter(team_id__in=team_ids)
+    offered = Transfer.objects.filter(to_team_id__in=team_ids, status=Transfer.Status.PENDING)
+    return TeamVisibility(
+        owned=Q(owner_team_id__in=team_ids),
+        claimable=Q(state__in=UNOWNED_STATES),  # every team may claim them
+        related=stewarded
+        | Q(Exists(revokers.filter(accesspath_id=OuterRef("pk"))))
+        | Q(Exists(offered.filter(path_id=OuterRef("pk")))),
+        related_ids=AccessPath.objects.filter(stewarded)
+        .order_by()
+        .values("pk")
+        .union(
+            revokers.order_by().values("accesspath_id"),
+            offered.order_by().values("path_id"),
+        ),
+    )
+
+
 def visible_paths_q(actor: Actor) -> Q | None:
     """What an actor may read; None means everything.
 
     Security and the system see the whole estate. A team sees what it owns or stewards,
     what it is named to revoke, what is offered to it, and unowned paths (so it can
-    claim them). Outsiders see nothing.
+    claim them): team_visibility. Outsiders see nothing.
     """
     if actor.sees_everything:
         return None
-    team_ids = actor.team_ids
-    if not team_ids:
+    if not actor.team_ids:
         return Q(pk__in=[])
-    offered = Exists(
-        Transfer.objects.filter(
-            path_id=OuterRef("pk"), to_team_id__in=team_ids, status=Transfer.Status.PENDING
-        )
-    )
-    revokes = Exists(
-        AccessPath.revoker_teams.through.objects.filter(
-            accesspath_id=OuterRef("pk"), team_id__in=team_ids
-        )
-    )
-    return (
-        Q(owner_team_id__in=team_ids)
-        | Q(steward_team_id__in=team_ids)
-        | Q(state__in=[AccessPath.State.UNOWNED, AccessPath.State.CLAIM_PENDING])
-        | Q(offered)
-        | Q(revokes)
-    )
+    return team_visibility(actor.team_ids).q
 
 
 def path_queryset(

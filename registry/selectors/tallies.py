@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.core.exceptions import EmptyResultSet
+from django.core.exceptions import EmptyResultSet, FullResultSet
 from django.db import connection
 from django.db.models import Q, QuerySet
 
@@ -33,7 +33,6 @@ from registry.rules.facts import (
     OWNED_STATUSES,
     RULE_BITS,
     RULE_MASK,
-    UNOWNED_STATES,
     UNOWNED_STATUSES,
     facts_expressions,
     fingerprint,
@@ -41,10 +40,13 @@ from registry.rules.facts import (
 from registry.rules.policies import Policy
 from registry.rules.posture import RULES, shared_external_ids
 from registry.rules.status import Status
-from registry.selectors.paths import visible_paths_q
+from registry.selectors.compiled import time_shifted
+from registry.selectors.paths import team_visibility, visible_paths_q
 
 TALLY_NAME = "paths"
 
+# The classification's columns (rules/facts.facts_expressions).
+FACT_NAMES = ("team_key", "status", "flags", "quality")
 # PathFacts' columns, in the order the services write them.
 FACT_COLUMNS = ("team_key", "status", "flags", "quality", "valid_until")
 # The tally's columns, each with the SQL that counts it from one path's facts.
@@ -76,27 +78,73 @@ def tally_is_current(policy: Policy) -> bool:
     return TallyVersion.objects.filter(name=TALLY_NAME, fingerprint=fingerprint(policy)).exists()
 
 
+def _facts_select(now: dt.datetime, policy: Policy, shared: Any) -> tuple[str, list]:
+    """SELECT <every path's facts at `now`> FROM the paths table, with no WHERE: the
+    caller appends its rows' condition. Compiled once per policy (selectors/compiled.py)
+    when nothing but `now` varies; the shared twins of a direct count are a query of
+    their own, compiled each time."""
+
+    def build(moment: dt.datetime) -> QuerySet:
+        facts = facts_expressions(now=moment, policy=policy, shared=shared)
+        return (
+            AccessPath.objects.order_by()
+            .annotate(**{f"x_{name}": expression for name, expression in facts.items()})
+            .values(*(f"x_{name}" for name in facts))
+        )
+
+    if shared is not None:
+        sql, params = build(now).query.sql_with_params()
+        return sql, list(params)
+    return time_shifted(("tally-facts", fingerprint(policy)), build, now)
+
+
+def _rows_where(rows: Q) -> tuple[str, list]:
+    """`rows` as a WHERE clause on the paths table alone ("" for every row): a condition
+    that needs a join (a path's facts, say) becomes `id IN (SELECT …)`."""
+    query = AccessPath.objects.filter(rows).order_by().query
+    if len(query.alias_map) > 1:
+        query = AccessPath.objects.filter(pk__in=AccessPath.objects.filter(rows).values("pk")).query
+    compiler = query.get_compiler(using=AccessPath.objects.db)
+    try:
+        sql, params = compiler.compile(query.where)
+    except FullResultSet:
+        return "", []
+    return f" WHERE {sql}", list(params)
+
+
 def _exact_facts_sql(rows: Q, *, now: dt.datetime, policy: Policy, shared: Any) -> tuple[str, list]:
-    facts = facts_expressions(now=now, policy=policy, shared=shared)
-    qs = (
-        AccessPath.objects.filter(rows)
-        .order_by()
-        .annotate(**{f"x_{name}": expression for name, expression in facts.items()})
-        .values(*(f"x_{name}" for name in facts))
+    select, select_params = _facts_select(now, policy, shared)
+    where, where_params = _rows_where(rows)
+    columns = ", ".join(f"x_{name} AS {name}" for name in FACT_NAMES)
+    return (
+        f"SELECT {columns} FROM ({select}{where}) AS exact",  # noqa: S608
+        [*select_params, *where_params],
     )
-    sql, params = qs.query.sql_with_params()
-    columns = ", ".join(f"x_{name} AS {name}" for name in facts)
-    return f"SELECT {columns} FROM ({sql}) AS exact", list(params)  # noqa: S608
+
+
+def _among(statuses: Any) -> str:
+    return "status IN ({})".format(", ".join(f"'{status.value}'" for status in statuses))
+
+
+_OWNED_ONLY = ("violating", "quality")
+# The dashboard's figures per team from the parts' rows per (team, status): each status,
+# what counts over every status, and what counts over the owned ones only.
+_PER_TEAM = ", ".join(
+    [
+        *(f"SUM(paths) FILTER (WHERE status = '{s.value}') AS status_{s.value}" for s in Status),
+        *(f"SUM({name}) AS {name}" for name in TALLY_COLUMNS if name not in _OWNED_ONLY),
+        f"SUM(paths) FILTER (WHERE {_among(CURRENT_STATUSES)}) AS current",
+        f"SUM(paths) FILTER (WHERE {_among(OWNED_STATUSES)}) AS owned",
+        f"SUM(violating) FILTER (WHERE {_among(OWNED_STATUSES)}) AS violating",
+        f"SUM(quality) FILTER (WHERE {_among(OWNED_STATUSES)}) AS quality",
+    ]
+)
 
 
 def _sum_rows(parts: list[tuple[str, list]]) -> list[dict]:
-    names = ", ".join(f"SUM({name}) AS {name}" for name in TALLY_COLUMNS)
     union = " UNION ALL ".join(sql for sql, _ in parts)
     params = [p for _, part_params in parts for p in part_params]
-    sql = (
-        f"SELECT team_key, status, {names} FROM ({union}) AS parts "  # noqa: S608
-        "GROUP BY team_key, status"
-    )
+    sql = f"SELECT team_key, {_PER_TEAM} FROM ({union}) AS parts GROUP BY team_key"  # noqa: S608
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         keys = [column[0] for column in cursor.description]
@@ -132,24 +180,37 @@ def _parts(actor: Actor, *, now: dt.datetime, policy: Policy) -> list[tuple[str,
         stored, run_out = stored.filter(path_id__in=listed), Q(pk__in=listed)
     else:
         run_out = Q(facts__valid_until__lte=now)
-    if scope is None:
-        exact_rows = run_out
-    else:
-        # The unowned paths every team sees come from the tally; the reader's own are
-        # counted exactly. A path counts as unowned by its state (visible_paths_q);
-        # a fresh row's stored status is unowned/claim pending exactly then.
+    exact_rows, related = run_out, None
+    if scope is not None:
+        # A team's reader: the paths its teams own and the claimable ones (every team
+        # sees them) come from the tally like the whole estate's, by their stored owner
+        # and status (a claimable path's stored status is unowned or claim pending
+        # unless its facts ran out); the related ones its teams do not own (stewarded,
+        # to revoke, offered) are counted exactly, from their own index ranges.
+        teams = sorted(actor.team_ids)
+        seen = team_visibility(teams)
         statuses = [s.value for s in UNOWNED_STATUSES]
-        tally_sql += " WHERE status IN ({})".format(", ".join(f"'{s}'" for s in statuses))
-        stored = stored.filter(status__in=statuses)
-        unowned = Q(state__in=UNOWNED_STATES)
-        exact_rows = (run_out & unowned) | (scope & ~unowned)
+        covered_sql = "team_key IN ({}) OR status IN ({})".format(
+            ", ".join(str(int(team)) for team in teams),
+            ", ".join(f"'{status}'" for status in statuses),
+        )
+        tally_sql += f" WHERE {covered_sql}"
+        stored = stored.filter(Q(team_key__in=teams) | Q(status__in=statuses))
+        exact_rows = run_out & (seen.owned | seen.claimable)
+        # Two parts, not one OR: each is read from its own index.
+        related = Q(pk__in=seen.related_ids) & ~seen.owned & ~seen.claimable
     parts: list[tuple[str, list]] = [(tally_sql, [])]
     if listed:
         parts.append(_stored(stored))
-    if scope is not None or listed:
-        exact_sql, exact_params = _exact_facts_sql(exact_rows, now=now, policy=policy, shared=None)
-        parts.append((tally_sums_sql(exact_sql, sign=1), exact_params))
+        parts.append(_exact_sums(exact_rows, now=now, policy=policy))
+    if related is not None:
+        parts.append(_exact_sums(related, now=now, policy=policy))
     return parts
+
+
+def _exact_sums(rows: Q, *, now: dt.datetime, policy: Policy) -> tuple[str, list]:
+    sql, params = _exact_facts_sql(rows, now=now, policy=policy, shared=None)
+    return tally_sums_sql(sql, sign=1), params
 
 
 def tally_groups(actor: Actor, *, now: dt.datetime, policy: Policy) -> list[dict]:
@@ -163,34 +224,24 @@ def tally_groups(actor: Actor, *, now: dt.datetime, policy: Policy) -> list[dict
             sums = _sum_rows(_parts(actor, now=now, policy=policy))
     except EmptyResultSet:  # an outsider: nothing is visible
         return []
-    by_team: dict[int, dict] = {}
-    for row in sums:
-        paths = int(row["paths"] or 0)
-        if not paths:
-            continue
-        group = by_team.setdefault(row["team_key"], _empty_group(row["team_key"]))
-        status = row["status"]
-        group[f"status_{status}"] += paths
-        for name in ("expiring", "not_seen", *(f"r_{rule.code}" for rule in RULES)):
-            group[name] += int(row[name] or 0)
-        if status in CURRENT_STATUSES:
-            group["current"] += paths
-        if status in OWNED_STATUSES:
-            group["violating"] += int(row["violating"] or 0)
-            group["_owned"] += paths
-            group["_quality"] += int(row["quality"] or 0)
     groups = []
-    for group in by_team.values():
-        owned, quality = group.pop("_owned"), group.pop("_quality")
+    for row in sums:
+        if not row["paths"]:
+            continue
+        group = {"owner_team_id": row.pop("team_key") or None, **_NO_FIGURES}
+        owned, quality = int(row.pop("owned") or 0), int(row.pop("quality") or 0)
+        for name, value in row.items():
+            if value:
+                group[name] = int(value)
         group["quality"] = quality / owned if owned else None
+        del group["paths"]
         groups.append(group)
     return groups
 
 
-def _empty_group(team_key: int) -> dict:
-    group: dict[str, Any] = {"owner_team_id": team_key or None}
-    group.update({f"status_{s.value}": 0 for s in Status})
-    group.update({name: 0 for name in ("expiring", "not_seen", "current", "violating")})
-    group.update({f"r_{rule.code}": 0 for rule in RULES})
-    group.update(_owned=0, _quality=0)
-    return group
+# Every figure of a team's group, zero until counted.
+_NO_FIGURES: dict[str, Any] = {
+    **{f"status_{s.value}": 0 for s in Status},
+    **{name: 0 for name in ("paths", "expiring", "not_seen", "current", "violating")},
+    **{f"r_{rule.code}": 0 for rule in RULES},
+}

@@ -121,7 +121,14 @@ def refresh_facts(
     # The twins: paths that share an external id with these, not already done.
     done = set(ids)
     for chunk in _chunks(sorted(twins_of)):
-        twins = AccessPath.objects.filter(external_id__in=chunk).values_list("pk", flat=True)
+        # The empty id is never in `chunk`; saying so lets PostgreSQL use the partial
+        # index on external_id (it cannot prove it from a list of more than 100 values
+        # and read the whole table instead, 200 ms a batch at a million paths).
+        twins = (
+            AccessPath.objects.filter(external_id__in=chunk)
+            .exclude(external_id="")
+            .values_list("pk", flat=True)
+        )
         for twin_chunk in _chunks([pk for pk in twins if pk not in done]):
             _reclassify(twin_chunk, now=now, policy=policy)
 

@@ -30,7 +30,6 @@ from typing import Any, cast
 import psycopg
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
-from django.db import transaction
 from psycopg import sql
 
 from registry.management.commands._bench_triage import bench_fingerprint, bench_key_id
@@ -517,14 +516,12 @@ def _rebuild(
     return sorted(took, key=lambda item: -item[1])[:5]
 
 
-def rebuild_tallies(now: dt.datetime) -> bool:
-    """The dashboard's tally over the loaded paths (registry.services.tallies). Looked
-    up at run time: False when the service does not provide it yet."""
+def rebuild_tallies(now: dt.datetime) -> None:
+    """The dashboard's tally over the loaded paths (registry.services.tallies), outside
+    any transaction, as `manage.py tally --rebuild` runs it: the rebuild ends with a
+    VACUUM of the facts table, which cannot run inside one (and without it every read
+    visits the index entries of a million dead row versions)."""
     from registry.services import tallies
 
-    rebuild = getattr(tallies, "rebuild_tallies", None)
-    if rebuild is None:
-        return False
-    with request_context(), transaction.atomic():
-        rebuild(now=now)
-    return True
+    with request_context():
+        tallies.rebuild_tallies(now=now)

@@ -272,12 +272,7 @@ class Command(BaseCommand):
             rows.append(Row("load", f"load {n_paths:,} paths", timing, note=parts))
             self.say(f"loaded in {load.total_s:.1f} s ({parts})")
             tallied = measure(lambda: rebuild_tallies(now), 0)
-            rows.append(
-                Row(
-                    "load", "rebuild_tallies (the dashboard's tally)", tallied,
-                    note="" if tallied.result else "not provided by services.tallies yet",
-                )
-            )  # fmt: skip
+            rows.append(Row("load", "rebuild_tallies (the dashboard's tally)", tallied))
             self.say(f"tally rebuilt in {tallied.first_ms / 1000:.1f} s")
         ctx = Context(
             scratch=scratch,
