@@ -20,6 +20,7 @@ import hashlib
 import json
 import secrets
 from collections.abc import Iterator
+from functools import lru_cache
 from typing import Any, Protocol
 
 GENESIS_HASH = "0" * 64
@@ -53,16 +54,55 @@ def new_salt() -> str:
     return secrets.token_hex(16)
 
 
+# What json.dumps writes for a str with ensure_ascii=False (the C encoder, when present).
+_text = json.encoder.encode_basestring
+_SCALARS: dict[Any, str] = {None: "null", True: "true", False: "false"}
+
+
+def _scalar(value: Any) -> str | None:
+    """The canonical JSON of a plain str, None, bool or int, else None. Exactly what
+    json.dumps writes for them, without building an encoder: an import appends a
+    hundred thousand events of a dozen values each."""
+    kind = type(value)
+    if kind is str:
+        return _text(value)
+    if kind is bool or value is None:
+        return _SCALARS[value]
+    if kind is int:
+        return int.__repr__(value)
+    return None
+
+
 def canonical(value: Any) -> str:
+    """Sorted, compact, unescaped JSON: the one encoding every hash covers. Plain
+    values and flat lists of them (a change's [before, after]) are written directly,
+    the same text as json.dumps (tests/audit/test_append.py pins it); anything else
+    goes through json.dumps."""
+    text = _scalar(value)
+    if text is not None:
+        return text
+    if type(value) is list:
+        items = [_scalar(item) for item in value]
+        plain = [item for item in items if item is not None]
+        if len(plain) == len(items):
+            return "[" + ",".join(plain) + "]"
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def commitment(salt: str, slot: str, value: Any) -> str:
-    digest = hashlib.sha256(bytes.fromhex(salt))
-    digest.update(slot.encode())
-    digest.update(b"\x00")
-    digest.update(canonical(value).encode())
-    return digest.hexdigest()
+    return _committed(hashlib.sha256(bytes.fromhex(salt)), slot, canonical(value))
+
+
+def _committed(salted: Any, slot: str, text: str) -> str:
+    """The commitment of a value's canonical `text`, from a SHA-256 state that has taken
+    the salt (an event's slots each take a copy of one such state)."""
+    salted.update(_slot_prefix(slot) + text.encode())
+    return salted.hexdigest()
+
+
+@lru_cache(maxsize=1024)  # the slots are the columns and the fields a change names
+def _slot_prefix(slot: str) -> bytes:
+    return slot.encode() + b"\x00"
 
 
 def slot_values(event: HashableEvent) -> Iterator[tuple[str, Any]]:
@@ -89,13 +129,37 @@ def purged_form(value: Any) -> Any:
 def slot_commitments(event: HashableEvent) -> dict[str, str]:
     """The commitment of every slot: recomputed from the value, or kept from the purge."""
     purged = event.purged or {}
+    salted = hashlib.sha256(bytes.fromhex(event.salt))
     return {
-        slot: purged[slot]["commitment"] if slot in purged else commitment(event.salt, slot, value)
+        slot: purged[slot]["commitment"]
+        if slot in purged
+        else _committed(salted.copy(), slot, canonical(value))
         for slot, value in slot_values(event)
     }
 
 
 def event_hash(event: HashableEvent) -> str:
+    return _chained(event, slot_commitments(event))
+
+
+def new_event_hash(event: HashableEvent) -> tuple[str, str]:
+    """An event being appended (nothing purged): its hash, and its changes as JSON text
+    to store. Each value is encoded once for both: its canonical JSON is what its
+    commitment covers and what the stored document holds."""
+    salted = hashlib.sha256(bytes.fromhex(event.salt))
+    commitments = {
+        column: _committed(salted.copy(), column, canonical(getattr(event, column)))
+        for column in VALUE_COLUMNS
+    }
+    members = []
+    for key, value in (event.changes or {}).items():
+        text = canonical(value)
+        commitments[CHANGES_PREFIX + key] = _committed(salted.copy(), CHANGES_PREFIX + key, text)
+        members.append(f"{_text(key)}:{text}")
+    return _chained(event, commitments), "{" + ",".join(members) + "}"
+
+
+def _chained(event: HashableEvent, commitments: dict[str, str]) -> str:
     payload = {
         "v": SCHEME_VERSION,
         "seq": event.seq,
@@ -107,7 +171,7 @@ def event_hash(event: HashableEvent) -> str:
         "object_id": event.object_id,
         "path_id": str(event.path_id) if event.path_id else None,
         "salt": event.salt,
-        "commitments": slot_commitments(event),
+        "commitments": commitments,
         "prev_hash": event.prev_hash,
     }
     return hashlib.sha256(canonical(payload).encode()).hexdigest()

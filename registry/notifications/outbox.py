@@ -16,16 +16,17 @@ import datetime as dt
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Field
-from django.db.models.fields.related import RelatedField
 from django.dispatch import Signal
 
 from registry.models import Membership, Notification, Team
 from registry.rules.policies import delivery_due_at
+from registry.runtime.recordset import column_field, recordset_insert_sql, rows_document
 
 Audience = Notification.Audience
 Channel = Notification.Channel
@@ -112,6 +113,8 @@ def queue(
 
 
 def _rows_per_statement() -> int:
+    if connection.vendor == "postgresql":
+        return _ROWS_UNCAPPED
     cap = connection.features.max_query_params
     return max(cap // len(_COLUMNS), 1) if cap else _ROWS_UNCAPPED
 
@@ -122,7 +125,7 @@ def _insert(
     if not rows:
         return 0
     fields = {name: _column_field(name) for name in _COLUMNS}
-    params: list[Any] = []
+    table: list[list[Any]] = []
     for notice, channel in rows:
         values = {
             "team_id": notice.team_id,
@@ -139,21 +142,28 @@ def _insert(
             "last_error": "",
             "created_at": now,
         }
-        for name in _COLUMNS:
-            params.append(fields[name].get_db_prep_save(values[name], connection))
+        table.append([values[name] for name in _COLUMNS])
     with connection.cursor() as cursor:
-        cursor.execute(_insert_sql(len(rows)), params)
+        if connection.vendor == "postgresql":
+            # One parameter however many rows (runtime/recordset.py says why).
+            cursor.execute(_recordset_sql(), [rows_document(_COLUMNS, table)])
+        else:
+            params = [
+                fields[name].get_db_prep_save(value, connection)
+                for row in table
+                for name, value in zip(_COLUMNS, row, strict=True)
+            ]
+            cursor.execute(_insert_sql(len(rows)), params)
         return max(cursor.rowcount, 0)
 
 
 def _column_field(name: str) -> Field[Any, Any]:
-    """The field that stores column `name`: for a relation (`team_id`), its target's."""
-    found = Notification._meta.get_field(name.removesuffix("_id"))
-    if isinstance(found, RelatedField):
-        return found.target_field
-    if not isinstance(found, Field):
-        raise TypeError(f"{name} is not a column of the notification table")
-    return found
+    return column_field(Notification, name)
+
+
+@cache
+def _recordset_sql() -> str:
+    return recordset_insert_sql(Notification, _COLUMNS, suffix=" ON CONFLICT DO NOTHING")
 
 
 def _insert_sql(rows: int) -> str:

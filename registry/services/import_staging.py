@@ -112,10 +112,20 @@ def unchanged_in_database(
 ) -> dict[int, Any]:
     """The staged rows (position, system, external_id, digest, created_via stated or
     "") whose registered path is live and already holds exactly what they state:
-    {position: path id}. One COPY (PostgreSQL) or one multi-row insert, and one join
-    on the (system, external_id) unique index: unchanged rows are never loaded."""
+    {position: path id}."""
+    return recognised_in_database(staged, now=now)[0]
+
+
+def recognised_in_database(
+    staged: Sequence[tuple[int, str, str, str, str]], *, now: dt.datetime
+) -> tuple[dict[int, Any], set[int]]:
+    """What the database knows of the staged rows: ({position: path id} of the rows it
+    settles as unchanged (`unchanged_in_database`), the positions whose key is
+    registered at all). A staged row in neither names no registered path: nothing to
+    load for it. One COPY (PostgreSQL) or one multi-row insert, and one join on the
+    (system, external_id) unique index: unchanged rows are never loaded."""
     if not staged:
-        return {}
+        return {}, set()
     with connection.cursor() as cursor:
         _ensure_stage(cursor)
         if connection.vendor == "postgresql":
@@ -133,16 +143,17 @@ def unchanged_in_database(
             )
         live = ", ".join(["%s"] * len(LIVE_STATES))
         cursor.execute(
-            f"SELECT s.pos, p.id FROM {STAGE_TABLE} s "  # noqa: S608 - constant names
-            "JOIN registry_accesspath p ON p.system = s.system "
-            "AND p.external_id = s.external_id AND p.external_id <> '' "
-            "WHERE p.content_hash = s.digest || '@' || CAST(p.version AS varchar(12)) "
+            "SELECT s.pos, p.id, CASE WHEN "  # noqa: S608 - constant names
+            "p.content_hash = s.digest || '@' || CAST(p.version AS varchar(12)) "
             f"AND p.state IN ({live}) AND (p.expires_at IS NULL OR p.expires_at > %s) "
-            "AND (s.created_via = '' OR p.created_via <> %s)",
+            "AND (s.created_via = '' OR p.created_via <> %s) THEN 1 ELSE 0 END "
+            f"FROM {STAGE_TABLE} s JOIN registry_accesspath p ON p.system = s.system "
+            "AND p.external_id = s.external_id AND p.external_id <> ''",
             [*LIVE_STATES, now, AccessPath.CreatedVia.UNKNOWN],
         )
         found = cursor.fetchall()
-    return {pos: _path_id(path_id) for pos, path_id in found}
+    settled = {pos: _path_id(path_id) for pos, path_id, same in found if same}
+    return settled, {pos for pos, _, _ in found}
 
 
 def _path_id(value: Any) -> uuid.UUID:

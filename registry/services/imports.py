@@ -65,9 +65,9 @@ from registry.services.import_sightings import (
 from registry.services.import_staging import (
     import_digest,
     insert_new_paths,
+    recognised_in_database,
     store_hashes,
     stored_hash,
-    unchanged_in_database,
 )
 from registry.services.paths import (
     _new_path,
@@ -355,10 +355,15 @@ def _import_rows(
         keys = Counter(_key(row) for row in chunk)
         # What each row states, before the defaults a new row gets (the steward).
         digests = [import_digest(row.data, row.interactive_login) for row in chunk]
-        settled = unchanged_in_database(_staged(chunk, digests, keys, now), now=now)
+        staged = _staged(chunk, digests, keys, now)
+        settled, known = recognised_in_database(staged, now=now)
         if settled:  # a Counter keeps the zeros it is given: the run's counts would show one
             report.counts["unchanged"] += len(settled)
-        registered = _registered([row for pos, row in enumerate(chunk) if pos not in settled])
+        # Staged rows whose key the database does not hold are new: nothing to load.
+        unknown = {pos for pos, *_ in staged} - known
+        registered = _registered(
+            [row for pos, row in enumerate(chunk) if pos not in settled and pos not in unknown]
+        )
         seen: set = set(settled.values())
         written: set = set()
         hashes: dict[Any, str] = {}
