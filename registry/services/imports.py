@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager, nullcontext
@@ -45,7 +44,7 @@ from registry.rules.owner_suggestions import (
 from registry.rules.path_fields import AUTHORITY_TEAM_FIELDS
 from registry.rules.policies import current_policy
 from registry.rules.status import is_live
-from registry.rules.validation import MAX_TEXT_LENGTH, unsafe_input_errors
+from registry.rules.validation import unsafe_input_errors
 from registry.runtime.writer_lock import hold_writer_lock
 from registry.services._common import (
     lock_path,
@@ -56,6 +55,14 @@ from registry.services._common import (
 )
 from registry.services.identifiers import identifiers_import
 from registry.services.import_heartbeat import ImportHeartbeat
+from registry.services.import_rows import (
+    gone_at_source,
+    plain_new,
+    plainly_safe,
+    registered_paths,
+    row_key,
+    states_nothing_new,
+)
 from registry.services.import_sightings import (
     flag_not_seen,
     stamp,
@@ -171,7 +178,7 @@ def _one_row(
     system, external_id = data.get("system"), data.get("external_id")
     existing = AccessPath.objects.filter(system=system, external_id=external_id).first()
     expires = data.get("expires_at")
-    if _gone(row, now):
+    if gone_at_source(row, now):
         why = "disabled" if row.disabled else f"expired on {expires:%Y-%m-%d}"
         if existing is None:
             return "skipped_gone", None
@@ -210,7 +217,7 @@ def paths_import(
     refuse_if(permissions.refuse_import(actor))
     rows = list(rows)
     for row in rows:  # what no field holds (NUL, surrogates, oversize) fails its row
-        if _plainly_safe(row):
+        if plainly_safe(row):
             continue
         found = unsafe_input_errors({**row.data, "identifiers": row.identifiers})
         row.errors += [f"{name}: {m}" for name, messages in found.items() for m in messages]
@@ -234,33 +241,6 @@ def paths_import(
     with nullcontext() if heartbeat is not None else beating:
         options = _Options(source_format, steward, dry_run, partial, full_sync, file_name)
         return _run_import(actor, rows, run, options, report_progress, now)
-
-
-_SURROGATE_OR_NUL = re.compile("[\\x00\\ud800-\\udfff]")
-
-
-def _plainly_safe(row: ImportRow) -> bool:
-    """True when `unsafe_input_errors` could find nothing in the row, checked in one
-    pass: no value nests (a dict, or a list holding a list or a dict: the full check
-    measures depth), no text is longer than the limit, and one search over all of the
-    row's text finds neither a NUL nor half of a surrogate pair (the separator cannot
-    make either). A row that fails this gets the full check with its per-field messages."""
-    texts: list[str] = []
-    for key, value in row.data.items():
-        texts.append(key)
-        if isinstance(value, str):
-            texts.append(value)
-        elif isinstance(value, dict):
-            return False
-        elif isinstance(value, list):
-            if any(isinstance(item, dict | list) for item in value):
-                return False
-            texts += [item for item in value if isinstance(item, str)]
-    for kind, value in row.identifiers:
-        texts += [kind, value]
-    if any(len(text) > MAX_TEXT_LENGTH for text in texts):
-        return False
-    return _SURROGATE_OR_NUL.search("\n".join(texts)) is None
 
 
 @dataclass(frozen=True)
@@ -352,7 +332,7 @@ def _import_rows(
         chunk = rows[start : start + CHUNK]
         for row in chunk:
             _resolve_teams(row, teams)
-        keys = Counter(_key(row) for row in chunk)
+        keys = Counter(row_key(row) for row in chunk)
         # What each row states, before the defaults a new row gets (the steward).
         digests = [import_digest(row.data, row.interactive_login) for row in chunk]
         staged = _staged(chunk, digests, keys, now)
@@ -361,7 +341,7 @@ def _import_rows(
             report.counts["unchanged"] += len(settled)
         # Staged rows whose key the database does not hold are new: nothing to load.
         unknown = {pos for pos, *_ in staged} - known
-        registered = _registered(
+        registered = registered_paths(
             [row for pos, row in enumerate(chunk) if pos not in settled and pos not in unknown]
         )
         seen: set = set(settled.values())
@@ -373,7 +353,7 @@ def _import_rows(
         for pos, row in enumerate(chunk):
             if pos in settled:
                 continue
-            existing = registered.get(_key(row))
+            existing = registered.get(row_key(row))
             if existing is not None:
                 # The source reported it, whatever becomes of the row: a full sync must
                 # not flag it as missing.
@@ -386,15 +366,17 @@ def _import_rows(
                 row.data.setdefault("steward_team", steward)
             if row.errors:
                 _fail(report, row, {"": row.errors})
-            elif existing is not None and not is_live(existing, now) and not _gone(row, now):
+            elif (
+                existing is not None and not is_live(existing, now) and not gone_at_source(row, now)
+            ):
                 # Retired here but still listed by the source: worth a look downstream.
                 report.counts["listed_but_retired"] += 1
                 retired_listed.append(existing)
-            elif existing is not None and _unchanged(row, existing, now):
+            elif existing is not None and states_nothing_new(row, existing, now):
                 report.counts["unchanged"] += 1
                 # Compared once: next time the database recognises it.
                 hashes[existing.pk] = stored_hash(digests[pos], existing.version)
-            elif existing is None and keys[_key(row)] == 1 and _plain_new(row, now):
+            elif existing is None and keys[row_key(row)] == 1 and plain_new(row, now):
                 fresh.append((row, digests[pos]))
             else:
                 # Edits, retirements, owners, tags, history, a key listed twice (applied
@@ -431,7 +413,7 @@ def _staged(
     against a path whose origin is still unknown ("unknown" itself never changes one)."""
     staged = []
     for pos, row in enumerate(chunk):
-        system, external_id = _key(row)
+        system, external_id = row_key(row)
         if (
             row.errors
             or not isinstance(system, str)
@@ -440,7 +422,7 @@ def _staged(
             or not external_id
             or keys[(system, external_id)] != 1
             or "last_attested_at" in row.data
-            or _gone(row, now)
+            or gone_at_source(row, now)
         ):
             continue
         created_via = row.data.get("created_via") or ""
@@ -448,65 +430,6 @@ def _staged(
             created_via = "" if created_via == AccessPath.CreatedVia.UNKNOWN else "?"
         staged.append((pos, system, external_id, digests[pos], created_via))
     return staged
-
-
-def _key(row: ImportRow) -> tuple:
-    return row.data.get("system"), row.data.get("external_id")
-
-
-def _gone(row: ImportRow, now: dt.datetime) -> bool:
-    """The source says the credential can no longer be used."""
-    expires = row.data.get("expires_at")
-    return row.disabled or (expires is not None and expires <= now)
-
-
-def _registered(chunk: list[ImportRow]) -> dict[tuple, AccessPath]:
-    ids = {row.data.get("external_id") for row in chunk if row.data.get("external_id")}
-    found = AccessPath.objects.filter(external_id__in=ids).prefetch_related("tags", "revoker_teams")
-    return {(path.system, path.external_id): path for path in found}
-
-
-def _unchanged(row: ImportRow, path: AccessPath, now: dt.datetime) -> bool:
-    """The row states nothing the registry does not already hold (so a re-import of
-    the same file costs no write at all)."""
-    if row.disabled or not is_live(path, now):
-        return False
-    data = dict(row.data)
-    if row.interactive_login is not None:
-        data["interactive_login"] = row.interactive_login
-    attested_at = data.pop("last_attested_at", None)
-    if attested_at is not None and (
-        path.last_attested_at is None or path.last_attested_at < attested_at
-    ):
-        return False
-    expires = data.get("expires_at")
-    if expires is not None and expires <= now:
-        return False
-    for name, value in data.items():
-        if name == "tags":
-            if sorted({t.lower() for t in value}) != sorted(t.slug for t in path.tags.all()):
-                return False
-        elif name == "revoker_teams":
-            if {t.pk for t in value} != {t.pk for t in path.revoker_teams.all()}:
-                return False
-        elif name in ("owner_team", "steward_team", *AUTHORITY_TEAM_FIELDS):
-            if (value.pk if value else None) != getattr(path, f"{name}_id"):
-                return False
-        elif getattr(path, name) != value:
-            return False
-    return True
-
-
-def _plain_new(row: ImportRow, now: dt.datetime) -> bool:
-    """A new row the bulk registration takes: nothing but facts to record."""
-    data = row.data
-    return bool(data.get("system") and data.get("external_id")) and not (
-        _gone(row, now)
-        or "tags" in data
-        or "revoker_teams" in data
-        or "last_attested_at" in data
-        or data.get("owner_team") is not None
-    )
 
 
 def _register_fresh(
@@ -539,9 +462,9 @@ def _register_fresh(
             _fail(report, row, exc.errors)
             settled[at] = None
             continue
-        if tags or revokers:  # _plain_new lets no row with tags or revoker teams through
+        if tags or revokers:  # plain_new lets no row with tags or revoker teams through
             raise ValueError("a plain new row has no tags or revoker teams")
-        if _unchanged(row, path, now):
+        if states_nothing_new(row, path, now):
             # Holds exactly what the row states: the next import of it is settled in
             # the database.
             path.content_hash = stored_hash(digest, path.version)
