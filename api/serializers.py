@@ -23,7 +23,7 @@ from registry.models import (
     Transfer,
 )
 from registry.rules import errors
-from registry.rules.control_points import authority_of, load_authority
+from registry.rules.control_points import authority_of
 from registry.rules.links import path_url
 from registry.rules.path_fields import AUTHORITY_TEAM_FIELDS, EDITABLE_FIELDS
 from registry.rules.status import Status
@@ -36,19 +36,6 @@ class TeamSlugField(serializers.SlugRelatedField):
         kwargs.setdefault("slug_field", "slug")
         kwargs.setdefault("queryset", Team.objects.all())
         super().__init__(**kwargs)
-
-
-class AccessPathListSerializer(serializers.ListSerializer):
-    """A page of paths: their authority (approval, revokers, control points) loaded for
-    the whole page at once (registry.rules.control_points.load_authority)."""
-
-    def to_representation(self, data) -> list:
-        paths = list(data.all() if hasattr(data, "all") else data)
-        load_authority(paths)
-        child = self.child
-        if child is None:  # ListSerializer.__init__ requires one
-            raise TypeError("AccessPathListSerializer needs a child serializer")
-        return [child.to_representation(path) for path in paths]
 
 
 class AccessPathSerializer(serializers.ModelSerializer):
@@ -86,7 +73,6 @@ class AccessPathSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = AccessPath
-        list_serializer_class = AccessPathListSerializer
         fields = [
             "id", "url", "name", "kind", "system", "external_id", "environment",
             "owner_team", "steward_team", "created_via", "created_by_ref", "consumers",
@@ -127,11 +113,11 @@ class AccessPathSerializer(serializers.ModelSerializer):
                 data[name] = _RENDER[name](path)
             else:
                 value = getattr(path, name)
-                data[name] = _iso(value) if isinstance(value, dt.datetime) else value
+                data[name] = iso_datetime(value) if isinstance(value, dt.datetime) else value
         return data
 
 
-def _iso(value: dt.datetime | None) -> str | None:
+def iso_datetime(value: dt.datetime | None) -> str | None:
     """DRF's DateTimeField format: ISO 8601 in UTC with a Z."""
     if value is None:
         return None

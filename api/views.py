@@ -25,6 +25,7 @@ from rest_framework.views import APIView
 from api import serializers as s
 from api.exceptions import ErrorSerializer
 from api.pagination import AuditCursorPagination, PathCursorPagination
+from api.path_rows import page_json, page_values
 from api.permissions import LookupAccess
 from registry import selectors, services
 from registry.models import (
@@ -134,10 +135,9 @@ class AccessPathViewSet(_ScopedViewSet):
 
     @extend_schema(responses={200: s.AccessPathSerializer(many=True), **errors(400, 401, 404)})
     def list(self, request):
-        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        if page is not None:
-            self._details(page)
-        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+        # Plain rows, not model instances (api/path_rows.py): the same JSON for a page.
+        rows = self.paginate_queryset(page_values(self.filter_queryset(self.get_queryset())))
+        return self.get_paginated_response(page_json(rows or []))
 
     @extend_schema(responses={200: s.AccessPathSerializer, **errors(401, 404)})
     def retrieve(self, request, pk=None):

@@ -175,3 +175,21 @@ def test_count_up_to_stops_at_its_limit(personas, make_path):
     assert count_up_to(qs, 3) == 3
     assert count_up_to(qs, 10) == 4
     assert count_up_to(path_list(actor=personas.otto, now=NOW), 10) == 0
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="a PostgreSQL planner setting")
+def test_the_cursor_is_planned_for_every_row_then_the_setting_is_put_back(personas, varied):
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW cursor_tuple_fraction")
+        (before,) = cursor.fetchone()
+    with CaptureQueriesContext(connection) as seen:
+        assert list(export_rows(path_list(actor=personas.sam, now=NOW))) == oracle_rows(
+            personas.sam
+        )
+    statements = [q["sql"] for q in seen.captured_queries]
+    declared = next(i for i, sql in enumerate(statements) if "ORDER BY" in sql and "status" in sql)
+    assert statements[declared - 1] == "SET cursor_tuple_fraction = 1.0"
+    assert statements[declared + 1] == "RESET cursor_tuple_fraction"
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW cursor_tuple_fraction")
+        assert cursor.fetchone() == (before,)
