@@ -13,10 +13,25 @@ that a sweep run day by day for 60 days sends exactly what the preview predicted
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Case, CharField, Exists, OuterRef, Q, TextChoices, Value, When
+from django.db.models import (
+    BooleanField,
+    Case,
+    CharField,
+    Exists,
+    Expression,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    TextChoices,
+    Value,
+    When,
+)
 
 from registry.models import AccessPath, Membership, Notification, Team
 from registry.rules.policies import Policy
@@ -71,14 +86,44 @@ def effective_state(path: AccessPath, now: dt.datetime) -> str:
     return path.state
 
 
+class _AmongFew(Expression):
+    """`column` is one of the values `subquery` selects, which are few: an array built
+    once (`= ANY(ARRAY(…))`) on PostgreSQL, so the planner can serve the column from an
+    index inside an OR, where `IN (subquery)` is a hashed subplan tested on every row;
+    `IN (…)` elsewhere. Never NULL (a NULL column is not among them), so a negation keeps
+    the rows whose column is NULL, as Django's negated `__in` does."""
+
+    conditional = True
+    output_field = BooleanField()
+
+    def __init__(self, column: str, subquery: QuerySet) -> None:
+        super().__init__()
+        self.column: Any = F(column)
+        self.subquery: Any = Subquery(subquery)
+
+    def get_source_expressions(self) -> list[Any]:
+        return [self.column, self.subquery]
+
+    def set_source_expressions(self, exprs: Sequence[Any]) -> None:
+        self.column, self.subquery = exprs
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, tuple]:
+        column, column_params = compiler.compile(self.column)
+        subquery, subquery_params = compiler.compile(self.subquery)
+        among = f"ANY(ARRAY{subquery})" if connection.vendor == "postgresql" else None
+        test = f"{column} = {among}" if among else f"{column} IN {subquery}"
+        return f"({test} AND {column} IS NOT NULL)", (*column_params, *subquery_params)
+
+
 def owner_unaccountable_q() -> Q:
     """Offboarding (NHI1): the owning team is inactive or has nobody in it.
 
-    An uncorrelated IN over the (few) teams, which PostgreSQL hashes once, rather than
-    a membership probe per path: the dashboard evaluates this for every owned path."""
+    The few unaccountable teams are selected once (_AmongFew), not probed per path: the
+    dashboard and the exports evaluate this for every owned path, and as an array the
+    planner can read the paths of those teams from the owner index."""
     has_members = Exists(Membership.objects.filter(team_id=OuterRef("pk"), ended_at__isnull=True))
     unaccountable = Team.objects.filter(Q(is_active=False) | ~Q(has_members)).values("pk")
-    return Q(owner_team_id__in=unaccountable)
+    return Q(_AmongFew("owner_team_id", unaccountable))
 
 
 def staffed_team_ids(team_ids: set[int]) -> set[int]:
