@@ -16,11 +16,10 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import suppress
 from operator import itemgetter
 from typing import Any
 
-from django.db import DatabaseError, connections, models
+from django.db import connections, models
 from django.db.models import F, Func, QuerySet
 
 from registry.models import AccessPath, ExportRun, SystemControlPolicy, Team
@@ -32,6 +31,7 @@ from registry.rules.control_points import (
     policies_by_system,
 )
 from registry.rules.exports import may_read_export
+from registry.runtime.cursor_plan import planned_for_every_row
 from registry.selectors.by_ids import revoker_slugs, rows_by_ids, tag_slugs
 
 COLUMNS = [
@@ -182,40 +182,6 @@ def _batches(rows: Iterable[tuple], size: int) -> Iterator[list[tuple]]:
         yield batch
 
 
-def _reset_cursor_plan(connection: Any) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("RESET cursor_tuple_fraction")
-
-
-def _planned_for_every_row(rows: Iterator[tuple], using: str) -> Iterator[tuple]:
-    """`rows` (a server-side cursor), its query planned for reading every row rather
-    than the first few. PostgreSQL plans a DECLAREd cursor for a tenth of its rows
-    (cursor_tuple_fraction), and the ORDER BY matches the (created_at, id) index: the plan
-    walked the whole index and tested the filter on every heap row, in index order (the
-    3,783 lapsed paths of 100,000: 272 ms, against 68 ms for a scan and a sort of the
-    matches; the random reads grow with the table, not the export). The setting is raised
-    only while the cursor is declared (its first fetch)."""
-    connection = connections[using]
-    if connection.vendor != "postgresql":
-        yield from rows
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("SET cursor_tuple_fraction = 1.0")
-    try:
-        first = next(rows, None)
-    except Exception:
-        # Inside a transaction, its rollback undoes the SET too (and nothing else runs);
-        # a connection that broke has taken the setting with it.
-        if connection.get_autocommit():
-            with suppress(DatabaseError):
-                _reset_cursor_plan(connection)
-        raise
-    _reset_cursor_plan(connection)
-    if first is not None:
-        yield first
-        yield from rows
-
-
 def export_rows(
     qs: QuerySet[AccessPath], progress: Callable[[int], None] | None = None
 ) -> Iterator[list[Any]]:
@@ -225,7 +191,7 @@ def export_rows(
     teams = _Teams()
     owners = _Owners(teams, policies_by_system())
     selected, dates_as_text = _fetched(qs.order_by("created_at", "id"))
-    cursor = _planned_for_every_row(selected.iterator(chunk_size=CHUNK), selected.db)
+    cursor = planned_for_every_row(selected.iterator(chunk_size=CHUNK), selected.db)
     slug_of = teams.slug
     owner_inputs = itemgetter(*_OWNER_INPUTS_AT)
     done = 0

@@ -20,6 +20,7 @@ from registry.rules.actors import Actor
 from registry.rules.errors import Invalid, InvalidTransition, NotAllowed, StaleVersion
 from registry.rules.policies import Policy
 from registry.rules.validation import justification_error, secret_errors
+from registry.runtime.cursor_plan import planned_for_every_row
 from registry.runtime.writer_lock import hold_writer_lock
 from registry.services.tallies import refresh_facts
 
@@ -228,7 +229,10 @@ def in_batches(qs: QuerySet, fields: tuple[str, ...]) -> Iterator[list[dict]]:
     for every page, and a condition no index orders (an anti-join on the outbox) read
     the whole paths table each time: at a million paths, 160 pages of 2 to 8 s."""
     batch: list[dict] = []
-    for row in qs.order_by("id").values(*fields).iterator(chunk_size=BATCH):
+    rows = qs.order_by("id").values(*fields)
+    # Planned for every row: the id order matched the primary key, and a plan for the
+    # first few walked the whole table in that order (runtime/cursor_plan.py).
+    for row in planned_for_every_row(rows.iterator(chunk_size=BATCH), rows.db):
         batch.append(row)
         if len(batch) == BATCH:
             yield batch
