@@ -12,7 +12,13 @@ from typing import Any
 
 import django
 from django.db import connection
+from django.db.models import Count
 from django.dispatch import Signal
+from django.utils import timezone
+
+from registry.management.commands._bench_load import OWNING_TEAMS, LoadReport
+from registry.rules.actors import Actor
+from registry.selectors import path_queryset
 
 
 @contextmanager
@@ -85,4 +91,38 @@ def machine_facts() -> dict[str, Any]:
         "cpu": cpu_model(),
         "python": platform.python_version(),
         "django": django.get_version(),
+    }
+
+
+def run_facts(
+    *, n_paths: int, samples: int, sections: Any, migrate_s: float, load: LoadReport | None
+) -> dict[str, Any]:
+    """What the JSON file says about the run besides its rows: the estate's status mix,
+    the machine, PostgreSQL's settings, the migrate and the load."""
+    statuses = (
+        path_queryset(actor=Actor.system("bench"))
+        .values("status").annotate(n=Count("pk")).order_by("-n")
+    )  # fmt: skip
+    mix = {row["status"]: row["n"] for row in statuses}
+    version, knobs = postgresql_settings()
+    return {
+        "paths": n_paths,
+        "samples": samples,
+        "sections": sections,
+        "measured_at": timezone.now().isoformat(),
+        "estate": {"paths": n_paths, "owning_teams": OWNING_TEAMS, "statuses": mix},
+        "machine": machine_facts(),
+        "postgresql": {"version": version.split(" on ")[0], **knobs},
+        "migrate_seconds": round(migrate_s, 1),
+        "load": None
+        if load is None
+        else {
+            "seconds": {k: round(v, 2) for k, v in load.seconds.items()},
+            "total_seconds": round(load.total_s, 1),
+            "paths": load.paths,
+            "tags": load.tags,
+            "identifiers": load.identifiers,
+            "attestations": load.attestations,
+            "slowest_indexes": load.slowest_indexes,
+        },
     }

@@ -54,12 +54,10 @@ from rest_framework.pagination import Cursor
 
 from api.pagination import PathCursorPagination
 from registry.management.commands._bench_env import (
-    machine_facts,
     no_worker_kicks,
-    postgresql_settings,
+    run_facts,
 )
 from registry.management.commands._bench_load import (
-    OWNING_TEAMS,
     PURPOSES,
     SCOPES,
     SEARCH_TERM,
@@ -93,7 +91,6 @@ from registry.models import AccessPath
 from registry.rules.actors import Actor
 from registry.rules.policies import current_policy
 from registry.runtime.request_id import request_context
-from registry.selectors import path_queryset
 from registry.selectors.pagination import DEFAULT_SORT, _encode
 from registry.services.sweep import sweep
 from registry.services.tokens import token_create
@@ -281,7 +278,10 @@ class Command(BaseCommand):
             people=people,
             hosts=[*settings.ALLOWED_HOSTS, "testserver"],
         )
-        meta = self._meta(ctx, migrate_s, load)
+        meta = run_facts(
+            n_paths=ctx.n_paths, samples=ctx.samples, sections=self.sections,
+            migrate_s=migrate_s, load=load,
+        )  # fmt: skip
         self.say(f"estate: {meta['estate']}")
         self.say(f"machine: {meta['machine']}")
         self.say(f"postgresql: {meta['postgresql']}")
@@ -303,36 +303,6 @@ class Command(BaseCommand):
         meta["total_seconds"] = round(time.perf_counter() - started, 1)
         self._print_table(rows, ctx)
         self._write_json(rows, {**meta, "complete": True}, ctx)
-
-    def _meta(self, ctx: Context, migrate_s: float, load: LoadReport | None) -> dict[str, Any]:
-        statuses = (
-            path_queryset(actor=Actor.system("bench"))
-            .values("status").annotate(n=Count("pk")).order_by("-n")
-        )  # fmt: skip
-        mix = {row["status"]: row["n"] for row in statuses}
-        version, knobs = postgresql_settings()
-        machine = machine_facts()
-        return {
-            "paths": ctx.n_paths,
-            "samples": ctx.samples,
-            "sections": self.sections,
-            "measured_at": timezone.now().isoformat(),
-            "estate": {"paths": ctx.n_paths, "owning_teams": OWNING_TEAMS, "statuses": mix},
-            "machine": machine,
-            "postgresql": {"version": version.split(" on ")[0], **knobs},
-            "migrate_seconds": round(migrate_s, 1),
-            "load": None
-            if load is None
-            else {
-                "seconds": {k: round(v, 2) for k, v in load.seconds.items()},
-                "total_seconds": round(load.total_s, 1),
-                "paths": load.paths,
-                "tags": load.tags,
-                "identifiers": load.identifiers,
-                "attestations": load.attestations,
-                "slowest_indexes": load.slowest_indexes,
-            },
-        }
 
     # -- pages ------------------------------------------------------------------------
 
