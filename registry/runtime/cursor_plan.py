@@ -37,7 +37,7 @@ def planned_for_every_row(rows: Iterator[Row], using: str) -> Iterator[Row]:
         cursor.execute("SET cursor_tuple_fraction = 1.0")
     try:
         first = next(rows, None)
-    except Exception:
+    except BaseException:  # an interrupt too: the setting must not outlive the cursor
         # Inside a transaction, its rollback undoes the SET too (and nothing else runs);
         # a connection that broke has taken the setting with it.
         if connection.get_autocommit():

@@ -6,13 +6,14 @@ Set-based, so its cost follows the work due, not the estate (issue 15):
   few statements: one UPDATE for the batch's new ladder stages, services/expiry.py's
   statements for expiries (the same effects as path_expire, which shares them), the
   dashboard's facts refreshed for the batch (services/tallies.refresh_facts), the
-  batch's notices in one or two multi-row INSERTs and its audit events in one append
-  (one chain-head lock, the chain computed in one pass);
+  batch's notices in one INSERT and its audit events in one append (one chain-head
+  lock, the chain computed in one pass);
 - reminders carry no state of their own: each is due while the outbox holds nothing for
   its (path, reason, cycle, stage). The queries leave out in SQL what was already queued
-  (an anti-join on the outbox), stream what is left in keyset pages (memory stays flat),
-  and write it with INSERT … ON CONFLICT DO NOTHING, so a run with nothing new writes
-  nothing and a concurrent one adds nothing twice;
+  (an anti-join on the outbox), stream what is left from one execution of the query (a
+  server-side cursor: memory stays flat), and write it with INSERT … ON CONFLICT DO
+  NOTHING, so a run with nothing new writes nothing and a concurrent one adds nothing
+  twice;
 - the number of queries depends on the number of batches, never on the rows in them
   (tests/services/test_sweep_bulk.py counts them).
 
@@ -411,8 +412,11 @@ def _remind(
     notices_of: Callable[[dict, Band], list[Notice]],
     path: str = "pk",
 ) -> None:
-    """Stream each band's rows that were not told yet, a batch at a time (read-only
-    keyset pages: memory stays flat), and queue each batch in its own transaction."""
+    """Stream each band's rows that were not told yet, a batch at a time (one execution
+    of the band's query, read through a server-side cursor: memory stays flat), and
+    queue each batch in its own transaction. The rows are as of the band's query: a path
+    attested while its band is being written still gets the reminder of the cycle it
+    was due in (the next run sees the new cycle)."""
     for band in bands:
         due = qs.filter(band.q).filter(not_told_q(band.reason, band.stage, cycle=cycle, path=path))
         for rows in in_batches(due, fields):
