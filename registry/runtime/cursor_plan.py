@@ -1,4 +1,4 @@
-"""Server-side cursors planned for reading every row.
+"""Server-side cursors planned for reading every row, and read in batches.
 
 PostgreSQL plans a DECLAREd cursor for the first tenth of its rows
 (cursor_tuple_fraction). With an ORDER BY that an index matches, that plan walks the
@@ -12,7 +12,7 @@ is declared (its first fetch), then reset it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import suppress
 from typing import Any, TypeVar
 
@@ -48,3 +48,15 @@ def planned_for_every_row(rows: Iterator[Row], using: str) -> Iterator[Row]:
     if first is not None:
         yield first
         yield from rows
+
+
+def batched(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:
+    """`rows` (a cursor read in full) in lists of `size`, the last one shorter."""
+    batch: list[Row] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from operator import itemgetter
 from typing import Any
 
@@ -31,7 +31,7 @@ from registry.rules.control_points import (
     policies_by_system,
 )
 from registry.rules.exports import may_read_export
-from registry.runtime.cursor_plan import planned_for_every_row
+from registry.runtime.cursor_plan import batched, planned_for_every_row
 from registry.selectors.by_ids import revoker_slugs, rows_by_ids, tag_slugs
 
 COLUMNS = [
@@ -171,17 +171,6 @@ def _slugs_by_path(build: Callable[[Any], QuerySet], ids: Sequence[Any], using: 
     return found
 
 
-def _batches(rows: Iterable[tuple], size: int) -> Iterator[list[tuple]]:
-    batch: list[tuple] = []
-    for row in rows:
-        batch.append(row)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 def export_rows(
     qs: QuerySet[AccessPath], progress: Callable[[int], None] | None = None
 ) -> Iterator[list[Any]]:
@@ -195,7 +184,7 @@ def export_rows(
     slug_of = teams.slug
     owner_inputs = itemgetter(*_OWNER_INPUTS_AT)
     done = 0
-    for batch in _batches(cursor, CHUNK):
+    for batch in batched(cursor, CHUNK):
         ids = [row[0] for row in batch]
         tags = _slugs_by_path(tag_slugs, ids, selected.db)
         revokers = _slugs_by_path(revoker_slugs, ids, selected.db)

@@ -20,7 +20,7 @@ from registry.rules.actors import Actor
 from registry.rules.errors import Invalid, InvalidTransition, NotAllowed, StaleVersion
 from registry.rules.policies import Policy
 from registry.rules.validation import justification_error, secret_errors
-from registry.runtime.cursor_plan import planned_for_every_row
+from registry.runtime.cursor_plan import batched, planned_for_every_row
 from registry.runtime.writer_lock import hold_writer_lock
 from registry.services.tallies import refresh_facts
 
@@ -228,17 +228,10 @@ def in_batches(qs: QuerySet, fields: tuple[str, ...]) -> Iterator[list[dict]]:
     stays flat), chunked fetches on SQLite. A keyset page per batch ran the query again
     for every page, and a condition no index orders (an anti-join on the outbox) read
     the whole paths table each time: at a million paths, 160 pages of 2 to 8 s."""
-    batch: list[dict] = []
     rows = qs.order_by("id").values(*fields)
     # Planned for every row: the id order matched the primary key, and a plan for the
     # first few walked the whole table in that order (runtime/cursor_plan.py).
-    for row in planned_for_every_row(rows.iterator(chunk_size=BATCH), rows.db):
-        batch.append(row)
-        if len(batch) == BATCH:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+    yield from batched(planned_for_every_row(rows.iterator(chunk_size=BATCH), rows.db), BATCH)
 
 
 def claimed_batches(qs: QuerySet, fields: tuple[str, ...]) -> Iterator[list[dict]]:
