@@ -1,12 +1,16 @@
 """`make run`: the web app, a Celery worker and the beat scheduler, together.
 
-Ctrl-C (or either process ending) stops all of them. Uses whatever DATABASE_URL and
+Ctrl-C (or any process ending) stops all of them. Uses whatever DATABASE_URL and
 broker the environment selects; by default SQLite and the serverless filesystem broker.
+Unless EMAIL_HOST is set (in the environment or .env), outgoing mail goes to a catcher
+on loopback (scripts/mail_sink.py) that keeps each message under var/mail/.
 """
 
 from __future__ import annotations
 
+import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -33,9 +37,37 @@ COMMANDS = {
 }
 
 
+def _email_configured() -> bool:
+    if "EMAIL_HOST" in os.environ:
+        return True
+    dotenv = ROOT / ".env"
+    lines = dotenv.read_text().splitlines() if dotenv.exists() else []
+    return any(line.strip().startswith("EMAIL_HOST=") for line in lines)
+
+
+def _free_port(preferred: int) -> int:
+    for port in (preferred, 0):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return probe.getsockname()[1]
+    raise RuntimeError("no free port on 127.0.0.1")
+
+
 def main() -> int:
+    commands = dict(COMMANDS)
+    env = dict(os.environ)
+    if not _email_configured():
+        port = _free_port(1025)
+        commands["mail"] = [PY, "scripts/mail_sink.py", "--port", str(port)]
+        env |= {"EMAIL_HOST": "127.0.0.1", "EMAIL_PORT": str(port)}
     # Fixed argument lists of our own commands; nothing comes from input.
-    processes = {name: subprocess.Popen(cmd, cwd=ROOT) for name, cmd in COMMANDS.items()}  # noqa: S603
+    processes = {
+        name: subprocess.Popen(cmd, cwd=ROOT, env=env)  # noqa: S603
+        for name, cmd in commands.items()
+    }
     stopping = False
 
     def stop(*_):
