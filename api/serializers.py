@@ -223,6 +223,9 @@ class AccessPathRegisterSerializer(AccessPathWriteSerializer):
 class ClaimInput(serializers.Serializer):
     team = TeamSlugField()
     reason = serializers.CharField()
+    # Optional: a claim keeps the path's own ticket and justification when it brings none.
+    ticket_url = serializers.CharField(required=False, allow_blank=True, default="")
+    justification = serializers.CharField(required=False, allow_blank=True, default="")
     proposed_expires_at = serializers.DateTimeField(required=False, allow_null=True)
 
 
@@ -256,8 +259,9 @@ class ClaimSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Claim
-        fields = ["id", "path", "team", "requested_by", "reason", "proposed_expires_at",
-                  "status", "decided_at", "decision_reason", "created_at"]  # fmt: skip
+        fields = ["id", "path", "team", "requested_by", "reason", "ticket_url",
+                  "justification", "proposed_expires_at", "status", "decided_at",
+                  "decision_reason", "created_at"]  # fmt: skip
         read_only_fields = fields
 
 

@@ -259,7 +259,7 @@ STORAGES = {
 }
 
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "registry:path-list"
+LOGIN_REDIRECT_URL = "registry:my-work"
 LOGOUT_REDIRECT_URL = "login"
 
 SESSION_COOKIE_HTTPONLY = True

@@ -32,6 +32,10 @@ class Claim(models.Model):
     )
     requested_by_label = models.CharField(max_length=200)
     reason = models.TextField()
+    # What the path's record becomes when the claim is approved (the path's own values
+    # when the claimant kept them), so an approved claim leaves a complete record.
+    ticket_url = models.URLField(max_length=500, blank=True)
+    justification = models.TextField(blank=True)
     proposed_expires_at = models.DateTimeField(null=True, blank=True)
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
     decided_by = models.ForeignKey(

@@ -64,6 +64,7 @@ class PathTally(models.Model):
     expiring = models.IntegerField(default=0)
     not_seen = models.IntegerField(default=0)
     violating = models.IntegerField(default=0)  # breaking at least one posture rule
+    attested = models.IntegerField(default=0)  # attested in the running review cycle
     r_no_expiry = models.IntegerField(default=0)
     r_nhi1_offboarding = models.IntegerField(default=0)
     r_nhi5_overprivileged = models.IntegerField(default=0)

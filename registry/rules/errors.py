@@ -51,12 +51,19 @@ REVIEW_INTERVAL_TOO_LONG = (
 UNKNOWN_FIELD = "This field cannot be changed here."
 DUPLICATE_EXTERNAL_ID = "A path with this external id is already registered for this system."
 EXCEPTION_TOO_LONG = "A policy exception may last at most {days} days."
-CONFIRMATIONS_REQUIRED_TO_KEEP = (
-    "To keep this path, confirm that it is still needed, its justification and ticket are "
-    "accurate, its scope is least-privilege and no person uses it interactively."
+# The four things an attestation confirms, worded once: the forms' labels and the
+# message naming what is missing both read them.
+ATTEST_CONFIRMATIONS = {
+    "still_needed": "It is still needed",
+    "justification_accurate": "The justification and ticket are accurate",
+    "least_privilege": "Its scope is the least privilege the job needs",
+    "no_human_use": "No person uses it interactively",
+}
+CONFIRMATIONS_MISSING = (
+    "To {action}, also confirm: {missing}. A path that is no longer needed is revoked "
+    "instead (decision: revoke)."
 )
 REDUCE_SCOPE_NEEDS_NOTE = "Say in the note which scope will be removed."
-NOT_NEEDED_MUST_REVOKE = "A path that is no longer needed must be revoked."
 SAME_TEAM = "The path already belongs to that team."
 WEBHOOK_SECRET_FORMAT = (
     "The event webhook secret must look like whsec_<base64 of at least 16 bytes>; "

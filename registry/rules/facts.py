@@ -22,6 +22,7 @@ from typing import Any
 from django.db.models import (
     Case,
     DateTimeField,
+    Exists,
     Expression,
     F,
     IntegerField,
@@ -35,7 +36,7 @@ from django.db.models.aggregates import Min
 from django.db.models.functions import Coalesce, Least
 from django.db.models.lookups import GreaterThanOrEqual
 
-from registry.models import AccessPath, PolicyException
+from registry.models import AccessPath, Attestation, PolicyException
 from registry.models.tallies import FACTS_NEVER_VALID
 from registry.rules.policies import Policy
 from registry.rules.posture import (
@@ -44,16 +45,18 @@ from registry.rules.posture import (
     RULES,
     violation_q,
 )
-from registry.rules.status import LIVE_STATES, Status, status_case
+from registry.rules.status import LIVE_STATES, Status, status_case, status_q
 
 # Bits of PathFacts.flags: one per posture rule (in RULES order), then these.
 RULE_BITS = {rule.code: 1 << index for index, rule in enumerate(RULES)}
 RULE_MASK = sum(RULE_BITS.values())
 EXPIRING_BIT = 1 << len(RULES)
 NOT_SEEN_BIT = EXPIRING_BIT << 1
+ATTESTED_BIT = NOT_SEEN_BIT << 1
 # Raise when the meaning of stored facts changes without the rules' order or the
 # policy changing: the fingerprint then differs and the tally is rebuilt.
-FACTS_VERSION = 1
+# 2: the attested-in-cycle bit (issue 16).
+FACTS_VERSION = 2
 # "Not before the end of time": the facts of a retired path never run out by time.
 END_OF_TIME = dt.datetime(9999, 12, 31, tzinfo=dt.UTC)
 # Facts that must be recomputed at once (a new row's default).
@@ -72,12 +75,30 @@ FACT_INPUTS = (
     "source_disabled_at", "expires_at", "last_attested_at", "next_review_at", "state",
 )  # fmt: skip
 
-# The statuses that count as "owned" and "attested in cycle" on the dashboard.
+# The statuses that count as "owned" on the dashboard, and those of a review cycle still
+# running (not yet past its review date): attested in cycle also needs an attestation.
 OWNED_STATUSES = (Status.ACTIVE, Status.REVIEW_DUE, Status.OVERDUE, Status.LAPSED)
 CURRENT_STATUSES = (Status.ACTIVE, Status.REVIEW_DUE)
 # Statuses that imply the unowned states (what every team may see, to claim it).
 UNOWNED_STATUSES = (Status.UNOWNED, Status.CLAIM_PENDING)
 UNOWNED_STATES = (AccessPath.State.UNOWNED, AccessPath.State.CLAIM_PENDING)
+
+
+def attested_in_cycle_q(*, now: dt.datetime, policy: Policy) -> Q:
+    """Attested in cycle: the review cycle is still running and a person's attestation
+    started it. Every way of starting a cycle sets `next_review_at`; only an attestation
+    (services.attestations) also writes an Attestation row at the very instant it sets
+    `last_attested_at`. So a new path (its first cycle started by registration or a
+    claim's approval) is not attested, and neither is a review carried over by an import
+    (`last_attested_at` without an Attestation row). Served by the attestation_by_path
+    index."""
+    running = Q()
+    for status in CURRENT_STATUSES:
+        running |= status_q(status, now=now, policy=policy)
+    attested = Attestation.objects.filter(
+        path_id=OuterRef("pk"), created_at=OuterRef("last_attested_at")
+    )
+    return running & Q(last_attested_at__isnull=False) & Q(Exists(attested))
 
 
 def fingerprint(policy: Policy) -> str:
@@ -103,7 +124,8 @@ def quality_expression() -> Expression:
 
 
 def flags_expression(*, now: dt.datetime, policy: Policy, shared: Any = None) -> Expression:
-    """The posture rules a path breaks at `now`, expiring soon and not seen, as bits."""
+    """The posture rules a path breaks at `now`, expiring soon, not seen and attested in
+    cycle, as bits."""
     # Local import: selectors.filters imports the rules; the rules must not import it
     # at module level.
     from registry.selectors.filters import expiring_within_q, not_seen_q
@@ -114,6 +136,7 @@ def flags_expression(*, now: dt.datetime, policy: Policy, shared: Any = None) ->
     ]
     terms.append(_flag(expiring_within_q(policy.expiring_soon_days, now=now), EXPIRING_BIT))
     terms.append(_flag(not_seen_q(now=now), NOT_SEEN_BIT))
+    terms.append(_flag(attested_in_cycle_q(now=now, policy=policy), ATTESTED_BIT))
     total: Expression = terms[0]
     for term in terms[1:]:
         total = total + term

@@ -4,7 +4,9 @@
    window, the not-seen count and record quality: from the maintained tally, exact at
    the read (registry/selectors/tallies.py), never a pass over the estate.
 2. The teams' names for the by-team table.
-3. One grouped pass over the audit log's last weeks gives the weekly charts.
+3. One grouped pass over the audit log's last weeks gives the weekly charts, each event
+   in the week it happened (selectors.filters.event_moment: a lapse the sweep noticed
+   late counts in the week the path lapsed, not the week of the sweep).
 4. Open incidents and the median time to contain (registry/selectors/incidents.py; a second
    query on SQLite, which has no percentile).
 
@@ -23,12 +25,12 @@ from django.db.models.functions import TruncWeek
 
 from registry.models import AccessPath, AuditEvent, Team
 from registry.rules.actors import Actor
-from registry.rules.facts import CURRENT_STATUSES, OWNED_STATUSES
+from registry.rules.facts import OWNED_STATUSES
 from registry.rules.policies import Policy
 from registry.rules.posture import RECOMMENDED_FIELD_COUNT, RULES, PostureRule
 from registry.rules.status import Status
 from registry.selectors import visible_paths_q
-from registry.selectors.filters import ANY_VIOLATION, TimelineEvent, event_q
+from registry.selectors.filters import ANY_VIOLATION, TimelineEvent, event_moment, event_q
 from registry.selectors.incidents import IncidentFigures, incident_figures
 from registry.selectors.tallies import tally_groups
 
@@ -154,7 +156,7 @@ def _team_rows(groups: list[dict]) -> list[TeamRow]:
                 "owner_team__slug": slug,
                 "owner_team__name": name,
                 "owned": owned,
-                "current": group["current"],
+                "attested": group["attested"],
                 "overdue": group["status_overdue"],
                 "lapsed": group["status_lapsed"],
                 "violating": group["violating"],
@@ -167,7 +169,7 @@ def _team_rows(groups: list[dict]) -> list[TeamRow]:
 
 # The status and posture parts of each team's links, the same for every team.
 _OWNED_QUERY = query(status=[s.value for s in OWNED_STATUSES])
-_CURRENT_QUERY = query(status=[s.value for s in CURRENT_STATUSES])
+_ATTESTED_QUERY = query(attested_in_cycle="true")
 _OVERDUE_QUERY = query(status=Status.OVERDUE.value)
 _LAPSED_QUERY = query(status=Status.LAPSED.value)
 _VIOLATING_QUERY = query(posture=ANY_VIOLATION)
@@ -188,8 +190,8 @@ def _team_table(rows: list[dict]) -> list[TeamRow]:
                 overdue=Figure("Overdue", row["overdue"], f"{team}&{_OVERDUE_QUERY}", "warn"),
                 lapsed=Figure("Lapsed", row["lapsed"], f"{team}&{_LAPSED_QUERY}", "bad"),
                 violating=Figure("With violations", row["violating"], f"{team}&{_VIOLATING_QUERY}"),
-                attested_pct=_percent(row["current"], row["owned"]),
-                attested=Figure("Attested in cycle", row["current"], f"{team}&{_CURRENT_QUERY}"),
+                attested_pct=_percent(row["attested"], row["owned"]),
+                attested=Figure("Attested in cycle", row["attested"], f"{team}&{_ATTESTED_QUERY}"),
                 quality_pct=None
                 if row["quality"] is None
                 else round(100 * float(row["quality"]) / RECOMMENDED_FIELD_COUNT),
@@ -216,15 +218,18 @@ def _charts(actor: Actor, *, now: dt.datetime, policy: Policy) -> list[Chart]:
         *(When(event_q(event), then=Value(event.value)) for event in series),
         default=Value(""),
     )
+    # An event happens at or before it is recorded: created_at bounds the index range,
+    # the moment it happened picks the week.
     events = AuditEvent.objects.filter(created_at__gte=first_week, path__isnull=False)
     events = events.filter(
         Q(action__in=["access_path.attested", "access_path.lapsed", "access_path.registered"])
     )
+    events = events.alias(moment=event_moment()).filter(moment__gte=first_week)
     scope = visible_paths_q(actor)
     if scope is not None:
         events = events.filter(path__in=AccessPath.objects.filter(scope))
     counts = (
-        events.annotate(event=which, week=TruncWeek("created_at", tzinfo=dt.UTC))
+        events.annotate(event=which, week=TruncWeek("moment", tzinfo=dt.UTC))
         .exclude(event="")
         .values("event", "week")
         .annotate(paths=Count("path_id", distinct=True))

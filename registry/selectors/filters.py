@@ -7,12 +7,26 @@ import datetime as dt
 import django_filters
 from django import forms
 from django.core.exceptions import ValidationError
-from django.db.models import Exists, OuterRef, Q, QuerySet, TextChoices
+from django.db.models import (
+    Case,
+    DateTimeField,
+    Exists,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    TextChoices,
+    When,
+)
+from django.db.models.fields.json import KT
+from django.db.models.functions import Cast
+from django.db.models.lookups import GreaterThanOrEqual, LessThan
 from django.utils import timezone
 from django_filters.fields import IsoDateTimeField
 
 from registry.models import AccessPath, AuditEvent, Notification, PolicyException, Team
 from registry.rules import errors
+from registry.rules.facts import attested_in_cycle_q
 from registry.rules.policies import Policy, current_policy
 from registry.rules.posture import RULES, any_violation_q, violation_q
 from registry.rules.status import Status, live_q, status_q
@@ -40,14 +54,38 @@ def event_q(event: str) -> Q:
     raise ValueError(f"unknown event {event!r}")
 
 
+# A lapse event's change naming the moment the path lapsed ([None, ISO 8601]): the
+# sweep notices a lapse at its next run, possibly weeks later (services/sweep.py).
+LAPSED_AT = "lapsed_at"
+
+
+def event_moment() -> Case:
+    """When an audit event's change happened: `created_at` (services record at the
+    moment they act), except a lapse that records when the path lapsed. Never after
+    `created_at`, so `created_at >= x` stays a valid first cut on the (action,
+    created_at) index. A purged value (registry/audit: "[purged]") falls back to
+    `created_at` rather than failing to parse."""
+    recorded = Q(action="access_path.lapsed", changes__has_key=LAPSED_AT) & ~Q(
+        purged__has_key=f"changes.{LAPSED_AT}"
+    )
+    return Case(
+        When(recorded, then=Cast(KT(f"changes__{LAPSED_AT}__1"), DateTimeField())),
+        default=F("created_at"),
+        output_field=DateTimeField(),
+    )
+
+
 def event_path_ids(
     event: str, *, after: dt.datetime | None, before: dt.datetime | None
 ) -> QuerySet:
+    """The paths that had `event` at a moment (event_moment) in [after, before)."""
     events = AuditEvent.objects.filter(event_q(event), path__isnull=False)
     if after is not None:
         events = events.filter(created_at__gte=after)
+    if after is not None:
+        events = events.filter(GreaterThanOrEqual(event_moment(), after))
     if before is not None:
-        events = events.filter(created_at__lt=before)
+        events = events.filter(LessThan(event_moment(), before))
     return events.values("path_id")
 
 
@@ -148,6 +186,10 @@ class AccessPathFilterSet(django_filters.FilterSet):
     not_seen = django_filters.BooleanFilter(
         method="filter_not_seen", label="Missed by the last full sync of its source"
     )
+    attested_in_cycle = django_filters.BooleanFilter(
+        method="filter_attested_in_cycle",
+        label="Attested by its team in the running review cycle",
+    )
     event = django_filters.ChoiceFilter(
         choices=TimelineEvent.choices,
         method="filter_event",
@@ -202,6 +244,14 @@ class AccessPathFilterSet(django_filters.FilterSet):
             return queryset
         missed = not_seen_q(now=self.now)
         return queryset.filter(missed if value else ~missed)
+
+    def filter_attested_in_cycle(
+        self, queryset: QuerySet, name: str, value: bool | None
+    ) -> QuerySet:
+        if value is None:
+            return queryset
+        attested = attested_in_cycle_q(now=self.now, policy=self.policy)
+        return queryset.filter(attested if value else ~attested)
 
     def filter_event(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         if not value:

@@ -27,7 +27,7 @@ from registry.audit.snapshot import chain_snapshot
 from registry.models import AccessPath, PathFacts, TallyVersion
 from registry.rules.actors import Actor
 from registry.rules.facts import (
-    CURRENT_STATUSES,
+    ATTESTED_BIT,
     EXPIRING_BIT,
     NOT_SEEN_BIT,
     OWNED_STATUSES,
@@ -56,6 +56,7 @@ TALLY_COLUMNS: dict[str, str] = {
     "expiring": f"CASE WHEN (flags & {EXPIRING_BIT}) <> 0 THEN 1 ELSE 0 END",
     "not_seen": f"CASE WHEN (flags & {NOT_SEEN_BIT}) <> 0 THEN 1 ELSE 0 END",
     "violating": f"CASE WHEN (flags & {RULE_MASK}) <> 0 THEN 1 ELSE 0 END",
+    "attested": f"CASE WHEN (flags & {ATTESTED_BIT}) <> 0 THEN 1 ELSE 0 END",
     **{
         f"r_{code}": f"CASE WHEN (flags & {bit}) <> 0 THEN 1 ELSE 0 END"
         for code, bit in RULE_BITS.items()
@@ -133,7 +134,6 @@ _PER_TEAM = ", ".join(
     [
         *(f"SUM(paths) FILTER (WHERE status = '{s.value}') AS status_{s.value}" for s in Status),
         *(f"SUM({name}) AS {name}" for name in TALLY_COLUMNS if name not in _OWNED_ONLY),
-        f"SUM(paths) FILTER (WHERE {_among(CURRENT_STATUSES)}) AS current",
         f"SUM(paths) FILTER (WHERE {_among(OWNED_STATUSES)}) AS owned",
         f"SUM(violating) FILTER (WHERE {_among(OWNED_STATUSES)}) AS violating",
         f"SUM(quality) FILTER (WHERE {_among(OWNED_STATUSES)}) AS quality",
@@ -215,7 +215,7 @@ def _exact_sums(rows: Q, *, now: dt.datetime, policy: Policy) -> tuple[str, list
 
 def tally_groups(actor: Actor, *, now: dt.datetime, policy: Policy) -> list[dict]:
     """The dashboard's counts per owning team (owner_team_id None for unowned paths):
-    status_<status>, expiring, not_seen, r_<rule>, current, violating and quality (the
+    status_<status>, expiring, not_seen, r_<rule>, attested (in cycle), violating and quality (the
     mean of filled recommended fields over owned paths, None without any)."""
     try:
         # One snapshot: a write committing between the reads cannot be counted twice
@@ -242,6 +242,6 @@ def tally_groups(actor: Actor, *, now: dt.datetime, policy: Policy) -> list[dict
 # Every figure of a team's group, zero until counted.
 _NO_FIGURES: dict[str, Any] = {
     **{f"status_{s.value}": 0 for s in Status},
-    **{name: 0 for name in ("paths", "expiring", "not_seen", "current", "violating")},
+    **{name: 0 for name in ("paths", "expiring", "not_seen", "attested", "violating")},
     **{f"r_{rule.code}": 0 for rule in RULES},
 }

@@ -40,12 +40,22 @@ def _check_decision(
         raise Invalid.single("decision", f"Choose one of: {', '.join(Decision.values)}.")
     if decision == Decision.REVOKE:
         return
-    if not still_needed:
-        raise Invalid.single("decision", errors.NOT_NEEDED_MUST_REVOKE)
-    if decision == Decision.KEEP and not (
-        justification_accurate and least_privilege and no_human_use
-    ):
-        raise Invalid.single("decision", errors.CONFIRMATIONS_REQUIRED_TO_KEEP)
+    ticked = {
+        "still_needed": still_needed,
+        "justification_accurate": justification_accurate,
+        "least_privilege": least_privilege,
+        "no_human_use": no_human_use,
+    }
+    # Keeping needs all four; reducing the scope only that it is still needed (the
+    # scope is what changes). An unticked box is named, not read as "not needed": a
+    # person who forgot to tick is told what to tick.
+    required = ticked if decision == Decision.KEEP else {"still_needed": still_needed}
+    if missing := [errors.ATTEST_CONFIRMATIONS[name] for name, ok in required.items() if not ok]:
+        action = "keep this path" if decision == Decision.KEEP else "reduce its scope"
+        message = errors.CONFIRMATIONS_MISSING.format(
+            action=action, missing="; ".join(f"“{label}”" for label in missing)
+        )
+        raise Invalid.single("decision", message)
     if decision == Decision.REDUCE_SCOPE and not note.strip():
         raise Invalid.single("note", errors.REDUCE_SCOPE_NEEDS_NOTE)
 

@@ -12,12 +12,19 @@ from registry.notifications.outbox import Audience, Notice, path_summary, queue
 from registry.rules import errors, permissions, preconditions
 from registry.rules.actors import Actor
 from registry.rules.errors import Invalid
-from registry.rules.policies import current_policy
+from registry.rules.policies import Policy, current_policy
+from registry.rules.validation import (
+    justification_error,
+    merge_errors,
+    secret_errors,
+    ticket_url_error,
+)
 from registry.services._common import (
     check_expiry,
     check_version,
     decline_transfer,
     lock_path,
+    model_field_errors,
     owning_team,
     refuse_if,
     refuse_transition,
@@ -44,12 +51,15 @@ def path_claim(
     path: AccessPath,
     team: Team,
     reason: str,
+    ticket_url: str = "",
+    justification: str = "",
     proposed_expires_at: dt.datetime | None = None,
     expected_version: int | None = None,
     now: dt.datetime | None = None,
 ) -> Claim:
     """Ask for `team` to own an unowned path. Competing claims from other teams may wait
-    side by side; a security reviewer picks one."""
+    side by side; a security reviewer picks one. The ticket and justification are what
+    the path's record says once the claim is approved (see _claimed_record)."""
     now = resolve_now(now)
     policy = current_policy()
     locked = lock_path(path.pk)
@@ -58,6 +68,9 @@ def path_claim(
     _require_active_team(team, "team")
     refuse_transition(preconditions.refuse_claim_now(locked, now, already_claimed=False))
     reason = require_specific("reason", reason, policy)
+    record = _claimed_record(
+        locked, ticket_url=ticket_url, justification=justification, reason=reason, policy=policy
+    )
     check_expiry(
         "proposed_expires_at",
         proposed_expires_at,
@@ -79,6 +92,7 @@ def path_claim(
         requested_through_token_of_id=actor.token_issuer_id,
         requested_by_label=actor.label,
         reason=reason,
+        **record,
         proposed_expires_at=proposed_expires_at,
         created_at=now,
     )
@@ -101,6 +115,31 @@ def path_claim(
         security, locked, Notification.Reason.CLAIM_REQUESTED, claim.created_at, now, team=team.slug
     )
     return claim
+
+
+def _claimed_record(
+    path: AccessPath, *, ticket_url: str, justification: str, reason: str, policy: Policy
+) -> dict[str, str]:
+    """The ticket and justification the path gets when the claim is approved: what the
+    claimant gave (checked by the rules path_register applies), else the path's own. A
+    path without a usable justification takes the claim's reason, which passed the same
+    check: approval must not leave a "weak justification" the claim could have fixed."""
+    ticket = (ticket_url or "").strip()
+    text = (justification or "").strip()
+    found: dict[str, list[str]] = {}
+    if ticket and (message := ticket_url_error(ticket)):
+        found["ticket_url"] = [message]
+    elif ticket:
+        # Django's own checks (the column's length); its URL message is less specific.
+        found |= model_field_errors(Claim(ticket_url=ticket), {"ticket_url"})
+    if text and (message := justification_error(text, policy)):
+        found["justification"] = [message]
+    if found := merge_errors(found, secret_errors({"ticket_url": ticket, "justification": text})):
+        raise Invalid(found)
+    if not text:
+        kept = path.justification.strip()
+        text = kept if kept and justification_error(kept, policy) is None else reason
+    return {"ticket_url": ticket or path.ticket_url, "justification": text}
 
 
 def _tell(teams: list[Team], path: AccessPath, reason: str, cycle, now, **extra) -> None:
@@ -138,9 +177,9 @@ def _lock_pending_claim(claim: Claim) -> tuple[AccessPath, Claim]:
 def claim_approve(
     *, actor: Actor, claim: Claim, reason: str = "", now: dt.datetime | None = None
 ) -> Claim:
-    """Make the claiming team the owner. The path becomes active with a review date from
-    its risk tier and an expiry (the path's, the claim's proposal, or the default); the
-    other pending claims are rejected."""
+    """Make the claiming team the owner. The path becomes active with the claim's ticket
+    and justification, a review date from its risk tier and an expiry (the path's, the
+    claim's proposal, or the default); the other pending claims are rejected."""
     now = resolve_now(now)
     policy = current_policy()
     locked_path, locked = _lock_pending_claim(claim)
@@ -162,9 +201,19 @@ def claim_approve(
     expires_at = (
         locked_path.expires_at or proposed or now + policy.default_expiry_for(locked_path.risk_tier)
     )
+    # The record the claim carried (empty only for a claim made before claims carried one).
+    record = {
+        field: value
+        for field, value in (
+            ("ticket_url", locked.ticket_url),
+            ("justification", locked.justification),
+        )
+        if value
+    }
     changes = save_path(
         locked_path,
         {
+            **record,
             "owner_team": locked.team,
             "state": State.ACTIVE,
             "state_changed_at": now,

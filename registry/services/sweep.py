@@ -42,11 +42,21 @@ from operator import itemgetter
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Case, Exists, IntegerField, OuterRef, Q, QuerySet, Value, When
+from django.db.models import (
+    Case,
+    Exists,
+    IntegerField,
+    Max,
+    OuterRef,
+    Q,
+    QuerySet,
+    Value,
+    When,
+)
 from django.utils import timezone
 
 from registry.audit import AuditEntry, audit_record_many
-from registry.models import AccessPath, Claim, Notification, Team, Transfer
+from registry.models import AccessPath, AuditEvent, Claim, Membership, Notification, Team, Transfer
 from registry.notifications.events import EVENT_FIELDS, event_notices
 from registry.notifications.outbox import Notice, queue
 from registry.rules import status
@@ -55,6 +65,7 @@ from registry.rules.policies import Policy, current_policy
 from registry.rules.recipients import who_hears
 from registry.rules.status import LADDER_STAGE_LAPSED
 from registry.runtime.clock import Clock, ClockReading, read_clocks
+from registry.selectors.filters import LAPSED_AT
 from registry.selectors.tallies import tally_is_current
 from registry.services._common import claimed_batches, in_batches
 from registry.services.expiry import EXPIRY_FIELDS, expire_rows
@@ -282,44 +293,119 @@ def _advance(run: _Run, rows: list[dict], stages: dict) -> None:
     refresh_facts(ids, now=run.now)
 
 
-def _audit_escalations(run: _Run, rows: list[dict], stages: dict, reasons: dict) -> None:
-    """The batch's escalation events, in one append (one chain-head lock per batch)."""
+def _audit_escalations(
+    run: _Run, rows: list[dict], stages: dict, reasons: dict, lapsed_at: dict
+) -> None:
+    """The batch's escalation events, in one append (one chain-head lock per batch). A
+    lapse records when the path lapsed (`lapsed_at`, by path id): the sweep may notice
+    it weeks later, and the dashboard charts it by that moment
+    (selectors.filters.event_moment)."""
     entries = []
     for row in rows:
         target = stages[row["id"]]
-        action = "access_path.lapsed" if target == LADDER_STAGE_LAPSED else "access_path.escalated"
+        changes: dict[str, Any] = {"escalation_stage": [row["escalation_stage"], target]}
+        if target == LADDER_STAGE_LAPSED:
+            action = "access_path.lapsed"
+            changes[LAPSED_AT] = [None, lapsed_at[row["id"]].isoformat()]
+        else:
+            action = "access_path.escalated"
         entries.append(
             AuditEntry(
                 action=action,
                 obj=AccessPath(pk=row["id"]),
-                changes={"escalation_stage": [row["escalation_stage"], target]},
+                changes=changes,
                 reason=reasons[row["id"]],
             )
         )
     audit_record_many(actor=run.actor, now=run.now, entries=entries)
 
 
-def _publish_lapsed(run: _Run, rows: list[dict]) -> None:
+def _publish_lapsed(run: _Run, rows: list[dict], lapsed_at: dict) -> None:
     cycle = itemgetter("next_review_at")
     stage = LADDER_STAGE_LAPSED
-    run.publish(_event_notices(run, rows, Reason.EVENT_LAPSED, cycle, stage, lambda _: run.now))
+    run.publish(
+        _event_notices(
+            run, rows, Reason.EVENT_LAPSED, cycle, stage, lambda row: lapsed_at[row["id"]]
+        )
+    )
+
+
+def _lapsed_by_age_at(run: _Run, row: dict) -> dt.datetime:
+    """When an overdue review lapsed: its date plus the grace period (rules.status)."""
+    return row["next_review_at"] + run.policy.lapse_after
+
+
+def _unaccountable_since(team_ids: set[int]) -> dict[int, dt.datetime | None]:
+    """Since when each of these teams (all inactive or empty now) has been unable to
+    answer for its paths: since the earlier of the moments its present conditions began
+    (its last deactivation, its last member's departure). None: one of them has held
+    from the start (nobody ever joined, or no deactivation on record)."""
+    teams = Team.objects.filter(pk__in=team_ids).values_list("pk", "is_active")
+    staffed = status.staffed_team_ids(team_ids)
+    left = dict(
+        Membership.objects.filter(team_id__in=team_ids, ended_at__isnull=False)
+        .order_by()
+        .values("team_id")
+        .annotate(last=Max("ended_at"))
+        .values_list("team_id", "last")
+    )
+    deactivated = {
+        int(pk): last
+        for pk, last in AuditEvent.objects.filter(
+            action="team.deactivated",
+            object_type="team",
+            object_id__in=[str(pk) for pk in team_ids],
+        )
+        .order_by()
+        .values("object_id")
+        .annotate(last=Max("created_at"))
+        .values_list("object_id", "last")
+    }
+    since: dict[int, dt.datetime | None] = {}
+    for pk, is_active in teams:
+        moments = []
+        if not is_active:
+            moments.append(deactivated.get(pk))
+        if pk not in staffed:
+            moments.append(left.get(pk))
+        known = [moment for moment in moments if moment is not None]
+        # Either condition alone makes the team unaccountable: it has been so since
+        # the earlier one began; one holding "since always" means since always.
+        since[pk] = min(known) if known and len(known) == len(moments) else None
+    return since
+
+
+def _offboarded_at(run: _Run, rows: list[dict]) -> dict:
+    """When each offboarded path lapsed: once it was owned (state_changed_at) by a team
+    unable to answer for it, or earlier when its review had already lapsed by age."""
+    since = _unaccountable_since({row["owner_team_id"] for row in rows})
+    moments = {}
+    for row in rows:
+        team_since = since.get(row["owner_team_id"])
+        moment = row["state_changed_at"] if team_since is None else team_since
+        moment = max(moment, row["state_changed_at"])
+        if row["next_review_at"] is not None:
+            moment = min(moment, _lapsed_by_age_at(run, row))
+        moments[row["id"]] = min(moment, run.now)
+    return moments
 
 
 def _offboarded(run: _Run) -> None:
     """NHI1: an owning team that is inactive or empty lapses its paths at once."""
     due = AccessPath.objects.filter(status.offboarded_due_q(run.now))
-    fields = (*PATH_FIELDS, "next_review_at", "escalation_stage")
+    fields = (*PATH_FIELDS, "next_review_at", "escalation_stage", "state_changed_at")
     why = "The owning team is inactive or has no members."
     for rows in claimed_batches(due, fields):
         stages = {row["id"]: LADDER_STAGE_LAPSED for row in rows}
+        lapsed_at = _offboarded_at(run, rows)
         _advance(run, rows, stages)
         notices = []
         for row in rows:
             cycle = row["next_review_at"]
             notices += _tell(run, row, Reason.OWNER_UNACCOUNTABLE, cycle, LADDER_STAGE_LAPSED)
         run.notify(notices, "notifications_queued")
-        _publish_lapsed(run, rows)
-        _audit_escalations(run, rows, stages, {row["id"]: why for row in rows})
+        _publish_lapsed(run, rows, lapsed_at)
+        _audit_escalations(run, rows, stages, {row["id"]: why for row in rows}, lapsed_at)
         run.summary["lapsed"] += len(rows)
 
 
@@ -330,7 +416,7 @@ def _climb_ladder(run: _Run) -> None:
     due = AccessPath.objects.filter(status.ladder_due_q(run.now, run.policy))
     fields = (*PATH_FIELDS, "next_review_at", "escalation_stage")
     for rows in claimed_batches(due, fields):
-        notices, lapsed, stages, reasons = [], [], {}, {}
+        notices, lapsed, stages, reasons, lapsed_at = [], [], {}, {}, {}
         for row in rows:
             cycle = row["next_review_at"]
             stage = run.policy.escalation_stage_for(run.now - cycle)
@@ -339,13 +425,14 @@ def _climb_ladder(run: _Run) -> None:
             notices += _tell(run, row, reason, cycle, stage, due_at=cycle.isoformat())
             if stage >= LADDER_STAGE_LAPSED:
                 lapsed.append(row)
+                lapsed_at[row["id"]] = _lapsed_by_age_at(run, row)
                 run.summary["lapsed"] += 1
             reasons[row["id"]] = f"Review overdue since {cycle.isoformat()}."
             run.summary[f"escalated_to_stage_{stage}"] += 1
         _advance(run, rows, stages)
         run.notify(notices, "notifications_queued")
-        _publish_lapsed(run, lapsed)
-        _audit_escalations(run, rows, stages, reasons)
+        _publish_lapsed(run, lapsed, lapsed_at)
+        _audit_escalations(run, rows, stages, reasons, lapsed_at)
 
 
 # --- reminders: only what has not been told yet ---------------------------------------

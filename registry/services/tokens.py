@@ -10,11 +10,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from registry.audit import audit_record
-from registry.models import AccessPath, ApiToken, Team
+from registry.models import AccessPath, ApiToken, AuditEvent, Team
 from registry.rules import errors, permissions, token_format
 from registry.rules.actors import Actor
 from registry.rules.errors import Invalid, InvalidTransition
 from registry.rules.status import is_live
+from registry.runtime.writer_lock import hold_writer_lock
 from registry.services._common import lock_path, refuse_if, require_text, resolve_now
 from registry.services.paths import path_register, revoke_locked
 
@@ -23,6 +24,14 @@ MAX_TOKEN_DAYS = 365
 LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
 # The `system` under which the registry registers its own tokens as access paths.
 REGISTRY_SYSTEM = "nhi-registry"
+TOKEN_ALREADY_CREATED = (
+    "This token was already created; its secret was shown once. Revoke it and create a "  # noqa: S105 - a message
+    "new one if you did not copy it."
+)
+
+
+class TokenAlreadyCreated(InvalidTransition):
+    """The form with this one-time key already created its token (a page reloaded)."""
 
 
 def _owner_team_for(user: User, team: Team | None) -> Team:
@@ -57,10 +66,13 @@ def token_create(
     expires_in_days: int = 90,
     team: Team | None = None,
     user: User | None = None,
+    once: str = "",
     now: dt.datetime | None = None,
 ) -> tuple[ApiToken, str]:
     """Issue a team token (`team`) or a personal token (`user`, owned by one of the
-    user's teams). Returns the record and the token, which is never available again."""
+    user's teams). Returns the record and the token, which is never available again.
+    `once`: the one-time key of the form that asked (web/forms.py TokenCreateForm); a
+    key that already created a token of this team creates nothing."""
     now = resolve_now(now)
     scopes = _check_request(name, scopes, expires_in_days)
     if user is not None:
@@ -73,6 +85,8 @@ def token_create(
         raise Invalid.single("team", errors.REQUIRED)
     if not owner.is_active:
         raise Invalid.single("team", errors.TEAM_INACTIVE)
+    if once:
+        _refuse_used_key(owner, once)
 
     secret = token_format.generate()
     prefix = token_format.display_prefix(secret)
@@ -135,9 +149,25 @@ def token_create(
             "holder": [None, holder],
             "scopes": [None, scopes],
             "expires_at": [None, expires_at],
-        },
+        }
+        # The form's key is kept with the creation it caused, in the same transaction:
+        # it is how a second sending of that form is recognised, and the registry keeps
+        # no other trace of it (never the token itself).
+        | ({"form_key": [None, once]} if once else {}),
     )
     return token, secret
+
+
+def _refuse_used_key(team: Team, once: str) -> None:
+    # The writers' lock first: a reload sent while the first request is still running
+    # waits for it, then sees its audit event and is refused.
+    hold_writer_lock()
+    token_ids = [str(pk) for pk in ApiToken.objects.filter(team=team).values_list("pk", flat=True)]
+    created = AuditEvent.objects.filter(
+        action="api_token.created", object_type="apitoken", object_id__in=token_ids
+    ).values_list("changes", flat=True)
+    if any(changes.get("form_key") == [None, once] for changes in created):
+        raise TokenAlreadyCreated(TOKEN_ALREADY_CREATED)
 
 
 @transaction.atomic

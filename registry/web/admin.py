@@ -43,6 +43,7 @@ from registry.rules.errors import Invalid, ServiceError
 from registry.rules.path_fields import EDITABLE_FIELDS
 from registry.services.delivery import notification_retry
 from registry.services.tokens import token_revoke
+from registry.web.admin_status import PathStatusFilter, PathStatusMixin
 
 
 class CappedCountPaginator(Paginator):
@@ -248,7 +249,7 @@ class NotificationInline(admin.TabularInline):
 
 
 @admin.register(AccessPath)
-class AccessPathAdmin(ServiceAdmin):
+class AccessPathAdmin(PathStatusMixin, ServiceAdmin):
     form = AccessPathForm
     inlines = [NotificationInline]
     list_display = (
@@ -257,15 +258,16 @@ class AccessPathAdmin(ServiceAdmin):
         "kind",
         "environment",
         "owner_team",
-        "state",
+        "status",
         "risk_tier",
         "next_review_at",
         "expires_at",
         "escalation_stage",
     )
     # Only fields with choices: a list_filter without them runs SELECT DISTINCT over the
-    # whole table on every page load.
-    list_filter = ("state", "kind", "environment", "risk_tier")
+    # whole table on every page load. Status, not the stored state: the admin must not
+    # call a lapsed or overdue path "active".
+    list_filter = (PathStatusFilter, "kind", "environment", "risk_tier")
     search_fields = ("name", "=external_id")
     list_select_related = ("owner_team",)
     readonly_fields = (

@@ -7,9 +7,12 @@ views put back onto these forms' fields.
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import Sequence
 from typing import TypeVar
 
 from django import forms
+from django.core import signing
 from django.db import models
 from django.urls import reverse
 from django.utils.datastructures import MultiValueDict
@@ -18,7 +21,7 @@ from django.utils.safestring import SafeString
 
 from registry.importers.formats import FORMATS
 from registry.models import AccessPath, Attestation, Notification, PolicyException, Team
-from registry.rules.errors import Invalid, ServiceError
+from registry.rules.errors import ATTEST_CONFIRMATIONS, Invalid, ServiceError
 from registry.rules.path_fields import (
     AUTHORITY_TEAM_FIELDS,
     EDITABLE_FIELD_ORDER,
@@ -97,11 +100,20 @@ def inventory_filter_form(form: forms.Form, *, url: str) -> forms.Form:
 
 
 class UTCDateTimeInput(forms.DateTimeInput):
+    """A date and time to the second. Rendered with its seconds (and `step` 1, so the
+    browser keeps them), a date sent back as it was shown equals the form's initial
+    value (which drops only microseconds, as this widget does not show them): the field
+    is not in `changed_data`, so an edit leaves the stored value, to the microsecond,
+    alone. Cut to the minute, every save changed the expiry."""
+
     input_type = "datetime-local"
+
+    def __init__(self, attrs: dict | None = None) -> None:
+        super().__init__(attrs={"step": "1", **(attrs or {})})
 
     def format_value(self, value):
         if hasattr(value, "strftime"):
-            return value.strftime("%Y-%m-%dT%H:%M")
+            return value.strftime("%Y-%m-%dT%H:%M:%S")
         return value
 
 
@@ -155,20 +167,39 @@ def blank_value(form: forms.BaseForm, name: str) -> None:
 
 
 class ClaimForm(PageForm):
-    """`teams`: the teams this person may claim for (already loaded: no query here)."""
+    """`teams`: the teams this person may claim for (already loaded: no query here).
+    The ticket and justification start as the path's own: what the record will say once
+    the claim is approved, so the claimant confirms or completes it (the service checks
+    them as it checks a registration)."""
 
     id_prefix = "claim"
 
     team = forms.ChoiceField()
     reason = _reason("Why your team owns it")
+    # Required in the browser so an approved claim is a complete record: the field starts
+    # as the path's own link, so only a path without one asks for typing. (The API keeps
+    # it optional for pipelines that claim paths already carrying a ticket.)
+    ticket_url = forms.CharField(
+        label="Ticket link",
+        max_length=500,
+        help_text="The http(s) link to the ticket that asked for this access.",
+    )
+    justification = forms.CharField(
+        label="Justification",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="What uses this access and why; left empty, your reason above is used.",
+    )
     proposed_expires_at = _datetime("Proposed expiry")
 
-    def __init__(self, *args, teams: list[Team], **kwargs) -> None:
+    def __init__(self, *args, teams: list[Team], path: AccessPath, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._teams = {team.slug: team for team in teams}
         _field(self, "team", forms.ChoiceField).choices = [(t.slug, t.name) for t in teams]
         if len(teams) == 1:
             self.fields["team"].initial = teams[0].slug
+        self.fields["ticket_url"].initial = path.ticket_url
+        self.fields["justification"].initial = path.justification
 
     def clean_team(self) -> Team:
         return self._teams[self.cleaned_data["team"]]
@@ -187,17 +218,18 @@ class ReasonRequiredForm(PageForm):
     reason = _reason()
 
 
+def _confirmation(name: str) -> forms.BooleanField:
+    # Worded where the service's message naming a missing confirmation reads it.
+    return forms.BooleanField(required=False, label=ATTEST_CONFIRMATIONS[name])
+
+
 class AttestForm(PageForm):
     id_prefix = "attest"
     version = forms.IntegerField(widget=forms.HiddenInput)
-    still_needed = forms.BooleanField(required=False, label="It is still needed")
-    justification_accurate = forms.BooleanField(
-        required=False, label="The justification and ticket are accurate"
-    )
-    least_privilege = forms.BooleanField(
-        required=False, label="Its scope is the least privilege the job needs"
-    )
-    no_human_use = forms.BooleanField(required=False, label="No person uses it interactively")
+    still_needed = _confirmation("still_needed")
+    justification_accurate = _confirmation("justification_accurate")
+    least_privilege = _confirmation("least_privilege")
+    no_human_use = _confirmation("no_human_use")
     decision = forms.ChoiceField(
         choices=Attestation.Decision.choices, widget=forms.RadioSelect, initial="keep"
     )
@@ -241,10 +273,27 @@ class RevokeForm(PageForm):
 
 
 class ExceptionRequestForm(PageForm):
+    """`broken`: the codes of the rules the path breaks now (rules/posture.path_violations).
+    Those are listed first and the first of them is preselected; the others stay
+    choosable (a rule about to be broken, say) under their own heading. With none broken,
+    nothing is preselected: a waiver nobody chose is never requested by default."""
+
     id_prefix = "exception"
     rule = forms.ChoiceField(choices=PolicyException.Rule.choices, label="Posture rule")
     reason = _reason("Why the rule should not apply")
     expires_at = _datetime("Exception ends", required=True)
+
+    def __init__(self, *args, broken: Sequence[str] = (), **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        labels = dict(PolicyException.Rule.choices)
+        first = [(code, labels[code]) for code in broken if code in labels]
+        rest = [(code, label) for code, label in labels.items() if code not in broken]
+        field = _field(self, "rule", forms.ChoiceField)
+        if first:
+            field.choices = [("Rules it breaks", first), ("Other rules", rest)]
+            field.initial = first[0][0]
+        else:
+            field.choices = [("", "Choose a rule"), *rest]
 
 
 class TeamsField(forms.ModelMultipleChoiceField):
@@ -285,6 +334,13 @@ class PathEditForm(forms.ModelForm):
         formfield_callback = https_by_default
         fields = list(EDITABLE_FIELD_ORDER)
         labels = {
+            "external_id": "External id",
+            "ticket_url": "Ticket link",
+            "artifact_ref": "Artifact or policy rule",
+            "created_via": "Created via",
+            "created_by_ref": "Created by (pipeline, job or agent id)",
+            "rotation_days": "Rotate every (days)",
+            "review_interval_days": "Review every (days)",
             "approved_by": "Authority approved by (person)",
             "approved_by_team": "Approver's team",
             "approved_at": "Approved at",
@@ -292,6 +348,17 @@ class PathEditForm(forms.ModelForm):
             "iam_team": "IAM owner (identity design)",
             "pam_team": "PAM owner (elevation boundary)",
             "secops_team": "Security monitoring owner",
+        }
+        help_texts = {
+            "system": "Where the credential lives, in lower case: aws, github, kubernetes, ...",
+            "external_id": "Its id in that system (ARN, client id, key name): never the secret.",
+            "consumers": "What uses it; one per line.",
+            "ticket_url": "The ticket or change record where the access was decided.",
+            "justification": "What uses this access and why, specifically.",
+            "privilege_scope": "The roles or scopes it holds, as the system names them.",
+            "risk_tier": "High and critical paths need a named approver and are reviewed "
+            "more often.",
+            "review_interval_days": "Left empty on a new path: the risk tier's interval.",
         }
         widgets = {
             "consumers": forms.Textarea(attrs={"rows": 2}),
@@ -306,6 +373,7 @@ class PathEditForm(forms.ModelForm):
         }
 
     def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("label_suffix", "")  # labels read as the words, as on PageForms
         super().__init__(*args, **kwargs)
         if self.instance.pk is not None:
             live = path_identifiers(path=self.instance)
@@ -394,7 +462,30 @@ class TeamChannelsForm(forms.ModelForm):
         return {name: self.cleaned_data[name] for name in self.changed_data}
 
 
+# How long a token form's one-time key stays good: long enough to fill the form in,
+# short enough that an old tab's key is not kept for ever.
+TOKEN_FORM_MAX_AGE_SECONDS = 3600
+# A message and a signing namespace, not secrets.
+TOKEN_FORM_EXPIRED = "This form has expired or was not issued to you: create the token again."  # noqa: S105
+_TOKEN_ONCE_SALT = "registry.web.forms.TokenCreateForm.once"  # noqa: S105
+
+
+class _FreshHiddenField(forms.CharField):
+    """A hidden value that is always rendered as the form's initial one, even on a form
+    sent back with errors (Django would echo what was posted)."""
+
+    widget = forms.HiddenInput
+
+    def bound_data(self, data, initial):
+        return initial
+
+
 class TokenCreateForm(PageForm):
+    """Creating a team token. `once` is a one-time key for this form (signed, bound to
+    the person and the team, short-lived): token_create creates at most one token per
+    key, so sending the form twice (a reload) cannot create a second token. See
+    docs/tokens-in-the-browser.md. Each rendering carries a fresh key."""
+
     id_prefix = "token"
     name = forms.CharField(max_length=100)
     scopes = forms.MultipleChoiceField(
@@ -403,6 +494,29 @@ class TokenCreateForm(PageForm):
         initial=["read"],
     )
     expires_in_days = forms.IntegerField(label="Expires in (days)", initial=90, min_value=1)
+    once = _FreshHiddenField(required=False)
+
+    def __init__(self, *args, team: Team, user, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._binding = {"u": user.pk, "t": team.pk}
+        key = {**self._binding, "n": secrets.token_hex(8)}
+        self.fields["once"].initial = signing.dumps(key, salt=_TOKEN_ONCE_SALT)
+
+    def clean_once(self) -> str:
+        """The key's random part, or "" for a request that sent none (a script posting
+        the form: it asked for no protection against sending it twice)."""
+        raw = self.cleaned_data["once"]
+        if not raw:
+            return ""
+        try:
+            key = signing.loads(raw, salt=_TOKEN_ONCE_SALT, max_age=TOKEN_FORM_MAX_AGE_SECONDS)
+        except signing.BadSignature:
+            key = {}
+        if not isinstance(key, dict) or {k: key.get(k) for k in self._binding} != self._binding:
+            # Above the fields: the key is hidden, the person can only send the form again.
+            self.add_error(None, TOKEN_FORM_EXPIRED)
+            return ""
+        return str(key["n"])
 
 
 class ChannelTestForm(PageForm):

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from registry.web.views import (
+    bulk_paths,
     change_requests,
     control_points,
     dashboard,
@@ -9,9 +10,13 @@ from registry.web.views import (
     imports,
     incidents,
     inventory,
+    my_work,
+    path_register,
     paths,
+    queue_bulk,
     queues,
     source,
+    team_members,
     teams,
     triage,
 )
@@ -23,8 +28,11 @@ P = "paths/<str:path_id>/"
 urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
     path("paths/", inventory.path_list, name="path-list"),
+    path("paths/new/", path_register.path_new, name="path-new"),
+    path("paths/new/check/", path_register.path_new_check, name="path-new-check"),
     path("paths/export.csv", inventory.path_export, {"fmt": "csv"}, name="path-export"),
     path("paths/export.json", inventory.path_export, {"fmt": "json"}, name="path-export-json"),
+    path("paths/bulk/", bulk_paths.path_bulk, name="path-bulk"),
     path("exports/<uuid:run_id>/", exports.export_detail, name="export-detail"),
     path("exports/<uuid:run_id>/download", exports.export_download, name="export-download"),
     path("saved-filters/", inventory.saved_filter_create, name="saved-filter-create"),
@@ -71,6 +79,20 @@ urlpatterns = [
     path("queues/mine/", queues.my_teams, name="queue-mine"),
     path("queues/unclaimed/", queues.unclaimed, name="queue-unclaimed"),
     path("queues/security/", queues.security_queues, name="queue-security"),
+    path("work/", my_work.my_work_page, name="my-work"),
+    path("queues/claims/", queues.claims, name="queue-claims"),
+    path("queues/claims/bulk/", queue_bulk.claims_decide, name="queue-claims-bulk"),
+    path(
+        "queues/claims/<int:claim_id>/<str:decision>/",
+        queues.claim_decide,
+        name="queue-claim-decide",
+    ),
+    path(
+        "queues/transfers/<int:transfer_id>/<str:decision>/",
+        queues.transfer_answer,
+        name="queue-transfer-answer",
+    ),
+    path("notifications/retry/", queue_bulk.notifications_retry, name="notification-retry-bulk"),
     path("evidence/", evidence.evidence_pack, name="evidence-pack"),
     path("control-policies/", control_points.control_policies, name="control-policies"),
     path("imports/", imports.import_list, name="import-list"),
@@ -90,6 +112,17 @@ urlpatterns = [
         name="team-channel-test-status",
     ),
     path("teams/<slug:slug>/tokens/", teams.token_create, name="token-create"),
+    path("teams/<slug:slug>/members/", team_members.member_add, name="team-member-add"),
+    path(
+        "teams/<slug:slug>/members/<int:membership_id>/role/",
+        team_members.member_role,
+        name="team-member-role",
+    ),
+    path(
+        "teams/<slug:slug>/members/<int:membership_id>/remove/",
+        team_members.member_remove,
+        name="team-member-remove",
+    ),
     path(
         "teams/<slug:slug>/tokens/<int:token_id>/revoke/",
         teams.token_revoke,

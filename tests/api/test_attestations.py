@@ -29,11 +29,22 @@ def test_attest_revoke_ends_the_path(pat, own):
     assert pat.get(url(own)).json()["status"] == "awaiting_source"
 
 
+KEEP_MISSING = errors.CONFIRMATIONS_MISSING
+LEAST = errors.ATTEST_CONFIRMATIONS["least_privilege"]
+NEEDED = errors.ATTEST_CONFIRMATIONS["still_needed"]
+
+
 @pytest.mark.parametrize(
     ("changes", "expected"),
     [
-        ({"least_privilege": False}, {"decision": errors.CONFIRMATIONS_REQUIRED_TO_KEEP}),
-        ({"still_needed": False}, {"decision": errors.NOT_NEEDED_MUST_REVOKE}),
+        (
+            {"least_privilege": False},
+            {"decision": KEEP_MISSING.format(action="keep this path", missing=f"“{LEAST}”")},
+        ),
+        (
+            {"still_needed": False},
+            {"decision": KEEP_MISSING.format(action="keep this path", missing=f"“{NEEDED}”")},
+        ),
         (
             {"decision": "reduce_scope", "least_privilege": False},
             {"note": errors.REDUCE_SCOPE_NEEDS_NOTE},

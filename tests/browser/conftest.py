@@ -43,6 +43,12 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",  # no update checks or other traffic off the machine
 ]
 VIEWPORT = {"width": 1440, "height": 900}
+PHONE = {"width": 390, "height": 844}
+# The two sizes every flow is walked at (issue 16): a laptop and a phone.
+SIZES = {"desktop": VIEWPORT, "phone": PHONE}
+AXE_SOURCE = BROWSER_DIR / "vendor" / "axe-core" / "axe.min.js"
+# axe-core's impact levels that fail a page; "minor" and "moderate" are reported only.
+AXE_FAILING_IMPACTS = ("serious", "critical")
 DEFAULT_TIMEOUT_MS = 10_000
 # build_personas() in tests/conftest.py creates every user with this password.
 PERSONA_PASSWORD = "nhi-demo-pass"
@@ -96,15 +102,72 @@ def browser():
                 chromium.close()
 
 
+def _new_page(browser, viewport: dict):
+    context = browser.new_context(viewport=viewport, is_mobile=viewport is PHONE)
+    context.set_default_timeout(DEFAULT_TIMEOUT_MS)
+    return context, context.new_page()
+
+
 @pytest.fixture
 def page(browser):
     """A fresh page in its own browser context (no cookies shared between tests)."""
-    context = browser.new_context(viewport=VIEWPORT)
-    context.set_default_timeout(DEFAULT_TIMEOUT_MS)
+    context, new_page = _new_page(browser, VIEWPORT)
     try:
-        yield context.new_page()
+        yield new_page
     finally:
         context.close()
+
+
+@pytest.fixture(params=sorted(SIZES))
+def sized_page(request, browser):
+    """The same fresh page at each size: a test using it runs once at 1440x900 and once
+    at 390 px wide (a phone, with touch and the mobile viewport meta honoured)."""
+    context, new_page = _new_page(browser, SIZES[request.param])
+    new_page.size_name = request.param
+    try:
+        yield new_page
+    finally:
+        context.close()
+
+
+def assert_accessible(page, *, context: str = "") -> None:
+    """Run axe-core (vendored, injected through the DevTools protocol, so the page's CSP
+    does not apply to it) on the current page and fail on any serious or critical
+    violation, naming the rule, its help text and the first offending elements."""
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.evaluate(AXE_SOURCE.read_text(encoding="utf-8"))
+    results = page.evaluate(
+        """async () => {
+            const r = await axe.run(document, {resultTypes: ["violations"]});
+            return r.violations.map(v => ({
+                id: v.id, impact: v.impact, help: v.help,
+                targets: v.nodes.slice(0, 3).map(n => n.target.join(" ")),
+            }));
+        }"""
+    )
+    failing = [v for v in results if v["impact"] in AXE_FAILING_IMPACTS]
+    where = context or page.url
+    assert not failing, f"axe-core on {where}: " + "; ".join(
+        f"{v['impact']} {v['id']} ({v['help']}) at {', '.join(v['targets'])}" for v in failing
+    )
+
+
+def assert_no_sideways_scroll(page, *, context: str = "") -> None:
+    """The page fits its viewport's width: nothing makes the whole page scroll sideways
+    (wide tables scroll inside their own .table-scroll box instead)."""
+    overflow = page.evaluate(
+        "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    assert overflow <= 0, f"{context or page.url} scrolls sideways by {overflow}px"
+
+
+def check_page(page, name: str) -> Path:
+    """The checks every page visit in a flow gets: axe-core, no sideways scrolling, and a
+    screenshot named <name>-<size> in var/screenshots/ (listed in the issue's note)."""
+    size = getattr(page, "size_name", "desktop")
+    assert_accessible(page, context=f"{name} ({size})")
+    assert_no_sideways_scroll(page, context=f"{name} ({size})")
+    return screenshot(page, f"{name}-{size}")
 
 
 def screenshot(page, name: str) -> Path:

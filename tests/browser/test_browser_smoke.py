@@ -25,10 +25,10 @@ def test_login_page_has_labelled_fields(page, live_server):
     expect(page.locator("header.topbar")).not_to_have_css("display", "inline")
 
 
-def test_pat_signs_in_and_lands_on_the_inventory(page, live_server, personas):
+def test_pat_signs_in_and_lands_on_my_work(page, live_server, personas):
     sign_in(page, live_server, "pat")
 
-    expect(page).to_have_url(live_server.url + reverse("registry:path-list"))
+    expect(page).to_have_url(live_server.url + reverse("registry:my-work"))
     expect(page.locator("form.signout")).to_contain_text("pat")
     expect(page.get_by_role("button", name="Sign out", exact=True)).to_be_visible()
     expect(page.get_by_role("navigation", name="Main")).to_contain_text("Inventory")

@@ -24,6 +24,7 @@ from registry import services
 from registry.models import AccessPath, Claim
 from registry.rules.status import Status
 from tests.browser.conftest import DEFAULT_TIMEOUT_MS, VIEWPORT, screenshot, sign_in
+from tests.conftest import TICKET
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -220,6 +221,7 @@ def test_ownership_lifecycle_through_the_pages(people, live_server, estate):
     expect(summary(pat, "Claim it for your team")).to_be_visible()
     pat.get_by_label("Team", exact=True).select_option(label="Payments")
     pat.get_by_label("Why your team owns it", exact=True).fill(CLAIM_REASON)
+    pat.get_by_label("Ticket link", exact=True).fill(TICKET)
     pat.get_by_role("button", name="Claim", exact=True).click()
     expect(pat.get_by_role("status")).to_contain_text("Claim sent")
     expect(status_badge(pat)).to_have_text("Claim pending")
@@ -328,6 +330,7 @@ def test_claim_works_without_javascript(people, live_server, estate):
     pat = people("pat", java_script_enabled=False)
     pat.goto(live_server.url + reverse("registry:path-detail", args=[estate.sftp_partner_key.pk]))
     pat.get_by_label("Why your team owns it", exact=True).fill(CLAIM_REASON)
+    pat.get_by_label("Ticket link", exact=True).fill(TICKET)
     with pat.expect_navigation():
         pat.get_by_role("button", name="Claim", exact=True).click()
     expect(pat).to_have_url(
@@ -347,6 +350,7 @@ def test_a_vague_claim_is_refused_next_to_its_field(people, live_server, estate)
     pat = people("pat")
     pat.goto(live_server.url + reverse("registry:path-detail", args=[estate.legacy_backup_bot.pk]))
     pat.get_by_label("Why your team owns it", exact=True).fill("ours")
+    pat.get_by_label("Ticket link", exact=True).fill(TICKET)
     pat.get_by_role("button", name="Claim", exact=True).click()
     claim_form = pat.locator("details.action[open] form")
     expect(claim_form.locator(".errorlist")).to_contain_text("The justification is too short")

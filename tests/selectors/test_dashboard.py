@@ -4,8 +4,9 @@ inventory; it costs a constant number of queries; and the page shows those numbe
 with those links.
 
 The estate below is built through the services at past moments, so it holds every
-status, attestations in two weeks (one path twice in a week), lapses made by two sweeps
-in two weeks, and unowned registrations in two weeks. NOW is a Sunday: its week starts
+status, attestations in two weeks (one path twice in a week), lapses noticed by two sweeps
+(charted in the weeks the paths lapsed, not those of the sweeps), and unowned
+registrations in two weeks. NOW is a Sunday: its week starts
 Monday 16 November 2026.
 """
 
@@ -285,10 +286,11 @@ def test_the_estate_as_security_sees_it(personas, estate):
         "nhi8_environment_isolation": 0,
         "nhi9_reuse": 1,
         "nhi10_human_use": 1,
-        # legacy-no-ticket, and the claimed path (registered unowned without a ticket
-        # or justification, then claimed: nothing asks for them on the way).
+        # legacy-no-ticket, and the claimed path (registered unowned without a ticket,
+        # then claimed without one). Its justification is the claim's reason, which
+        # passed the same specific-justification check, so none is weak.
         "missing_ticket": 2,
-        "weak_justification": 1,
+        "weak_justification": 0,
         "stale_record": 1,
         # The live high-risk paths: none names an owner for every control point.
         "missing_authority": 21,
@@ -305,8 +307,15 @@ def test_the_estate_as_security_sees_it(personas, estate):
     payments = rows["payments"]
     # active 10, review_due 1, overdue 1, lapsed 2
     assert (payments.owned.count, payments.overdue.count, payments.lapsed.count) == (14, 1, 2)
-    assert payments.attested.count == 11
-    assert payments.attested_pct == round(100 * 11 / 14)
+    # Attested in cycle: only the two payments paths a person attested this cycle; the
+    # other active ones were registered or approved and never attested (issue 16).
+    assert payments.attested.count == 2
+    assert payments.attested_pct == round(100 * 2 / 14)
+    assert inventory_ids(personas.sam, payments.attested.query) == {
+        p.attested_last_week.pk,
+        p.attested_twice.pk,
+    }
+    assert (rows["data"].attested.count, rows["data"].attested_pct) == (1, round(100 / 3))
     # Every data path is high-risk without control-point owners (missing_authority).
     assert (rows["data"].owned.count, rows["data"].violating.count) == (3, 3)
     assert (rows["growth"].owned.count, rows["growth"].lapsed.count) == (1, 1)
@@ -338,7 +347,9 @@ def test_weekly_charts(personas, estate):
     assert chart(stats, "attested").bars[-1].week == THIS_WEEK
     # attested-twice counts once this week; data-human-use too; last week one path.
     assert bars_by_week(stats, "attested") == {THIS_WEEK: 2, LAST_WEEK: 1}
-    assert bars_by_week(stats, "lapsed") == {THIS_WEEK: 2, LAST_WEEK: 1}
+    # lapsed-early lapsed on 6 November (due 23 October + 14 days), though the sweep
+    # noticed it on the 14th; lapsed-late on the 16th; growth when gwen left (the 19th).
+    assert bars_by_week(stats, "lapsed") == {THIS_WEEK: 2, THREE_WEEKS_AGO: 1}
     assert bars_by_week(stats, "unowned") == {THIS_WEEK: 2, THREE_WEEKS_AGO: 2}
 
     this_week = chart(stats, "attested").bars[-1]
@@ -350,7 +361,8 @@ def test_weekly_charts(personas, estate):
         p.lapsed_late.pk,
         p.growth.pk,
     }
-    assert inventory_ids(personas.sam, chart(stats, "lapsed").bars[-2].query) == {p.lapsed_early.pk}
+    assert inventory_ids(personas.sam, chart(stats, "lapsed").bars[-2].query) == set()
+    assert inventory_ids(personas.sam, chart(stats, "lapsed").bars[-3].query) == {p.lapsed_early.pk}
     assert inventory_ids(personas.sam, chart(stats, "unowned").bars[-1].query) == {
         p.claim_pending.pk,
         p.unowned_new.pk,
@@ -378,7 +390,7 @@ def test_a_team_member_sees_only_what_the_team_can_see(personas, estate):
     assert violations["nhi1_offboarding"] == 0  # growth's
     assert [row.slug for row in stats.teams] == ["payments"]
     assert bars_by_week(stats, "attested") == {THIS_WEEK: 1, LAST_WEEK: 1}
-    assert bars_by_week(stats, "lapsed") == {THIS_WEEK: 1, LAST_WEEK: 1}
+    assert bars_by_week(stats, "lapsed") == {THIS_WEEK: 1, THREE_WEEKS_AGO: 1}
     for _, _, query in all_figures(stats):
         assert not inventory_ids(personas.pat, query) & hidden
 

@@ -220,7 +220,10 @@ def test_period_files_hold_exactly_the_periods_records(estate, personas):
         len(t["escalations.csv"])
         == in_period(AuditEvent.objects.filter(action__in=lifecycle)).count()
     )
-    assert t["escalations.csv"][2]["changes"] == '{"escalation_stage":[2,4]}'
+    # A lapse records when the path lapsed (issue 16), which the sweep noticed later.
+    assert t["escalations.csv"][2]["changes"] == (
+        '{"escalation_stage":[2,4],"lapsed_at":[null,"2027-02-13T12:00:00+00:00"]}'
+    )
 
     assert AuditEvent.objects.filter(action="access_path.revoked").count() == 2
     revoked = AuditEvent.objects.get(action="access_path.revoked", path=estate.doomed)

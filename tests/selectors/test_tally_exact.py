@@ -20,7 +20,7 @@ from registry import services
 from registry.models import AccessPath, Membership, PathTally, PolicyException
 from registry.rules.actors import Actor
 from registry.rules.errors import ServiceError
-from registry.rules.facts import CURRENT_STATUSES, OWNED_STATUSES, quality_expression
+from registry.rules.facts import OWNED_STATUSES, attested_in_cycle_q, quality_expression
 from registry.rules.policies import current_policy
 from registry.rules.posture import RULES, violation_q
 from registry.rules.status import Status, status_q
@@ -53,16 +53,13 @@ def direct_groups(actor: Actor, now: dt.datetime) -> dict:
     owned = Q()
     for s in OWNED_STATUSES:
         owned |= status_q(s, now=now, policy=policy)
-    current = Q()
-    for s in CURRENT_STATUSES:
-        current |= status_q(s, now=now, policy=policy)
     any_rule = Q()
     for rule in RULES:
         any_rule |= violation_q(rule.code, now=now, policy=policy)
     counts |= {
         "expiring": Count("pk", filter=expiring_within_q(policy.expiring_soon_days, now=now)),
         "not_seen": Count("pk", filter=not_seen_q(now=now)),
-        "current": Count("pk", filter=current),
+        "attested": Count("pk", filter=attested_in_cycle_q(now=now, policy=policy)),
         "violating": Count("pk", filter=owned & any_rule),
         "quality": Avg("filled", filter=owned),
     }
@@ -265,6 +262,8 @@ def test_every_figure_equals_a_direct_count_at_every_step(personas, seed):
     # The walk really exercised the tally: the figures took many values on the way.
     assert PathTally.objects.exists()
     assert "status_active" in seen, sorted(seen)
+    # Attested in cycle took a value: the walk attested paths (issue 16).
+    assert "attested" in seen, sorted(seen)
     assert {"r_nhi8_environment_isolation", "r_nhi9_reuse"} & seen, sorted(seen)
     assert len({k for k in seen if k.startswith("status_")}) >= 3, sorted(seen)
     assert len(estate.refused) < len(history) / 3, estate.refused

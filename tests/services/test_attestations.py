@@ -323,14 +323,28 @@ def test_attesting_with_a_stale_version_is_refused(personas, path):
     "unconfirmed", ["justification_accurate", "least_privilege", "no_human_use"]
 )
 def test_keep_needs_every_confirmation(personas, path, unconfirmed):
-    with refused(Invalid, errors.CONFIRMATIONS_REQUIRED_TO_KEEP) as exc:
+    label = errors.ATTEST_CONFIRMATIONS[unconfirmed]
+    message = errors.CONFIRMATIONS_MISSING.format(action="keep this path", missing=f"“{label}”")
+    with refused(Invalid, message) as exc:
         attest(personas.pat, path, "keep", **{unconfirmed: False})
     assert exc.value.field == "decision"
 
 
-@pytest.mark.parametrize("decision", ["keep", "reduce_scope"])
-def test_a_path_no_longer_needed_must_be_revoked(personas, path, decision):
-    with refused(Invalid, errors.NOT_NEEDED_MUST_REVOKE):
+def test_keep_with_nothing_ticked_names_every_missing_confirmation(personas, path):
+    unticked = dict.fromkeys(errors.ATTEST_CONFIRMATIONS, False)
+    missing = "; ".join(f"“{label}”" for label in errors.ATTEST_CONFIRMATIONS.values())
+    message = errors.CONFIRMATIONS_MISSING.format(action="keep this path", missing=missing)
+    with refused(Invalid, message):
+        attest(personas.pat, path, "keep", **unticked)
+
+
+@pytest.mark.parametrize(
+    ("decision", "action"), [("keep", "keep this path"), ("reduce_scope", "reduce its scope")]
+)
+def test_still_needed_unticked_is_named(personas, path, decision, action):
+    label = errors.ATTEST_CONFIRMATIONS["still_needed"]
+    message = errors.CONFIRMATIONS_MISSING.format(action=action, missing=f"“{label}”")
+    with refused(Invalid, message):
         attest(personas.pat, path, decision, note=REDUCE_NOTE, still_needed=False)
 
 

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from registry import services
 from registry.models import AccessPath, Attestation, Claim, PolicyException, Transfer
-from tests.conftest import NOW
+from tests.conftest import NOW, TICKET
 from tests.web.helpers import (
     CLAIM_REASON,
     CONFIRMED,
@@ -67,7 +67,7 @@ def world(personas, make_path, unowned_path):
             assert Claim.objects.get(path=path).team.slug == TEAM_OF[who]
 
         url = reverse("registry:path-claim", args=[unowned_path.pk])
-        data = {"team": TEAM_OF.get(who, "payments"), "reason": CLAIM_REASON}
+        data = {"team": TEAM_OF.get(who, "payments"), "reason": CLAIM_REASON, "ticket_url": TICKET}
         return Act(unowned_path, url, data, ["claim.requested"], effect)
 
     def claim_decide(decision):

@@ -13,7 +13,7 @@ from registry import services
 from registry.models import Claim, PolicyException
 from registry.rules import errors
 from tests.assertions import records
-from tests.conftest import NOW
+from tests.conftest import NOW, TICKET
 from tests.web.helpers import (
     CLAIM_REASON,
     DAY,
@@ -38,7 +38,10 @@ def test_attest_keep_without_every_confirmation_is_400(client, personas, world):
     with nothing_changes():
         response = client.post(act.url, data)
     assert response.status_code == 400
-    assert errors.CONFIRMATIONS_REQUIRED_TO_KEEP in text(response)
+    label = errors.ATTEST_CONFIRMATIONS["least_privilege"]
+    assert errors.CONFIRMATIONS_MISSING.format(action="keep this path", missing=f"“{label}”") in (
+        text(response)
+    )
     assert response.context["bound_action"] == "attest"
 
 
@@ -46,7 +49,12 @@ def test_attest_keep_without_every_confirmation_is_400(client, personas, world):
     ("changes", "message"),
     [
         ({"decision": "reduce_scope", "note": ""}, errors.REDUCE_SCOPE_NEEDS_NOTE),
-        ({"decision": "keep", "still_needed": ""}, errors.NOT_NEEDED_MUST_REVOKE),
+        (
+            {"decision": "keep", "still_needed": ""},
+            errors.CONFIRMATIONS_MISSING.format(
+                action="keep this path", missing="“It is still needed”"
+            ),
+        ),
         ({"decision": "maybe"}, "Select a valid choice. maybe is not one of the available"),
         ({"version": "seven"}, "Enter a whole number."),
     ],
@@ -64,11 +72,24 @@ def test_attest_form_errors_are_400(client, personas, world, changes, message):
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        ({"team": "payments", "reason": ""}, errors.REQUIRED),
-        ({"team": "payments", "reason": "tbd"}, errors.JUSTIFICATION_PLACEHOLDER),
-        ({"team": "data", "reason": CLAIM_REASON}, "Select a valid choice."),  # not pat's team
+        ({"team": "payments", "reason": "", "ticket_url": TICKET}, errors.REQUIRED),
+        # The browser's claim asks for the ticket, so an approved claim is complete.
+        ({"team": "payments", "reason": CLAIM_REASON}, errors.REQUIRED),
         (
-            {"team": "payments", "reason": CLAIM_REASON, "proposed_expires_at": "2020-01-01T00:00"},
+            {"team": "payments", "reason": "tbd", "ticket_url": TICKET},
+            errors.JUSTIFICATION_PLACEHOLDER,
+        ),
+        (
+            {"team": "data", "reason": CLAIM_REASON, "ticket_url": TICKET},
+            "Select a valid choice.",
+        ),  # not pat's team
+        (
+            {
+                "team": "payments",
+                "reason": CLAIM_REASON,
+                "ticket_url": TICKET,
+                "proposed_expires_at": "2020-01-01T00:00",
+            },
             errors.EXPIRY_IN_PAST,
         ),
     ],
@@ -85,7 +106,12 @@ def test_claim_form_errors_are_400(client, personas, unowned_path, data, message
 def test_claim_with_proposed_expiry_is_kept_on_the_claim(client, personas, unowned_path):
     client.force_login(personas.users.pat)
     when = (timezone.now() + 60 * DAY).replace(second=0, microsecond=0)
-    data = {"team": "payments", "reason": CLAIM_REASON, "proposed_expires_at": local(when)}
+    data = {
+        "team": "payments",
+        "reason": CLAIM_REASON,
+        "ticket_url": TICKET,
+        "proposed_expires_at": local(when),
+    }
     response = client.post(reverse("registry:path-claim", args=[unowned_path.pk]), data)
     assert response.status_code == 302
     assert Claim.objects.get(path=unowned_path).proposed_expires_at == when
@@ -196,12 +222,12 @@ def conflicts(personas, world, path):
 
     def claim_twice():
         act = world["claim-approve"]("sam")  # pat's claim for payments is pending
-        data = {"team": "payments", "reason": CLAIM_REASON}
+        data = {"team": "payments", "reason": CLAIM_REASON, "ticket_url": TICKET}
         url = reverse("registry:path-claim", args=[act.path.pk])
         return "lee", url, data, errors.CLAIM_ALREADY_PENDING
 
     def claim_owned():
-        data = {"team": "payments", "reason": CLAIM_REASON}
+        data = {"team": "payments", "reason": CLAIM_REASON, "ticket_url": TICKET}
         url = reverse("registry:path-claim", args=[path.pk])
         return "pat", url, data, errors.PATH_NOT_CLAIMABLE.format(state="active")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Container
 from functools import lru_cache
 
 from django.conf import settings
@@ -22,6 +23,7 @@ from django.http import (
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.cache import patch_cache_control
 from django.utils.formats import date_format
 from django.utils.html import format_html_join
 from django.utils.safestring import SafeString, mark_safe
@@ -46,6 +48,12 @@ from registry.selectors.pagination import DEFAULT_SORT, SORTS, keyset_page
 from registry.selectors.paths import attach_status
 from registry.services.exports import export_request, export_streamed
 from registry.templatetags.registry_tags import status_label
+from registry.web.bulk_forms import (
+    BULK_TRANSFER_TEAM,
+    bulk_forms,
+    row_value,
+    take_outcome,
+)
 from registry.web.forms import (
     TEAM_FILTERS,
     TEAM_SUGGESTIONS,
@@ -59,8 +67,9 @@ from registry.web.views._common import actor_for, request_now
 PAGE_SIZE = 50
 # Stands in for a path's id in the detail URL reversed once per page.
 _PK_PLACEHOLDER = uuid.UUID(int=0)
-# Query keys that steer the page rather than select paths.
-PAGE_KEYS = frozenset({"cursor", "sort"})
+# Query keys that steer the page rather than select paths ("select=page" ticks every
+# row shown: "select all on this page" without JavaScript).
+PAGE_KEYS = frozenset({"cursor", "sort", "select"})
 # Shown first in the filter form; the rest fold under "More filters".
 PRIMARY_FILTERS = frozenset({"q", "status", "owner_team", "posture", "risk_tier", "environment"})
 # Filters whose values are fixed choices (no free text): their form is cached rendered.
@@ -72,12 +81,15 @@ MULTI_VALUED = frozenset({"status", "kind", "environment", "risk_tier", "created
 
 
 _ROW = (
-    '<tr><td><a href="{}">{}</a><br><small>{}</small></td>'
+    '<tr><td class="select"><input type="checkbox" name="selected" value="{}" '
+    'aria-label="Select {}" form="bulk-form"{}></td>'
+    '<td><a href="{}">{}</a><br><small>{}</small></td>'
     '<td><span class="badge status-{}">{}</span></td><td>{}</td><td>{}</td><td>{}</td>'
     '<td>{}</td><td><span class="risk risk-{}">{}</span></td>'
     '<td class="date">{}</td><td class="date">{}</td></tr>'
 )
 _NO_OWNER = mark_safe('<span class="muted">none</span>')
+_CHECKED = mark_safe(" checked")
 
 
 @lru_cache(maxsize=4096)
@@ -94,17 +106,25 @@ def _day(value: dt.datetime | None, default: str) -> str:
     return _day_text(localtime(value).date(), get_language())
 
 
-def rows_html(rows: list[AccessPath]) -> SafeString:
+def rows_html(rows: list[AccessPath], *, checked: Container[str] | bool = ()) -> SafeString:
     """The inventory table's rows (templates/registry/_path_table.html), written in Python:
     fifty rows through the template engine (an include, a URL reversal and two date
     filters per row) cost as much as the rest of the page. Every value is escaped by
-    format_html; the template's loop stays the one the other lists use."""
+    format_html; the template's loop stays the one the other lists use.
+
+    Each row starts with its checkbox for the bulk bar (web/bulk_forms.row_value);
+    `checked`: True ticks every row, else the row values to tick (a refused bulk form
+    shown again keeps its selection)."""
     link = reverse("registry:path-detail", args=[_PK_PLACEHOLDER])
+    values = [row_value(path) for path in rows]
     return format_html_join(
         "",
         _ROW,
         (
             (
+                value,
+                path.name,
+                _CHECKED if checked is True or (checked and value in checked) else "",
                 link.replace(str(_PK_PLACEHOLDER), str(path.pk)),
                 path.name,
                 path.external_id,
@@ -119,9 +139,19 @@ def rows_html(rows: list[AccessPath]) -> SafeString:
                 _day(path.next_review_at, "—"),
                 _day(path.expires_at, "never"),
             )
-            for path in rows
+            for path, value in zip(rows, values, strict=True)
         ),
     )
+
+
+def without_empty(query: QueryDict) -> QueryDict:
+    """The query without its empty values: a filter form sends every field, and a URL (or
+    a saved filter) carrying a dozen empty parameters says nothing more than one without."""
+    kept = QueryDict(mutable=True)
+    for key in query:
+        if values := [value for value in query.getlist(key) if value.strip()]:
+            kept.setlist(key, values)
+    return kept
 
 
 def filters_from(query: QueryDict) -> dict:
@@ -200,7 +230,12 @@ def _saved_form(request: HttpRequest, query: str, form: SavedFilterForm | None =
     return form or SavedFilterForm(initial={"query": query})
 
 
-def _render_list(request: HttpRequest, *, saved_form=None, status: int = 200) -> HttpResponse:
+def render_list(
+    request: HttpRequest, *, saved_form=None, status: int = 200, bulk: dict | None = None
+) -> HttpResponse:
+    """The inventory for request.GET. `bulk`: the bulk bar's forms, error, open action and
+    ticked rows when a bulk request was refused (views/bulk_paths.py); otherwise the
+    outcome of the last bulk action, if one is waiting, is shown (once)."""
     actor = actor_for(request)
     now = request_now(request)
     sort = SORTS.get(request.GET.get("sort", ""), DEFAULT_SORT)
@@ -234,7 +269,7 @@ def _render_list(request: HttpRequest, *, saved_form=None, status: int = 200) ->
     filters_only.pop("sort", None)
     context = {
         "page": rows,
-        "rows_html": rows_html(rows),
+        "rows_html": rows_html(rows, checked=_ticked(request, bulk)),
         "filter_fields": filter_fields(request, shown),
         "sorts": SORTS.values(),
         "sort": sort,
@@ -247,11 +282,39 @@ def _render_list(request: HttpRequest, *, saved_form=None, status: int = 200) ->
         "error": error,
         "saved": saved_filters(user=request.user),
         "saved_form": _saved_form(request, filters_only.urlencode(), saved_form),
+        "bulk": bulk or {"forms": bulk_forms(), "open": ""},
+        "back_query": _without_select(current).urlencode(),
+        "select_all_query": _with_select(current).urlencode(),
     }
+    outcome = take_outcome(request.session) if bulk is None else None
+    if outcome is not None:
+        context["bulk_title"], context["outcome"] = outcome
     template = "registry/path_list.html"
     if request.headers.get("HX-Request") and request.headers.get("HX-Target") == "results":
         template = "registry/_path_results.html"
-    return render(request, template, context, status=status)
+    response = render(request, template, context, status=status)
+    if outcome is not None:
+        # Shown once: a copy from the cache would show it again, or to nobody's purpose.
+        patch_cache_control(response, no_store=True)
+    return response
+
+
+def _ticked(request: HttpRequest, bulk: dict | None) -> Container[str] | bool:
+    if bulk is not None:
+        return bulk["checked"]
+    return request.GET.get("select") == "page"
+
+
+def _without_select(query: QueryDict) -> QueryDict:
+    query = query.copy()
+    query.pop("select", None)
+    return query
+
+
+def _with_select(query: QueryDict) -> QueryDict:
+    query = _without_select(query)
+    query["select"] = "page"
+    return query
 
 
 @login_required
@@ -259,7 +322,15 @@ def path_list(request: HttpRequest) -> HttpResponse:
     if name := suggestions_wanted(request, TEAM_FILTERS):
         # Any team may be filtered by, inactive ones included.
         return team_suggestions(request, name, Team.objects.all())
-    return _render_list(request)
+    if suggestions_wanted(request, (BULK_TRANSFER_TEAM,)):
+        # The bulk bar's transfer input (web/bulk_forms.BulkTransferForm): active teams.
+        return team_suggestions(request, BULK_TRANSFER_TEAM, Team.objects.filter(is_active=True))
+    if any(not value.strip() for _, values in request.GET.lists() for value in values):
+        # The filter form sends its empty fields too: the same page at a URL without them.
+        kept = without_empty(request.GET)
+        url = reverse("registry:path-list")
+        return redirect(f"{url}?{kept.urlencode()}" if kept else url)
+    return render_list(request)
 
 
 @login_required
@@ -292,7 +363,8 @@ def path_export(request: HttpRequest, fmt: str) -> HttpResponseBase:
 @require_POST
 def saved_filter_create(request: HttpRequest) -> HttpResponse:
     form = SavedFilterForm(request.POST)
-    query = request.POST.get("query", "")
+    # Stored as the URL the inventory would use: without empty parameters.
+    query = without_empty(QueryDict(request.POST.get("query", ""))).urlencode()
     if form.is_valid():
         try:
             services.saved_filter_create(
@@ -307,7 +379,7 @@ def saved_filter_create(request: HttpRequest) -> HttpResponse:
             messages.success(request, f"Saved “{form.cleaned_data['name']}”.")
             return redirect(f"{reverse('registry:path-list')}?{query}")
     request.GET = QueryDict(query)
-    return _render_list(request, saved_form=form, status=400)
+    return render_list(request, saved_form=form, status=400)
 
 
 @login_required

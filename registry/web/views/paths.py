@@ -48,6 +48,7 @@ from registry.web.forms import (
     apply_service_errors,
     transfer_targets,
 )
+from registry.web.path_forms import describe_errors, grouped, hide_secrets, show_refusal
 from registry.web.views._common import actor_for, error_status, request_now, visible_path_or_404
 from registry.web.views.inventory import suggestions_wanted, team_suggestions
 
@@ -149,12 +150,13 @@ def _detail_context(request: HttpRequest, path: AccessPath, bound: dict | None =
     requests = path_open_requests(path=path, now=now)
     actions = offered_actions(actor, path, requests, now)
     version = {"version": path.version}
+    violations = path_violations(path, now=now, policy=policy)
     forms_by_name: dict[str, forms.Form] = {
-        "claim": ClaimForm(teams=actions.claim_teams, initial=_suggested(path, actions)),
+        "claim": ClaimForm(teams=actions.claim_teams, path=path, initial=_suggested(path, actions)),
         "attest": AttestForm(initial=version),
         "transfer": TransferForm(initial=version, path=path),
         "revoke": RevokeForm(initial=version),
-        "exception": ExceptionRequestForm(),
+        "exception": ExceptionRequestForm(broken=[rule.code for rule in violations]),
         "decision": DecisionForm(),
         "reason_required": ReasonRequiredForm(),
     }
@@ -162,7 +164,7 @@ def _detail_context(request: HttpRequest, path: AccessPath, bound: dict | None =
     return {
         "path": path,
         "status_reason": status_reason(path, now=now, policy=policy),
-        "violations": path_violations(path, now=now, policy=policy),
+        "violations": violations,
         "quality": record_quality(path),
         "requests": requests,
         "actions": actions,
@@ -228,7 +230,7 @@ def _run(
 def path_claim(request: HttpRequest, path_id: str) -> HttpResponse:
     path = visible_path_or_404(request, path_id)
     actor = actor_for(request)
-    form = ClaimForm(request.POST, teams=list(actor_teams(actor=actor)))
+    form = ClaimForm(request.POST, teams=list(actor_teams(actor=actor)), path=path)
     return _run(
         request,
         path,
@@ -239,6 +241,8 @@ def path_claim(request: HttpRequest, path_id: str) -> HttpResponse:
             path=path,
             team=data["team"],
             reason=data["reason"],
+            ticket_url=data["ticket_url"],
+            justification=data["justification"],
             proposed_expires_at=data["proposed_expires_at"],
             now=request_now(request),
         ),
@@ -474,7 +478,7 @@ def path_edit(request: HttpRequest, path_id: str) -> HttpResponse:
                     now=request_now(request),
                 )
             except ServiceError as exc:
-                apply_service_errors(form, exc)
+                show_refusal(form, exc)
                 status = error_status(exc)
             else:
                 if getattr(saved, "held_change", None) is not None:
@@ -483,12 +487,19 @@ def path_edit(request: HttpRequest, path_id: str) -> HttpResponse:
                     messages.success(request, "Saved.")
                 return redirect("registry:path-detail", path_id=path.pk)
         else:
+            hide_secrets(form)
             status = 400
     else:
         form = PathEditForm(instance=path, initial={"version": path.version})
+    describe_errors(form)
     return render(
         request,
         "registry/path_edit.html",
-        {"path": path, "form": form, "cancel": reverse("registry:path-detail", args=[path.pk])},
+        {
+            "path": path,
+            "form": form,
+            "fieldsets": grouped(form),
+            "cancel": reverse("registry:path-detail", args=[path.pk]),
+        },
         status=status,
     )

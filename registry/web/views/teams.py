@@ -1,5 +1,6 @@
-"""Team pages: members and leads, notification channels with a test-send, API tokens
-(created tokens are shown once), and the reminders coming in the next 30 days."""
+"""Team pages: members and leads (managed in views/team_members.py), notification
+channels with a test-send, API tokens (created tokens are shown once: see
+docs/tokens-in-the-browser.md), and the reminders coming in the next 30 days."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from registry.selectors import (
     team_tokens,
 )
 from registry.services.channels import channel_configured
+from registry.services.tokens import TokenAlreadyCreated
 from registry.web.forms import (
     ChannelTestForm,
     ReasonRequiredForm,
@@ -30,10 +32,11 @@ from registry.web.forms import (
     TokenCreateForm,
     apply_service_errors,
 )
+from registry.web.team_forms import MemberAddForm
 from registry.web.views._common import actor_for, error_status, request_now
 
 
-def _team_or_404(request: HttpRequest, slug: str) -> Team:
+def team_or_404(request: HttpRequest, slug: str) -> Team:
     team = team_for_reader(actor=actor_for(request), slug=slug)
     if team is None:
         raise Http404("No such team.")
@@ -46,7 +49,7 @@ def team_list(request: HttpRequest) -> HttpResponse:
     return render(request, "registry/team_list.html", {"teams": teams})
 
 
-def _team_context(request: HttpRequest, team: Team, **bound) -> dict:
+def team_context(request: HttpRequest, team: Team, **bound) -> dict:
     actor = actor_for(request)
     may_manage = permissions.refuse_team_manage(actor, team) is None
     channels = [
@@ -61,7 +64,10 @@ def _team_context(request: HttpRequest, team: Team, **bound) -> dict:
         "channels_form": bound.get("channels_form") or TeamChannelsForm(instance=team),
         "test_form": bound.get("test_form") or ChannelTestForm(),
         "tokens": list(team_tokens(team=team)) if may_manage else [],
-        "token_form": bound.get("token_form") or TokenCreateForm(),
+        "token_form": bound.get("token_form") or TokenCreateForm(team=team, user=request.user),
+        "member_form": bound.get("member_form") or MemberAddForm(),
+        # A refused change to one member's row: {"id": membership id, "form": the form}.
+        "row_error": bound.get("row_error"),
         "revoke_form": ReasonRequiredForm(),
         "new_token": bound.get("new_token"),
         "now": request_now(request),
@@ -70,8 +76,8 @@ def _team_context(request: HttpRequest, team: Team, **bound) -> dict:
 
 @login_required
 def team_detail(request: HttpRequest, slug: str) -> HttpResponse:
-    team = _team_or_404(request, slug)
-    context = _team_context(request, team)
+    team = team_or_404(request, slug)
+    context = team_context(request, team)
     if test_id := request.GET.get("channel_test", ""):
         context |= _channel_test_context(team, test_id[:64])
     return render(request, "registry/team_detail.html", context)
@@ -79,17 +85,17 @@ def team_detail(request: HttpRequest, slug: str) -> HttpResponse:
 
 def _refused(request: HttpRequest, team: Team, form: forms.BaseForm, exc: ServiceError, name: str):
     apply_service_errors(form, exc)
-    context = _team_context(request, team, **{name: form})
+    context = team_context(request, team, **{name: form})
     return render(request, "registry/team_detail.html", context, status=error_status(exc))
 
 
 @login_required
 @require_POST
 def team_channels(request: HttpRequest, slug: str) -> HttpResponse:
-    team = _team_or_404(request, slug)
+    team = team_or_404(request, slug)
     form = TeamChannelsForm(request.POST, instance=team)
     if not form.is_valid():
-        context = _team_context(request, team, channels_form=form)
+        context = team_context(request, team, channels_form=form)
         return render(request, "registry/team_detail.html", context, status=400)
     try:
         services.team_update(
@@ -104,10 +110,10 @@ def team_channels(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 @require_POST
 def team_channel_test(request: HttpRequest, slug: str) -> HttpResponse:
-    team = _team_or_404(request, slug)
+    team = team_or_404(request, slug)
     form = ChannelTestForm(request.POST)
     if not form.is_valid():
-        context = _team_context(request, team, test_form=form)
+        context = team_context(request, team, test_form=form)
         return render(request, "registry/team_detail.html", context, status=400)
     channel = form.cleaned_data["channel"]
     try:
@@ -123,7 +129,7 @@ def team_channel_test(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 def team_channel_test_status(request: HttpRequest, slug: str, test_id: str) -> HttpResponse:
     """The polled outcome of a queued test-send (HTMX swaps it in until it is done)."""
-    team = _team_or_404(request, slug)
+    team = team_or_404(request, slug)
     return render(request, "registry/_channel_test.html", _channel_test_context(team, test_id))
 
 
@@ -136,10 +142,10 @@ def _channel_test_context(team: Team, test_id: str) -> dict:
 @login_required
 @require_POST
 def token_create(request: HttpRequest, slug: str) -> HttpResponse:
-    team = _team_or_404(request, slug)
-    form = TokenCreateForm(request.POST)
+    team = team_or_404(request, slug)
+    form = TokenCreateForm(request.POST, team=team, user=request.user)
     if not form.is_valid():
-        context = _team_context(request, team, token_form=form)
+        context = team_context(request, team, token_form=form)
         return render(request, "registry/team_detail.html", context, status=400)
     try:
         token, secret = services.token_create(
@@ -148,13 +154,23 @@ def token_create(request: HttpRequest, slug: str) -> HttpResponse:
             name=form.cleaned_data["name"],
             scopes=form.cleaned_data["scopes"],
             expires_in_days=form.cleaned_data["expires_in_days"],
+            once=form.cleaned_data["once"],
             now=request_now(request),
         )
+    except TokenAlreadyCreated as exc:
+        # The same form sent again (a reload of the page that showed the token): nothing
+        # was created; see the team page, where the first token is listed.
+        messages.warning(request, exc.message)
+        seen = redirect("registry:team-detail", slug=team.slug)
+        seen.status_code = 303
+        return seen
     except ServiceError as exc:
         return _refused(request, team, form, exc, "token_form")
     # Shown on this response only: the registry keeps just its hash. Not a redirect,
-    # so the token never lands in a URL, a session or a log.
-    context = _team_context(request, team, new_token={"token": token, "secret": secret})
+    # which would need the token kept somewhere until the next request (a URL, a
+    # session): docs/tokens-in-the-browser.md. token_reveal.js turns this history entry
+    # into the team page, so a reload is a GET of it.
+    context = team_context(request, team, new_token={"token": token, "secret": secret})
     response = render(request, "registry/team_detail.html", context, status=201)
     response["Cache-Control"] = "no-store"
     return response
@@ -163,7 +179,7 @@ def token_create(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 @require_POST
 def token_revoke(request: HttpRequest, slug: str, token_id: int) -> HttpResponse:
-    team = _team_or_404(request, slug)
+    team = team_or_404(request, slug)
     token = ApiToken.objects.filter(pk=token_id, team=team).first()
     if token is None:
         raise Http404("No such token.")
@@ -188,7 +204,7 @@ def token_revoke(request: HttpRequest, slug: str, token_id: int) -> HttpResponse
 @login_required
 def team_reminders(request: HttpRequest, slug: str) -> HttpResponse:
     """What this team will be reminded of in the next 30 days (members and security)."""
-    team = _team_or_404(request, slug)
+    team = team_or_404(request, slug)
     upcoming = reminder_preview(team=team, now=request_now(request))
     return render(
         request,
