@@ -1,18 +1,27 @@
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from registry.web.health import healthz, readyz
 from registry.web.metrics import metrics
+from registry.web.oidc import (
+    ProviderCallbackView,
+    ProviderSignInView,
+    SignInView,
+    SignOutView,
+)
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
     path("metrics", metrics, name="metrics"),
-    path("login/", auth_views.LoginView.as_view(), name="login"),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("login/", SignInView.as_view(), name="login"),
+    path("logout/", SignOutView.as_view(), name="logout"),
+    # Signing in through the identity provider (404 while NHI_OIDC_ISSUER is unset).
+    path("oidc/sign-in/", ProviderSignInView.as_view(), name="oidc-sign-in"),
+    path("oidc/callback/", ProviderCallbackView.as_view(), name="oidc-callback"),
     path("admin/", admin.site.urls),
     path("api/", include("api.urls")),
+    path("scim/v2/", include("scim.urls")),
     path("", include("registry.web.urls")),
 ]
 

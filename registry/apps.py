@@ -20,6 +20,7 @@ class RegistryConfig(AppConfig):
             account_signals,
             admin,
             admin_accounts,
+            admin_identity,
             admin_operations,
         )
 

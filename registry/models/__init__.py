@@ -8,6 +8,7 @@ module per part of the domain; everything is importable from `registry.models`.
 from registry.models.accounts import ApiToken, SavedFilter
 from registry.models.audit import AuditChainHead, AuditEvent
 from registry.models.control import SystemControlPolicy
+from registry.models.identity import CiTrustRule, ExternalIdentity, ProviderMembership
 from registry.models.imports import CredentialIdentifier, ImportRun
 from registry.models.incidents import Incident
 from registry.models.notifications import Notification
@@ -20,6 +21,7 @@ from registry.models.requests import (
     PolicyException,
     Transfer,
 )
+from registry.models.scim import ScimGroup, ScimToken, ScimUser
 from registry.models.tallies import PathFacts, PathTally, TallyVersion
 from registry.models.teams import Membership, Team
 
@@ -30,9 +32,11 @@ __all__ = [
     "AuditChainHead",
     "AuditEvent",
     "ChangeRequest",
+    "CiTrustRule",
     "Claim",
     "CredentialIdentifier",
     "ExportRun",
+    "ExternalIdentity",
     "FileChunk",
     "ImportRun",
     "Incident",
@@ -42,7 +46,11 @@ __all__ = [
     "PathFacts",
     "PathTally",
     "PolicyException",
+    "ProviderMembership",
     "SavedFilter",
+    "ScimGroup",
+    "ScimToken",
+    "ScimUser",
     "StoredFile",
     "SystemControlPolicy",
     "Tag",
