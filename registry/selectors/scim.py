@@ -21,6 +21,8 @@ from registry.models import AuditEvent, Membership, Team
 # How the audit trail names a SCIM token acting (services/scim.scim_actor): the team
 # page's "changes from the identity provider" read events by it.
 SCIM_ACTOR_PREFIX = "SCIM "
+# Sign-in's group sync acts as "identity provider <issuer>" (services/identity_sync).
+PROVIDER_ACTOR_PREFIX = "identity provider "
 
 
 def _group_names() -> dict[str, str]:
@@ -162,12 +164,15 @@ def _display_name_q(comparison: Comparison) -> Q:
     return _lookup("name", False, comparison)
 
 
-def team_scim_changes(team: Team, *, limit: int = 20) -> QuerySet[AuditEvent]:
+def team_provider_changes(team: Team, *, limit: int = 20) -> QuerySet[AuditEvent]:
     """Recent changes the identity provider made to a team and its memberships, for the
-    team page (audit events whose actor is a SCIM token)."""
+    team page: audit events whose actor is a SCIM token or the sign-in's group sync."""
     membership_ids = Membership.objects.filter(team=team).values("pk")
     return (
-        AuditEvent.objects.filter(actor_label__startswith=SCIM_ACTOR_PREFIX)
+        AuditEvent.objects.filter(
+            Q(actor_label__startswith=SCIM_ACTOR_PREFIX)
+            | Q(actor_label__startswith=PROVIDER_ACTOR_PREFIX)
+        )
         .filter(
             Q(object_type="team", object_id=str(team.pk))
             | Q(object_type="membership", object_id__in=_as_text(membership_ids))

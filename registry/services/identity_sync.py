@@ -27,6 +27,7 @@ from django.db import transaction
 from registry.audit import audit_record
 from registry.models import ExternalIdentity, Membership, ProviderMembership, Team
 from registry.rules.actors import Actor
+from registry.selectors.scim import PROVIDER_ACTOR_PREFIX
 from registry.services._common import resolve_now
 from registry.services.teams import membership_add, membership_end, membership_set_role
 
@@ -114,7 +115,7 @@ def grants_for(groups: Iterable[str], rules: Mapping[str, tuple[str, str]]) -> d
 
 def provider_actor(issuer: str) -> Actor:
     """Who the audit says made a group-driven change."""
-    return Actor.system(f"identity provider {issuer}"[:200])
+    return Actor.system(f"{PROVIDER_ACTOR_PREFIX}{issuer}"[:200])
 
 
 def _username_for(claims: Mapping[str, Any], issuer: str) -> str:

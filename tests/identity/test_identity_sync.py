@@ -7,6 +7,7 @@ from django.contrib.auth.models import User
 from django.core.exceptions import ImproperlyConfigured
 
 from registry.models import AuditEvent, ExternalIdentity, Membership, ProviderMembership
+from registry.selectors.scim import team_provider_changes
 from registry.services.identity_sync import (
     claim_groups,
     grants_for,
@@ -68,6 +69,9 @@ def test_leaving_a_group_ends_the_membership_at_the_next_sign_in(personas):
     assert ended.reason == f"No group at {ISSUER} grants the payments team any more."
     applied = AuditEvent.objects.filter(action="identity.groups_applied").order_by("seq").last()
     assert applied.changes["ended"] == [None, ["payments"]]
+    # The team page's "Changes from the identity provider" lists them.
+    shown = [e.action for e in team_provider_changes(personas.teams.payments)]
+    assert shown.count("membership.added") == 1 and "membership.ended" in shown
 
 
 def test_memberships_added_by_hand_stay_until_the_groups_grant_the_team(personas):

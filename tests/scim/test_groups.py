@@ -5,10 +5,12 @@ group's team inactive and its paths lapsed in the same request, and back again."
 from __future__ import annotations
 
 import pytest
+from django.test import Client
+from django.urls import reverse
 
 from registry.audit import verify_chain
 from registry.models import AuditEvent, Membership, ScimGroup, Team
-from registry.selectors.scim import team_scim_changes
+from registry.selectors.scim import team_provider_changes
 from tests.scim.conftest import status_now, user_body
 
 pytestmark = pytest.mark.django_db
@@ -112,12 +114,19 @@ def test_patch_members_as_entra_and_okta_send_them(scim, personas):
     assert Membership.objects.filter(team=payments, user=pat, ended_at__isnull=True).exists()
     ended = AuditEvent.objects.filter(action="membership.ended", actor_label__startswith="SCIM ")
     assert ended.count() == 2
-    assert {e.action for e in team_scim_changes(payments)} >= {
+    assert {e.action for e in team_provider_changes(payments)} >= {
         "membership.added",
         "membership.ended",
         "team.updated",
     }
     assert verify_chain().intact
+    # The team page lists them for whoever may read the team.
+    client = Client()
+    client.force_login(personas.users.lee)
+    page = client.get(reverse("registry:team-detail", args=[payments.slug])).content.decode()
+    section = page[page.index("Changes from the identity provider") :]
+    assert "Membership ended" in section and "Membership added" in section
+    assert "SCIM " in section
 
 
 def test_emptied_group_lapses_its_paths_in_the_same_request(scim, personas, make_path):

@@ -23,6 +23,7 @@ from registry.selectors import (
     team_members,
     team_tokens,
 )
+from registry.selectors.scim import team_provider_changes
 from registry.services.channels import channel_configured
 from registry.services.tokens import TokenAlreadyCreated
 from registry.web.forms import (
@@ -59,6 +60,8 @@ def team_context(request: HttpRequest, team: Team, **bound) -> dict:
     return {
         "team": team,
         "members": list(team_members(actor=actor, team=team) or []),
+        # Memberships and the team's state changed by SCIM or by sign-in's group sync.
+        "provider_changes": list(team_provider_changes(team)),
         "may_manage": may_manage,
         "channels": channels,
         "channels_form": bound.get("channels_form") or TeamChannelsForm(instance=team),
