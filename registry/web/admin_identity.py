@@ -41,7 +41,8 @@ class CiTrustRuleAdmin(ReadOnlyAdmin):
 @admin.register(ScimToken)
 class ScimTokenAdmin(ReadOnlyAdmin):
     list_display = ["name", "prefix", "created_at", "expires_at", "last_used_at", "revoked_at"]
-    fields = [*list_display, "created_by_label", "access_path"]
+    fields = ["name", "prefix", "created_at", "expires_at", "last_used_at", "revoked_at",
+              "created_by_label", "access_path"]  # fmt: skip
 
 
 @admin.register(ScimUser)
