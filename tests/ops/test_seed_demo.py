@@ -1,6 +1,9 @@
+import datetime as dt
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from django.utils import timezone
 
 from registry.audit import verify_chain
 from registry.models import AccessPath, AuditEvent, Claim, Membership, Team, Transfer
@@ -48,6 +51,15 @@ def test_a_few_hundred_paths_in_every_status_kind_and_tier(seeded):
     assert Claim.objects.filter(status="pending").exists()
     assert Transfer.objects.filter(status="pending").exists()
     assert verify_chain().intact
+
+
+def test_the_demo_history_dates_lapses_when_they_happened(seeded):
+    """seed_demo sweeps once, so the lapsed chart is right from the first page view: each
+    lapse is recorded with the moment it happened, weeks before the seeding."""
+    lapses = AuditEvent.objects.filter(action="access_path.lapsed")
+    assert lapses.exists()
+    moments = {dt.datetime.fromisoformat(e.changes["lapsed_at"][1]) for e in lapses}
+    assert min(moments) < timezone.now() - dt.timedelta(days=7)
 
 
 def test_second_run_changes_nothing(seeded):

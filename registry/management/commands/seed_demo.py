@@ -25,6 +25,7 @@ from registry.rules.actors import Actor
 from registry.rules.policies import current_policy
 from registry.runtime.request_id import request_context
 from registry.services.incidents import Alert
+from registry.services.sweep import sweep
 
 DEMO_PASSWORD = "nhi-demo-pass"  # noqa: S105 - documented demo login, set only with DEBUG on
 TEAMS = [
@@ -153,10 +154,14 @@ class Command(BaseCommand):
             self._control_policies(system, teams, now)
             created = self._paths(system, teams, users, now)
             self._incidents(system, teams, now)
+        # One sweep, as the scheduler would have run it: the demo's history (lapses,
+        # escalations) is then in the audit record, dated when each happened, so the
+        # dashboard's charts are right from the first page view.
+        swept = sweep(now=now)
         existing = AccessPath.objects.filter(external_id__startswith="demo-").count()
         self.stdout.write(
             f"Demo ready: {len(teams)} teams, {len(users)} users, {created} paths created, "
-            f"{existing} demo paths in all."
+            f"{existing} demo paths in all; swept once ({swept.get('lapsed', 0)} lapsed)."
         )
         if not settings.DEBUG:
             self.stdout.write(
