@@ -64,7 +64,12 @@ PINNING_CLAIMS = frozenset({"repository", "repository_id", "project_path", "proj
 ISSUER_NOT_ALLOWED = "This issuer is not in NHI_CI_OIDC_ISSUERS: {allowed}."
 CONDITIONS_SHAPE = 'Give an object of claim name to pattern, e.g. {{"repository": "acme/pay"}}.'
 CONDITIONS_UNKNOWN_CLAIM = "Claims a rule may test: {claims}."
-CONDITIONS_NEED_PIN = "Pin the repository or project: one of {claims}."
+CONDITIONS_NEED_PIN = (
+    "Pin the repository or project with an exact value (no *, ? or [): one of {claims}."
+)
+# fnmatch's pattern characters: a pin that holds one is a family of repositories
+# (`acme*/pay` matches `acmeattacker/pay`), not a pin.
+_PATTERN_CHARACTERS = frozenset("*?[")
 RULE_RETIRED = "This trust rule is already retired."
 # What a refused pipeline is told (and the audit records as the reason).
 NO_MATCHING_RULE = (
@@ -98,7 +103,12 @@ def _check_conditions(conditions: object) -> dict[str, str]:
                 CONDITIONS_UNKNOWN_CLAIM.format(claims=", ".join(sorted(MATCHABLE_CLAIMS))),
             )
         checked[claim] = require_text("conditions", pattern if isinstance(pattern, str) else "")
-    if not PINNING_CLAIMS & set(checked):
+    exact_pins = [
+        claim
+        for claim in PINNING_CLAIMS & set(checked)
+        if not _PATTERN_CHARACTERS & set(checked[claim])
+    ]
+    if not exact_pins:
         raise Invalid.single(
             "conditions", CONDITIONS_NEED_PIN.format(claims=", ".join(sorted(PINNING_CLAIMS)))
         )

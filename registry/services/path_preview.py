@@ -1,6 +1,12 @@
 """Registering without saving: what `path_register` would say about a payload, and the
 posture rules the path would break once saved. Used by the register page's live check;
-nothing it does survives (no row, audit event or fact)."""
+nothing it does survives (no row, audit event or fact).
+
+The check answers about the path as written, never about other paths: it is called on
+every keystroke, unaudited, so anything it said about the estate would be an oracle for
+what other teams hold. So it leaves out the duplicate-external-id refusal and the rules
+that compare a path with others (NHI8, NHI9); the real registration, audited, still
+applies both, with the answer an invisible path always gets (services/paths.py)."""
 
 from __future__ import annotations
 
@@ -13,13 +19,12 @@ from django.db import transaction
 from registry.models import AccessPath
 from registry.rules.actors import Actor
 from registry.rules.policies import current_policy
-from registry.rules.posture import PostureRule, path_violations
+from registry.rules.posture import PostureRule, Rule, path_violations
 from registry.services import identifiers as identifier_rules
-from registry.services.paths import (
-    _duplicate_external_id_as_invalid,
-    _new_path,
-    _refuse_duplicate_external_id,
-)
+from registry.services.paths import _new_path
+
+# The posture rules that compare a path with other paths (a shared external id).
+RULES_ABOUT_OTHER_PATHS = frozenset({Rule.NHI8_ENV_ISOLATION, Rule.NHI9_REUSE})
 
 
 class _Undo(Exception):
@@ -28,33 +33,32 @@ class _Undo(Exception):
 
 def register_check(*, actor: Actor, data: Mapping[str, Any], now: dt.datetime) -> AccessPath:
     """The register service's rules for `data`, without saving: raises what
-    `path_register` would raise for them (bar a conflict only the save can see) and
-    returns the path as it would be built."""
+    `path_register` would raise for them (bar what only other paths or the save can
+    show) and returns the path as it would be built."""
     data = dict(data)
     identifiers = data.pop("identifiers", None)
     if identifiers is not None:
         identifier_rules.parse(identifiers)
     path, _tags, _revokers, _changes = _new_path(actor, data, now=now, policy=current_policy())
-    _refuse_duplicate_external_id(path, actor)
     return path
 
 
 def register_verdict(path: AccessPath, *, now: dt.datetime) -> list[PostureRule]:
     """The posture rules `path` (built by `register_check`, not saved) would break once
-    saved.
+    saved, among those about the path itself.
 
     The rules are SQL predicates (rules/posture.py: the same ones the path page, the
     dashboard and the inventory filter use), so the path is inserted in a savepoint, the
     rules asked about it, and the insert rolled back before anything else happens: the
-    verdict cannot drift from the page's."""
+    verdict cannot drift from the page's. The trial row carries no external id, so it
+    can neither collide with nor be compared to another team's path."""
     found: list[PostureRule] = []
+    path.external_id = ""
     try:
         with transaction.atomic():
-            # A registration of the same key committed since the check: the field error.
-            with _duplicate_external_id_as_invalid():
-                path.save(force_insert=True)
+            path.save(force_insert=True)
             found = path_violations(path, now=now, policy=current_policy())
             raise _Undo
     except _Undo:
         pass
-    return found
+    return [rule for rule in found if rule.code not in RULES_ABOUT_OTHER_PATHS]

@@ -240,6 +240,15 @@ def test_only_security_manages_rules(personas, issuer, ci_settings):
             "This issuer is not in NHI_CI_OIDC_ISSUERS",
         ),
         ("conditions", {"conditions": {"ref": "refs/heads/main"}}, "Pin the repository or project"),
+        # A pattern is a family of repositories, not a pin: `acme*/pay` matches
+        # `acmeattacker/pay`, and `*` every repository on the platform.
+        ("conditions", {"conditions": {"repository": "*"}}, "Pin the repository or project"),
+        ("conditions", {"conditions": {"repository_id": "12?4"}}, "Pin the repository or project"),
+        (
+            "conditions",
+            {"conditions": {"repository": "acme*/pay", "ref": "refs/heads/main"}},
+            "Pin the repository or project",
+        ),
         (
             "conditions",
             {"conditions": {"actor": "octocat", "repository": "a/b"}},

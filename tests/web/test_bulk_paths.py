@@ -218,6 +218,10 @@ def test_the_back_query_never_leaves_the_inventory(client, personas, mixed):
     client.force_login(personas.users.lee)
     response = post(client, "attest", mixed["own"][:1], back="//evil.example/x", **CONFIRM)
     assert response["Location"].startswith(f"{LIST}?")
+    # A query no inventory page would send is dropped, not carried into the session.
+    huge = "q=" + "x" * 5_000
+    response = post(client, "attest", mixed["own"][1:2], back=huge, **CONFIRM)
+    assert response["Location"] == LIST
 
 
 def test_get_is_not_allowed(client, personas):

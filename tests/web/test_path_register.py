@@ -217,13 +217,34 @@ def test_a_value_that_did_not_parse_gets_one_message_not_two(pat):
     assert errors.REQUIRED not in slot
 
 
-def test_a_taken_external_id_is_named_before_saving(pat, make_path):
-    make_path(system="github", external_id="github-invoice-mailer")
+def test_the_live_check_says_nothing_about_other_paths(pat, personas, make_path):
+    """Asked on every keystroke and unaudited, the check must be no oracle for what
+    other teams hold: a taken external id and its twins show only on registering."""
+    make_path(owner_team=personas.teams.data, system="github", external_id="github-invoice-mailer")
+    make_path(
+        owner_team=personas.teams.data,
+        system="aws",
+        external_id="github-invoice-mailer",
+        environment=AccessPath.Environment.STAGING,
+    )
     with nothing_changes():
         page = text(pat.post(CHECK, form()))
-    slot = page.split('id="id_external_id_error"')[1].split("</div>")[0]
+    assert "Ready to register." in page
+    assert errors.DUPLICATE_EXTERNAL_ID not in page and "Not found" not in page
+    assert "NHI9 </span>" not in page and "Reuse" not in page.split("Before you save")[1]
+    # Registering does look, with the answer an invisible path always gets.
+    with nothing_changes():
+        refused = pat.post(NEW, form())
+    assert refused.status_code == 404
+
+
+def test_a_taken_external_id_of_my_own_team_is_named_on_registering(pat, make_path):
+    make_path(system="github", external_id="github-invoice-mailer")
+    with nothing_changes():
+        response = pat.post(NEW, form())
+    assert response.status_code == 400
+    slot = text(response).split('id="id_external_id_error"')[1].split("</div>")[0]
     assert errors.DUPLICATE_EXTERNAL_ID in slot
-    assert "Not ready yet." in page
 
 
 def test_unowned_registration_by_a_member_waits_for_a_claim(pat):

@@ -136,6 +136,11 @@ def test_a_member_is_refused_and_offered_no_forms(client, personas):
             response = client.post(url, data)
         assert response.status_code == 403, url
         assert errors.NOT_A_LEAD in text(response)
+    # Nor can the add form tell a member which accounts exist.
+    for username in ("otto", "nobody-such"):
+        with nothing_changes():
+            probe = client.post(ADD, {"username": username, "role": "member"})
+        assert probe.status_code == 403 and "no active user" not in text(probe)
 
 
 @pytest.mark.parametrize("who", ["dana", "otto", "gwen"])

@@ -41,10 +41,15 @@ from registry.web.views.inventory import render_list
 Act = Callable[[AccessPath, int], str]
 
 
+MAX_BACK_QUERY = 2_000
+
+
 def _back_query(request: HttpRequest) -> QueryDict:
     """The inventory query the bulk form was sent from: a query string only, never a
     URL, so the redirect cannot leave the inventory."""
-    back = QueryDict(request.POST.get("back", ""), mutable=True)
+    # An inventory query is a few hundred characters; anything longer is not one of ours.
+    raw = request.POST.get("back", "")
+    back = QueryDict(raw if len(raw) <= MAX_BACK_QUERY else "", mutable=True)
     back.pop("select", None)
     return back
 

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 
 from registry import services
 from registry.models import Membership, Team
+from registry.rules import permissions
 from registry.rules.errors import NotAllowed, ServiceError
 from registry.selectors import team_for_reader
 from registry.web.forms import apply_service_errors
@@ -63,6 +64,10 @@ def _answer(
 def member_add(request: HttpRequest, slug: str) -> HttpResponse:
     team = team_or_404(request, slug)
     form = MemberAddForm(request.POST)
+    # Who may manage is asked before the username is looked up, so a plain member
+    # cannot use the form to learn which accounts exist.
+    if (refusal := permissions.refuse_team_manage(actor_for(request), team)) is not None:
+        return _answer(request, team, MemberAddForm(), exc=NotAllowed(refusal))
     if not form.is_valid():
         return _answer(request, team, form)
     user = form.cleaned_data["username"]
