@@ -256,6 +256,10 @@ class ClaimSerializer(serializers.ModelSerializer):
         slug_field="slug", read_only=True
     )
     requested_by = serializers.CharField(source="requested_by_label", read_only=True)
+    # Empty when the claimant gave none and the path had none: a plain string, not a URI.
+    ticket_url = serializers.CharField(
+        read_only=True, help_text="The ticket link the path carries once the claim is approved."
+    )
 
     class Meta:
         model = Claim

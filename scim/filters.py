@@ -8,16 +8,14 @@ from __future__ import annotations
 import json
 import re
 
-from registry.selectors.scim import Comparison
+from registry.selectors.scim import MAX_FILTER_LENGTH, Comparison, FilterError
+
+__all__ = ["FilterError", "matches", "parse_filter"]
 
 OPS = frozenset({"eq", "ne", "co", "sw", "ew", "pr"})
 _TOKEN = re.compile(
     r'\s*(?:(?P<string>"(?:[^"\\]|\\.)*")|(?P<word>[A-Za-z0-9_:.$\-]+))\s*', re.DOTALL
 )
-
-
-class FilterError(ValueError):
-    """Not a filter this server understands (scimType invalidFilter)."""
 
 
 def _tokens(text: str) -> list[tuple[str, str]]:
@@ -50,6 +48,8 @@ def _value(kind: str, raw: str) -> object:
 
 def parse_filter(text: str) -> list[Comparison]:
     """The comparisons, all of which must hold."""
+    if len(text) > MAX_FILTER_LENGTH:
+        raise FilterError(f"The filter is longer than {MAX_FILTER_LENGTH} characters.")
     tokens = _tokens(text.strip())
     if not tokens:
         raise FilterError("The filter is empty.")

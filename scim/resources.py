@@ -16,7 +16,7 @@ from django.contrib.auth.models import User
 
 from registry.models import Team
 from registry.rules.errors import Invalid
-from registry.selectors.scim import group_display_name
+from registry.selectors.scim import as_id, group_display_name
 from registry.services.scim import GroupState, UserState
 
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -168,9 +168,10 @@ def member_ids(value: Any) -> frozenset[int]:
     ids = set()
     for member in value:
         raw = str(_lowered(member).get("value", ""))
-        if not raw.isdigit():
-            raise Invalid.single("members", f"No user with id {raw!r}.")
-        ids.add(int(raw))
+        key = as_id(raw)
+        if key is None:
+            raise Invalid.single("members", f"No user with id {raw[:40]!r}.")
+        ids.add(key)
     return frozenset(ids)
 
 

@@ -165,7 +165,7 @@ def _params(request: HttpRequest) -> dict[str, Any]:
     if request.method == "POST":
         body = {str(k).lower(): v for k, v in _body(request).items()}
         listed = {k: body.get(k.lower()) for k in ("attributes", "excludedAttributes")}
-        params = {k: ",".join(v) if isinstance(v, list) else v for k, v in listed.items()}
+        params = {k: ",".join(map(str, v)) if isinstance(v, list) else v for k, v in listed.items()}
         params.update({k: body.get(k.lower()) for k in ("filter", "startIndex", "count")})
         return {k: v for k, v in params.items() if v is not None}
     return request.GET.dict()
@@ -183,11 +183,13 @@ def _page(params: dict[str, Any], rows: Any, render: Callable[[Any], dict]) -> H
     try:
         start = max(int(params.get("startIndex", 1)), 1)
         count = int(params.get("count", settings.NHI_SCIM_MAX_RESULTS))
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise ScimError(400, "startIndex and count must be integers.", "invalidValue") from exc
     count = min(max(count, 0), settings.NHI_SCIM_MAX_RESULTS)
     total = rows.count()
-    window = rows[start - 1 : start - 1 + count] if count else []
+    # A startIndex past the end is an empty page (RFC 7644 3.4.2.4), never an OFFSET
+    # the database cannot hold.
+    window = rows[start - 1 : start - 1 + count] if count and start <= total else []
     page = [_shaped(params, render(row)) for row in window]
     return respond(
         {
@@ -302,6 +304,8 @@ def users_search(request: HttpRequest, actor: Actor) -> HttpResponse:
 @scim_endpoint("GET", "PUT", "PATCH", "DELETE")
 def user(request: HttpRequest, actor: Actor, pk: str) -> HttpResponse:
     with transaction.atomic():
+        if request.method != "GET":
+            writes.scim_write_lock()  # before the read a PATCH is applied to
         found = reads.scim_user(pk)
         if found is None:
             return error(404, f"No user {pk!r}.")
@@ -343,6 +347,8 @@ def groups_search(request: HttpRequest, actor: Actor) -> HttpResponse:
 @scim_endpoint("GET", "PUT", "PATCH", "DELETE")
 def group(request: HttpRequest, actor: Actor, pk: str) -> HttpResponse:
     with transaction.atomic():
+        if request.method != "GET":
+            writes.scim_write_lock()  # before the read a PATCH is applied to
         found = reads.scim_group(pk)
         if found is None:
             return error(404, f"No group {pk!r}.")

@@ -1,5 +1,6 @@
-"""An OpenID issuer's discovery document and signing keys, fetched with a deadline and
-cached; and the one check of a JWT it signed (signature, issuer, audience, times).
+"""An OpenID issuer's discovery document and signing keys, fetched over https with one
+deadline for the whole call and no redirect followed, and cached (a failure briefly);
+and the one check of a JWT it signed (signature, issuer, audience, times).
 
 Shared by people's sign-in (registry/web/oidc.py) and pipelines' CI tokens
 (registry/services/ci_trust.py), so both refuse the same things the same way: an
@@ -11,15 +12,18 @@ token. Time is passed in. Nothing here logs or keeps a token.
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import json
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import jwt
 import requests
+import urllib3
 from django.conf import settings
 
 # Asymmetric signatures only: a verifier holding an HS* secret could forge tokens, and
@@ -36,6 +40,8 @@ CACHE_SECONDS = 3600
 REFETCH_AFTER_SECONDS = 60
 # Larger answers are not a discovery document or a key set.
 MAX_DOCUMENT_BYTES = 512 * 1024
+# A failed fetch is answered from memory this long before the issuer is asked again.
+FAILURE_CACHE_SECONDS = 30
 
 
 class TokenRefused(Exception):
@@ -61,6 +67,8 @@ class _Entry:
 @dataclass
 class _Cache:
     entries: dict[str, _Entry] = field(default_factory=dict)
+    # key -> (when, why) of the last failed fetch, answered from here for a while.
+    failures: dict[str, tuple[float, str]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -72,17 +80,66 @@ def _deadline() -> float:
     return float(getattr(settings, "NHI_OIDC_HTTP_TIMEOUT", 5))
 
 
-def _fetch_json(url: str) -> dict[str, Any]:
-    if not url.startswith(("https://", "http://")):
-        raise IssuerUnavailable(f"{url} is not an http(s) URL.")
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
     try:
-        with requests.get(url, timeout=_deadline(), stream=True) as response:
-            response.raise_for_status()
-            body = response.raw.read(MAX_DOCUMENT_BYTES + 1, decode_content=True)
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _refuse_insecure(url: str) -> None:
+    """https only: a key set read over plain http could be swapped on the way and would
+    then vouch for forged tokens. Loopback (the tests' local issuers) is the exception."""
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return
+    if parts.scheme == "http" and parts.hostname and _is_loopback(parts.hostname):
+        return
+    raise IssuerUnavailable(f"{url} is not an https URL.")
+
+
+def _set_read_timeout(response: requests.Response, seconds: float) -> None:
+    # `timeout=` bounds each socket read, so a server sending a byte at a time could keep
+    # the call alive indefinitely; each read is given only what is left of the deadline.
+    connection = getattr(response.raw, "connection", None)
+    sock = getattr(connection, "sock", None)
+    if sock is not None:
+        sock.settimeout(max(seconds, 0.001))
+
+
+def _read_within(response: requests.Response, url: str, ends_at: float) -> bytes:
+    body = bytearray()
+    while True:
+        remaining = ends_at - time.monotonic()
+        if remaining <= 0:
+            raise IssuerUnavailable(f"{url} did not answer within {_deadline():g} s.")
+        _set_read_timeout(response, remaining)
+        chunk = response.raw.read1(64 * 1024, decode_content=True)
+        if not chunk:
+            return bytes(body)
+        body += chunk
         if len(body) > MAX_DOCUMENT_BYTES:
             raise IssuerUnavailable(f"{url} answered with more than {MAX_DOCUMENT_BYTES} bytes.")
+
+
+def _fetch_json(url: str) -> dict[str, Any]:
+    """One GET within the deadline for the whole call (connecting, waiting and reading),
+    no redirect followed (discovery names the issuer's own endpoints; a redirect could
+    send us anywhere, plain http included)."""
+    _refuse_insecure(url)
+    ends_at = time.monotonic() + _deadline()
+    try:
+        with requests.get(url, timeout=_deadline(), stream=True, allow_redirects=False) as response:
+            if response.is_redirect or 300 <= response.status_code < 400:
+                raise IssuerUnavailable(
+                    f"{url} answered with a redirect ({response.status_code}), not followed."
+                )
+            response.raise_for_status()
+            body = _read_within(response, url, ends_at)
         document = json.loads(body)
-    except (requests.RequestException, ValueError) as exc:
+    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
         raise IssuerUnavailable(f"{url} could not be read: {type(exc).__name__}.") from exc
     if not isinstance(document, dict):
         raise IssuerUnavailable(f"{url} did not answer with a JSON object.")
@@ -99,9 +156,22 @@ def _cached(
         may_refetch = entry is None or now - entry.fetched_at >= REFETCH_AFTER_SECONDS
         if entry is not None and fresh and not (refresh and may_refetch):
             return entry.value
-    value = load()  # outside the lock: a slow issuer must not hold up other issuers
+        failure = cache.failures.get(key)
+        if failure is not None and now - failure[0] < FAILURE_CACHE_SECONDS:
+            # A down issuer is not asked again for a while: otherwise every request
+            # presenting a token would wait out the whole deadline in a worker.
+            if entry is not None and fresh:
+                return entry.value
+            raise IssuerUnavailable(f"{failure[1]} (not asked again for a while)")
+    try:
+        value = load()  # outside the lock: a slow issuer must not hold up other issuers
+    except IssuerUnavailable as exc:
+        with cache.lock:
+            cache.failures[key] = (time.monotonic(), str(exc))
+        raise
     with cache.lock:
         cache.entries[key] = _Entry(value=value, fetched_at=time.monotonic())
+        cache.failures.pop(key, None)
     return value
 
 
@@ -146,6 +216,7 @@ def forget_cached() -> None:
     for cache in (_documents, _key_sets):
         with cache.lock:
             cache.entries.clear()
+            cache.failures.clear()
 
 
 def unverified_claims(raw: str) -> tuple[dict[str, Any], dict[str, Any]]:

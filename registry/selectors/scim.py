@@ -78,12 +78,22 @@ def scim_groups() -> QuerySet[Team]:
     )
 
 
+def as_id(raw: str) -> int | None:
+    """A resource id as the key it names, or None: ASCII digits within the key's range
+    ("\u0661" is a digit to str.isdigit, and a 20-digit id overflows bigint)."""
+    if not (raw.isascii() and raw.isdigit()) or int(raw) > MAX_ID:
+        return None
+    return int(raw)
+
+
 def scim_user(pk: str) -> User | None:
-    return scim_users().filter(pk=int(pk)).first() if pk.isdigit() else None
+    key = as_id(pk)
+    return scim_users().filter(pk=key).first() if key is not None else None
 
 
 def scim_group(pk: str) -> Team | None:
-    return scim_groups().filter(pk=int(pk)).first() if pk.isdigit() else None
+    key = as_id(pk)
+    return scim_groups().filter(pk=key).first() if key is not None else None
 
 
 def teams_named(display_name: str) -> QuerySet[Team]:
@@ -96,22 +106,42 @@ def teams_named(display_name: str) -> QuerySet[Team]:
     return Team.objects.exclude(scim__deleted_at__isnull=False).filter(match)
 
 
-# Filter attribute -> how it reads, for each resource (RFC 7644 3.4.2.2). userName and
-# displayName are case-insensitive (caseExact false), ids and externalId exact.
+class FilterError(ValueError):
+    """Not a filter this server can answer (SCIM 400, scimType invalidFilter). Lives
+    here, with the attribute table that decides it; scim/filters.py re-exports it."""
+
+
+# A filter is bounded before it reaches the database: a provider sends one to three
+# comparisons, so these only stop crafted requests from building huge queries.
+MAX_FILTER_LENGTH = 1000
+MAX_COMPARISONS = 20
+# Ids are bigint keys: a larger number names nothing (and would overflow the column).
+MAX_ID = 2**63 - 1
+
+# Filter attribute -> (field, kind), for each resource (RFC 7644 3.4.2.2). Kinds:
+# "text" (userName, emails, names, displayName: case-insensitive, caseExact false),
+# "exact" (externalId: case-exact text), "id" (digits), "boolean" (active).
 USER_ATTRIBUTES = {
-    "id": ("pk", True),
-    "username": ("username", False),
-    "externalid": ("scim__external_id", True),
-    "emails": ("email", False),
-    "emails.value": ("email", False),
-    "name.givenname": ("first_name", False),
-    "name.familyname": ("last_name", False),
-    "active": ("is_active", True),
+    "id": ("pk", "id"),
+    "username": ("username", "text"),
+    "externalid": ("scim__external_id", "exact"),
+    "emails": ("email", "text"),
+    "emails.value": ("email", "text"),
+    "name.givenname": ("first_name", "text"),
+    "name.familyname": ("last_name", "text"),
+    "active": ("is_active", "boolean"),
 }
 GROUP_ATTRIBUTES = {
-    "id": ("pk", True),
-    "externalid": ("scim__external_id", True),
-    "members.value": ("memberships__user_id", True),
+    "id": ("pk", "id"),
+    "externalid": ("scim__external_id", "exact"),
+    "members.value": ("memberships__user_id", "id"),
+}
+_TEXT_LOOKUPS = {
+    "eq": "exact",
+    "ne": "exact",
+    "co": "contains",
+    "sw": "startswith",
+    "ew": "endswith",
 }
 
 
@@ -125,8 +155,12 @@ class Comparison:
 
 
 def filter_q(comparisons: Iterable[Comparison], *, groups: bool) -> Q | None:
-    """The conditions ANDed, or None when an attribute cannot be filtered on."""
+    """The conditions ANDed, or None when an attribute cannot be filtered on. A value
+    of the wrong type for its attribute raises FilterError, before any query runs."""
     table = GROUP_ATTRIBUTES if groups else USER_ATTRIBUTES
+    comparisons = list(comparisons)
+    if len(comparisons) > MAX_COMPARISONS:
+        raise FilterError(f"At most {MAX_COMPARISONS} comparisons in one filter.")
     combined = Q()
     for comparison in comparisons:
         attribute = comparison.attribute.lower()
@@ -135,33 +169,72 @@ def filter_q(comparisons: Iterable[Comparison], *, groups: bool) -> Q | None:
             continue
         if attribute not in table:
             return None
-        field, exact = table[attribute]
+        field, kind = table[attribute]
         if attribute == "members.value":
             combined &= Q(memberships__ended_at__isnull=True)
-        combined &= _lookup(field, exact, comparison)
+        combined &= _lookup(field, kind, comparison)
     return combined
 
 
-def _lookup(field: str, exact: bool, comparison: Comparison) -> Q:
-    value = comparison.value
-    if comparison.op == "pr":
+def _lookup(field: str, kind: str, comparison: Comparison) -> Q:
+    op, value = comparison.op, comparison.value
+    if op == "pr":
+        # id and active are always present; text is present when neither null nor "".
+        if kind in ("id", "boolean"):
+            return Q()
         return ~Q(**{field: ""}) & Q(**{f"{field}__isnull": False})
-    if field == "pk" and not str(value).isdigit():
-        return Q(pk__in=[])
-    suffix = {"eq": "exact", "ne": "exact", "co": "contains", "sw": "startswith", "ew": "endswith"}
-    lookup = suffix[comparison.op]
-    if not exact:
-        lookup = "i" + lookup
-    q = Q(**{f"{field}__{lookup}": value})
-    return ~q if comparison.op == "ne" else q
+    if kind == "id":
+        return _id_q(field, comparison)
+    if kind == "boolean":
+        if op not in ("eq", "ne") or not isinstance(value, bool):
+            raise FilterError(f"{comparison.attribute} takes eq or ne with true or false.")
+        q = Q(**{field: value})
+        return ~q if op == "ne" else q
+    text = _text_value(comparison)
+    lookup = _TEXT_LOOKUPS[op] if kind == "exact" else "i" + _TEXT_LOOKUPS[op]
+    q = Q(**{f"{field}__{lookup}": text})
+    return ~q if op == "ne" else q
+
+
+def _id_q(field: str, comparison: Comparison) -> Q:
+    """Ids compare whole: eq and ne, with the id as a quoted string (or a number). A
+    string that is no id matches nothing (eq) or everything (ne), as for any string."""
+    op, value = comparison.op, comparison.value
+    if op not in ("eq", "ne"):
+        raise FilterError(f"{comparison.attribute} takes eq, ne or pr.")
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise FilterError(f"{comparison.attribute} takes a quoted id.")
+    key = as_id(str(value))
+    if key is None:
+        return ~Q(pk__in=[]) if op == "ne" else Q(pk__in=[])
+    q = Q(**{field: key})
+    return ~q if op == "ne" else q
+
+
+def _text_value(comparison: Comparison) -> str:
+    value = comparison.value
+    if not isinstance(value, str):
+        raise FilterError(f"{comparison.attribute} takes a quoted string.")
+    # PostgreSQL text holds neither NUL nor lone surrogates: refuse them here, not as a 500.
+    if "\x00" in value or not _encodes(value):
+        raise FilterError(f"{comparison.attribute}: the value holds characters text cannot.")
+    return value
+
+
+def _encodes(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _display_name_q(comparison: Comparison) -> Q:
-    if comparison.op == "eq":
-        return Q(pk__in=teams_named(str(comparison.value)).values("pk"))
     if comparison.op == "pr":
         return Q()
-    return _lookup("name", False, comparison)
+    if comparison.op == "eq":
+        return Q(pk__in=teams_named(_text_value(comparison)).values("pk"))
+    return _lookup("name", "text", comparison)
 
 
 def team_provider_changes(team: Team, *, limit: int = 20) -> QuerySet[AuditEvent]:

@@ -5,8 +5,10 @@ The rules are a JSON object `{"<group>": ["<team slug>", "member" | "lead"]}`; s
 groups may grant the same team, and the highest role wins. The provider manages the
 memberships it grants (a ProviderMembership marks them): each sign-in adds what the
 groups grant, sets the role, and ends a managed membership whose team no group grants
-any more (offboarding, OWASP NHI1). A membership added by hand is left alone until the
-groups grant that team, which adopts it. Every change goes through the team services
+any more (offboarding, OWASP NHI1). A sign-in without the groups claim (or with Entra
+ID's overage marker) changes no membership: unknown groups are not "no groups". A
+membership added by hand is left alone until the groups grant that team, which adopts
+it. Every change goes through the team services
 (audited), acted by the provider.
 """
 
@@ -22,7 +24,8 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import ImproperlyConfigured
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.db.models import Q, QuerySet
 
 from registry.audit import audit_record
 from registry.models import ExternalIdentity, Membership, ProviderMembership, Team
@@ -37,8 +40,29 @@ GROUP_RULES_INVALID = (
     "with role member or lead; {problem}."
 )
 MEMBERSHIP_LEFT_GROUPS = "No group at {issuer} grants the {team} team any more."
+GROUPS_UNAVAILABLE = (
+    "The provider sent no {claim!r} claim (or only a groups overage marker): "
+    "memberships left unchanged."
+)
+SUBJECT_TOO_LONG = (
+    "The identity provider names you with a subject longer than {limit} characters, "
+    "which the registry cannot keep. Ask security."
+)
+SIGN_IN_RACE = "Another sign-in of the same person was in progress. Try again."
+# ExternalIdentity.subject's length; a longer one cannot be stored, so cannot sign in.
+SUBJECT_MAX = ExternalIdentity._meta.get_field("subject").max_length or 255
+EMAIL_MAX = User._meta.get_field("email").max_length or 254
+FIRST_SIGN_IN_ATTEMPTS = 3
 _USERNAME_UNSAFE = re.compile(r"[^\w.@+-]")
 USERNAME_MAX = 150
+
+
+class SignInRefused(Exception):
+    """A sign-in that cannot be accepted; the message is for the person signing in."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 @dataclass(frozen=True)
@@ -56,6 +80,8 @@ class SyncResult:
     role_changed: list[str] = field(default_factory=list)
     ended: list[str] = field(default_factory=list)
     unknown_teams: list[str] = field(default_factory=list)
+    # The provider sent no groups (see claim_groups): memberships were left as they were.
+    groups_unavailable: bool = False
 
     @property
     def changed(self) -> bool:
@@ -84,17 +110,28 @@ def group_rules(raw: object = None) -> dict[str, tuple[str, str]]:
     return rules
 
 
-def claim_groups(claims: Mapping[str, Any], claim: str | None = None) -> list[str]:
+def claim_groups(claims: Mapping[str, Any], claim: str | None = None) -> list[str] | None:
     """The person's groups from the claims; a dotted claim name reads a nested claim
-    (Keycloak's realm roles: "realm_access.roles"). Anything but strings is ignored."""
+    (Keycloak's realm roles: "realm_access.roles"). Anything but strings is ignored.
+
+    None when the claim is not there (scope not granted, mapping changed) or Entra ID sent
+    its groups overage marker (`_claim_names` / `hasgroups`: too many groups for the
+    token) instead of the groups: we do not know the groups then, which is not the same as
+    an empty list (the person is in no group)."""
+    name = claim or settings.NHI_OIDC_GROUPS_CLAIM
+    overage = claims.get("_claim_names")
+    if claims.get("hasgroups") in (True, "true") or (
+        isinstance(overage, Mapping) and name in overage
+    ):
+        return None
     value: Any = claims
-    for part in (claim or settings.NHI_OIDC_GROUPS_CLAIM).split("."):
+    for part in name.split("."):
         value = value.get(part) if isinstance(value, Mapping) else None
     if isinstance(value, str):
         return [value]
     if isinstance(value, list):
         return [item for item in value if isinstance(item, str)]
-    return []
+    return None
 
 
 def grants_for(groups: Iterable[str], rules: Mapping[str, tuple[str, str]]) -> dict[str, Grant]:
@@ -128,18 +165,76 @@ def _username_for(claims: Mapping[str, Any], issuer: str) -> str:
     return f"{base[: USERNAME_MAX - 9]}-{suffix}"
 
 
+def _unlinked_people() -> QuerySet[User]:
+    """Accounts a first sign-in may be linked to: never staff or a superuser (a provider
+    that lets someone claim an address must not hand them the admin), never an account
+    another subject already signs in as."""
+    return User.objects.filter(is_staff=False, is_superuser=False, external_identities__isnull=True)
+
+
+def _only(people: QuerySet[User]) -> User | None:
+    matches = list(people[:2])
+    return matches[0] if len(matches) == 1 else None
+
+
 def _account_for(claims: Mapping[str, Any], issuer: str) -> User:
-    """The account of a subject signing in for the first time: an existing account with
-    the same email when the provider says it verified that email (and the account is
-    linked to no other subject yet), else a new account without a usable password."""
+    """The account of a subject signing in for the first time (docs/identity.md,
+    "Accounts"): the account SCIM provisioned for them (its user name is their
+    preferred_username or email: Entra ID's userPrincipalName on both sides, and Entra
+    sends no email_verified); else an account with the same email when the provider says
+    it verified that email; else a new account without a usable password."""
+    names = {
+        str(claims[key]).strip()
+        for key in (settings.NHI_OIDC_USERNAME_CLAIM, "preferred_username", "email")
+        if claims.get(key)
+    }
+    if names:
+        by_name = Q()
+        for name in names:
+            by_name |= Q(username__iexact=name)
+        provisioned = _only(_unlinked_people().filter(by_name, scim__isnull=False))
+        if provisioned is not None:
+            return provisioned
     email = str(claims.get("email") or "")
+    if len(email) > EMAIL_MAX:
+        email = ""  # not an address we can keep; the account is found by its subject
     if email and claims.get("email_verified") is True:
-        matches = list(
-            User.objects.filter(email__iexact=email, external_identities__isnull=True)[:2]
-        )
-        if len(matches) == 1:
-            return matches[0]
+        verified = _only(_unlinked_people().filter(email__iexact=email))
+        if verified is not None:
+            return verified
     return User.objects.create_user(username=_username_for(claims, issuer), email=email)
+
+
+def _identity_for(issuer: str, subject: str) -> ExternalIdentity | None:
+    return (
+        ExternalIdentity.objects.select_for_update()
+        .select_related("user")
+        .filter(issuer=issuer, subject=subject)
+        .first()
+    )
+
+
+def _first_sign_in(
+    claims: Mapping[str, Any], issuer: str, subject: str, now: dt.datetime
+) -> ExternalIdentity | None:
+    """A new link for `subject`, or None when another sign-in created one (or took the
+    user name) at the same moment: the caller looks again."""
+    try:
+        with transaction.atomic():  # a savepoint: the loser of a race rolls back to here
+            user = _account_for(claims, issuer)
+            identity = ExternalIdentity.objects.create(
+                user=user, issuer=issuer, subject=subject, created_at=now, last_sign_in_at=now
+            )
+    except IntegrityError:
+        return None
+    audit_record(
+        actor=provider_actor(issuer),
+        action="identity.linked",
+        obj=user,
+        now=now,
+        changes={"issuer": [None, issuer], "subject": [None, subject]},
+    )
+    return identity
 
 
 @transaction.atomic
@@ -147,45 +242,64 @@ def identity_sign_in(
     *, issuer: str, claims: Mapping[str, Any], now: dt.datetime | None = None
 ) -> tuple[User, SyncResult]:
     """The registry user for verified `claims` (an ID token's and userinfo's), their
-    memberships brought in line with their groups. The caller has checked the token."""
+    memberships brought in line with their groups. The caller has checked the token.
+    Raises SignInRefused (nothing changed) when the sign-in cannot be accepted, and
+    ImproperlyConfigured when NHI_OIDC_GROUP_RULES is malformed."""
     now = resolve_now(now)
+    rules = group_rules()  # before anything is written: a broken setting changes nothing
     subject = claims["sub"]
-    identity = (
-        ExternalIdentity.objects.select_for_update()
-        .select_related("user")
-        .filter(issuer=issuer, subject=subject)
-        .first()
-    )
+    if len(subject) > SUBJECT_MAX:
+        raise SignInRefused(SUBJECT_TOO_LONG.format(limit=SUBJECT_MAX))
+    identity = _identity_for(issuer, subject)
     if identity is None:
-        user = _account_for(claims, issuer)
-        identity = ExternalIdentity.objects.create(
-            user=user, issuer=issuer, subject=subject, created_at=now, last_sign_in_at=now
-        )
-        audit_record(
-            actor=provider_actor(issuer),
-            action="identity.linked",
-            obj=user,
-            now=now,
-            changes={"issuer": [None, issuer], "subject": [None, subject]},
-        )
+        # Two first sign-ins of one person at once: one link wins, the other finds it.
+        for _attempt in range(FIRST_SIGN_IN_ATTEMPTS):
+            identity = _first_sign_in(claims, issuer, subject, now) or _identity_for(
+                issuer, subject
+            )
+            if identity is not None:
+                break
+        if identity is None:
+            raise SignInRefused(SIGN_IN_RACE)
     else:
-        user = identity.user
         ExternalIdentity.objects.filter(pk=identity.pk).update(last_sign_in_at=now)
+    user = identity.user
     if not user.is_active:
         return user, SyncResult()  # refused by the sign-in; its memberships stay as they are
     groups = claim_groups(claims)
-    return user, sync_memberships(user=user, issuer=issuer, groups=groups, now=now)
+    if groups is None:
+        return user, _groups_unavailable(user=user, issuer=issuer, now=now)
+    return user, sync_memberships(user=user, issuer=issuer, groups=groups, now=now, rules=rules)
+
+
+def _groups_unavailable(*, user: User, issuer: str, now: dt.datetime) -> SyncResult:
+    claim = settings.NHI_OIDC_GROUPS_CLAIM
+    note = GROUPS_UNAVAILABLE.format(claim=claim)
+    audit_record(
+        actor=provider_actor(issuer),
+        action="identity.groups_applied",
+        obj=user,
+        now=now,
+        changes={"groups": [None, None], "note": [None, note]},
+        reason=note,
+    )
+    return SyncResult(groups_unavailable=True)
 
 
 @transaction.atomic
 def sync_memberships(
-    *, user: User, issuer: str, groups: Iterable[str], now: dt.datetime | None = None
+    *,
+    user: User,
+    issuer: str,
+    groups: Iterable[str],
+    now: dt.datetime | None = None,
+    rules: Mapping[str, tuple[str, str]] | None = None,
 ) -> SyncResult:
     """Bring `user`'s memberships in line with what `groups` grant (see the module)."""
     now = resolve_now(now)
     actor = provider_actor(issuer)
     groups = sorted(set(groups))
-    grants = grants_for(groups, group_rules())
+    grants = grants_for(groups, group_rules() if rules is None else rules)
     teams = {team.slug: team for team in Team.objects.filter(slug__in=grants)}
     current = {
         m.team_id: m

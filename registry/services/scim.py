@@ -12,6 +12,12 @@ lapsed at once (rules/status.owner_unaccountable_q) and the sweep's offboarding 
 tells security and the steward (Reason.OWNER_UNACCOUNTABLE). Teams of a protected kind
 (security, iam, pam) are never deactivated by provisioning, as with directory imports.
 
+The registry's own governance is out of SCIM's reach (refuse_governance below): the
+security, iam and pam teams, and every person who is staff, superuser or a current
+member of one of them, are managed in the registry by hand. A SCIM token stands for an
+identity provider that may be misconfigured or compromised; if it could add itself a
+security member, or empty the security team, it would own every review.
+
 The HTTP layer (scim/) parses requests into UserState/GroupState and calls these.
 """
 
@@ -34,9 +40,10 @@ from registry.audit import audit_record
 from registry.models import AccessPath, Membership, ScimGroup, ScimToken, ScimUser, Team
 from registry.rules import errors, permissions, token_format
 from registry.rules.actors import Actor
-from registry.rules.errors import Invalid, InvalidTransition
+from registry.rules.errors import Invalid, InvalidTransition, NotAllowed
 from registry.rules.status import is_live
 from registry.rules.validation import secret_errors
+from registry.runtime.writer_lock import hold_writer_lock
 from registry.selectors.scim import SCIM_ACTOR_PREFIX, group_display_name, teams_named
 from registry.services._common import lock_path, refuse_if, require_text, resolve_now
 from registry.services.paths import path_register, revoke_locked
@@ -56,7 +63,14 @@ GROUP_NAME_TAKEN = "A group with this displayName already exists."
 UNKNOWN_MEMBER = "No user with id {value!r}."
 INVALID_EMAIL = "Enter a valid email address."
 INVALID_USER_NAME = "Use at most 150 letters, digits and @ . + - _ characters (no spaces)."
-PROTECTED_GROUP = "The {slug} team decides who reviews everything: it is not deleted by SCIM."
+PROTECTED_GROUP = (
+    "The {slug} team governs the registry: its name and members are managed in the "
+    "registry, not by SCIM (read-only here)."
+)
+PROTECTED_USER = (
+    "This user governs the registry ({why}): they are managed in the registry, not by "
+    "SCIM (read-only here)."
+)
 USER_DEPROVISIONED = "Deprovisioned by the identity provider (SCIM)."
 GROUP_EMPTIED = "Its group was emptied in the identity provider (SCIM)."
 GROUP_DELETED = "Its group was deleted in the identity provider (SCIM)."
@@ -66,6 +80,38 @@ GROUP_REFILLED = "Its group has members again in the identity provider (SCIM)."
 
 class Conflict(InvalidTransition):
     """A uniqueness clash (SCIM scimType uniqueness, 409)."""
+
+
+def scim_write_lock() -> None:
+    """Taken by a SCIM PUT/PATCH/DELETE before it reads the resource it changes. A
+    PATCH is applied to what was read and written back as a whole (members exactly
+    these), so two PATCHes must not read the same members: "add A" and "add B" at once
+    would leave only one. The team services queue on the writers' lock, so taking it
+    before the read makes the second request read what the first committed."""
+    hold_writer_lock()
+
+
+def refuse_governance(*, team: Team | None = None, user: User | None = None) -> None:
+    """The one rule for what SCIM may not touch (403, nothing changed): a team of a
+    protected kind, and a person who is staff, superuser or a current member of such a
+    team. Checked on the locked rows, before any change."""
+    if team is not None and team.kind in PROTECTED_KINDS:
+        raise NotAllowed(PROTECTED_GROUP.format(slug=team.slug))
+    if user is None:
+        return
+    why = "superuser" if user.is_superuser else "staff" if user.is_staff else ""
+    if not why:
+        governing = (
+            Membership.objects.filter(
+                user=user, ended_at__isnull=True, team__kind__in=PROTECTED_KINDS
+            )
+            .order_by("team__slug")
+            .values_list("team__slug", flat=True)
+            .first()
+        )
+        why = f"a member of {governing}" if governing else ""
+    if why:
+        raise NotAllowed(PROTECTED_USER.format(why=why))
 
 
 @dataclass(frozen=True)
@@ -342,6 +388,7 @@ def scim_user_replace(
     changes = {f: [before[f], after[f]] for f in after if before[f] != after[f]}
     if not changes:
         return user
+    refuse_governance(user=user)
     user.username = state.user_name
     user.first_name = state.given_name
     user.last_name = state.family_name
@@ -364,6 +411,7 @@ def scim_user_delete(*, actor: Actor, user: User, now: dt.datetime | None = None
     now = resolve_now(now)
     refuse_if(permissions.refuse_team_admin(actor))
     user = User.objects.select_for_update().get(pk=user.pk)
+    refuse_governance(user=user)
     was_active = user.is_active
     User.objects.filter(pk=user.pk).update(is_active=False)
     user.is_active = False
@@ -445,6 +493,9 @@ def scim_group_replace(
     now = resolve_now(now)
     team = Team.objects.select_for_update().get(pk=team.pk)
     state = _check_group(state, exclude_pk=team.pk)
+    if state == group_state(team):
+        return team  # a provider reconciling what is already so: nothing to record
+    refuse_governance(team=team)
     if state.display_name != group_display_name(team):
         team = team_update(actor=actor, team=team, changes={"name": state.display_name}, now=now)
     link, _ = ScimGroup.objects.get_or_create(team=team, defaults={"updated_at": now})
@@ -467,14 +518,24 @@ def scim_group_delete(*, actor: Actor, team: Team, now: dt.datetime | None = Non
     the team and its history stay, and SCIM answers 404 for it from now on."""
     now = resolve_now(now)
     team = Team.objects.select_for_update().get(pk=team.pk)
-    if team.kind in PROTECTED_KINDS:
-        raise InvalidTransition(PROTECTED_GROUP.format(slug=team.slug))
+    refuse_governance(team=team)
     for membership in Membership.objects.filter(team=team, ended_at__isnull=True):
         membership_end(actor=actor, membership=membership, reason=GROUP_DELETED, now=now)
     if team.is_active:
         team = team_deactivate(actor=actor, team=team, reason=GROUP_DELETED, now=now)
     ScimGroup.objects.update_or_create(team=team, defaults={"deleted_at": now, "updated_at": now})
     return team
+
+
+def group_state(team: Team) -> GroupState:
+    """What SCIM says about a team now: a request stating exactly this changes nothing."""
+    link = ScimGroup.objects.filter(team=team).first()
+    members = Membership.objects.filter(team=team, ended_at__isnull=True)
+    return GroupState(
+        display_name=group_display_name(team),
+        external_id=link.external_id if link else "",
+        member_ids=frozenset(members.values_list("user_id", flat=True)),
+    )
 
 
 def _set_members(actor: Actor, team: Team, wanted: frozenset[int], now: dt.datetime) -> None:

@@ -18,7 +18,8 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.models import User
-from django.core.exceptions import SuspiciousOperation
+from django.core.exceptions import ImproperlyConfigured, SuspiciousOperation
+from django.db import DatabaseError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -28,7 +29,7 @@ from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
 
 from registry.runtime import oidc_keys
-from registry.services.identity_sync import identity_sign_in
+from registry.services.identity_sync import SignInRefused, identity_sign_in
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,11 @@ NONCE_MISMATCH = "The ID token's nonce is not the one this sign-in sent (a repla
 WRONG_AUTHORIZED_PARTY = "The ID token was issued to another client."
 NO_SUBJECT = "The provider's answer names no subject."
 SUBJECT_MISMATCH = "The provider's user information is about another subject."
+MISCONFIGURED = (
+    "Signing in with {provider} is not set up correctly here (NHI_OIDC_GROUP_RULES). Ask security."
+)
+# Where the backend leaves a refusal's message for the callback view to show.
+REFUSAL_ATTRIBUTE = "nhi_sign_in_refusal"
 # The session remembers that its person came through the provider, to sign them out there.
 SESSION_FROM_PROVIDER = "nhi_signed_in_with_provider"
 
@@ -85,12 +91,33 @@ class ProviderBackend(OIDCAuthenticationBackend):
         if not enabled() or request is None or "code" not in request.GET:
             return None
         try:
-            return super().authenticate(request, **kwargs)
+            user = super().authenticate(request, **kwargs)
+        except SignInRefused as exc:
+            log.warning("provider sign-in refused: %s", exc)
+            setattr(request, REFUSAL_ATTRIBUTE, exc.message)
+        except ImproperlyConfigured as exc:
+            # NHI_OIDC_GROUP_RULES is malformed: nobody can be synced, so nobody signs in
+            # through the provider until it is fixed (the log names the problem).
+            log.error("provider sign-in impossible: %s", exc)
+            setattr(request, REFUSAL_ATTRIBUTE, MISCONFIGURED.format(provider=_provider_name()))
         except (oidc_keys.TokenRefused, oidc_keys.IssuerUnavailable) as exc:
             log.warning("provider sign-in refused: %s", exc)
         except (requests.RequestException, SuspiciousOperation, KeyError, ValueError) as exc:
             log.warning("provider sign-in failed: %s", type(exc).__name__)
+        except DatabaseError as exc:
+            # identity_sign_in retries a lost race and refuses what cannot be stored; this
+            # is the last resort, a refusal rather than a 500 (its transaction rolled back).
+            log.error("provider sign-in failed: %s", type(exc).__name__)
+        else:
+            return user if user is not None and user.is_active else None
         return None
+
+    def get_user(self, user_id):
+        """The session's user while they may still sign in: a person deactivated (by
+        SCIM, an admin or security) after signing in is signed out at their next request,
+        as ModelBackend does for password sessions."""
+        user = super().get_user(user_id)
+        return user if user is not None and user.is_active else None
 
     def verify_token(self, token, **kwargs):
         if "nonce" not in kwargs:
@@ -161,7 +188,8 @@ class ProviderCallbackView(OIDCAuthenticationCallbackView):
         return response
 
     def login_failure(self):
-        messages.error(self.request, SIGN_IN_FAILED.format(provider=_provider_name()))
+        refusal = getattr(self.request, REFUSAL_ATTRIBUTE, None)
+        messages.error(self.request, refusal or SIGN_IN_FAILED.format(provider=_provider_name()))
         return redirect("login")
 
 

@@ -26,7 +26,7 @@ def test_register_then_edit_keeps_the_expiry(sized_page, live_server, personas):
     page = sized_page
     sign_in(page, live_server, "pat")
     page.goto(live_server.url + reverse("registry:path-list"))
-    page.get_by_role("link", name="Register a path").click()
+    page.get_by_role("main").get_by_role("link", name="Register a path").click()
     expect(page.get_by_role("heading", name="Register a path", level=1)).to_be_visible()
     check_page(page, "register-empty")
 

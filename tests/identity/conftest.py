@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -23,6 +24,12 @@ class LocalIssuer:
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.kid = "key-1"
         self.fetches: list[str] = []
+        # path -> Location: answered with a 302 there instead of the document.
+        self.redirects: dict[str, str] = {}
+        # Answer 503 to everything (a down issuer).
+        self.down = False
+        # Send the body a byte at a time, this many seconds apart (a slow-drip server).
+        self.drip_seconds = 0.0
         issuer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -37,11 +44,30 @@ class LocalIssuer:
                     },
                     "/jwks": {"keys": [issuer.public_jwk()]},
                 }
+                if issuer.down:
+                    self.send_response(503)
+                    self.end_headers()
+                    return
+                if self.path in issuer.redirects:
+                    self.send_response(302)
+                    self.send_header("Location", issuer.redirects[self.path])
+                    self.end_headers()
+                    return
                 body = documents.get(self.path)
                 self.send_response(200 if body is not None else 404)
                 self.send_header("Content-Type", "application/json")
                 self.end_headers()
-                self.wfile.write(json.dumps(body or {}).encode())
+                payload = json.dumps(body or {}).encode()
+                if not issuer.drip_seconds:
+                    self.wfile.write(payload)
+                    return
+                for index in range(len(payload)):
+                    try:
+                        self.wfile.write(payload[index : index + 1])
+                        self.wfile.flush()
+                    except OSError:
+                        return  # the client gave up, as it should
+                    time.sleep(issuer.drip_seconds)
 
             def log_message(self, *args: Any) -> None:
                 pass
