@@ -11,7 +11,6 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
 from django.http import Http404
 from django.utils import timezone
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
@@ -24,6 +23,7 @@ from rest_framework.views import APIView
 
 from api import serializers as s
 from api.exceptions import ErrorSerializer
+from api.filtering import KnownFiltersBackend
 from api.pagination import AuditCursorPagination, PathCursorPagination
 from api.path_rows import page_json, page_values
 from api.permissions import LookupAccess
@@ -103,7 +103,7 @@ class _ScopedViewSet(viewsets.GenericViewSet):
 
 class AccessPathViewSet(_ScopedViewSet):
     serializer_class = s.AccessPathSerializer
-    filter_backends = [DjangoFilterBackend, OrderingFilter]
+    filter_backends = [KnownFiltersBackend, OrderingFilter]
     filterset_class = AccessPathFilterSet
     ordering_fields = ["created_at", "updated_at", "name"]
     pagination_class = PathCursorPagination

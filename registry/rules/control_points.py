@@ -212,6 +212,15 @@ def missing_owner_q() -> Q:
     return missing
 
 
+def owned_by_q(point: str, team: Team) -> Q:
+    """Paths whose effective `point` owner (iam, pam or secops) is `team`: its own value,
+    or none and its system's default (control_point_owners, in SQL). The path's own value
+    uses its partial index; the default is an uncorrelated `IN (systems)` set."""
+    field = PATH_FIELDS[point]
+    defaults = SystemControlPolicy.objects.filter(**{field: team}).values("system")
+    return Q(**{field: team}) | (Q(**{f"{field}__isnull": True}) & Q(system__in=defaults))
+
+
 def missing_authority_q() -> Q:
     """High or critical paths without an approver or without a control-point owner."""
     return Q(risk_tier__in=HIGH_RISK) & (missing_approver_q() | missing_owner_q())

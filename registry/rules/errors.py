@@ -49,6 +49,7 @@ REVIEW_INTERVAL_TOO_LONG = (
     "The review interval may not exceed {days} days, the maximum for a {tier} risk tier."
 )
 UNKNOWN_FIELD = "This field cannot be changed here."
+UNKNOWN_FILTER = "Unknown filter: no such parameter. Known: {known}."
 DUPLICATE_EXTERNAL_ID = "A path with this external id is already registered for this system."
 EXCEPTION_TOO_LONG = "A policy exception may last at most {days} days."
 # The four things an attestation confirms, worded once: the forms' labels and the

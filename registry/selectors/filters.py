@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 
 import django_filters
 from django import forms
@@ -26,6 +27,7 @@ from django_filters.fields import IsoDateTimeField
 
 from registry.models import AccessPath, AuditEvent, Notification, PolicyException, Team
 from registry.rules import errors
+from registry.rules.control_points import owned_by_q
 from registry.rules.facts import attested_in_cycle_q
 from registry.rules.policies import Policy, current_policy
 from registry.rules.posture import RULES, any_violation_q, violation_q
@@ -158,6 +160,35 @@ class AccessPathFilterSet(django_filters.FilterSet):
         choices=AccessPath.CreatedVia.choices, label="Created via"
     )
     external_id = django_filters.CharFilter(field_name="external_id", label="External id")
+    credential_lifetime = django_filters.MultipleChoiceFilter(
+        choices=AccessPath.CredentialLifetime.choices, label="Credential lifetime"
+    )
+    requires_human_signoff = django_filters.BooleanFilter(label="Requires a human sign-off")
+    interactive_login = django_filters.BooleanFilter(label="Allows interactive login")
+    # Team references: the slug; the partial (team IS NOT NULL) indexes answer `= team`.
+    approved_by_team = django_filters.ModelChoiceFilter(
+        queryset=Team.objects.all(), to_field_name="slug", label="Approved by team"
+    )
+    # Control-point owners as resolved everywhere else: the path's own team, else its
+    # system's default (rules/control_points).
+    iam_team = django_filters.ModelChoiceFilter(
+        queryset=Team.objects.all(),
+        to_field_name="slug",
+        method="filter_control_point",
+        label="IAM owner team",
+    )
+    pam_team = django_filters.ModelChoiceFilter(
+        queryset=Team.objects.all(),
+        to_field_name="slug",
+        method="filter_control_point",
+        label="PAM owner team",
+    )
+    secops_team = django_filters.ModelChoiceFilter(
+        queryset=Team.objects.all(),
+        to_field_name="slug",
+        method="filter_control_point",
+        label="Security monitoring owner team",
+    )
     expires_before = UTCIsoDateTimeFilter(
         field_name="expires_at", lookup_expr="lt", label="Expires before"
     )
@@ -203,11 +234,37 @@ class AccessPathFilterSet(django_filters.FilterSet):
         fields: list[str] = []
 
     def __init__(
-        self, *args, now: dt.datetime | None = None, policy: Policy | None = None, **kwargs
+        self,
+        *args,
+        now: dt.datetime | None = None,
+        policy: Policy | None = None,
+        steering: Iterable[str] = (),
+        **kwargs,
     ) -> None:
+        """`steering`: the caller's parameters that are not filters (a page's cursor and
+        sort, the API's page_size...): accepted and left alone. Any other parameter that
+        names no filter is refused (unknown_parameters)."""
         super().__init__(*args, **kwargs)
         self.now = now or timezone.now()
         self.policy = policy or current_policy()
+        self.steering = frozenset(steering)
+
+    def get_form_class(self):
+        unknown = unknown_parameters(self.data or {}, filters=self.filters, steering=self.steering)
+        form_class = super().get_form_class()
+        if not unknown:
+            return form_class
+
+        class RefusingForm(form_class):  # type: ignore[valid-type, misc]
+            def clean(self):
+                cleaned = super().clean()
+                for key, messages in unknown.items():
+                    self._errors[key] = self.error_class(
+                        [ValidationError(message, code="unknown_filter") for message in messages]
+                    )
+                return cleaned
+
+        return RefusingForm
 
     def filter_q(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         value = value.strip()
@@ -264,6 +321,11 @@ class AccessPathFilterSet(django_filters.FilterSet):
         """event_after/event_before only bound `event`; alone they select nothing less."""
         return queryset
 
+    def filter_control_point(self, queryset: QuerySet, name: str, value: Team | None) -> QuerySet:
+        if value is None:
+            return queryset
+        return queryset.filter(owned_by_q(name.removesuffix("_team"), value))
+
     def filter_has_exception(self, queryset: QuerySet, name: str, value: bool | None) -> QuerySet:
         if value is None:
             return queryset
@@ -275,6 +337,17 @@ class AccessPathFilterSet(django_filters.FilterSet):
             )
         )
         return queryset.filter(live if value else ~live)
+
+
+def unknown_parameters(
+    data: Iterable[str], *, filters: Iterable[str], steering: Iterable[str]
+) -> dict[str, list[str]]:
+    """The one rule of which query parameters a filtered list accepts: its filters and its
+    caller's steering parameters. Any other is refused by name: a misspelt filter
+    (`credential_lifetme=static`) silently returned the whole estate."""
+    known = set(filters) | set(steering)
+    message = errors.UNKNOWN_FILTER.format(known=", ".join(sorted(known)))
+    return {key: [message] for key in data if key not in known}
 
 
 class NotificationFilterSet(django_filters.FilterSet):

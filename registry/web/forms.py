@@ -51,7 +51,14 @@ class TeamChoiceField(forms.ModelChoiceField):
 
 
 # The inventory's team filters: typed as a slug, with suggestions loaded as one types.
-TEAM_FILTERS = ("owner_team", "steward_team")
+TEAM_FILTERS = (
+    "owner_team",
+    "steward_team",
+    "approved_by_team",
+    "iam_team",
+    "pam_team",
+    "secops_team",
+)
 TEAM_SUGGESTIONS = 20
 
 
