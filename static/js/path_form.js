@@ -19,4 +19,23 @@
     });
   }
   document.addEventListener("htmx:afterSettle", sync);
+
+  // Once the form is submitted, a live check still waiting for its delay (leaving a
+  // field fires "change") is pointless and would race the registration itself: drop it,
+  // and abort one already in flight.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (form.matches && form.matches("form.path-form[hx-post]")) {
+      form.setAttribute("data-submitting", "true");
+      if (window.htmx) {
+        window.htmx.trigger(form, "htmx:abort");
+      }
+    }
+  });
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var form = event.detail.elt;
+    if (form && form.getAttribute && form.getAttribute("data-submitting") === "true") {
+      event.preventDefault();
+    }
+  });
 })();
