@@ -9,6 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from registry.models import AccessPath
+from registry.rules import errors
 
 pytestmark = pytest.mark.django_db
 
@@ -50,7 +51,8 @@ def test_unknown_parameter_is_a_400_naming_it(sam, paths):
     body = response.json()
     assert body["code"] == "invalid"
     assert list(body["errors"]) == ["credential_lifetme"]
-    assert body["errors"]["credential_lifetme"][0].startswith("Unknown filter")
+    message = body["errors"]["credential_lifetme"][0]
+    assert message.startswith(errors.UNKNOWN_FILTER.split("{")[0])
     assert body["detail"] == body["errors"]["credential_lifetme"][0]
 
 
