@@ -46,7 +46,7 @@ from registry.rules.validation import secret_errors
 from registry.runtime.writer_lock import hold_writer_lock
 from registry.selectors.scim import SCIM_ACTOR_PREFIX, group_display_name, teams_named
 from registry.services._common import lock_path, refuse_if, require_text, resolve_now
-from registry.services.paths import path_register, revoke_locked
+from registry.services.paths import path_register
 from registry.services.team_sync import PROTECTED_KINDS
 from registry.services.teams import (
     membership_add,
@@ -56,7 +56,12 @@ from registry.services.teams import (
     team_reactivate,
     team_update,
 )
-from registry.services.tokens import LAST_USED_RESOLUTION, MAX_TOKEN_DAYS, REGISTRY_SYSTEM
+from registry.services.tokens import (
+    LAST_USED_RESOLUTION,
+    MAX_TOKEN_DAYS,
+    REGISTRY_SYSTEM,
+    stop_token,
+)
 
 USER_NAME_TAKEN = "A user with this userName already exists."
 GROUP_NAME_TAKEN = "A group with this displayName already exists."
@@ -232,22 +237,7 @@ def scim_token_revoke(
     now = resolve_now(now)
     path = lock_path(token.access_path_id)
     refuse_if(permissions.refuse_team_admin(actor))
-    reason = require_text("reason", reason)
-    updated = ScimToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=now)
-    if updated != 1:
-        raise InvalidTransition(errors.TOKEN_REVOKED)
-    token.refresh_from_db()
-    audit_record(
-        actor=actor,
-        action="scim_token.revoked",
-        obj=token,
-        path=path,
-        now=now,
-        changes={"revoked_at": [None, now]},
-        reason=reason,
-    )
-    if path.state in (AccessPath.State.ACTIVE, AccessPath.State.UNOWNED):
-        revoke_locked(path, actor=actor, reason=reason, now=now)
+    stop_token(token, path=path, actor=actor, reason=reason, action="scim_token.revoked", now=now)
     return token
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -178,14 +179,26 @@ def token_revoke(
     now = resolve_now(now)
     path = lock_path(token.access_path_id)
     refuse_if(permissions.refuse_token_revoke(actor, token))
+    stop_token(token, path=path, actor=actor, reason=reason, action="api_token.revoked", now=now)
+    return token
+
+
+def stop_token(
+    token: Any, *, path: AccessPath, actor: Actor, reason: str, action: str, now: dt.datetime
+) -> None:
+    """Revoke a token row (an API or SCIM token) once, compare-and-set, audit it as
+    `action`, and revoke its access path with it. The caller has locked `path` and
+    checked who may."""
     reason = require_text("reason", reason)
-    updated = ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=now)
+    updated = (
+        type(token).objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=now)
+    )
     if updated != 1:
         raise InvalidTransition(errors.TOKEN_REVOKED)
     token.refresh_from_db()
     audit_record(
         actor=actor,
-        action="api_token.revoked",
+        action=action,
         obj=token,
         path=path,
         now=now,
@@ -194,7 +207,6 @@ def token_revoke(
     )
     if path.state in (AccessPath.State.ACTIVE, AccessPath.State.UNOWNED):
         revoke_locked(path, actor=actor, reason=reason, now=now)
-    return token
 
 
 def token_authenticate(raw: str, *, now: dt.datetime | None = None) -> ApiToken | None:
