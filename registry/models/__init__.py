@@ -11,6 +11,7 @@ from registry.models.control import SystemControlPolicy
 from registry.models.identity import CiTrustRule, ExternalIdentity, ProviderMembership
 from registry.models.imports import CredentialIdentifier, ImportRun
 from registry.models.incidents import Incident
+from registry.models.leases import Lease, LeaseHour
 from registry.models.notifications import Notification
 from registry.models.operations import ExportRun, FileChunk, JobTick, StoredFile
 from registry.models.paths import AccessPath, Tag
@@ -22,11 +23,13 @@ from registry.models.requests import (
     Transfer,
 )
 from registry.models.scim import ScimGroup, ScimToken, ScimUser
+from registry.models.signoff import AgentAction, SignoffPolicy
 from registry.models.tallies import PathFacts, PathTally, TallyVersion
 from registry.models.teams import Membership, Team
 
 __all__ = [
     "AccessPath",
+    "AgentAction",
     "ApiToken",
     "Attestation",
     "AuditChainHead",
@@ -41,6 +44,8 @@ __all__ = [
     "ImportRun",
     "Incident",
     "JobTick",
+    "Lease",
+    "LeaseHour",
     "Membership",
     "Notification",
     "PathFacts",
@@ -51,6 +56,7 @@ __all__ = [
     "ScimGroup",
     "ScimToken",
     "ScimUser",
+    "SignoffPolicy",
     "StoredFile",
     "SystemControlPolicy",
     "Tag",

@@ -23,6 +23,9 @@ class SystemControlPolicy(models.Model):
     secops_team = models.ForeignKey(
         Team, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    # The platform offers workload identity (OIDC federation, IRSA, Workload Identity
+    # Federation, SPIFFE): a static or long-lived key there is posture NHI6.
+    offers_workload_identity = models.BooleanField(default=False)
     version = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()

@@ -48,6 +48,7 @@ class Notification(models.Model):
         TRIAGE = "triage", "Looked up in triage"
         INCIDENT = "incident", "Leak incident"
         CHANNEL_TEST = "channel_test", "Channel test"
+        SIGNOFF_REQUEST = "signoff_request", "Agent action waiting for sign-off"
         # Lifecycle events, to event webhooks (notifications/events.py).
         EVENT_REVOKED = "access_path.revoked", "Event: revoked"
         EVENT_EXPIRED = "access_path.expired", "Event: expired"

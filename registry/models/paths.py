@@ -68,6 +68,17 @@ class AccessPath(models.Model):
         LONG_LIVED = "long_lived", "Long-lived"
         STATIC = "static", "Static"
 
+    class IssuerKind(models.TextChoices):
+        """What issues just-in-time credentials under this path (issue 18): the path is
+        the issuing role, registered once; each issuance is a Lease, never a path."""
+
+        VAULT_ROLE = "vault_role", "Vault role"
+        STS_ROLE = "sts_role", "STS role (OIDC federation)"
+        GITHUB_APP = "github_app", "GitHub App installation"
+        SPIFFE = "spiffe", "SPIFFE registration"
+        BROKER = "broker", "Credential broker"
+        OTHER = "other", "Other issuer"
+
     class State(models.TextChoices):
         """Stored lifecycle state. Time-derived statuses (review_due, overdue, lapsed and
         expiry before the sweep has run) are computed at read time by selectors."""
@@ -136,6 +147,32 @@ class AccessPath(models.Model):
     several_consumers = models.BooleanField(default=False, editable=False)
     # A person can sign in with it (an IAM user with a console password): NHI10.
     interactive_login = models.BooleanField(default=False)
+
+    # NHI4: multi-factor sign-in as the source reports it (the AWS credential report's
+    # mfa_active); null when no source says.
+    mfa_active = models.BooleanField(null=True, blank=True)
+    # NHI2: when a credential was last pasted into this path's record and refused (the
+    # value itself is never kept). A rotation after it clears the signal.
+    secret_refused_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    # issuer of just-in-time credentials (blank: not an issuer). Its leases are Lease
+    # rows under it; the longest allowed is max_lease_seconds, and the last time a
+    # longer one was recorded is lease_overrun_at (posture: lease over the maximum).
+    issuer_kind = models.CharField(max_length=16, choices=IssuerKind.choices, blank=True)
+    max_lease_seconds = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1)]
+    )
+    lease_overrun_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    # provenance of pipeline-made and AI-assisted access: the change that created it
+    # (pull request or commit), who merged it and in which team, and the tool or agent
+    # that proposed it. Required when created_via is pipeline or ai_agent.
+    change_url = models.URLField(max_length=500, blank=True)
+    merged_by = models.CharField(max_length=200, blank=True)
+    merged_by_team = models.ForeignKey(
+        Team, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    proposed_by = models.CharField(max_length=200, blank=True)
 
     # inventory sync: which source last reported it, and when a full sync missed it
     import_source = models.CharField(max_length=32, blank=True, editable=False)
@@ -305,8 +342,11 @@ class AccessPath(models.Model):
                     "pam_team",
                     "secops_team",
                     "expiry_waiver",
+                    "merged_by_team",
                 )
             ),
+            # The issuers (a few among a million paths), for the inventory's issuer filter.
+            models.Index(fields=["issuer_kind"], condition=~Q(issuer_kind=""), name="path_issuer"),
             # Posture NHI8/NHI9: one external id seen in several environments or systems.
             models.Index(
                 fields=["external_id"], condition=~Q(external_id=""), name="path_external_id"

@@ -159,6 +159,16 @@ class PolicyException(models.Model):
         WEAK_JUSTIFICATION = "weak_justification", "Weak justification"
         STALE_RECORD = "stale_record", "Stale record"
         MISSING_AUTHORITY = "missing_authority", "Missing approver or control-point owner"
+        NHI2_SECRET_LEAKAGE = "nhi2_secret_leakage", "NHI2 secret leakage"
+        NHI4_INSECURE_AUTH = "nhi4_insecure_authentication", "NHI4 insecure authentication"
+        NHI6_WORKLOAD_IDENTITY = (
+            "nhi6_static_not_workload",
+            "NHI6 static key, workload identity offered",
+        )
+        NHI7_AGENT_STATIC = "nhi7_agent_static", "NHI7 static agent credential"
+        NHI7_LEASE_OVER_MAX = "nhi7_lease_over_max", "NHI7 lease over the issuer's maximum"
+        MISSING_SIGNOFF_POLICY = "missing_signoff_policy", "Missing sign-off policy"
+        MISSING_PROVENANCE = "missing_provenance", "Missing provenance"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"

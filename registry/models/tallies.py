@@ -76,6 +76,13 @@ class PathTally(models.Model):
     r_weak_justification = models.IntegerField(default=0)
     r_stale_record = models.IntegerField(default=0)
     r_missing_authority = models.IntegerField(default=0)
+    r_nhi2_secret_leakage = models.IntegerField(default=0)
+    r_nhi4_insecure_authentication = models.IntegerField(default=0)
+    r_nhi6_static_not_workload = models.IntegerField(default=0)
+    r_nhi7_agent_static = models.IntegerField(default=0)
+    r_nhi7_lease_over_max = models.IntegerField(default=0)
+    r_missing_signoff_policy = models.IntegerField(default=0)
+    r_missing_provenance = models.IntegerField(default=0)
 
     class Meta:
         indexes = [models.Index(fields=["team_key", "status"], name="tally_key")]

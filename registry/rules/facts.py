@@ -55,15 +55,15 @@ NOT_SEEN_BIT = EXPIRING_BIT << 1
 ATTESTED_BIT = NOT_SEEN_BIT << 1
 # Raise when the meaning of stored facts changes without the rules' order or the
 # policy changing: the fingerprint then differs and the tally is rebuilt.
-# 2: the attested-in-cycle bit (issue 16).
-FACTS_VERSION = 2
+# 2: the attested-in-cycle bit (issue 16). 3: issue 18's rules.
+FACTS_VERSION = 3
 # "Not before the end of time": the facts of a retired path never run out by time.
 END_OF_TIME = dt.datetime(9999, 12, 31, tzinfo=dt.UTC)
 # Facts that must be recomputed at once (a new row's default).
 NEVER_VALID = FACTS_NEVER_VALID
 
 # The columns the facts are computed from. A write to one of them without the facts
-# makes them run out (the trigger of migration 0016, which freezes this list), so even a
+# makes them run out (the trigger of migration 0022, which freezes this list), so even a
 # write that bypasses the services is counted directly until it is reclassified.
 FACT_INPUTS = (
     "system", "external_id", "environment", "owner_team_id", "steward_team_id",
@@ -73,6 +73,9 @@ FACT_INPUTS = (
     "several_consumers", "interactive_login", "not_seen_since", "revocation_plan",
     "approved_by", "approved_by_team_id", "iam_team_id", "pam_team_id", "secops_team_id",
     "source_disabled_at", "expires_at", "last_attested_at", "next_review_at", "state",
+    "kind", "created_via", "mfa_active", "secret_refused_at", "issuer_kind",
+    "max_lease_seconds", "lease_overrun_at", "change_url", "merged_by",
+    "merged_by_team_id", "proposed_by",
 )  # fmt: skip
 
 # The statuses that count as "owned" on the dashboard, and those of a review cycle still
@@ -203,6 +206,7 @@ def valid_until_expression(*, now: dt.datetime, policy: Policy) -> Expression:
         review + Value(policy.lapse_after),
         F("rotation_due_at"),
         F("last_used_at") + Value(days(days=policy.stale_after_days)),
+        F("lease_overrun_at") + Value(days(days=policy.lease_overrun_window_days)),
         Subquery(waived_until, output_field=DateTimeField()),
         Subquery(twin_expires, output_field=DateTimeField()),
     ]

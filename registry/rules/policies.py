@@ -13,6 +13,26 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
+# What a broken posture rule does to a request (rules/enforcement.py): tell the caller,
+# require an approved exception for it, or refuse the request.
+INFORM, EXCEPTION, REFUSE = "inform", "exception", "refuse"
+ENFORCEMENT_LEVELS = (INFORM, EXCEPTION, REFUSE)
+
+
+def _default_enforcement() -> dict[str, str]:
+    """The rules whose level is not INFORM (PolicyException.Rule's codes; this module is
+    read by the settings, before the models: registry/checks.py refuses an unknown
+    code). Refuse what must never be created (a static agent credential); hold for an
+    approved exception what needs a person's judgement; inform about the rest."""
+    return {
+        "nhi7_agent_static": REFUSE,
+        "nhi5_overprivileged": EXCEPTION,
+        "nhi10_human_use": EXCEPTION,
+        "nhi6_static_not_workload": EXCEPTION,
+        "missing_signoff_policy": EXCEPTION,
+        "missing_provenance": EXCEPTION,
+    }
+
 
 @dataclass(frozen=True)
 class Policy:
@@ -60,6 +80,15 @@ class Policy:
     # A path revoked or expired here without confirmation that the credential is
     # disabled at the source enters security's queue this long after (services/source_sweep).
     source_confirmation_hours: int = 24
+    # Policy at request time: each posture rule's enforcement level (ENFORCEMENT_LEVELS);
+    # a rule not named here is INFORM. An override names only the rules it changes.
+    enforcement: dict[str, str] = field(default_factory=_default_enforcement)
+    # Leases of just-in-time issuers: raw leases are kept this long (their hourly
+    # rollups for good); a lease over the issuer's maximum flags it this long; one
+    # bulk request records at most this many.
+    lease_retention_days: int = 7
+    lease_overrun_window_days: int = 30
+    max_leases_per_request: int = 5000
 
     @property
     def review_window(self) -> timedelta:
@@ -89,6 +118,9 @@ class Policy:
     def retry_delay(self, attempts: int) -> timedelta:
         seconds = self.delivery_backoff_base_seconds * 2 ** max(attempts - 1, 0)
         return timedelta(seconds=min(seconds, self.delivery_backoff_cap_seconds))
+
+    def enforcement_for(self, code: str) -> str:
+        return self.enforcement.get(code, INFORM)
 
     def interval_for(self, risk_tier: str) -> int:
         return self.review_interval_days[risk_tier]
@@ -136,6 +168,8 @@ def _checked(source: str, key: str, value: Any, hint: Any, default: Any) -> Any:
         if not _whole_number(value):
             raise _refuse(source, key, "a whole number, 0 or more", value)
         return value
+    if kind is dict and key == "enforcement":
+        return _checked_enforcement(source, value, default)
     if kind is dict:
         tiers = ", ".join(default)
         if not isinstance(value, Mapping):
@@ -166,6 +200,16 @@ def _checked(source: str, key: str, value: Any, hint: Any, default: Any) -> Any:
             raise _refuse(source, key, "a non-empty list of whole numbers, 0 or more", value)
         return tuple(value)
     raise TypeError(f"Policy.{key}: no check for {hint!r}")  # a new kind of field
+
+
+def _checked_enforcement(source: str, value: Any, default: dict[str, str]) -> dict[str, str]:
+    levels = ", ".join(ENFORCEMENT_LEVELS)
+    if not isinstance(value, Mapping):
+        raise _refuse(source, "enforcement", f"an object of levels ({levels}) by rule", value)
+    for code, level in value.items():
+        if level not in ENFORCEMENT_LEVELS:
+            raise _refuse(source, f"enforcement.{code}", f"one of {levels}", level)
+    return {**default, **value}
 
 
 def policy_overrides(overrides: Any, *, source: str = "NHI_POLICY") -> dict[str, Any]:
