@@ -10,8 +10,17 @@ from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
 
+from django.db import transaction
+
 from registry import services
-from registry.models import AccessPath, PolicyException, Team
+from registry.models import (
+    AccessPath,
+    Incident,
+    PolicyException,
+    SignoffPolicy,
+    SystemControlPolicy,
+    Team,
+)
 from registry.rules.policies import current_policy
 from registry.rules.posture import RULES, path_violations
 from registry.selectors import path_list
@@ -26,17 +35,37 @@ WAIVER_REASON = "The vendor appliance needs it this way until the Q3 platform mi
 DECISION = "Compensating control reviewed in SEC-2211."
 
 
-def authorised(make_path, personas) -> Callable[..., AccessPath]:
-    """Paths here are authorised (an approver, an owner for every control point) unless a
-    test says otherwise, so `missing_authority` is one rule among the others."""
+def give_signoff_policy(path: AccessPath, now: dt.datetime = NOW) -> AccessPath:
+    """A sign-off policy for `path`, written as a legacy row would be (the service's own
+    tests are in tests/services/test_signoff.py), its facts refreshed."""
+    with transaction.atomic():
+        SignoffPolicy.objects.create(
+            path=path,
+            actions=["deploy"],
+            rollback_path="Re-deploy the previous release; revoke the agent's lease.",
+            created_at=now,
+            updated_at=now,
+            updated_by_label="tests",
+        )
+        services.tallies.refresh_facts([path.pk], now=now)
+    return path
 
-    def make(**overrides) -> AccessPath:
+
+def authorised(make_path, personas) -> Callable[..., AccessPath]:
+    """Paths here are authorised (an approver, an owner for every control point, and a
+    sign-off policy for the high and critical ones) unless a test says otherwise, so
+    `missing_authority` and `missing_signoff_policy` are rules among the others."""
+
+    def make(*, signoff: bool = True, **overrides) -> AccessPath:
         overrides.setdefault("approved_by", "sam")
         overrides.setdefault("approved_by_team", personas.teams.security)
         overrides.setdefault("steward_team", personas.teams.platform)
         for field in ("iam_team", "pam_team", "secops_team"):
             overrides.setdefault(field, personas.teams.security)
-        return make_path(**overrides)
+        path = make_path(**overrides)
+        if signoff and path.owner_team_id:
+            give_signoff_policy(path)
+        return path
 
     return make
 
@@ -202,7 +231,52 @@ def _unauthorised(personas, make_path) -> Breakers:
     return Breakers([make_path(secops_team=None) for _ in range(2)], NOW)
 
 
+def _leaked(personas, make_path) -> Breakers:
+    """An open leak incident on one; a refused paste of its credential on the other."""
+    opened, pasted = make_path(), make_path()
+    Incident.objects.create(
+        path=opened,
+        detection=Incident.Detection.MANUAL,
+        detected_at=NOW,
+        reported_by_label="sam",
+        created_at=NOW,
+        updated_at=NOW,
+    )
+    AccessPath.objects.filter(pk=pasted.pk).update(secret_refused_at=NOW - DAY)
+    return Breakers([opened, AccessPath.objects.get(pk=pasted.pk)], NOW)
+
+
+def _static_where_workload_identity(personas, make_path) -> Breakers:
+    SystemControlPolicy.objects.create(
+        system="gcp", offers_workload_identity=True, created_at=NOW, updated_at=NOW
+    )
+    paths = [
+        make_path(system="gcp", credential_lifetime="static", last_rotated_at=NOW - DAY)
+        for _ in range(2)
+    ]
+    return Breakers(paths, NOW)
+
+
+def _no_signoff_policy(personas, make_path) -> Breakers:
+    return Breakers([make_path(risk_tier="critical", signoff=False) for _ in range(2)], NOW)
+
+
 BUILDERS: dict[str, Callable] = {
+    Rule.NHI2_SECRET_LEAKAGE: _leaked,
+    Rule.NHI4_INSECURE_AUTH: lambda personas, make_path: Breakers(
+        _legacy_row(interactive_login=True, mfa_active=False)(personas, make_path).paths,
+        NOW,
+        frozenset({Rule.NHI10_HUMAN_USE}),
+    ),
+    Rule.NHI6_WORKLOAD_IDENTITY: _static_where_workload_identity,
+    Rule.NHI7_AGENT_STATIC: _legacy_row(
+        kind="agent_credential", credential_lifetime="static", rotation_due_at=NOW + 90 * DAY
+    ),
+    Rule.NHI7_LEASE_OVER_MAX: _legacy_row(
+        issuer_kind="vault_role", max_lease_seconds=900, lease_overrun_at=NOW - DAY
+    ),
+    Rule.MISSING_SIGNOFF_POLICY: _no_signoff_policy,
+    Rule.MISSING_PROVENANCE: _legacy_row(created_via="pipeline"),
     Rule.NHI1_OFFBOARDING: _offboarded,
     Rule.NHI5_OVERPRIVILEGED: _overprivileged,
     Rule.NO_EXPIRY: _no_expiry,

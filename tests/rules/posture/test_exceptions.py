@@ -94,7 +94,9 @@ def test_an_approved_exception_silences_exactly_its_rule_until_it_expires(
     before = violations(waived, at)
     assert before == {code, second} | built.also
 
-    exception = waive(personas, sid, waived, code, at=at)
+    # A lease over the maximum flags its issuer for 30 days: a shorter waiver ends first.
+    days = 10 if code == Rule.NHI7_LEASE_OVER_MAX else 30
+    exception = waive(personas, sid, waived, code, at=at, days=days)
     assert exception.status == PolicyException.Status.APPROVED
 
     assert violations(waived, at) == before - {code}
