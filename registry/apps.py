@@ -9,7 +9,7 @@ class RegistryConfig(AppConfig):
 
     def ready(self) -> None:
         from registry.audit import signing
-        from registry.rules import owner_suggestions
+        from registry.rules import enforcement, owner_suggestions
         from registry.runtime import current_request
 
         # The admin lives with the other pages (registry/web/): Django's autodiscovery
@@ -28,3 +28,4 @@ class RegistryConfig(AppConfig):
         checks.register(current_request.check_middleware, checks.Tags.security)
         checks.register(signing.check_signing_key, checks.Tags.security)
         checks.register(owner_suggestions.check_owner_rules)
+        checks.register(enforcement.check_enforcement)

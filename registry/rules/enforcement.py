@@ -14,8 +14,8 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from registry.rules.policies import EXCEPTION, INFORM, REFUSE, Policy
-from registry.rules.posture import PostureRule
+from registry.rules.policies import EXCEPTION, INFORM, REFUSE, Policy, current_policy
+from registry.rules.posture import RULE_BY_CODE, PostureRule
 
 ALLOWED, NEEDS_APPROVAL, REFUSED = "allowed", "needs_approval", "refused"
 
@@ -104,6 +104,29 @@ def verdict_json(verdict: Verdict) -> dict[str, Any]:
         "verdict": verdict.outcome,
         "violations": [finding_json(finding) for finding in verdict.findings],
     }
+
+
+def unknown_enforced_rules(policy: Policy) -> list[str]:
+    """Rule codes the policy's enforcement names that no posture rule has (a typo would
+    otherwise enforce nothing, silently)."""
+    return sorted(code for code in policy.enforcement if code not in RULE_BY_CODE)
+
+
+def check_enforcement(app_configs: Any = None, **kwargs: Any) -> list:
+    """A system check: NHI_POLICY's enforcement names only known rules (the settings read
+    the policy before the models, so the codes are checked here, at start-up)."""
+    from django.core import checks
+
+    unknown = unknown_enforced_rules(current_policy())
+    if not unknown:
+        return []
+    return [
+        checks.Error(
+            f"NHI_POLICY 'enforcement' names unknown posture rules: {', '.join(unknown)}.",
+            hint=f"Known rules: {', '.join(RULE_BY_CODE)}.",
+            id="registry.E002",
+        )
+    ]
 
 
 __all__ = [
