@@ -3,14 +3,14 @@ actions, the actions a caller may see, and the leads' queue of waiting requests.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from itertools import pairwise
+import datetime as dt
 
 from django.db.models import QuerySet
 
-from registry.models import AccessPath, AgentAction, Membership, SignoffPolicy
-from registry.rules import signoff as rules
+from registry.models import AccessPath, AgentAction, SignoffPolicy
 from registry.rules.actors import Actor
+from registry.rules.policies import Policy
+from registry.selectors.my_work import QueueRow, queue_rows, waiting_agent_actions
 from registry.selectors.paths import paths_visible_to
 
 # Recent actions shown on a path's page.
@@ -32,40 +32,11 @@ def visible_agent_actions(*, actor: Actor) -> QuerySet[AgentAction]:
     return qs if actor.sees_everything else qs.filter(path__in=paths_visible_to(actor))
 
 
-@dataclass
-class SignoffRow:
-    """A waiting sign-off request in the leads' queue, and whether this person decides it."""
-
-    request: AgentAction
-    may_decide: bool
-    refusal: str = ""
-    next_id: int | None = None
-
-
-def signoff_queue(*, actor: Actor, size: int) -> list[SignoffRow]:
-    """Waiting requests, oldest first (the agent_action_pending index): every one for
-    security, those of the teams a person leads for a lead; one query for the rows,
-    with the path, its owner, its policy (the rollback path) and the recording token."""
-    pending = AgentAction.objects.filter(signoff=AgentAction.Signoff.PENDING)
-    if not actor.is_security_reviewer:
-        led = [team for team, role in actor.roles.items() if role == Membership.Role.LEAD]
-        if not led or actor.token_id:
-            return []
-        pending = pending.filter(path__owner_team_id__in=sorted(led))
-    actions = (
-        pending.select_related("path", "path__owner_team", "path__signoff_policy", "token")
-        .order_by("recorded_at", "id")[:size]
-    )  # fmt: skip
-    rows = []
-    for action in actions:
-        refusal = rules.refuse_agent_action_decide(actor, action) or ""
-        rows.append(SignoffRow(action, may_decide=not refusal, refusal=refusal))
-    decidable = [row for row in rows if row.may_decide]
-    for row, following in pairwise(decidable):
-        row.next_id = following.request.pk
-    return rows
-
-
-def pending_signoff_count(*, actor: Actor, limit: int) -> int:
-    """How many waiting requests this person may decide (at most `limit` read)."""
-    return sum(1 for row in signoff_queue(actor=actor, size=limit) if row.may_decide)
+def signoff_queue(*, actor: Actor, now: dt.datetime, policy: Policy, size: int) -> list[QueueRow]:
+    """The leads' queue (selectors/my_work.waiting_agent_actions, oldest first, by the
+    agent_action_pending index), with each path's context (its policy's rollback path,
+    its violations) in two queries, as the claim queue."""
+    actions = waiting_agent_actions(actor).select_related(
+        "path__steward_team", "path__signoff_policy"
+    )[:size]
+    return queue_rows(actions, kind="signoff", actor=actor, now=now, policy=policy)

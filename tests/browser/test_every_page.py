@@ -76,6 +76,8 @@ NOT_PAGES = {
     "team-member-add",
     "team-member-remove",
     "team-member-role",
+    "path-signoff-policy",
+    "queue-signoff-decide",
 }
 # Pages with parameters get them from the scene; the rest are reversed as they are.
 WITH_PARAMETERS = {
@@ -116,6 +118,7 @@ PAGE_NAMES = (
     "queue-mine",
     "queue-unclaimed",
     "queue-claims",
+    "queue-signoff",
     "queue-security",
     "triage",
     "incident-list",
