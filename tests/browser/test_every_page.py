@@ -28,6 +28,7 @@ from registry.importers.base import ImportRow
 from registry.models import ImportRun, Incident
 from registry.services import exports as export_services
 from registry.services.imports import paths_import
+from registry.services.signoff import agent_action_record
 from registry.web import urls as registry_urls
 from tests.browser.conftest import (
     DEFAULT_TIMEOUT_MS,
@@ -173,6 +174,8 @@ def scene(estate, personas):  # noqa: F811 - pytest passes the imported fixture
         actor=personas.sam, rows=rows, source_format="csv", file_name="paths.csv", now=now
     )
     export = export_services.export_request(actor=personas.sam, fmt="csv", filters={}, now=now)
+    # An agent's action waiting for sign-off: the sign-off queue has a row to show.
+    agent_action_record(actor=personas.payments_ci, path=ledger, data={"action": "deploy"}, now=now)
     return {
         "path-detail": {"path_id": ledger.pk},
         "path-edit": {"path_id": ledger.pk},
