@@ -285,9 +285,10 @@ SIGNOFF_SLUGS = (
     "and '_' (at most 64 characters each)."
 )
 SIGNOFF_SCOPES = "Give a list of at most {count} scopes, each at most 200 characters."
-SIGNOFF_RECORDS = "Give a whole number, 0 or more (or null for no limit)."
+SIGNOFF_RECORDS = "Give a whole number from 0 to 2147483647 (or null for no limit)."
 SIGNOFF_POLICY_DIFFERS = (
-    "This path already has a sign-off policy that differs: a lead changes it on the path "
-    "(PUT /api/v1/access-paths/{id}/signoff-policy/), never a registration."
+    "A registration of a path already registered may only repeat its sign-off policy; "
+    "this one differs (or the path has none). A lead sets or changes it on the path "
+    "(PUT /api/v1/access-paths/<id>/signoff-policy/)."
 )
 AGENT_ACTION_NOT_PENDING = "This sign-off request was already decided ({status})."

@@ -41,6 +41,9 @@ from registry.services.tallies import refresh_facts
 Signoff = AgentAction.Signoff
 REASON = Notification.Reason.SIGNOFF_REQUEST
 POLICY_FIELDS = ("actions", "allowed_scopes", "data_classes", "max_records", "rollback_path")
+# The column's bound (PositiveIntegerField on PostgreSQL).
+MAX_RECORDS = 2_147_483_647
+MAX_REFERENCE = AgentAction._meta.get_field("reference").max_length or 500
 ACTION_FIELDS = ("action", "scopes", "data_classes", "records", "summary", "reference")
 
 
@@ -68,7 +71,7 @@ def _records(value: Any) -> tuple[bool, int | None]:
     """(valid, value): a whole number 0 or more, or None."""
     if value is None:
         return True, None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_RECORDS:
         return False, None
     return True, value
 
@@ -145,6 +148,8 @@ def clean_action(data: Mapping[str, Any]) -> dict[str, Any]:
     values["reference"] = reference.strip() if isinstance(reference, str) else ""
     if values["reference"] and (message := ticket_url_error(values["reference"])):
         found["reference"] = [message]
+    elif len(values["reference"]) > MAX_REFERENCE:
+        found["reference"] = [errors.TICKET_URL_INVALID]
     if merged := merge_errors(found, _scan(values, "")):
         raise Invalid(merged)
     return values
