@@ -199,10 +199,20 @@ class AccessPathWriteSerializer(serializers.ModelSerializer):
         return attrs
 
 
+# A registration may carry the new path's sign-off policy (services/signoff.py).
+SIGNOFF_POLICY_HELP = (
+    "The new path's sign-off policy: {actions, allowed_scopes, data_classes, max_records, "
+    "rollback_path}. Later changes are a lead's (PUT .../signoff-policy/)."
+)
+
+
 class AccessPathCreateSerializer(AccessPathWriteSerializer):
     """Creating a path: its identity is required."""
 
+    signoff_policy = serializers.DictField(required=False, help_text=SIGNOFF_POLICY_HELP)
+
     class Meta(AccessPathWriteSerializer.Meta):
+        fields = [*AccessPathWriteSerializer.Meta.fields, "signoff_policy"]
         extra_kwargs = {
             **AccessPathWriteSerializer.Meta.extra_kwargs,
             **{f: {"required": True} for f in ("name", "kind", "system", "environment")},
@@ -213,7 +223,10 @@ class AccessPathRegisterSerializer(AccessPathWriteSerializer):
     """Register-or-update: the key is required; name, kind and environment too when the
     path is new (the service says so), and only what changes when it exists."""
 
+    signoff_policy = serializers.DictField(required=False, help_text=SIGNOFF_POLICY_HELP)
+
     class Meta(AccessPathWriteSerializer.Meta):
+        fields = [*AccessPathWriteSerializer.Meta.fields, "signoff_policy"]
         extra_kwargs = {
             **AccessPathWriteSerializer.Meta.extra_kwargs,
             **{f: {"required": True} for f in ("system", "external_id")},

@@ -2,7 +2,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
-from api import change_requests, control_points, incident_intake, incidents, source, views
+from api import change_requests, control_points, incident_intake, incidents, signoff, source, views
 
 router = DefaultRouter(trailing_slash=True)
 router.register("access-paths", views.AccessPathViewSet, basename="access-path")
@@ -16,6 +16,7 @@ router.register("imports", views.ImportRunViewSet, basename="import")
 router.register("incidents", incidents.IncidentViewSet, basename="incident")
 router.register("change-requests", change_requests.ChangeRequestViewSet, basename="change-request")
 router.register("control-policies", control_points.ControlPolicyViewSet, basename="control-policy")
+router.register("agent-actions", signoff.AgentActionViewSet, basename="agent-action")
 
 urlpatterns = [
     path("v1/me/", views.MeView.as_view(), name="me"),
@@ -31,6 +32,16 @@ urlpatterns = [
         "v1/access-paths/<str:pk>/source-disabled/",
         source.SourceDisabledView.as_view(),
         name="access-path-source-disabled",
+    ),
+    path(
+        "v1/access-paths/<str:pk>/signoff-policy/",
+        signoff.SignoffPolicyView.as_view(),
+        name="access-path-signoff-policy",
+    ),
+    path(
+        "v1/access-paths/<str:pk>/agent-actions/",
+        signoff.AgentActionsView.as_view(),
+        name="access-path-agent-actions",
     ),
     path("v1/", include(router.urls)),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -79,6 +79,8 @@ def describe(reason: str, stage: int, payload: dict, *, at: dt.datetime | None =
                 f"{payload.get('requested_by', 'Someone')} asks to change {fields}: it waits "
                 "for your approval on the path's page."
             )
+        case Reason.SIGNOFF_REQUEST:
+            return describe_signoff(payload)
         case Reason.TRIAGE:
             return (
                 f"Looked up in triage by {payload.get('looked_up_by', 'someone')} "
@@ -102,6 +104,19 @@ def describe(reason: str, stage: int, payload: dict, *, at: dt.datetime | None =
         case Reason.EVENT_EXPIRED | Reason.EVENT_LAPSED | Reason.EVENT_REVOKED:
             return f"Event {reason}."
     return reason
+
+
+def describe_signoff(payload: dict) -> str:
+    """An agent's action waiting for a person's sign-off, or the decision on it."""
+    what = f"{payload.get('recorded_by', 'An agent')}'s action {payload.get('action', '?')!r}"
+    if decision := payload.get("decision"):
+        by = payload.get("decided_by", "a lead")
+        return f"{what} was {'signed off' if decision == 'approved' else 'refused'} by {by}."
+    why = "; ".join(payload.get("reasons", [])) or "it crossed a threshold"
+    return (
+        f"{what} waits for your sign-off ({why}): approve or reject it in the sign-off "
+        "queue, with the policy's rollback path at hand."
+    )
 
 
 _INCIDENT_RUNGS = {

@@ -262,3 +262,33 @@ UPLOAD_TOO_LARGE = "The file is larger than {mb} MB, the most an import takes (N
 CHANGE_NEEDS_APPROVER = "A lead of the owning team (security for a critical path) decides this."
 CHANGE_ALREADY_PENDING = "A change of this path already waits for approval."
 CHANGE_NOT_PENDING = "This change was already {status}."
+
+# The human sign-off model (issue 18): rules/signoff.py, services/signoff.py
+SIGNOFF_POLICY_NOT_BY_TOKEN = (
+    "A token can never set or change a sign-off policy: a lead of the owning team does "
+    "(security for a critical path), signed in as a person. A token may include one only "
+    "when it registers the path."
+)
+SIGNOFF_DECISION_NOT_BY_TOKEN = (
+    "A token can never decide a sign-off request: a lead of the owning team does "
+    "(security for a critical path), signed in as a person."
+)
+SIGNOFF_CRITICAL_NEEDS_SECURITY = (
+    "This path is critical: only security sets its sign-off policy and decides its "
+    "sign-off requests."
+)
+SIGNOFF_POLICY_STALE = (
+    "This sign-off policy has changed since version {expected}; it is now version {actual}."
+)
+SIGNOFF_SLUGS = (
+    "Give a list of at most {count} short names: lowercase letters, digits, '.', ':', '-' "
+    "and '_' (at most 64 characters each)."
+)
+SIGNOFF_SCOPES = "Give a list of at most {count} scopes, each at most 200 characters."
+SIGNOFF_RECORDS = "Give a whole number from 0 to 2147483647 (or null for no limit)."
+SIGNOFF_POLICY_DIFFERS = (
+    "A registration of a path already registered may only repeat its sign-off policy; "
+    "this one differs (or the path has none). A lead sets or changes it on the path "
+    "(PUT /api/v1/access-paths/<id>/signoff-policy/)."
+)
+AGENT_ACTION_NOT_PENDING = "This sign-off request was already decided ({status})."

@@ -313,12 +313,15 @@ def held_fields(path: AccessPath, values: dict, *, now: dt.datetime, policy: Pol
 def change_needs_approval(actor: Actor, path: AccessPath) -> str | None:
     """Who must approve a guard-rail-relaxing change by `actor` (held_fields): None when
     the actor may make it directly. A token never relaxes them alone; on a high or
-    critical path only a lead does; on a critical path only security."""
-    if actor.is_system or actor.is_security_reviewer:
+    critical path only a lead does; on a critical path only security. Through a token
+    (a security reviewer's own too) it always waits, on any tier."""
+    if actor.is_system:
         return None
     critical = path.risk_tier == "critical"
     high = path.risk_tier in ("high", "critical")
     by_token = bool(actor.token_id) or actor.is_integration
+    if actor.is_security_reviewer and not by_token:
+        return None
     if not by_token and not high:
         return None
     if not by_token and actor.lead_of(path.owner_team_id) and not critical:
@@ -328,8 +331,9 @@ def change_needs_approval(actor: Actor, path: AccessPath) -> str | None:
 
 def refuse_change_decision(actor: Actor, request: ChangeRequest) -> str | None:
     """A lead of the owning team (security for a critical path, or always), never on a
-    change they asked for themselves or through a token they issued."""
-    if not actor.is_person or actor.user is None:
+    change they asked for themselves or through a token they issued, and never through a
+    token (their own personal one neither): a person signed in approves."""
+    if not actor.is_person or actor.user is None or actor.token_id:
         return errors.HUMAN_REQUIRED
     requesters = (request.requested_by_id, request.requested_through_token_of_id)
     if actor.user.pk in requesters:

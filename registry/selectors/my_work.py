@@ -18,6 +18,7 @@ from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet
 
 from registry.models import (
     AccessPath,
+    AgentAction,
     ChangeRequest,
     Claim,
     Incident,
@@ -26,6 +27,7 @@ from registry.models import (
     Transfer,
 )
 from registry.rules import permissions
+from registry.rules import signoff as signoff_rules
 from registry.rules.actors import Actor
 from registry.rules.policies import Policy
 from registry.rules.posture import RULES, PostureRule, violation_q
@@ -74,6 +76,8 @@ class MyWork:
     change_list: list[ChangeRequest]
     security: SecurityCounts | None
     cap: int = CAP
+    # Agents' actions waiting for this person's sign-off (issue 18: the sign-off queue).
+    agent_signoffs: int = 0
 
     @property
     def total(self) -> int:
@@ -85,6 +89,7 @@ class MyWork:
             + self.incidents
             + self.exceptions_expiring
             + self.changes
+            + self.agent_signoffs
         )
 
 
@@ -114,6 +119,24 @@ def _decidable_changes(actor: Actor) -> list[ChangeRequest]:
     return [
         cr for cr in rows[:ROWS_FOR_RULES] if permissions.refuse_change_decision(actor, cr) is None
     ]
+
+
+def waiting_agent_actions(actor: Actor) -> QuerySet[AgentAction]:
+    """Agents' actions waiting for sign-off that are this person's to look at, oldest
+    first: every one for security, those of the teams they lead for a lead, none for a
+    token (rules/signoff.refuse_agent_action_decide decides each)."""
+    pending = AgentAction.objects.filter(signoff=AgentAction.Signoff.PENDING)
+    if not actor.is_security_reviewer:
+        led = [team_id for team_id, role in actor.roles.items() if role == Membership.Role.LEAD]
+        if not led or actor.token_id:
+            return pending.none()
+        pending = pending.filter(path__owner_team_id__in=sorted(led))
+    return pending.select_related("path", "path__owner_team", "token").order_by("recorded_at", "id")
+
+
+def _decidable_agent_actions(actor: Actor) -> int:
+    rows = waiting_agent_actions(actor)[:ROWS_FOR_RULES]
+    return sum(1 for a in rows if signoff_rules.refuse_agent_action_decide(actor, a) is None)
 
 
 def _security_counts(now: dt.datetime, policy: Policy) -> SecurityCounts:
@@ -174,6 +197,7 @@ def my_work(*, actor: Actor, now: dt.datetime, policy: Policy) -> MyWork:
         changes=len(changes),
         change_list=changes[:PREVIEW],
         security=security,
+        agent_signoffs=_decidable_agent_actions(actor) if led or actor.is_security_reviewer else 0,
     )
 
 
@@ -220,6 +244,7 @@ def violations_of(
 DECIDERS: dict[str, Callable[[Actor, Any], str | None]] = {
     "claim": permissions.refuse_claim_decision,
     "transfer": permissions.refuse_transfer_answer,
+    "signoff": signoff_rules.refuse_agent_action_decide,  # an agent's action (issue 18)
 }
 
 

@@ -45,6 +45,7 @@ from registry.services._common import (
 )
 from registry.services.change_requests import hold_for_approval
 from registry.services.expiry import expire_locked
+from registry.services.signoff import signoff_policy_for_new_path, signoff_policy_unchanged
 from registry.services.tallies import refresh_facts
 
 REGISTER_FIELDS = EDITABLE_FIELDS | {"owner_team", "tags", "revoker_teams"}
@@ -261,6 +262,7 @@ def path_register(
     now = resolve_now(now)
     data = dict(data)
     identifiers = data.pop("identifiers", None)
+    signoff_policy = data.pop("signoff_policy", None)  # services/signoff.py
     wanted = identifier_rules.parse(identifiers) if identifiers is not None else []
     path, tags, revokers, changes = _new_path(actor, data, now=now, policy=current_policy())
     hold_writer_lock()  # before any read or lock: runtime/writer_lock.py
@@ -273,6 +275,8 @@ def path_register(
         path.revoker_teams.set(revokers)
     refresh_facts([path.pk], now=now)
     audit_record(actor=actor, action="access_path.registered", obj=path, now=now, changes=changes)
+    if signoff_policy is not None:
+        signoff_policy_for_new_path(actor=actor, path=path, data=signoff_policy, now=now)
     if wanted:
         identifier_rules.apply_identifiers(
             actor=actor, locked=path, wanted=wanted, source="manual", now=now
@@ -581,6 +585,9 @@ def path_register_or_update(
     # Someone who cannot see the registered path gets what any invisible path gets.
     if not _visible(AccessPath.objects.filter(pk=existing.pk), actor):
         raise NotFound(errors.NOT_FOUND)
+    data = dict(data)
+    if (signoff_policy := data.pop("signoff_policy", None)) is not None:
+        signoff_policy_unchanged(existing, signoff_policy)  # a lead changes it, not this
     # A retried identical call changes nothing: the path back, even to a caller who may not
     # edit it (a team token that registered an unowned path); a change needs the permission.
     if not _register_would_change(existing, data):

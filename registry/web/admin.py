@@ -21,6 +21,7 @@ from django.utils.text import slugify
 from registry import services
 from registry.models import (
     AccessPath,
+    AgentAction,
     ApiToken,
     Attestation,
     AuditEvent,
@@ -33,6 +34,7 @@ from registry.models import (
     Notification,
     PolicyException,
     SavedFilter,
+    SignoffPolicy,
     SystemControlPolicy,
     Tag,
     Team,
@@ -591,4 +593,19 @@ class ChangeRequestAdmin(ReadOnlyAdmin):
     # Read-only: deciding is a service (the path page and the API).
     list_display = ["id", "path", "status", "approver", "requested_by_label", "created_at"]
     list_filter = ["status", "approver"]
+    list_select_related = ["path"]
+
+
+@admin.register(SignoffPolicy)
+class SignoffPolicyAdmin(ReadOnlyAdmin):
+    # Read-only: a lead sets it through services.signoff (the path page and the API).
+    list_display = ["path", "version", "max_records", "updated_by_label", "updated_at"]
+    list_select_related = ["path"]
+
+
+@admin.register(AgentAction)
+class AgentActionAdmin(ReadOnlyAdmin):
+    # Read-only: recorded and decided through services.signoff.
+    list_display = ["id", "path", "action", "signoff", "recorded_by_label", "recorded_at"]
+    list_filter = ["signoff"]
     list_select_related = ["path"]

@@ -25,6 +25,7 @@ from api.urls import router
 from registry import services
 from registry.models import AccessPath, AuditEvent, ImportRun, Notification, PolicyException
 from registry.services.security import SECURITY_ACTIONS
+from registry.services.signoff import agent_action_record
 from registry.services.tokens import token_create, token_revoke
 from tests.api.authorization_matrix import HIDDEN, LISTED
 from tests.conftest import Personas, path_data
@@ -33,6 +34,12 @@ CLAIM_REASON = "Our billing export job runs under this account every night."
 TRANSFER_REASON = "The growth team now runs the export pipeline end to end."
 DECISION_REASON = "Confirmed with the steward: the export job is theirs."
 EXCEPTION_REASON = "The vendor API offers no narrower scope until its next release."
+SIGNOFF_POLICY = {
+    "actions": ["deploy"],
+    "data_classes": ["pii"],
+    "max_records": 1000,
+    "rollback_path": "Redeploy the previous release; restore the table from the nightly copy.",
+}
 HOME_TEAM = {"dana": "data", "sam": "security"}  # everyone else acts for payments
 
 
@@ -189,6 +196,16 @@ class World:
         held = services.path_update(actor=asker, path=path, changes={"risk_tier": "low"})
         return held.held_change
 
+    # --- agents' actions waiting for sign-off ------------------------------------------
+
+    def agent_action(self, obj: str):
+        if obj == "critical":
+            path, actor = self.new_path("payments", risk_tier="critical"), self.p.payments_ci
+        else:
+            path = self.path(obj)
+            actor = self.p.payments_ci if obj == "own" else self.p.system
+        return agent_action_record(actor=actor, path=path, data={"action": "deploy"})
+
     # --- incidents ------------------------------------------------------------------
 
     def incident(self, obj: str):
@@ -279,6 +296,10 @@ def request_for(world: World, persona: str, route: str, obj: str) -> tuple[str, 
     if resource == "access-path-source-disabled":
         url = reverse(resource, args=[world.path(obj).pk])
         return "post", url, {"note": "Key deleted at the source."}
+    if resource == "access-path-signoff-policy":
+        return "put", reverse(resource, args=[world.path(obj).pk]), SIGNOFF_POLICY
+    if resource == "access-path-agent-actions":
+        return "post", reverse(resource, args=[world.path(obj).pk]), {"action": "deploy"}
     if resource == "incident-intake":
         body = {
             "source": "matrix-scanner",
@@ -336,12 +357,15 @@ def request_for(world: World, persona: str, route: str, obj: str) -> tuple[str, 
         "imports": lambda: world.import_run.pk,
         "incidents": lambda: world.incident(obj).pk,
         "change-requests": lambda: world.change(obj).pk,
+        "agent-actions": lambda: world.agent_action(obj).pk,
     }[resource]()
     if action in ("retrieve", "members"):
         return "get", detail_url(basename, action, key), None
     body = None if action == "accept" else {"reason": DECISION_REASON}
     if action == "purge":
         body = {"slot": "reason", "reason": DECISION_REASON}
+    if action == "decide":
+        body = {"approve": True, "reason": DECISION_REASON}
     if action == "link":  # a path every team member can see: the refusal is the link's
         body = {"path": str(world.path("unowned").pk)}
     return "post", detail_url(basename, action, key), body

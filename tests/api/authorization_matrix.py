@@ -52,6 +52,10 @@ INTAKE = ("own",)
 # Changes waiting for a second person: pat's on a payments path (a lead decides), dana's
 # on a data path, and lee's on a critical payments path (security decides).
 CHANGES = ("own", "other", "critical")
+# Agents' actions waiting for sign-off (no policy: every action waits): recorded by the
+# payments integration on a payments path, by the system on a data path, and by the
+# payments integration on a critical payments path (security decides).
+AGENT_ACTIONS = ("own", "other", "critical")
 
 RESOURCE_OBJECTS = {
     "access-paths": PATHS,
@@ -70,6 +74,10 @@ RESOURCE_OBJECTS = {
     "change-requests": CHANGES,
     # Confirming "disabled at the source": live paths (refused) and revoked ones.
     "access-path-source-disabled": ("own", "unowned", "own_revoked", "other_revoked"),
+    # A path's sign-off policy (PUT) and its agents' actions (POST).
+    "access-path-signoff-policy": PATHS,
+    "access-path-agent-actions": PATHS,
+    "agent-actions": AGENT_ACTIONS,
 }
 # Routes whose objects differ from their resource's.
 ROUTE_OBJECTS = {
@@ -337,6 +345,30 @@ MATRIX: dict[str, dict[str, tuple]] = {
         "other":          (404, 404, 403, 404, 200, 404, 403, 401, 401, 401),
         "critical":       (403, 403, 404, 404, 200, 403, 403, 401, 401, 401),
     },
+    # A sign-off policy is set by a lead of the owning team, signed in, or security;
+    # never by a token (403 naming the rule), and an unowned path has no lead.
+    "access-path-signoff-policy": {
+        "own":            (403, 200, 404, 404, 200, 403, 403, 401, 401, 401),
+        "other":          (404, 404, 403, 404, 200, 404, 403, 401, 401, 401),
+        "unowned":        (403, 403, 403, 404, 200, 403, 403, 401, 401, 401),
+    },
+    # Agents record actions with the owning team's credential: its people and tokens.
+    "access-path-agent-actions": {
+        "own":            (201, 201, 404, 404, 403, 201, 403, 401, 401, 401),
+        "other":          (404, 404, 201, 404, 403, 404, 403, 401, 401, 401),
+        "unowned":        (403, 403, 403, 404, 403, 403, 403, 401, 401, 401),
+    },
+    "agent-actions:retrieve": {
+        "own":            (200, 200, 404, 404, 200, 200, 200, 401, 401, 401),
+        "other":          (404, 404, 200, 404, 200, 404, 404, 401, 401, 401),
+        "critical":       (200, 200, 404, 404, 200, 200, 200, 401, 401, 401),
+    },
+    # Decided by a person: a lead of the owning team, security (alone when critical).
+    "agent-actions:decide": {
+        "own":            (403, 200, 404, 404, 200, 403, 403, 401, 401, 401),
+        "other":          (404, 404, 403, 404, 200, 404, 403, 401, 401, 401),
+        "critical":       (403, 403, 404, 404, 200, 403, 403, 401, 401, 401),
+    },
 }
 # fmt: on
 
@@ -351,8 +383,13 @@ CELLS = [
 # The matrix is checked by resource, one module per group
 # (tests/api/test_authorization_<group>.py); every resource is in exactly one group.
 GROUPS = {
-    "paths": ("access-paths", "access-path-source-disabled"),
-    "requests": ("claims", "transfers", "exceptions", "change-requests"),
+    "paths": (
+        "access-paths",
+        "access-path-source-disabled",
+        "access-path-signoff-policy",
+        "access-path-agent-actions",
+    ),
+    "requests": ("claims", "transfers", "exceptions", "change-requests", "agent-actions"),
     "others": (
         "teams",
         "me",

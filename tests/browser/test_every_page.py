@@ -28,6 +28,7 @@ from registry.importers.base import ImportRow
 from registry.models import ImportRun, Incident
 from registry.services import exports as export_services
 from registry.services.imports import paths_import
+from registry.services.signoff import agent_action_record
 from registry.web import urls as registry_urls
 from tests.browser.conftest import (
     DEFAULT_TIMEOUT_MS,
@@ -76,6 +77,8 @@ NOT_PAGES = {
     "team-member-add",
     "team-member-remove",
     "team-member-role",
+    "path-signoff-policy",
+    "queue-signoff-decide",
 }
 # Pages with parameters get them from the scene; the rest are reversed as they are.
 WITH_PARAMETERS = {
@@ -116,6 +119,7 @@ PAGE_NAMES = (
     "queue-mine",
     "queue-unclaimed",
     "queue-claims",
+    "queue-signoff",
     "queue-security",
     "triage",
     "incident-list",
@@ -170,6 +174,8 @@ def scene(estate, personas):  # noqa: F811 - pytest passes the imported fixture
         actor=personas.sam, rows=rows, source_format="csv", file_name="paths.csv", now=now
     )
     export = export_services.export_request(actor=personas.sam, fmt="csv", filters={}, now=now)
+    # An agent's action waiting for sign-off: the sign-off queue has a row to show.
+    agent_action_record(actor=personas.payments_ci, path=ledger, data={"action": "deploy"}, now=now)
     return {
         "path-detail": {"path_id": ledger.pk},
         "path-edit": {"path_id": ledger.pk},
