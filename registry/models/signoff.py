@@ -19,8 +19,9 @@ from registry.models.paths import AccessPath
 
 
 class SignoffPolicy(models.Model):
-    """One path's sign-off policy. A change by a token, or one that loosens it, waits
-    for a lead (security for a critical path): services.signoff."""
+    """One path's sign-off policy. Set and changed only by a person who is a lead of the
+    owning team (security for a critical path), never by a token: rules/signoff.py,
+    services/signoff.py. A registration may carry the first one."""
 
     path = models.OneToOneField(AccessPath, on_delete=models.PROTECT, related_name="signoff_policy")
     # Action names that always need a person's decision ("deploy", "delete_data").
