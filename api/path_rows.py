@@ -77,6 +77,7 @@ class _Row:
     id: Any
     system: str
     owner_team: _Team | None
+    merged_by_team: _Team | None
 
     def __init__(self, values: dict[str, Any], slugs: dict[int, str]) -> None:
         self.__dict__.update(values)

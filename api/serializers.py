@@ -147,7 +147,7 @@ _RENDER = {
     "url": lambda p: path_url(p.pk),
     "owner_team": lambda p: p.owner_team.slug if p.owner_team else None,
     "steward_team": lambda p: p.steward_team.slug if p.steward_team else None,
-    "merged_by_team": lambda p: p.merged_by_team.slug if p.merged_by_team_id else None,
+    "merged_by_team": lambda p: p.merged_by_team.slug if p.merged_by_team else None,
     "tags": lambda p: _tag_slugs(p),
     "identifiers": _identifiers,
     "approval": lambda p: authority_of(p).approval_json(),

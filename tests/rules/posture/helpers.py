@@ -16,6 +16,7 @@ from registry.rules.policies import current_policy
 from registry.rules.posture import RULES, path_violations
 from registry.selectors import path_list
 from registry.selectors.filters import ANY_VIOLATION
+from registry.services._common import importing
 from tests.conftest import NOW
 
 DAY = dt.timedelta(days=1)
@@ -202,6 +203,17 @@ def _unauthorised(personas, make_path) -> Breakers:
     return Breakers([make_path(secops_team=None) for _ in range(2)], NOW)
 
 
+def _no_provenance(personas, make_path) -> Breakers:
+    """Pipeline-made access an import recorded without its change (imports are not
+    refused: tests/services/test_provenance.py)."""
+    with importing():
+        paths = [
+            make_path(created_via="pipeline", risk_tier="medium", change_url="", merged_by="")
+            for _ in range(2)
+        ]
+    return Breakers(paths, NOW)
+
+
 BUILDERS: dict[str, Callable] = {
     Rule.NHI1_OFFBOARDING: _offboarded,
     Rule.NHI5_OVERPRIVILEGED: _overprivileged,
@@ -214,4 +226,5 @@ BUILDERS: dict[str, Callable] = {
     Rule.WEAK_JUSTIFICATION: _legacy_row(justification="Legacy import."),
     Rule.STALE_RECORD: _stale,
     Rule.MISSING_AUTHORITY: _unauthorised,
+    Rule.MISSING_PROVENANCE: _no_provenance,
 }
