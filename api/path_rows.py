@@ -33,11 +33,13 @@ from registry.selectors.paths import attach_status
 
 # The path's team references, each read as its id and its slug (the owner's activity too:
 # the status reads it).
-_TEAMS = ("owner_team", "steward_team", "approved_by_team", *PATH_FIELDS.values())
+_TEAMS = (
+    "owner_team", "steward_team", "approved_by_team", *PATH_FIELDS.values(), "merged_by_team",
+)  # fmt: skip
 # What the JSON shows as the path's own value, in the serializer's order.
 _COMPUTED = {
     "id", "url", "owner_team", "steward_team", "status", "tags", "identifiers", "approval",
-    "revoker_teams", "control_point_owners",
+    "revoker_teams", "control_point_owners", "merged_by_team",
 }  # fmt: skip
 _FIELDS = AccessPathSerializer.Meta.fields
 _PLAIN = [name for name in _FIELDS if name not in _COMPUTED]
@@ -75,6 +77,7 @@ class _Row:
     id: Any
     system: str
     owner_team: _Team | None
+    merged_by_team: _Team | None
 
     def __init__(self, values: dict[str, Any], slugs: dict[int, str]) -> None:
         self.__dict__.update(values)
@@ -175,6 +178,7 @@ def _json(
         "approval": authority.approval_json(),
         "revoker_teams": authority.revoker_slugs(),
         "control_point_owners": owners.json(path),
+        "merged_by_team": row.merged_by_team.slug if row.merged_by_team else None,
     }
     data = {}
     for name in _FIELDS:

@@ -85,6 +85,8 @@ class AccessPathSerializer(serializers.ModelSerializer):
             "last_seen_at", "not_seen_since", "created_at", "updated_at", "approval",
             "revoker_teams", "control_point_owners",
             "source_disabled_at", "source_disabled_by", "source_still_listed_at",
+            "mfa_active", "issuer_kind", "max_lease_seconds",
+            "change_url", "merged_by", "merged_by_team", "proposed_by",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -145,6 +147,7 @@ _RENDER = {
     "url": lambda p: path_url(p.pk),
     "owner_team": lambda p: p.owner_team.slug if p.owner_team else None,
     "steward_team": lambda p: p.steward_team.slug if p.steward_team else None,
+    "merged_by_team": lambda p: p.merged_by_team.slug if p.merged_by_team else None,
     "tags": lambda p: _tag_slugs(p),
     "identifiers": _identifiers,
     "approval": lambda p: authority_of(p).approval_json(),
@@ -163,6 +166,12 @@ class AccessPathWriteSerializer(serializers.ModelSerializer):
     iam_team = TeamSlugField(required=False, allow_null=True)
     pam_team = TeamSlugField(required=False, allow_null=True)
     secops_team = TeamSlugField(required=False, allow_null=True)
+    merged_by_team = TeamSlugField(
+        required=False,
+        allow_null=True,
+        help_text="The team of the person who merged the change; it owns pipeline-made "
+        "and AI-assisted access when no owner_team is given.",
+    )
     revoker_teams = TeamSlugField(
         many=True,
         required=False,

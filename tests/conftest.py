@@ -27,6 +27,7 @@ from registry.rules.actors import Actor
 
 NOW = dt.datetime(2026, 11, 22, 12, 0, tzinfo=dt.UTC)
 TICKET = "https://tickets.example.com/browse/SEC-1234"
+CHANGE_URL = "https://github.example.com/payments/infra/pull/412"
 JUSTIFICATION = "The nightly billing export job reads invoices from the payments database."
 
 
@@ -153,6 +154,13 @@ def path_data(**overrides) -> dict:
         # An owned high or critical path names who approved it (its team's lead).
         data.setdefault("approved_by", "lee")
         data.setdefault("approved_by_team", owner)
+    if data.get("created_via") in ("pipeline", "ai_agent") and owner is not None:
+        # Pipeline-made and AI-assisted access records its change (docs/provenance.md).
+        data.setdefault("change_url", CHANGE_URL)
+        data.setdefault("merged_by", "lee")
+        data.setdefault("merged_by_team", owner)
+        if data["created_via"] == "ai_agent":
+            data.setdefault("proposed_by", "code-assistant 2.3")
     return data
 
 

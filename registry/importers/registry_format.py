@@ -11,6 +11,10 @@ Authority (registry.rules.control_points): `approved_by`, `approved_by_team` (a 
 `approved_at`, `approval_ticket_url`, `iam_team`, `pam_team`, `secops_team` (slugs) and
 `revoker_teams` (slugs, as tags are written). An export's `*_owner` columns are the
 effective control-point owners the registry resolved: read back, they are ignored.
+Provenance: `change_url`, `merged_by`, `merged_by_team` (a slug), `proposed_by`;
+issuer: `issuer_kind`, `max_lease_seconds` (a whole number); `mfa_active` (true, false or
+empty: not reported). A pipeline-made row without its provenance is imported, and flagged
+by the posture rule MISSING_PROVENANCE.
 `identifiers`: the credential's other names, "kind:value;kind:value" in CSV, a list of
 {"kind", "value"} (as the API shows them) or that string in JSON.
 
@@ -48,8 +52,8 @@ IGNORED = frozenset(
 DATETIME_FIELDS = frozenset(
     {"last_rotated_at", "last_used_at", "expires_at", "last_attested_at", "approved_at"}
 )
-INT_FIELDS = frozenset({"rotation_days", "review_interval_days"})
-BOOL_FIELDS = frozenset({"requires_human_signoff", "interactive_login"})
+INT_FIELDS = frozenset({"rotation_days", "review_interval_days", "max_lease_seconds"})
+BOOL_FIELDS = frozenset({"requires_human_signoff", "interactive_login", "mfa_active"})
 TRUE, FALSE = {"true", "yes", "1", "y"}, {"false", "no", "0", "n"}
 
 

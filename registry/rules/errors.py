@@ -292,3 +292,20 @@ SIGNOFF_POLICY_DIFFERS = (
     "(PUT /api/v1/access-paths/<id>/signoff-policy/)."
 )
 AGENT_ACTION_NOT_PENDING = "This sign-off request was already decided ({status})."
+# Provenance of pipeline-made and AI-assisted access (rules/validation.provenance_missing).
+PROVENANCE_REQUIRED = (
+    "Required when created_via is {created_via}: access made by a pipeline or an AI agent "
+    "records the change that made it, who merged it, their team and (for an agent) the "
+    "tool that proposed it."
+)
+PROVENANCE_OWNER_REQUIRED = (
+    "Access created via {created_via} is owned by a human team: name owner_team, or "
+    "merged_by_team (which then owns it)."
+)
+CHANGE_URL_SCHEME = (
+    "The change link must be an http:// or https:// URL (the pull request or commit)."
+)
+CHANGE_URL_INVALID = "The change link is not a valid URL."
+MAX_LEASE_WITHOUT_ISSUER = (
+    "A maximum lease length applies only to an issuer: set issuer_kind as well."
+)

@@ -15,8 +15,20 @@ EDITABLE_FIELD_ORDER = (
     "review_interval_days",
     "interactive_login", "approved_by", "approved_by_team", "approved_at",
     "approval_ticket_url", "iam_team", "pam_team", "secops_team",
+    "change_url", "merged_by", "merged_by_team", "proposed_by",
+    "issuer_kind", "max_lease_seconds", "mfa_active",
 )  # fmt: skip
 EDITABLE_FIELDS = frozenset(EDITABLE_FIELD_ORDER)
-# Teams named by a path's authority (registry.rules.control_points): an inactive team
-# cannot take on a new responsibility.
-AUTHORITY_TEAM_FIELDS = ("approved_by_team", "iam_team", "pam_team", "secops_team")
+# Teams named by a path's authority (registry.rules.control_points) and its provenance
+# (the merging team, which owns pipeline-made and AI-assisted access): an inactive team
+# cannot take on a new responsibility. Each is written and read as a team slug.
+AUTHORITY_TEAM_FIELDS = (
+    "approved_by_team",
+    "iam_team",
+    "pam_team",
+    "secops_team",
+    "merged_by_team",
+)
+# Facts a source reports (an import, an integration through the API): not offered on the
+# edit page, where a person would only be guessing.
+REPORTED_FIELDS = frozenset({"mfa_active"})

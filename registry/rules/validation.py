@@ -1,5 +1,5 @@
 """Input rules shared by every service: specific justifications, http(s) tickets and
-no secrets in free text."""
+no secrets in free text; the provenance pipeline-made and AI-assisted access records."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ from collections.abc import Iterable, Mapping
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 
+from registry.models import AccessPath
 from registry.rules import errors
 from registry.rules.policies import Policy
+from registry.rules.posture import PROVENANCE_REQUIRED
 from registry.rules.secret_scan import Finding, find_secret
 
 PLACEHOLDER_JUSTIFICATIONS = frozenset(
@@ -72,6 +74,56 @@ def ticket_url_error(url: str) -> str | None:
     except ValidationError:
         return errors.TICKET_URL_INVALID
     return None
+
+
+def change_url_error(url: str) -> str | None:
+    """A change link (the pull request or commit that made the access): http(s) only."""
+    if ticket_url_error(url) is None:
+        return None
+    scheme = url.split(":", 1)[0].lower() if ":" in url else ""
+    return (
+        errors.CHANGE_URL_SCHEME if scheme not in ("http", "https") else errors.CHANGE_URL_INVALID
+    )
+
+
+# --- provenance -----------------------------------------------------------------------
+
+# What a path made by a pipeline or an AI agent records: the change, who merged it and in
+# which team, and (for an agent) the tool that proposed it. The fields whose change asks
+# the question again when a path is edited (created_via included: becoming pipeline-made
+# asks it too).
+PROVENANCE_FIELDS = ("change_url", "merged_by", "merged_by_team", "proposed_by")
+PROVENANCE_INPUTS = ("created_via", *PROVENANCE_FIELDS)
+
+
+def provenance_missing(path: AccessPath) -> tuple[str, ...]:
+    """The fields a pipeline-made or agent-made path lacks, `owner_team` among them when
+    it has no owning team; () for any other path. The same test, for one row, as
+    rules.posture.provenance_missing_q with the MISSING_PROVENANCE rule's created_via
+    condition (tests/rules/test_provenance.py holds them together)."""
+    if path.created_via not in PROVENANCE_REQUIRED:
+        return ()
+    missing = [field for field in ("change_url", "merged_by") if not getattr(path, field)]
+    if path.merged_by_team_id is None:
+        missing.append("merged_by_team")
+    if path.created_via == AccessPath.CreatedVia.AI_AGENT and not path.proposed_by:
+        missing.append("proposed_by")
+    if path.owner_team_id is None:
+        missing.append("owner_team")
+    return tuple(missing)
+
+
+def provenance_errors(path: AccessPath) -> dict[str, list[str]]:
+    """Per-field errors for what `provenance_missing` finds (a refusal names each)."""
+    via = path.created_via
+    return {
+        field: [
+            errors.PROVENANCE_OWNER_REQUIRED.format(created_via=via)
+            if field == "owner_team"
+            else errors.PROVENANCE_REQUIRED.format(created_via=via)
+        ]
+        for field in provenance_missing(path)
+    }
 
 
 def merge_errors(*groups: Mapping[str, Iterable[str]]) -> dict[str, list[str]]:

@@ -45,6 +45,8 @@ COLUMNS = [
     "import_source", "last_seen_at", "not_seen_since", "created_at", "updated_at",
     "approved_by", "approved_by_team", "approved_at", "approval_ticket_url", "revoker_teams",
     "iam_team", "pam_team", "secops_team",
+    "mfa_active", "issuer_kind", "max_lease_seconds",
+    "change_url", "merged_by", "merged_by_team", "proposed_by",
     "iam_owner", "pam_owner", "runtime_owner", "secops_owner", "tags",
 ]  # fmt: skip
 # The effective control-point owners (registry.rules.control_points): the path's own team,
@@ -52,7 +54,7 @@ COLUMNS = [
 # which the registry format imports back (the `*_owner` ones it ignores).
 OWNER_COLUMNS = {f"{point}_owner": point for point in CONTROL_POINTS}
 TEAM_COLUMNS = ("owner_team", "steward_team", "approved_by_team", "iam_team", "pam_team",
-                "secops_team")  # fmt: skip
+                "secops_team", "merged_by_team")  # fmt: skip
 # Paths per round of tag and revoker queries, and per server-side cursor fetch.
 CHUNK = 2000
 # The pieces a download is written in: large enough that a million rows are not a

@@ -30,7 +30,7 @@ from registry.rules import errors
 from registry.rules.control_points import owned_by_q
 from registry.rules.facts import attested_in_cycle_q
 from registry.rules.policies import Policy, current_policy
-from registry.rules.posture import RULES, any_violation_q, violation_q
+from registry.rules.posture import RULES, any_violation_q, provenance_missing_q, violation_q
 from registry.rules.status import Status, live_q, status_q
 from registry.rules.validation import credential_in
 
@@ -189,6 +189,22 @@ class AccessPathFilterSet(django_filters.FilterSet):
         method="filter_control_point",
         label="Security monitoring owner team",
     )
+    # Issuers of just-in-time credentials, and the provenance of pipeline-made and
+    # AI-assisted access (plain column tests).
+    issuer = django_filters.BooleanFilter(method="filter_issuer", label="Issues credentials")
+    issuer_kind = django_filters.MultipleChoiceFilter(
+        choices=AccessPath.IssuerKind.choices, label="Issuer kind"
+    )
+    merged_by_team = django_filters.ModelChoiceFilter(
+        queryset=Team.objects.all(), to_field_name="slug", label="Merged by team"
+    )
+    proposed_by = django_filters.CharFilter(
+        field_name="proposed_by", lookup_expr="iexact", label="Proposed by (tool or agent)"
+    )
+    has_provenance = django_filters.BooleanFilter(
+        method="filter_has_provenance",
+        label="Records its change, merger and merging team, owner (and proposing tool)",
+    )
     expires_before = UTCIsoDateTimeFilter(
         field_name="expires_at", lookup_expr="lt", label="Expires before"
     )
@@ -325,6 +341,20 @@ class AccessPathFilterSet(django_filters.FilterSet):
         if value is None:
             return queryset
         return queryset.filter(owned_by_q(name.removesuffix("_team"), value))
+
+    def filter_issuer(self, queryset: QuerySet, name: str, value: bool | None) -> QuerySet:
+        if value is None:
+            return queryset
+        plain = Q(issuer_kind="")
+        return queryset.filter(~plain if value else plain)
+
+    def filter_has_provenance(self, queryset: QuerySet, name: str, value: bool | None) -> QuerySet:
+        """The test posture MISSING_PROVENANCE makes (rules/posture.provenance_missing_q),
+        for any path: false also finds paths a person made without recording any."""
+        if value is None:
+            return queryset
+        missing = provenance_missing_q()
+        return queryset.filter(~missing if value else missing)
 
     def filter_has_exception(self, queryset: QuerySet, name: str, value: bool | None) -> QuerySet:
         if value is None:

@@ -217,6 +217,26 @@ def expiry_is_source_stated() -> bool:
     return _SOURCE_STATED_EXPIRY.get()
 
 
+# An import records what a source or an older inventory holds, as it is: a pipeline-made
+# path without its provenance is recorded (posture MISSING_PROVENANCE flags it), never
+# refused, and its owner is what the row says.
+_IMPORTING: ContextVar[bool] = ContextVar("importing", default=False)
+
+
+@contextmanager
+def importing() -> Iterator[None]:
+    """Record paths as an import found them (services/imports.py)."""
+    token = _IMPORTING.set(True)
+    try:
+        yield
+    finally:
+        _IMPORTING.reset(token)
+
+
+def is_importing() -> bool:
+    return _IMPORTING.get()
+
+
 # --- batches: how the sweep's steps walk their rows ---------------------------------
 
 BATCH = 500

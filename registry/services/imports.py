@@ -47,6 +47,7 @@ from registry.rules.status import is_live
 from registry.rules.validation import unsafe_input_errors
 from registry.runtime.writer_lock import hold_writer_lock
 from registry.services._common import (
+    importing,
     lock_path,
     refuse_if,
     resolve_now,
@@ -270,7 +271,7 @@ def _run_import(
         finish_run(run, ImportRun.Status.FAILED, report, now)
         return report
     try:
-        with transaction.atomic(), _expiry_as(options.source_format):
+        with transaction.atomic(), _expiry_as(options.source_format), importing():
             hold_writer_lock()  # before any read or lock: runtime/writer_lock.py
             _import_rows(actor, rows, run, report, options.steward, rules, now, progress)
             if options.full_sync:

@@ -21,10 +21,13 @@ from registry.rules.control_points import HIGH_RISK
 from registry.rules.errors import Invalid, InvalidTransition, NotFound
 from registry.rules.path_fields import AUTHORITY_TEAM_FIELDS, EDITABLE_FIELDS
 from registry.rules.policies import Policy, current_policy
-from registry.rules.posture import DERIVED_FROM, derived_facts
+from registry.rules.posture import DERIVED_FROM, PROVENANCE_REQUIRED, derived_facts
 from registry.rules.validation import (
+    PROVENANCE_INPUTS,
+    change_url_error,
     justification_error,
     merge_errors,
+    provenance_errors,
     secret_errors,
     ticket_url_error,
 )
@@ -35,6 +38,7 @@ from registry.services._common import (
     check_version,
     close_open_requests,
     expiry_is_source_stated,
+    is_importing,
     lock_path,
     model_field_errors,
     refuse_if,
@@ -141,6 +145,8 @@ def _domain_errors(
         add("expires_at", errors.EXPIRY_REQUIRED)
     for field, message in _approval_errors(path, fields, now=now):
         add(field, message)
+    for field, message in _provenance_errors(path, fields):
+        add(field, message)
     if "review_interval_days" in fields and path.risk_tier in policy.review_interval_days:
         longest = policy.interval_for(path.risk_tier)
         if path.review_interval_days > longest:
@@ -177,6 +183,36 @@ def _approval_errors(
             yield field, errors.TEAM_INACTIVE
 
 
+def _provenance_errors(path: AccessPath, fields: set[str]) -> Iterator[tuple[str, str]]:
+    """What a pipeline-made or agent-made path must record (rules/validation.provenance_missing),
+    asked when it is registered or one of its inputs changes; an import records it as
+    found (posture MISSING_PROVENANCE flags it). A change link is http(s); a maximum
+    lease length belongs to an issuer."""
+    if fields & set(PROVENANCE_INPUTS) and not is_importing():
+        for field, messages in provenance_errors(path).items():
+            yield from ((field, message) for message in messages)
+    if (
+        "change_url" in fields
+        and path.change_url
+        and (message := change_url_error(path.change_url))
+    ):
+        yield "change_url", message
+    issuer_fields = "max_lease_seconds" in fields or "issuer_kind" in fields
+    if issuer_fields and path.max_lease_seconds is not None and not path.issuer_kind:
+        yield "max_lease_seconds", errors.MAX_LEASE_WITHOUT_ISSUER
+
+
+def _owner_from_merger(data: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Pipeline-made and AI-assisted access belongs to the human team that merged the
+    change: without an owning team named, the merging team owns it (not in an import,
+    which records the row as it is)."""
+    if data.get("created_via") not in PROVENANCE_REQUIRED or is_importing():
+        return data
+    if data.get("owner_team") is None and data.get("merged_by_team") is not None:
+        return {**data, "owner_team": data["merged_by_team"]}
+    return data
+
+
 def _approval_dated(values: dict, now: dt.datetime, *, before: str = "") -> None:
     """An approver named without a date was approved now; removing the approver
     removes the date (unless the caller says otherwise)."""
@@ -208,6 +244,7 @@ def _new_path(
     changes of its registration: every rule of registering, shared by one-at-a-time
     registration and bulk imports."""
     _refuse_unknown_fields(data, REGISTER_FIELDS)
+    data = _owner_from_merger(data)
     owner = data.get("owner_team")
     refuse_if(permissions.refuse_register(actor, owner))
     if (steward := data.get("steward_team")) is not None:
@@ -235,7 +272,7 @@ def _new_path(
         created_at=now,
         updated_at=now,
     )
-    checked = fields | set(REQUIRED_WHEN_OWNED) | set(APPROVAL_FIELDS)
+    checked = fields | set(REQUIRED_WHEN_OWNED) | set(APPROVAL_FIELDS) | set(PROVENANCE_INPUTS)
     _validate(path, checked, now=now, policy=policy)
     if owner is not None:
         path.next_review_at = now + dt.timedelta(days=path.review_interval_days)

@@ -269,7 +269,14 @@ class AccessPathAdmin(PathStatusMixin, ServiceAdmin):
     # Only fields with choices: a list_filter without them runs SELECT DISTINCT over the
     # whole table on every page load. Status, not the stored state: the admin must not
     # call a lapsed or overdue path "active".
-    list_filter = (PathStatusFilter, "kind", "environment", "risk_tier")
+    list_filter = (
+        PathStatusFilter,
+        "kind",
+        "environment",
+        "risk_tier",
+        "created_via",
+        "issuer_kind",
+    )
     search_fields = ("name", "=external_id")
     list_select_related = ("owner_team",)
     readonly_fields = (
@@ -281,6 +288,10 @@ class AccessPathAdmin(PathStatusMixin, ServiceAdmin):
         "expiry_waiver",
         "created_at",
         "updated_at",
+        # kept by the services: the last lease over the issuer's maximum, the last
+        # credential pasted into the record and refused
+        "lease_overrun_at",
+        "secret_refused_at",
     )
     actions = [
         with_reason(

@@ -26,6 +26,7 @@ from registry.rules.path_fields import (
     AUTHORITY_TEAM_FIELDS,
     EDITABLE_FIELD_ORDER,
     EDITABLE_FIELDS,
+    REPORTED_FIELDS,
 )
 from registry.selectors import path_identifiers
 from registry.services import identifiers as identifier_rules
@@ -58,6 +59,7 @@ TEAM_FILTERS = (
     "iam_team",
     "pam_team",
     "secops_team",
+    "merged_by_team",
 )
 TEAM_SUGGESTIONS = 20
 
@@ -339,7 +341,7 @@ class PathEditForm(forms.ModelForm):
     class Meta:
         model = AccessPath
         formfield_callback = https_by_default
-        fields = list(EDITABLE_FIELD_ORDER)
+        fields = [name for name in EDITABLE_FIELD_ORDER if name not in REPORTED_FIELDS]
         labels = {
             "external_id": "External id",
             "ticket_url": "Ticket link",
@@ -355,6 +357,12 @@ class PathEditForm(forms.ModelForm):
             "iam_team": "IAM owner (identity design)",
             "pam_team": "PAM owner (elevation boundary)",
             "secops_team": "Security monitoring owner",
+            "change_url": "Change (pull request or commit)",
+            "merged_by": "Merged by (person)",
+            "merged_by_team": "Merger's team",
+            "proposed_by": "Proposed by (tool or agent)",
+            "issuer_kind": "Issues credentials as",
+            "max_lease_seconds": "Longest lease (seconds)",
         }
         help_texts = {
             "system": "Where the credential lives, in lower case: aws, github, kubernetes, ...",
@@ -366,6 +374,10 @@ class PathEditForm(forms.ModelForm):
             "risk_tier": "High and critical paths need a named approver and are reviewed "
             "more often.",
             "review_interval_days": "Left empty on a new path: the risk tier's interval.",
+            "change_url": "The pull request or commit that made this access.",
+            "merged_by_team": "Owns the access when no owning team is chosen.",
+            "proposed_by": "The AI tool or agent that proposed the change, with its version.",
+            "max_lease_seconds": "A whole number of seconds; only for an issuer.",
         }
         widgets = {
             "consumers": forms.Textarea(attrs={"rows": 2}),

@@ -42,6 +42,12 @@ FIELDSETS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         ("owner_team", "steward_team", "created_via", "created_by_ref", "consumers"),
     ),
     (
+        "Provenance",
+        "Required when a pipeline or an AI agent made it: the change that made it, who "
+        "merged it and in which team (which owns it), and the tool that proposed it.",
+        ("change_url", "merged_by", "merged_by_team", "proposed_by"),
+    ),
+    (
         "Why it exists",
         "Where it was decided and what uses it: specific enough for a reviewer a year on.",
         ("justification", "ticket_url", "artifact_ref"),
@@ -68,6 +74,12 @@ FIELDSETS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
             "last_used_at",
             "review_interval_days",
         ),
+    ),
+    (
+        "Issuer",
+        "When it issues short-lived credentials just in time (a Vault role, an STS role, "
+        "a GitHub App): its kind and the longest lease it may grant.",
+        ("issuer_kind", "max_lease_seconds"),
     ),
     (
         "Authority and control points",

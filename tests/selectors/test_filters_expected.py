@@ -1,5 +1,6 @@
 """Every filter a reviewer expects on the shared FilterSet (lifetime, sign-off, created
-via, approver, control-point owners), each matching one path and not another; and the
+via, approver, control-point owners, issuer, the merging team and proposing tool,
+provenance), each matching one path and not another; and the
 one rule that refuses an unknown parameter by name."""
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ def scene(make_path, personas):
         requires_human_signoff=True,
         interactive_login=True,
         created_via=AccessPath.CreatedVia.AI_AGENT,
+        proposed_by="code-assistant 2.3",
         approved_by_team=teams.security,
         iam_team=teams.platform,
         pam_team=teams.security,
@@ -39,6 +41,9 @@ def scene(make_path, personas):
         system="gcp",
         credential_lifetime=AccessPath.CredentialLifetime.EPHEMERAL,
         created_via=AccessPath.CreatedVia.PIPELINE,
+        merged_by_team=teams.data,
+        issuer_kind=AccessPath.IssuerKind.STS_ROLE,
+        max_lease_seconds=900,
     )
     return static, ephemeral
 
@@ -58,6 +63,16 @@ def scene(make_path, personas):
         ({"pam_team": "security"}, {"static-key"}),
         ({"secops_team": "security"}, {"static-key"}),
         ({"secops_team": "data"}, set()),
+        ({"created_via": ["pipeline"]}, {"ephemeral-role"}),
+        ({"issuer": "true"}, {"ephemeral-role"}),
+        ({"issuer": "false"}, {"static-key"}),
+        ({"issuer_kind": ["sts_role"]}, {"ephemeral-role"}),
+        ({"issuer_kind": ["vault_role", "broker"]}, set()),
+        ({"merged_by_team": "data"}, {"ephemeral-role"}),
+        ({"merged_by_team": "payments"}, {"static-key"}),
+        ({"proposed_by": "Code-Assistant 2.3"}, {"static-key"}),
+        ({"has_provenance": "true"}, {"static-key", "ephemeral-role"}),
+        ({"has_provenance": "false"}, set()),
     ],
 )
 def test_each_filter_matches_one_path_and_not_the_other(scene, personas, filters, expected):
@@ -96,6 +111,12 @@ def test_an_unknown_team_or_choice_is_refused_by_name(scene, personas):
     with pytest.raises(Invalid) as refused:
         path_list(actor=personas.sam, filters={"credential_lifetime": ["forever"]}, now=NOW)
     assert set(refused.value.errors) == {"credential_lifetime"}
+    with pytest.raises(Invalid) as refused:
+        path_list(actor=personas.sam, filters={"merged_by_team": "nobody"}, now=NOW)
+    assert set(refused.value.errors) == {"merged_by_team"}
+    with pytest.raises(Invalid) as refused:
+        path_list(actor=personas.sam, filters={"issuer_kind": ["keychain"]}, now=NOW)
+    assert set(refused.value.errors) == {"issuer_kind"}
 
 
 def test_an_unknown_parameter_is_refused_by_name(scene, personas):

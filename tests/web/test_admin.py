@@ -5,7 +5,7 @@ from django.contrib.admin.sites import site
 from django.urls import reverse
 
 from registry.models import AccessPath, AuditEvent, Claim, Membership, Team
-from tests.conftest import JUSTIFICATION, TICKET
+from tests.conftest import CHANGE_URL, JUSTIFICATION, TICKET
 
 pytestmark = pytest.mark.django_db
 
@@ -62,10 +62,13 @@ def test_add_path_goes_through_the_service(sam_admin, personas):
             "risk_tier": "high", "credential_lifetime": "static",
             "justification": JUSTIFICATION, "ticket_url": TICKET,
             "approved_by": "lee", "approved_by_team": personas.teams.payments.pk,
+            "change_url": CHANGE_URL, "merged_by": "lee",
+            "merged_by_team": personas.teams.payments.pk,
         },
     )  # fmt: skip
     assert response.status_code == 302, response.context["adminform"].form.errors
     path = AccessPath.objects.get(external_id="gh-deploy-bot")
+    assert path.change_url == CHANGE_URL and path.merged_by_team == personas.teams.payments
     assert path.state == "active" and path.next_review_at is not None
     assert AuditEvent.objects.filter(path=path, action="access_path.registered").exists()
 

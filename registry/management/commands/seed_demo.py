@@ -23,7 +23,9 @@ from registry import services
 from registry.models import AccessPath, Membership, Team
 from registry.rules.actors import Actor
 from registry.rules.policies import current_policy
+from registry.rules.posture import PROVENANCE_REQUIRED
 from registry.runtime.request_id import request_context
+from registry.services._common import importing
 from registry.services.incidents import Alert
 from registry.services.sweep import sweep
 
@@ -301,7 +303,29 @@ class _DemoPath:
         if self.spec.index % 11 == 0:  # nobody has used it for months: a stale record
             data["last_used_at"] = min(at, self.now - dt.timedelta(days=100))
         data.update(extra)
-        return services.path_register(actor=self.system, data=data, now=at)
+        if data["created_via"] not in PROVENANCE_REQUIRED:
+            return services.path_register(actor=self.system, data=data, now=at)
+        if not self.spec.team:
+            # Pipeline-made access found unowned, from before provenance was recorded:
+            # kept as an import found it (posture MISSING_PROVENANCE flags it).
+            with importing():
+                return services.path_register(actor=self.system, data=data, now=at)
+        return services.path_register(actor=self.system, data=data | self.provenance(), now=at)
+
+    def provenance(self) -> dict:
+        """The change that made a pipeline-made or AI-assisted path: a pull request
+        merged by the owning team's lead (security's for a team without one)."""
+        team = self.spec.team or "security"
+        merger, merger_team = APPROVERS.get(team, ("sam", "security"))
+        repo = self.spec.data["name"].rsplit("-", 1)[0]
+        found = {
+            "change_url": f"https://github.example.com/{team}/{repo}/pull/{self.spec.index}",
+            "merged_by": merger,
+            "merged_by_team": self.teams[merger_team],
+        }
+        if self.spec.data["created_via"] == AccessPath.CreatedVia.AI_AGENT:
+            found["proposed_by"] = "demo-coding-agent 1.4"
+        return found
 
     def confirm_at_source(self, path, at: dt.datetime) -> None:
         services.path_confirm_source_disabled(

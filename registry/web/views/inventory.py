@@ -75,11 +75,13 @@ PRIMARY_FILTERS = frozenset({"q", "status", "owner_team", "posture", "risk_tier"
 # Filters whose values are fixed choices (no free text): their form is cached rendered.
 CHOICE_FILTERS = frozenset(
     {"status", "kind", "environment", "risk_tier", "created_via", "posture", "has_exception",
-     "not_seen", "credential_lifetime", "requires_human_signoff", "interactive_login"}
+     "not_seen", "credential_lifetime", "requires_human_signoff", "interactive_login",
+     "issuer", "issuer_kind", "has_provenance"}
 )  # fmt: skip
 MULTI_VALUED = frozenset(
-    {"status", "kind", "environment", "risk_tier", "created_via", "credential_lifetime"}
-)
+    {"status", "kind", "environment", "risk_tier", "created_via", "credential_lifetime",
+     "issuer_kind"}
+)  # fmt: skip
 
 
 _ROW = (

@@ -9,7 +9,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
-
 from django.db import transaction
 
 from registry import services
@@ -25,6 +24,7 @@ from registry.rules.policies import current_policy
 from registry.rules.posture import RULES, path_violations
 from registry.selectors import path_list
 from registry.selectors.filters import ANY_VIOLATION
+from registry.services._common import importing
 from tests.conftest import NOW
 
 DAY = dt.timedelta(days=1)
@@ -261,6 +261,17 @@ def _no_signoff_policy(personas, make_path) -> Breakers:
     return Breakers([make_path(risk_tier="critical", signoff=False) for _ in range(2)], NOW)
 
 
+def _no_provenance(personas, make_path) -> Breakers:
+    """Pipeline-made access an import recorded without its change (imports are not
+    refused: tests/services/test_provenance.py)."""
+    with importing():
+        paths = [
+            make_path(created_via="pipeline", risk_tier="medium", change_url="", merged_by="")
+            for _ in range(2)
+        ]
+    return Breakers(paths, NOW)
+
+
 BUILDERS: dict[str, Callable] = {
     Rule.NHI2_SECRET_LEAKAGE: _leaked,
     Rule.NHI4_INSECURE_AUTH: lambda personas, make_path: Breakers(
@@ -276,7 +287,6 @@ BUILDERS: dict[str, Callable] = {
         issuer_kind="vault_role", max_lease_seconds=900, lease_overrun_at=NOW - DAY
     ),
     Rule.MISSING_SIGNOFF_POLICY: _no_signoff_policy,
-    Rule.MISSING_PROVENANCE: _legacy_row(created_via="pipeline"),
     Rule.NHI1_OFFBOARDING: _offboarded,
     Rule.NHI5_OVERPRIVILEGED: _overprivileged,
     Rule.NO_EXPIRY: _no_expiry,
@@ -288,4 +298,5 @@ BUILDERS: dict[str, Callable] = {
     Rule.WEAK_JUSTIFICATION: _legacy_row(justification="Legacy import."),
     Rule.STALE_RECORD: _stale,
     Rule.MISSING_AUTHORITY: _unauthorised,
+    Rule.MISSING_PROVENANCE: _no_provenance,
 }
