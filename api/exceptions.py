@@ -50,6 +50,7 @@ _CODES = {
     405: "method_not_allowed",
     409: "conflict",
     412: "precondition_failed",
+    413: "too_large",
     415: "unsupported_media_type",
     429: "throttled",
     503: "unavailable",

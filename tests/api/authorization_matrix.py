@@ -70,6 +70,8 @@ RESOURCE_OBJECTS = {
     "change-requests": CHANGES,
     # Confirming "disabled at the source": live paths (refused) and revoked ones.
     "access-path-source-disabled": ("own", "unowned", "own_revoked", "other_revoked"),
+    # Recording leases (POST): a path that is no issuer (refused) and two issuers.
+    "access-path-leases": ("own", "own_issuer", "other_issuer"),
 }
 # Routes whose objects differ from their resource's.
 ROUTE_OBJECTS = {
@@ -272,6 +274,14 @@ MATRIX: dict[str, dict[str, tuple]] = {
         "own_revoked":    (200, 200, 404, 404, 200, 200, 403, 401, 401, 401),
         "other_revoked":  (404, 404, 200, 404, 200, 404, 403, 401, 401, 401),
     },
+    # Leases are recorded by the issuer's owning and stewarding teams (people and
+    # tokens); anyone else, security included, finds no such path (404). A path that is
+    # not an issuer is 409.
+    "access-path-leases": {
+        "own":            (409, 409, 404, 404, 404, 409, 403, 401, 401, 401),
+        "own_issuer":     (201, 201, 404, 404, 404, 201, 403, 401, 401, 401),
+        "other_issuer":   (404, 404, 201, 404, 404, 404, 403, 401, 401, 401),
+    },
     # A lookup is a read sent as a POST: a read-only token may look up.
     "triage": {
         "own":            (200, 200, 200, 200, 200, 200, 200, 401, 401, 401),
@@ -351,7 +361,7 @@ CELLS = [
 # The matrix is checked by resource, one module per group
 # (tests/api/test_authorization_<group>.py); every resource is in exactly one group.
 GROUPS = {
-    "paths": ("access-paths", "access-path-source-disabled"),
+    "paths": ("access-paths", "access-path-source-disabled", "access-path-leases"),
     "requests": ("claims", "transfers", "exceptions", "change-requests"),
     "others": (
         "teams",
