@@ -15,6 +15,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from api.parsers import read_body
 from api.views import errors
 from registry import selectors
 from registry.rules import errors as messages
@@ -26,7 +27,7 @@ from registry.services.leases import leases_record
 
 # A lease as JSON takes about 150 bytes, at most some 550 with both texts at their 200
 # characters; 1 KiB each leaves room for escapes and whitespace without letting a body
-# grow unbounded (api/parsers.py: every other endpoint keeps Django's 2.5 MB).
+# grow unbounded (api/parsers.read_body; every other endpoint keeps Django's 2.5 MB).
 BODY_BYTES_PER_LEASE = 1024
 
 
@@ -146,6 +147,7 @@ class LeasesView(APIView):
     def post(self, request, pk):
         actor = actor_for(request)
         path = self._path(request, pk)
+        read_body(request, self.max_body_bytes)
         body = request.data
         if not isinstance(body, dict):
             raise Invalid.single(
