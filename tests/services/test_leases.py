@@ -9,9 +9,18 @@ import threading
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 
 from registry import services
-from registry.models import AccessPath, AuditEvent, Lease, LeaseHour, Notification, PolicyException
+from registry.models import (
+    AccessPath,
+    AuditEvent,
+    JobTick,
+    Lease,
+    LeaseHour,
+    Notification,
+    PolicyException,
+)
 from registry.rules import errors
 from registry.rules.actors import Actor
 from registry.rules.errors import Invalid, InvalidTransition, NotFound
@@ -24,6 +33,7 @@ from registry.services.sweep import sweep
 from registry.services.tokens import token_create
 from tests.conftest import NOW
 from tests.support_leases import lease_items, make_issuer
+from workers.tasks import leases_purge_task
 
 HOUR = dt.timedelta(hours=1)
 DAY = dt.timedelta(days=1)
@@ -336,3 +346,13 @@ def test_concurrent_batches_add_up_exactly(issuer, personas):
     assert sum(row.leases for row in rows) == 6000
     assert sum(row.total_seconds for row in rows) == 6000 * 900
     assert sum(row.recorded_by[personas.payments_ci.label] for row in rows) == 6000
+
+
+def test_the_purge_runs_on_beat_and_records_its_tick(issuer, personas, settings):
+    long_ago = timezone.now() - dt.timedelta(days=current_policy().lease_retention_days + 1)
+    record(personas.payments_ci, issuer, lease_items(12, start=long_ago - HOUR), now=long_ago)
+    assert leases_purge_task() == {"purged": 12}
+    assert not Lease.objects.exists()
+    assert LeaseHour.objects.get(issuer=issuer).leases == 12
+    assert JobTick.objects.get(name="leases").last_succeeded_at is not None
+    assert settings.CELERY_BEAT_SCHEDULE["leases"]["task"] == leases_purge_task.name
