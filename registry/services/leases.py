@@ -198,40 +198,37 @@ def _insert(
                 ]
                 cursor.execute(sql, params)
                 inserted.extend(cursor.fetchall())
-    field = Lease._meta.get_field("issued_at")
-    convert = field.get_db_converters(connection)
-    return [(_from_db(issued, field, convert), ttl, subject) for issued, ttl, subject in inserted]
+    return [(_from_db(issued), ttl, subject) for issued, ttl, subject in inserted]
 
 
-def _from_db(value: Any, field: Any, converters: list) -> dt.datetime:
-    for converter in converters:
-        value = converter(value, field, connection)
-    if isinstance(value, str):  # SQLite hands RETURNING's timestamp back as text
-        value = dt.datetime.fromisoformat(value)
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.UTC)
-    return value
+def _from_db(value: Any) -> dt.datetime:
+    """A timestamp as RETURNING gives it: aware on PostgreSQL, UTC text on SQLite (the
+    raw cursor skips the field's converters)."""
+    moment = parse_datetime(value) if isinstance(value, str) else value
+    if not isinstance(moment, dt.datetime):
+        raise TypeError(f"not a timestamp: {value!r}")
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
 @dataclass
 class _Hour:
+    last_issued_at: dt.datetime
+    last_subject: str
     leases: int = 0
     total_seconds: int = 0
     max_seconds: int = 0
     buckets: Counter = field(default_factory=Counter)
-    last_issued_at: dt.datetime | None = None
-    last_subject: str = ""
 
 
 def _hours(inserted: Iterable[tuple[dt.datetime, int, str]]) -> dict[dt.datetime, _Hour]:
     hours: dict[dt.datetime, _Hour] = {}
     for issued_at, ttl, subject in inserted:
-        hour = hours.setdefault(hour_of(issued_at), _Hour())
+        hour = hours.setdefault(hour_of(issued_at), _Hour(issued_at, subject))
         hour.leases += 1
         hour.total_seconds += ttl
         hour.max_seconds = max(hour.max_seconds, ttl)
         hour.buckets[bucket_of(ttl)] += 1
-        if hour.last_issued_at is None or issued_at >= hour.last_issued_at:
+        if issued_at >= hour.last_issued_at:
             hour.last_issued_at, hour.last_subject = issued_at, subject
     return hours
 
@@ -242,13 +239,8 @@ def _fold(issuer: AccessPath, hours: dict[dt.datetime, _Hour], *, label: str) ->
     written back in one UPDATE."""
     if not hours:
         return
-    LeaseHour.objects.bulk_create(
-        [
-            LeaseHour(issuer_id=issuer.pk, hour=hour, last_issued_at=counts.last_issued_at)
-            for hour, counts in hours.items()
-        ],
-        ignore_conflicts=True,
-    )
+    made = [LeaseHour(issuer_id=issuer.pk, hour=hour, last_issued_at=hour) for hour in hours]
+    LeaseHour.objects.bulk_create(made, ignore_conflicts=True)
     rows = list(
         LeaseHour.objects.select_for_update()
         .filter(issuer_id=issuer.pk, hour__in=list(hours))
@@ -259,8 +251,7 @@ def _fold(issuer: AccessPath, hours: dict[dt.datetime, _Hour], *, label: str) ->
         row.total_seconds += counts.total_seconds
         row.max_seconds = max(row.max_seconds, counts.max_seconds)
         row.buckets = dict(Counter(row.buckets) + counts.buckets)
-        # A fresh row starts at the batch's last issuance with no leases yet.
-        assert counts.last_issued_at is not None  # noqa: S101 - every hour has a lease
+        # A row made just now has no leases yet, and its hour as a placeholder.
         if row.leases == 0 or counts.last_issued_at >= row.last_issued_at:
             row.last_issued_at, row.last_subject = counts.last_issued_at, counts.last_subject
         row.leases += counts.leases

@@ -291,8 +291,8 @@ class Command(BaseCommand):
         leases[-40]["ttl_seconds"] = 4 * 3600  # someone asked for a 4-hour lease
         pipeline = Actor.integration(
             teams["payments"],
-            token_id="demo",
-            name="vault-deployer",  # noqa: S106 - a label
+            token_id="demo",  # noqa: S106 - a label, not a secret
+            name="vault-deployer",
         )
         leases_record(actor=pipeline, issuer=locked, leases=leases, now=now)
 
