@@ -12,7 +12,8 @@ so its facts and the dashboard's tally follow: posture NHI7_LEASE_OVER_MAX).
 
 Raw leases are telemetry already counted in LeaseHour: `leases_purge` deletes those
 recorded before the retention window (`Policy.lease_retention_days`), the one
-documented exception to "records are never deleted". The hourly rows stay for good.
+documented exception to "records are never deleted" (audited per issuer and batch).
+The hourly rows stay for good.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils.dateparse import parse_datetime
 
-from registry.audit import audit_record
+from registry.audit import AuditEntry, audit_record, audit_record_many
 from registry.models import AccessPath, Lease, LeaseHour
 from registry.rules import errors, permissions, preconditions
 from registry.rules.actors import Actor
@@ -159,7 +160,9 @@ def _validated(leases: Any, *, now: dt.datetime, policy: Policy) -> list[_Lease]
 
 # --- recording -----------------------------------------------------------------------
 
-_COLUMNS = ("issuer_id", "lease_ref", "subject", "issued_at", "ttl_seconds", "recorded_at")
+_COLUMNS = (
+    "issuer_id", "lease_ref", "subject", "issued_at", "ttl_seconds", "recorded_at", "recorded_by",
+)  # fmt: skip
 _RETURNING = " ON CONFLICT DO NOTHING RETURNING issued_at, ttl_seconds, subject"
 
 
@@ -169,16 +172,16 @@ def _insert(
     """Insert the leases, skipping those already recorded (issuer, lease_ref); the
     inserted ones' (issued_at, ttl_seconds, subject)."""
     rows = [
-        (issuer.pk, lease.lease_ref, lease.subject, lease.issued_at, lease.ttl_seconds, now)
+        (issuer.pk, lease.lease_ref, lease.subject, lease.issued_at, lease.ttl_seconds, now, label)
         for lease in leases
     ]
-    columns = (*_COLUMNS, "recorded_by")
+    columns = _COLUMNS
     inserted: list[tuple[Any, int, str]] = []
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             # One parameter for the whole batch (runtime/recordset.py says why).
             sql = recordset_insert_sql(Lease, columns, suffix=_RETURNING)
-            cursor.execute(sql, [rows_document(columns, [(*row, label) for row in rows])])
+            cursor.execute(sql, [rows_document(columns, rows)])
             inserted.extend(cursor.fetchall())
         else:
             quote = connection.ops.quote_name
@@ -194,7 +197,7 @@ def _insert(
                 params = [
                     prep(value, connection)
                     for row in chunk
-                    for prep, value in zip(preps, (*row, label), strict=True)
+                    for prep, value in zip(preps, row, strict=True)
                 ]
                 cursor.execute(sql, params)
                 inserted.extend(cursor.fetchall())
@@ -326,21 +329,35 @@ def leases_purge(
     *, now: dt.datetime | None = None, policy: Policy | None = None, batch: int = PURGE_BATCH
 ) -> int:
     """Delete raw leases recorded before the retention window, `batch` at a time (each
-    its own short transaction); their LeaseHour rows stay. How many were deleted.
-
-    Not audited: the leases were never audited one by one either; their batch's event
-    and their hourly row remain, and the purge only drops what both already count."""
+    its own short transaction, audited in it: one event per issuer and batch, never per
+    lease); their LeaseHour rows stay. How many were deleted."""
     now = resolve_now(now)
     policy = policy or current_policy()
     cutoff = now - dt.timedelta(days=policy.lease_retention_days)
+    actor = Actor.system("leases_purge")
     deleted = 0
     while True:
         with transaction.atomic():
-            ids = list(
+            rows = list(
                 Lease.objects.filter(recorded_at__lt=cutoff)
                 .order_by("recorded_at")
-                .values_list("id", flat=True)[:batch]
+                .values_list("id", "issuer_id")[:batch]
             )
-            if not ids:
+            if not rows:
                 return deleted
-            deleted += Lease.objects.filter(id__in=ids).delete()[0]
+            Lease.objects.filter(id__in=[row[0] for row in rows]).delete()
+            deleted += len(rows)
+            per_issuer = Counter(issuer_id for _, issuer_id in rows)
+            issuers = AccessPath.objects.filter(pk__in=list(per_issuer)).only("pk")
+            entries = [
+                AuditEntry(
+                    action="leases.purged",
+                    obj=issuer,
+                    changes={
+                        "purged": [None, per_issuer[issuer.pk]],
+                        "recorded_before": [None, cutoff],
+                    },
+                )
+                for issuer in issuers.order_by("pk")
+            ]
+            audit_record_many(actor=actor, now=now, entries=entries)

@@ -306,6 +306,8 @@ def test_the_purge_deletes_only_old_raw_leases_and_keeps_the_rollups(issuer, per
 
     assert leases_purge(now=NOW + dt.timedelta(days=retention) - HOUR) == 0
     assert leases_purge(now=NOW + dt.timedelta(days=retention, hours=1), batch=7) == 30
+    purged = AuditEvent.objects.filter(action="leases.purged", object_id=str(issuer.pk))
+    assert sorted(event.changes["purged"][1] for event in purged) == [2, 7, 7, 7, 7]
     assert Lease.objects.count() == 20
     assert set(Lease.objects.values_list("recorded_at", flat=True)) == {later}
     assert list(LeaseHour.objects.values_list("hour", "leases").order_by("hour")) == rollups
