@@ -106,7 +106,10 @@ class _Checker:
         return text
 
     def issued_at(self, name: str, value: Any) -> dt.datetime | None:
-        moment = parse_datetime(value) if isinstance(value, str) else None
+        try:
+            moment = parse_datetime(value) if isinstance(value, str) else None
+        except ValueError:  # well formed, but no such moment (month 13)
+            moment = None
         if moment is None or moment.tzinfo is None:
             self.fail(name, errors.LEASE_ISSUED_AT)
             return None

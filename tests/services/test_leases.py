@@ -151,6 +151,7 @@ def test_leases_within_the_maximum_leave_the_issuer_unwritten(issuer, personas):
         ({"ttl_seconds": "900"}, "ttl_seconds", errors.LEASE_TTL),
         ({"issued_at": "yesterday"}, "issued_at", errors.LEASE_ISSUED_AT),
         ({"issued_at": "2026-11-22T11:00:00"}, "issued_at", errors.LEASE_ISSUED_AT),
+        ({"issued_at": "2026-13-22T11:00:00Z"}, "issued_at", errors.LEASE_ISSUED_AT),
         ({"issued_at": (NOW + HOUR).isoformat()}, "issued_at", errors.LEASE_ISSUED_IN_FUTURE),
         ({"issued_at": (NOW - 8 * DAY).isoformat()}, "issued_at", errors.LEASE_ISSUED_TOO_LONG_AGO),
         ({"subject": "x" * 201}, "subject", errors.LEASE_TEXT),
