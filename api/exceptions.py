@@ -13,7 +13,9 @@ answer), stale versions (412) and requests with no credentials at all (401) are 
 import logging
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from django.utils import timezone
@@ -21,6 +23,7 @@ from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from api.parsers import BODY_TOO_LARGE, RequestTooLarge
 from api.permissions import MISSING_SCOPE_CODE
 from registry.models import ApiToken
 from registry.rules.actors import Actor, NotSignedIn, actor_for
@@ -50,6 +53,7 @@ _CODES = {
     405: "method_not_allowed",
     409: "conflict",
     412: "precondition_failed",
+    413: "too_large",
     415: "unsupported_media_type",
     429: "throttled",
     503: "unavailable",
@@ -166,6 +170,9 @@ def exception_handler(exc, context):
             status=503,
             headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
         )
+    if isinstance(exc, RequestDataTooBig):  # a JSON body past DATA_UPLOAD_MAX_MEMORY_SIZE
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        exc = RequestTooLarge(BODY_TOO_LARGE.format(limit=limit))
     if isinstance(exc, NotSignedIn):  # nobody is acting: DRF's 401 with its challenge
         exc = exceptions.NotAuthenticated()
     if isinstance(exc, ServiceError):

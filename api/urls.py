@@ -2,7 +2,16 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
-from api import change_requests, control_points, incident_intake, incidents, signoff, source, views
+from api import (
+    change_requests,
+    control_points,
+    incident_intake,
+    incidents,
+    leases,
+    signoff,
+    source,
+    views,
+)
 
 router = DefaultRouter(trailing_slash=True)
 router.register("access-paths", views.AccessPathViewSet, basename="access-path")
@@ -42,6 +51,11 @@ urlpatterns = [
         "v1/access-paths/<str:pk>/agent-actions/",
         signoff.AgentActionsView.as_view(),
         name="access-path-agent-actions",
+    ),
+    path(
+        "v1/access-paths/<str:pk>/leases/",
+        leases.LeasesView.as_view(),
+        name="access-path-leases",
     ),
     path("v1/", include(router.urls)),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),

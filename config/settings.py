@@ -481,6 +481,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "registry.anchor_audit",
         "schedule": env_int("NHI_ANCHOR_EVERY_SECONDS", 3600),
     },
+    # Raw leases of just-in-time issuers past Policy.lease_retention_days (rollups stay).
+    "leases": {
+        "task": "registry.leases_purge",
+        "schedule": env_int("NHI_LEASES_PURGE_EVERY_SECONDS", 3600),
+    },
     # Beat's heartbeat, run by a worker: /readyz and the metrics read its age. A tick
     # nobody ran in time is dropped, not run late in a burst.
     "beat": {

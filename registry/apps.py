@@ -21,6 +21,7 @@ class RegistryConfig(AppConfig):
             admin,
             admin_accounts,
             admin_identity,
+            admin_leases,
             admin_operations,
         )
 

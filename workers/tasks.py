@@ -14,6 +14,7 @@ from registry.services.exports import export_run_queued, exports_recover
 from registry.services.import_queue import import_run_queued
 from registry.services.import_recovery import import_uploads_purge, imports_recover
 from registry.services.job_ticks import beat_tick, records_tick
+from registry.services.leases import leases_purge
 from registry.services.sweep_schedule import sweep_scheduled
 from workers.channels import send
 from workers.siem import anchor_and_publish
@@ -103,6 +104,15 @@ def exports_pending_task() -> dict:
 def anchor_audit_task() -> dict:
     """Sign the audit chain's head into the anchor sink and forward it to the SIEM."""
     return anchor_and_publish()
+
+
+@shared_task(name="registry.leases_purge", **RETRY)
+@records_tick("leases")
+def leases_purge_task() -> dict:
+    """Raw leases past their retention deleted in bounded batches (their hourly rollups
+    stay); under the default task deadline, and what is left goes at the next run."""
+    with request_context():
+        return {"purged": leases_purge()}
 
 
 @shared_task(name="registry.channel_test", **RETRY)

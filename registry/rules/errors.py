@@ -309,3 +309,21 @@ CHANGE_URL_INVALID = "The change link is not a valid URL."
 MAX_LEASE_WITHOUT_ISSUER = (
     "A maximum lease length applies only to an issuer: set issuer_kind as well."
 )
+# Issuers and leases (issue 18)
+LEASES_NOT_AN_ISSUER = (
+    "This path is not an issuer: register the issuing role once with its issuer kind "
+    "(issuer_kind) before recording leases under it."
+)
+LEASES_ISSUER_NOT_ACTIVE = (
+    "This issuer is {state}: leases are recorded only under a live issuer that a team owns."
+)
+LEASES_BATCH_SIZE = "Send a list of 1 to {limit} leases per request."
+LEASE_NOT_AN_OBJECT = "A lease is an object with lease_ref, subject, issued_at and ttl_seconds."
+LEASE_UNKNOWN_FIELD = "Unknown lease field: a lease has lease_ref, subject, issued_at, ttl_seconds."
+LEASE_TEXT = "Must be text of at most {length} characters."
+LEASE_ISSUED_AT = "Must be an ISO 8601 date and time with its time zone."
+LEASE_ISSUED_IN_FUTURE = "Cannot be in the future: this records when the lease was issued."
+LEASE_ISSUED_TOO_LONG_AGO = (
+    "Older than the {days}-day retention window: leases are recorded as they are issued."
+)
+LEASE_TTL = "Must be a whole number of seconds, from 1 to {limit}."

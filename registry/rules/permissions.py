@@ -106,6 +106,18 @@ def refuse_confirm_source_disabled(
     return errors.NOT_A_REVOKER
 
 
+def refuse_record_leases(actor: Actor, issuer: AccessPath) -> str | None:
+    """Recording an issuer's leases: the teams that run it, its owner and its steward
+    (their people and their integration tokens: the pipelines that issue), and the
+    system. Nobody else, security included: a lease is the issuing team's telemetry, and
+    a refusal here answers as an invisible path would (404)."""
+    if actor.is_system:
+        return None
+    if actor.member_of(issuer.owner_team_id) or actor.member_of(issuer.steward_team_id):
+        return None
+    return errors.NOT_FOUND
+
+
 def refuse_expire(actor: Actor) -> str | None:
     if actor.is_system or actor.is_security_reviewer:
         return None

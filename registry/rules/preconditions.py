@@ -98,3 +98,14 @@ def refuse_expire_now(path: AccessPath, now: dt.datetime) -> str | None:
     if path.state not in LIVE_STATES:
         return errors.PATH_NOT_LIVE.format(state=path.state)
     return errors.NOT_YET_EXPIRED if is_live(path, now) else None
+
+
+def refuse_record_leases_now(path: AccessPath, now: dt.datetime) -> str | None:
+    """Leases are recorded under an issuer (issuer_kind set) that is live and owned:
+    the issuer carries the ownership, review and expiry its leases answer to."""
+    if not path.issuer_kind:
+        return errors.LEASES_NOT_AN_ISSUER
+    state = effective_state(path, now)
+    if state != State.ACTIVE:
+        return errors.LEASES_ISSUER_NOT_ACTIVE.format(state=state)
+    return None

@@ -29,6 +29,7 @@ from registry.services.signoff import agent_action_record
 from registry.services.tokens import token_create, token_revoke
 from tests.api.authorization_matrix import HIDDEN, LISTED
 from tests.conftest import Personas, path_data
+from tests.support_leases import lease_items, make_issuer
 
 CLAIM_REASON = "Our billing export job runs under this account every night."
 TRANSFER_REASON = "The growth team now runs the export pipeline end to end."
@@ -113,6 +114,14 @@ class World:
     @cached_property
     def other_revoked_path(self) -> AccessPath:
         return self._revoked("data")
+
+    @cached_property
+    def own_issuer_path(self) -> AccessPath:
+        return make_issuer(self.new_path("payments"), now=self.now)
+
+    @cached_property
+    def other_issuer_path(self) -> AccessPath:
+        return make_issuer(self.new_path("data"), now=self.now)
 
     def path(self, obj: str) -> AccessPath:
         return getattr(self, f"{obj}_path")
@@ -300,6 +309,10 @@ def request_for(world: World, persona: str, route: str, obj: str) -> tuple[str, 
         return "put", reverse(resource, args=[world.path(obj).pk]), SIGNOFF_POLICY
     if resource == "access-path-agent-actions":
         return "post", reverse(resource, args=[world.path(obj).pk]), {"action": "deploy"}
+    if resource == "access-path-leases":
+        url = reverse(resource, args=[world.path(obj).pk])
+        issued = world.now - dt.timedelta(minutes=1)
+        return "post", url, {"leases": lease_items(2, start=issued, prefix=f"matrix-{persona}")}
     if resource == "incident-intake":
         body = {
             "source": "matrix-scanner",

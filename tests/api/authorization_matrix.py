@@ -78,6 +78,8 @@ RESOURCE_OBJECTS = {
     "access-path-signoff-policy": PATHS,
     "access-path-agent-actions": PATHS,
     "agent-actions": AGENT_ACTIONS,
+    # Recording leases (POST): a path that is no issuer (refused) and two issuers.
+    "access-path-leases": ("own", "own_issuer", "other_issuer"),
 }
 # Routes whose objects differ from their resource's.
 ROUTE_OBJECTS = {
@@ -280,6 +282,14 @@ MATRIX: dict[str, dict[str, tuple]] = {
         "own_revoked":    (200, 200, 404, 404, 200, 200, 403, 401, 401, 401),
         "other_revoked":  (404, 404, 200, 404, 200, 404, 403, 401, 401, 401),
     },
+    # Leases are recorded by the issuer's owning and stewarding teams (people and
+    # tokens); anyone else, security included, finds no such path (404). A path that is
+    # not an issuer is 409.
+    "access-path-leases": {
+        "own":            (409, 409, 404, 404, 404, 409, 403, 401, 401, 401),
+        "own_issuer":     (201, 201, 404, 404, 404, 201, 403, 401, 401, 401),
+        "other_issuer":   (404, 404, 201, 404, 404, 404, 403, 401, 401, 401),
+    },
     # A lookup is a read sent as a POST: a read-only token may look up.
     "triage": {
         "own":            (200, 200, 200, 200, 200, 200, 200, 401, 401, 401),
@@ -388,6 +398,7 @@ GROUPS = {
         "access-path-source-disabled",
         "access-path-signoff-policy",
         "access-path-agent-actions",
+        "access-path-leases",
     ),
     "requests": ("claims", "transfers", "exceptions", "change-requests", "agent-actions"),
     "others": (

@@ -45,6 +45,7 @@ EXPECTED = {
     "export": ["CSV export ?status=lapsed"],
     "sweep": ["sweep, first run", "sweep again, nothing new"],
     "import": ["import 60 new rows", "import 60 unchanged rows"],
+    "leases": ["record 5,000-lease batches"],
 }
 
 

@@ -20,13 +20,15 @@ from django.db import transaction
 from django.utils import timezone
 
 from registry import services
+from registry.audit import audit_record
 from registry.models import AccessPath, Membership, Team
 from registry.rules.actors import Actor
 from registry.rules.policies import current_policy
 from registry.rules.posture import PROVENANCE_REQUIRED
 from registry.runtime.request_id import request_context
-from registry.services._common import importing
+from registry.services._common import importing, lock_path, save_path
 from registry.services.incidents import Alert
+from registry.services.leases import leases_record
 from registry.services.sweep import sweep
 
 DEMO_PASSWORD = "nhi-demo-pass"  # noqa: S105 - documented demo login, set only with DEBUG on
@@ -55,6 +57,8 @@ SYSTEMS = ["aws", "gcp", "azure", "github", "gitlab", "kubernetes", "vault", "ok
 # so its high-risk paths show the `missing_authority` posture flag.
 CONTROL_POLICY = ("cloud-iam", "pam", "security")
 UNGOVERNED_SYSTEMS = ("salesforce",)
+# The demo's just-in-time issuer (a Vault role): its leases, never paths.
+DEMO_ISSUER = "demo-vault-role-payments-deploy"
 # Who approves a team's high-risk access: its lead, else security's.
 APPROVERS = {"payments": ("lee", "payments"), "data": ("dana", "data")}
 PURPOSES = {
@@ -156,6 +160,7 @@ class Command(BaseCommand):
             self._control_policies(system, teams, now)
             created = self._paths(system, teams, users, now)
             self._incidents(system, teams, now)
+            self._issuer(system, teams, now)
         # One sweep, as the scheduler would have run it: the demo's history (lapses,
         # escalations) is then in the audit record, dated when each happened, so the
         # dashboard's charts are right from the first page view.
@@ -235,6 +240,62 @@ class Command(BaseCommand):
             _DemoPath(spec, teams, users, system, now).create()
             created += 1
         return created
+
+    def _issuer(self, system: Actor, teams: dict, now: dt.datetime) -> None:
+        """A Vault role registered once as an issuer, with a few hundred leases its
+        pipeline recorded over the last two days, one of them over its maximum (posture:
+        lease over the issuer's maximum). Keyed by external id: a rerun adds nothing."""
+        if AccessPath.objects.filter(system="vault", external_id=DEMO_ISSUER).exists():
+            return
+        path = services.path_register(
+            actor=system,
+            data={
+                "name": "payments-deploy (Vault AWS role)",
+                "kind": AccessPath.Kind.WORKLOAD_IDENTITY,
+                "system": "vault",
+                "external_id": DEMO_ISSUER,
+                "environment": AccessPath.Environment.PROD,
+                "owner_team": teams["payments"],
+                "steward_team": teams["platform"],
+                "created_via": AccessPath.CreatedVia.IAC,
+                "justification": "The deploy pipeline assumes this role for 15-minute AWS "
+                "credentials to roll out the payments services.",
+                "ticket_url": "https://tickets.example.com/browse/PLAT-2210",
+                "risk_tier": AccessPath.RiskTier.MEDIUM,
+                "credential_lifetime": AccessPath.CredentialLifetime.EPHEMERAL,
+                "privilege_scope": "ecs:UpdateService on the payments cluster",
+                "expires_at": now + dt.timedelta(days=180),
+            },
+            now=now,
+        )
+        # Declaring it an issuer: a path write like any edit (version, facts, audit).
+        locked = lock_path(path.pk)
+        changes = save_path(
+            locked,
+            {"issuer_kind": AccessPath.IssuerKind.VAULT_ROLE, "max_lease_seconds": 3600},
+            now=now,
+        )
+        audit_record(
+            actor=system, action="access_path.updated", obj=locked, now=now, changes=changes
+        )
+        rng = random.Random(18)
+        start = now - dt.timedelta(hours=47)
+        leases = [
+            {
+                "lease_ref": f"aws/creds/payments-deploy/demo-{index:04d}",
+                "subject": f"ci:payments/deploy#{4100 + index // 12}",
+                "issued_at": (start + dt.timedelta(minutes=9 * index)).isoformat(),
+                "ttl_seconds": rng.choice((900, 900, 900, 900, 1800, 300)),
+            }
+            for index in range(300)
+        ]
+        leases[-40]["ttl_seconds"] = 4 * 3600  # someone asked for a 4-hour lease
+        pipeline = Actor.integration(
+            teams["payments"],
+            token_id="demo",  # noqa: S106 - a label, not a secret
+            name="vault-deployer",
+        )
+        leases_record(actor=pipeline, issuer=locked, leases=leases, now=now)
 
     def _incidents(self, system: Actor, teams: dict, now: dt.datetime) -> None:
         """One open leak (a partner's report, two hours ago) and one contained (a
