@@ -70,6 +70,8 @@ RESOURCE_OBJECTS = {
     "change-requests": CHANGES,
     # Confirming "disabled at the source": live paths (refused) and revoked ones.
     "access-path-source-disabled": ("own", "unowned", "own_revoked", "other_revoked"),
+    # The posture rules' catalog: the same for everyone signed in.
+    "posture-rules": ("-",),
 }
 # Routes whose objects differ from their resource's.
 ROUTE_OBJECTS = {
@@ -102,6 +104,12 @@ MATRIX: dict[str, dict[str, tuple]] = {
         # An existing path the caller cannot see: 404, as everywhere (no oracle).
         "existing_own":   (200, 200, 404, 404, 200, 200, 403, 401, 401, 401),
         "existing_other": (404, 404, 200, 404, 200, 404, 403, 401, 401, 401),
+    },
+    # The policy's verdict on a registration, nothing saved: whoever may register it.
+    "access-paths:evaluate": {
+        "own":            (200, 200, 403, 403, 200, 200, 403, 401, 401, 401),
+        "other":          (403, 403, 200, 403, 200, 403, 403, 401, 401, 401),
+        "unowned":        (200, 200, 200, 403, 200, 200, 403, 401, 401, 401),
     },
     "access-paths:retrieve": {
         "own":            (200, 200, 404, 404, 200, 200, 200, 401, 401, 401),
@@ -264,6 +272,9 @@ MATRIX: dict[str, dict[str, tuple]] = {
     "me": {
         "-":              (200, 200, 200, 200, 200, 200, 200, 401, 401, 401),
     },
+    "posture-rules": {
+        "-":              (200, 200, 200, 200, 200, 200, 200, 401, 401, 401),
+    },
     # The owning, stewarding and revoking teams (their tokens too) and security confirm
     # a revoked path; a live one is 409, a path out of sight 404.
     "access-path-source-disabled": {
@@ -363,6 +374,7 @@ GROUPS = {
         "control-policies",
         "incidents",
         "incident-intake",
+        "posture-rules",
     ),
 }
 

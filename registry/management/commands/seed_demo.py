@@ -301,7 +301,8 @@ class _DemoPath:
         if self.spec.index % 11 == 0:  # nobody has used it for months: a stale record
             data["last_used_at"] = min(at, self.now - dt.timedelta(days=100))
         data.update(extra)
-        return services.path_register(actor=self.system, data=data, now=at)
+        # The demo estate is "found" access, violations and all: like an import.
+        return services.path_register(actor=self.system, data=data, now=at, enforce=False)
 
     def confirm_at_source(self, path, at: dt.datetime) -> None:
         services.path_confirm_source_disabled(
