@@ -1,8 +1,9 @@
 """One error shape for every failure: {"detail", "code", "errors"?}.
 
 Service refusals map to HTTP by kind: Invalid 400 (with per-field messages),
-NotAllowed 403, NotFound 404, InvalidTransition 409, StaleVersion 412. Nothing has
-changed when any of them is returned.
+NotAllowed 403, NotFound 404, InvalidTransition 409, StaleVersion 412, PolicyRefused 422
+(with the policy's verdict: "verdict" and "violations", docs/policy-at-request-time.md).
+Nothing has changed when any of them is returned.
 
 Refusals are security events (docs/SECURITY-EVENTS.md): a 403 or 409 is recorded as
 `request.refused` once the refused change has rolled back, and a token's missing scope
@@ -27,7 +28,8 @@ from api.parsers import BODY_TOO_LARGE, RequestTooLarge
 from api.permissions import MISSING_SCOPE_CODE
 from registry.models import ApiToken
 from registry.rules.actors import Actor, NotSignedIn, actor_for
-from registry.rules.errors import Invalid, ServiceError
+from registry.rules.enforcement import verdict_json
+from registry.rules.errors import Invalid, PolicyRefused, ServiceError
 from registry.runtime.current_request import source_address
 from registry.services.security import (
     anonymous_actor,
@@ -55,6 +57,7 @@ _CODES = {
     412: "precondition_failed",
     413: "too_large",
     415: "unsupported_media_type",
+    422: "policy_refused",
     429: "throttled",
     503: "unavailable",
 }
@@ -182,6 +185,8 @@ def exception_handler(exc, context):
         }
         if isinstance(exc, Invalid):
             body["errors"] = exc.errors
+        if isinstance(exc, PolicyRefused):
+            body |= verdict_json(exc.verdict)
         _record(exc, context, exc.http_status, exc.message)
         return Response(body, status=exc.http_status)
     response = drf_exception_handler(exc, context)

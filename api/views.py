@@ -19,6 +19,7 @@ from rest_framework.exceptions import ParseError, ValidationError
 from rest_framework.filters import OrderingFilter
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from api import serializers as s
@@ -39,10 +40,19 @@ from registry.models import (
     Team,
     Transfer,
 )
+from registry.rules import errors as dj_errors
 from registry.rules import permissions
 from registry.rules.actors import actor_for
-from registry.selectors.filters import AccessPathFilterSet, NotificationFilterSet
+from registry.rules.enforcement import verdict_json
+from registry.rules.policies import current_policy
+from registry.selectors.filters import (
+    AccessPathFilterSet,
+    NotificationFilterSet,
+    unknown_parameters,
+)
 from registry.selectors.paths import load_path_details, path_queryset
+from registry.selectors.violations import Violations, path_verdict, rule_catalog
+from registry.services.path_preview import register_evaluate
 
 IF_MATCH = OpenApiParameter(
     "If-Match",
@@ -52,6 +62,34 @@ IF_MATCH = OpenApiParameter(
     description='The path\'s version as its ETag (W/"3"): a stale one fails with 412.',
 )
 _VERSION_TAG = re.compile(r'^(?:W/)?"?(\d+)"?$')
+DRY_RUN_PARAMETER = "dry_run"
+DRY_RUN = OpenApiParameter(
+    DRY_RUN_PARAMETER,
+    OpenApiTypes.BOOL,
+    OpenApiParameter.QUERY,
+    required=False,
+    description="true: answer what POST /api/v1/access-paths/evaluate/ answers (200, the "
+    "verdict) and save nothing.",
+)
+_TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no")
+
+
+def refuse_query_parameters(request, *, accepted: tuple[str, ...]) -> None:
+    """A write takes no query parameter but `accepted` (and the format override): any
+    other is a 400 naming it, by the lists' one rule (selectors/filters.py), so a
+    misspelt `?dry_rn=true` cannot save what was meant as a dry run."""
+    steering = {api_settings.URL_FORMAT_OVERRIDE} - {None}
+    unknown = unknown_parameters(request.query_params, filters=accepted, steering=steering)
+    if unknown:
+        raise ValidationError(unknown)
+
+
+def dry_run_asked(request) -> bool:
+    refuse_query_parameters(request, accepted=(DRY_RUN_PARAMETER,))
+    raw = request.query_params.get(DRY_RUN_PARAMETER, "false").strip().lower()
+    if raw not in _TRUE + _FALSE:
+        raise ValidationError({DRY_RUN_PARAMETER: [dj_errors.DRY_RUN_INVALID]})
+    return raw in _TRUE
 
 
 def errors(*codes: int) -> dict:
@@ -127,34 +165,82 @@ class AccessPathViewSet(_ScopedViewSet):
         return super().get_object()
 
     def _respond(self, path, code=status.HTTP_200_OK) -> Response:
+        """The path as it now is, with its posture: a registration's or an edit's answer
+        carries the policy's verdict on it (`path.verdict`, set by the service), any
+        other answer the rules it breaks."""
         fresh = self.get_queryset().get(pk=path.pk)
         self._details([fresh])
-        return Response(
-            s.AccessPathSerializer(fresh).data, status=code, headers={"ETag": etag(fresh.version)}
-        )
+        verdict = getattr(path, "verdict", None)
+        if verdict is None:
+            body = self._detail_json(fresh)
+        else:
+            body = s.AccessPathVerdictSerializer(fresh, context={"verdict": verdict}).data
+        return Response(body, status=code, headers={"ETag": etag(fresh.version)})
 
-    @extend_schema(responses={200: s.AccessPathSerializer(many=True), **errors(400, 401, 404)})
+    def _detail_json(self, path: AccessPath) -> dict:
+        verdict = path_verdict(path, now=timezone.now(), policy=current_policy())
+        return s.AccessPathDetailSerializer(path, context={"verdict": verdict}).data
+
+    @extend_schema(responses={200: s.AccessPathRowSerializer(many=True), **errors(400, 401, 404)})
     def list(self, request):
-        # Plain rows, not model instances (api/path_rows.py): the same JSON for a page.
+        # Plain rows, not model instances (api/path_rows.py): the same JSON for a page,
+        # and each row's violations for the page at once (selectors/violations.py).
         rows = self.paginate_queryset(page_values(self.filter_queryset(self.get_queryset())))
-        return self.get_paginated_response(page_json(rows or []))
+        now = timezone.now()
+        found = page_json(rows or [], now=now)
+        if found:
+            violations = Violations(now=now, policy=current_policy())
+            by_id = violations.rows_json([row["id"] for row in rows or []])
+            for row, value in zip(found, rows or [], strict=True):
+                row["violations"] = by_id[value["id"]]
+        return self.get_paginated_response(found)
 
-    @extend_schema(responses={200: s.AccessPathSerializer, **errors(401, 404)})
+    @extend_schema(responses={200: s.AccessPathDetailSerializer, **errors(401, 404)})
     def retrieve(self, request, pk=None):
         path = self.get_object()
         self._details([path])
-        return Response(self.get_serializer(path).data, headers={"ETag": etag(path.version)})
+        return Response(self._detail_json(path), headers={"ETag": etag(path.version)})
 
     @extend_schema(
         request=s.AccessPathCreateSerializer,
+        parameters=[DRY_RUN],
         # 404: the external id is registered on a path the caller cannot see.
-        responses={201: s.AccessPathSerializer, **errors(400, 401, 403, 404, 415)},
+        responses={
+            201: s.AccessPathVerdictSerializer,
+            200: OpenApiResponse(s.VerdictSerializer, description="?dry_run=true: nothing saved."),
+            422: OpenApiResponse(s.PolicyRefusalSerializer),
+            **errors(400, 401, 403, 404, 415),
+        },
     )
     def create(self, request):
+        dry_run = dry_run_asked(request)
         data = s.AccessPathCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        if dry_run:
+            return self._evaluate(data.validated_data)
         path = services.path_register(actor=self.actor, data=data.validated_data)
         return self._respond(path, status.HTTP_201_CREATED)
+
+    def _evaluate(self, values: dict) -> Response:
+        verdict = register_evaluate(actor=self.actor, data=values, now=timezone.now())
+        return Response(verdict_json(verdict), headers={"Cache-Control": "no-store"})
+
+    @extend_schema(
+        request=s.AccessPathCreateSerializer,
+        responses={200: s.VerdictSerializer, **errors(400, 401, 403, 415)},
+        description="The policy's verdict on registering this path, without registering it: "
+        "allowed, needs_approval or refused, with every rule it would break, its framework "
+        "ids, enforcement level and fix. Nothing is saved or audited. The rules that "
+        "compare a path with other teams' paths (NHI8, NHI9) and the duplicate external id "
+        "are left out: answered unaudited, they would tell what other teams hold "
+        "(docs/policy-at-request-time.md).",
+    )
+    @action(detail=False, methods=["post"])
+    def evaluate(self, request):
+        refuse_query_parameters(request, accepted=())
+        data = s.AccessPathCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        return self._evaluate(data.validated_data)
 
     def _respond_or_held(self, path: AccessPath, code: int = status.HTTP_200_OK) -> Response:
         """202 with the waiting change when part of the edit needs a second person (the
@@ -173,8 +259,9 @@ class AccessPathViewSet(_ScopedViewSet):
     @extend_schema(
         request=s.AccessPathWriteSerializer,
         responses={
-            200: s.AccessPathSerializer,
+            200: s.AccessPathVerdictSerializer,
             202: OpenApiResponse(description="Part of the change waits for approval."),
+            422: OpenApiResponse(s.PolicyRefusalSerializer),
             **errors(400, 401, 403, 404, 409, 412, 415),
         },
         parameters=[IF_MATCH],
@@ -194,8 +281,9 @@ class AccessPathViewSet(_ScopedViewSet):
     @extend_schema(
         request=s.AccessPathRegisterSerializer,
         responses={
-            200: s.AccessPathSerializer,
-            201: s.AccessPathSerializer,
+            200: s.AccessPathVerdictSerializer,
+            201: s.AccessPathVerdictSerializer,
+            422: OpenApiResponse(s.PolicyRefusalSerializer),
             **errors(400, 401, 403, 409, 415),
         },
         description="Register a path by (system, external_id), or update the one already "
@@ -555,3 +643,13 @@ class TriageView(APIView):
             kind=data.validated_data.get("kind"),
         )
         return Response(answer.data, headers={"Cache-Control": "no-store"})
+
+
+class PostureRulesView(APIView):
+    """The posture rules: each with its OWASP NHI, NIST CSF 2.0 and AI RMF ids, its fix
+    and its enforcement level in this deployment's policy (NHI_POLICY)."""
+
+    @extend_schema(responses={200: s.RuleSerializer(many=True), **errors(400, 401, 403)})
+    def get(self, request):
+        refuse_query_parameters(request, accepted=())
+        return Response(rule_catalog(current_policy()))

@@ -10,7 +10,8 @@ the history a previous spreadsheet or CMDB carries: `last_attested_at`.
 Authority (registry.rules.control_points): `approved_by`, `approved_by_team` (a slug),
 `approved_at`, `approval_ticket_url`, `iam_team`, `pam_team`, `secops_team` (slugs) and
 `revoker_teams` (slugs, as tags are written). An export's `*_owner` columns are the
-effective control-point owners the registry resolved: read back, they are ignored.
+effective control-point owners the registry resolved, and its `violations` and
+`framework_ids` the posture rules the path broke: read back, they are ignored.
 Provenance: `change_url`, `merged_by`, `merged_by_team` (a slug), `proposed_by`;
 issuer: `issuer_kind`, `max_lease_seconds` (a whole number); `mfa_active` (true, false or
 empty: not reported). A pipeline-made row without its provenance is imported, and flagged
@@ -46,7 +47,8 @@ IGNORED = frozenset(
     {
         "id", "url", "status", "state", "version", "escalation_stage", "next_review_at",
         "created_at", "updated_at", "import_source", "last_seen_at", "not_seen_since",
-        "iam_owner", "pam_owner", "runtime_owner", "secops_owner",
+        "iam_owner", "pam_owner", "runtime_owner", "secops_owner", "violations",
+        "framework_ids",
     }
 )  # fmt: skip
 DATETIME_FIELDS = frozenset(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.core.validators import MinValueValidator
 from django.db import models
@@ -263,6 +263,9 @@ class AccessPath(models.Model):
     authority: Authority
     # registry.services.change_requests: the request an edit's held fields wait in.
     held_change: ChangeRequest | None
+    # registry.services.paths: the request-time verdict (rules/enforcement.Verdict) of the
+    # registration or edit that returned the path.
+    verdict: Any
 
     class Meta:
         ordering = ["created_at", "id"]

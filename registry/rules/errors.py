@@ -6,6 +6,8 @@ Each error class maps to one HTTP status in the API (see `http_status`).
 
 from __future__ import annotations
 
+from typing import Any
+
 # Who may act
 NOT_ALLOWED = "You are not allowed to do this."
 NOT_A_MEMBER = "Only members of the owning team may do this."
@@ -189,6 +191,20 @@ class Unavailable(ServiceError):
     http_status = 503
 
 
+class PolicyRefused(ServiceError):
+    """The policy refuses what the request would create (rules/enforcement.py): a rule
+    whose enforcement level is `refuse` would be broken. `verdict` (a
+    rules.enforcement.Verdict) says which rules, their framework ids and fixes; the API
+    answers 422 with it (docs/policy-at-request-time.md)."""
+
+    http_status = 422
+
+    def __init__(self, verdict: Any) -> None:
+        self.verdict = verdict
+        refusing = [f.rule.code for f in verdict.findings if f.blocks == "refused"]
+        super().__init__(POLICY_REFUSED.format(rules=", ".join(refusing)))
+
+
 class Invalid(ServiceError):
     """Bad input, with messages per field."""
 
@@ -327,3 +343,10 @@ LEASE_ISSUED_TOO_LONG_AGO = (
     "Older than the {days}-day retention window: leases are recorded as they are issued."
 )
 LEASE_TTL = "Must be a whole number of seconds, from 1 to {limit}."
+# Policy at request time (rules/enforcement.py, docs/policy-at-request-time.md)
+POLICY_REFUSED = (
+    "The policy refuses this path: it would break {rules}, which the policy does not "
+    "allow. Nothing was saved; each violation's fix says what to change."
+)
+UNKNOWN_FRAMEWORK_ID = "No posture rule maps to the framework id '{value}'. Known ids: {known}."
+DRY_RUN_INVALID = "dry_run is true or false."

@@ -443,12 +443,15 @@ def any_violation_q(*, now: dt.datetime, policy: Policy, shared: SharedIds | Non
     return combined
 
 
-def path_violations(path: AccessPath, *, now: dt.datetime, policy: Policy) -> list[PostureRule]:
-    """The rules one path breaks now, from the same predicates as violation_q, in two
-    small queries: the row's liveness and the rules' own tests (NHI8/NHI9 as per-path
-    probes), and the rules its live exceptions silence. Building live_q and the silencing
-    subquery eleven times over, as violation_q per rule would, cost more than the
-    queries. The row is read again: a path held in memory may be stale."""
+def path_rule_states(
+    path: AccessPath, *, now: dt.datetime, policy: Policy
+) -> tuple[list[PostureRule], frozenset[str]]:
+    """The rules one path breaks now, waived or not, and the codes its live exceptions
+    waive, from the same predicates as violation_q, in two small queries: the row's
+    liveness and the rules' own tests (NHI8/NHI9 as per-path probes), and the rules its
+    live exceptions silence. Building live_q and the silencing subquery eleven times
+    over, as violation_q per rule would, cost more than the queries. The row is read
+    again: a path held in memory may be stale."""
     tests = {
         f"breaks_{rule.code}": _violation_q(rule.code, now=now, policy=policy) for rule in RULES
     }
@@ -461,16 +464,21 @@ def path_violations(path: AccessPath, *, now: dt.datetime, policy: Policy) -> li
         .first()
     )
     if flags is None:  # retired (or gone): nothing to answer for
-        return []
-    waived = set(
+        return [], frozenset()
+    waived = frozenset(
         PolicyException.objects.filter(
             path_id=path.pk, status=PolicyException.Status.APPROVED, expires_at__gt=now
         ).values_list("rule", flat=True)
     )
-    return [rule for rule in RULES if flags[f"breaks_{rule.code}"] and rule.code not in waived]
+    return [rule for rule in RULES if flags[f"breaks_{rule.code}"]], waived
 
 
-# What a complete record carries beyond the required fields (ServiceNow's "completeness").
+def path_violations(path: AccessPath, *, now: dt.datetime, policy: Policy) -> list[PostureRule]:
+    """The rules one path breaks now and no live exception waives (path_rule_states)."""
+    broken, waived = path_rule_states(path, now=now, policy=policy)
+    return [rule for rule in broken if rule.code not in waived]
+
+
 RECOMMENDED_TEXT_FIELDS = (
     "ticket_url",
     "justification",

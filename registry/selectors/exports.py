@@ -9,6 +9,14 @@ and revoker teams one query each per CHUNK paths (selectors/by_ids: the ids one 
 parameter on PostgreSQL), and the control-point owners from
 registry.rules.control_points, asked once per distinct combination of the inputs it
 reads (a whole estate has a handful). Queries: a constant number per CHUNK paths.
+
+`violations` (rule codes) and `framework_ids` (the OWASP NHI, NIST CSF 2.0 and AI RMF
+ids those rules map to) are the posture rules each path breaks at the export's start
+and no exception waives, read from its stored facts (PathFacts.flags) where they are
+still valid, the others classified exactly then: one or two queries per CHUNK
+(selectors/violations.Violations). The export refreshes nothing itself: it is a read,
+and it stays exact while the sweep is late. CSV writes the codes space-separated and
+the framework ids separated by "; " (an AI RMF id has a space in it); JSON writes lists.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ from typing import Any
 
 from django.db import connections, models
 from django.db.models import F, Func, QuerySet
+from django.utils import timezone
 
 from registry.models import AccessPath, ExportRun, SystemControlPolicy, Team
 from registry.rules.actors import Actor
@@ -31,8 +40,10 @@ from registry.rules.control_points import (
     policies_by_system,
 )
 from registry.rules.exports import may_read_export
+from registry.rules.policies import current_policy
 from registry.runtime.cursor_plan import batched, planned_for_every_row
 from registry.selectors.by_ids import revoker_slugs, rows_by_ids, tag_slugs
+from registry.selectors.violations import Violations
 
 COLUMNS = [
     "id", "name", "kind", "system", "external_id", "environment", "status", "owner_team",
@@ -48,6 +59,7 @@ COLUMNS = [
     "mfa_active", "issuer_kind", "max_lease_seconds",
     "change_url", "merged_by", "merged_by_team", "proposed_by",
     "iam_owner", "pam_owner", "runtime_owner", "secops_owner", "tags",
+    "violations", "framework_ids",
 ]  # fmt: skip
 # The effective control-point owners (registry.rules.control_points): the path's own team,
 # the system's default, or the steward; the `*_team` columns are the path's own values,
@@ -65,13 +77,16 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 # What is read from the database, in COLUMNS order: team columns as their ids, the
 # columns computed per chunk (revokers, owners, tags) left out and put in afterwards.
-_COMPUTED = ("revoker_teams", *OWNER_COLUMNS, "tags")
+_COMPUTED = ("revoker_teams", *OWNER_COLUMNS, "tags", "violations", "framework_ids")
 _FETCHED = [
     f"{column}_id" if column in TEAM_COLUMNS else column
     for column in COLUMNS
     if column not in _COMPUTED
 ]
 _REVOKERS_AT = COLUMNS.index("revoker_teams")
+_TAGS_AT = COLUMNS.index("tags")
+_VIOLATIONS_AT = COLUMNS.index("violations")
+_FRAMEWORKS_AT = COLUMNS.index("framework_ids")
 _TEAMS_AT = [_FETCHED.index(f"{column}_id") for column in TEAM_COLUMNS]
 _DATETIMES_AT = [
     index
@@ -177,8 +192,10 @@ def export_rows(
     qs: QuerySet[AccessPath], progress: Callable[[int], None] | None = None
 ) -> Iterator[list[Any]]:
     """Each path `qs` selects (annotated with `status`, as path_list gives it), oldest
-    first, as its COLUMNS values: plain JSON values (ISO dates, slugs, lists for tags and
-    revoker teams). `progress(rows so far)` is called after every CHUNK rows."""
+    first, as its COLUMNS values: plain JSON values (ISO dates, slugs, lists for tags,
+    revoker teams, violations and framework ids). `progress(rows so far)` is called
+    after every CHUNK rows."""
+    violations = Violations(now=timezone.now(), policy=current_policy(), using=qs.db)
     teams = _Teams()
     owners = _Owners(teams, policies_by_system())
     selected, dates_as_text = _fetched(qs.order_by("created_at", "id"))
@@ -190,6 +207,7 @@ def export_rows(
         ids = [row[0] for row in batch]
         tags = _slugs_by_path(tag_slugs, ids, selected.db)
         revokers = _slugs_by_path(revoker_slugs, ids, selected.db)
+        flags = violations.flags(ids)
         slugs = teams.slugs
         for row in batch:
             values = list(row)
@@ -207,6 +225,7 @@ def export_rows(
             values.insert(_REVOKERS_AT, revokers.get(path_id, []))
             values.extend(owners.slugs(owner_inputs(row)))
             values.append(tags.get(path_id, []))
+            values.extend(violations.described(flags.get(path_id, 0)))
             yield values
         done += len(batch)
         if progress is not None:
@@ -227,10 +246,11 @@ def csv_lines(
     cell and numbers and booleans as str() does."""
     writer = csv.writer(_Echo())
     yield writer.writerow(COLUMNS)
-    last = len(COLUMNS) - 1  # tags
     for row in export_rows(qs, progress):
         row[_REVOKERS_AT] = " ".join(row[_REVOKERS_AT])
-        row[last] = " ".join(row[last])
+        row[_TAGS_AT] = " ".join(row[_TAGS_AT])
+        row[_VIOLATIONS_AT] = " ".join(row[_VIOLATIONS_AT])
+        row[_FRAMEWORKS_AT] = "; ".join(row[_FRAMEWORKS_AT])
         yield writer.writerow(
             [
                 "'" + value if value.__class__ is str and value[:1] in _FORMULA_START else value

@@ -134,6 +134,31 @@ class SearchFilter(django_filters.CharFilter):
     field_class = SearchField
 
 
+class FrameworkField(forms.CharField):
+    """A framework id some posture rule maps to (OWASP NHI, NIST CSF 2.0, NIST AI RMF),
+    matched regardless of case and spacing and given back as the rules spell it; any
+    other is refused by name (a typo must not select nothing, or everything)."""
+
+    def to_python(self, value: str | None) -> str:
+        text = " ".join((super().to_python(value) or "").split())
+        if not text:
+            return ""
+        known = {fid.upper(): fid for rule in RULES for fid in rule.framework_ids}
+        found = known.get(text.upper())
+        if found is None:
+            raise ValidationError(
+                errors.UNKNOWN_FRAMEWORK_ID.format(
+                    value=text, known=", ".join(sorted(known.values()))
+                ),
+                code="unknown_framework",
+            )
+        return found
+
+
+class FrameworkFilter(django_filters.CharFilter):
+    field_class = FrameworkField
+
+
 class AccessPathFilterSet(django_filters.FilterSet):
     q = SearchFilter(method="filter_q", label="Search")
     status = django_filters.MultipleChoiceFilter(
@@ -224,6 +249,10 @@ class AccessPathFilterSet(django_filters.FilterSet):
         method="filter_posture",
         label="Posture violation",
     )
+    framework = FrameworkFilter(
+        method="filter_framework",
+        label="Breaks a posture rule mapped to this framework id (NHI5, PR.AA-05, GOVERN 3.2)",
+    )
     expiring_within_days = django_filters.NumberFilter(
         method="filter_expiring_within",
         min_value=1,
@@ -306,6 +335,15 @@ class AccessPathFilterSet(django_filters.FilterSet):
         if value == ANY_VIOLATION:
             return queryset.filter(any_violation_q(now=self.now, policy=self.policy))
         return queryset.filter(violation_q(value, now=self.now, policy=self.policy))
+
+    def filter_framework(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        if not value:
+            return queryset
+        combined = Q()
+        for rule in RULES:
+            if value in rule.framework_ids:
+                combined |= violation_q(rule.code, now=self.now, policy=self.policy)
+        return queryset.filter(combined)
 
     def filter_expiring_within(self, queryset: QuerySet, name: str, value) -> QuerySet:
         if value is None:

@@ -188,7 +188,8 @@ def _one_row(
         reason = f"The {run.source_format} import reports it {why}."
         return "revoked", path_revoke(actor=actor, path=existing, reason=reason, now=now)
     before = existing.version if existing is not None else None
-    path, created = path_register_or_update(actor=actor, data=data, now=now)
+    # Imports record credentials that already exist: the policy informs, it never refuses.
+    path, created = path_register_or_update(actor=actor, data=data, now=now, enforce=False)
     outcome = "created" if created else ("unchanged" if path.version == before else "updated")
     if attested_at is not None and _apply_history(actor, path, attested_at, now):
         outcome = "created" if created else "updated"

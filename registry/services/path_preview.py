@@ -6,7 +6,11 @@ The check answers about the path as written, never about other paths: it is call
 every keystroke, unaudited, so anything it said about the estate would be an oracle for
 what other teams hold. So it leaves out the duplicate-external-id refusal and the rules
 that compare a path with others (NHI8, NHI9); the real registration, audited, still
-applies both, with the answer an invisible path always gets (services/paths.py)."""
+applies both, with the answer an invisible path always gets (services/paths.py).
+
+The API's evaluate endpoint and a register's dry run (`register_evaluate`) answer from
+the same check for the same reason: a pipeline may call them as often as it likes,
+unaudited, so they must not say what other teams hold either."""
 
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ from django.db import transaction
 
 from registry.models import AccessPath
 from registry.rules.actors import Actor
+from registry.rules.enforcement import Verdict, verdict_for
 from registry.rules.policies import current_policy
 from registry.rules.posture import PostureRule, Rule, path_violations
 from registry.services import identifiers as identifier_rules
@@ -62,3 +67,12 @@ def register_verdict(path: AccessPath, *, now: dt.datetime) -> list[PostureRule]
     except _Undo:
         pass
     return [rule for rule in found if rule.code not in RULES_ABOUT_OTHER_PATHS]
+
+
+def register_evaluate(*, actor: Actor, data: Mapping[str, Any], now: dt.datetime) -> Verdict:
+    """Policy at request time without saving (the evaluate endpoint, `?dry_run=true`):
+    raises what `register_check` raises for `data` (the register's own 400/403), else the
+    verdict on the rules the path would break once saved (rules/enforcement.py). A new
+    path has no exceptions yet and broke nothing before."""
+    path = register_check(actor=actor, data=data, now=now)
+    return verdict_for(register_verdict(path, now=now), policy=current_policy())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -18,7 +18,7 @@ from registry.notifications.events import publish_path_event
 from registry.rules import errors, permissions, preconditions
 from registry.rules.actors import Actor
 from registry.rules.control_points import HIGH_RISK
-from registry.rules.errors import Invalid, InvalidTransition, NotFound
+from registry.rules.errors import Invalid, InvalidTransition, NotFound, PolicyRefused
 from registry.rules.path_fields import AUTHORITY_TEAM_FIELDS, EDITABLE_FIELDS
 from registry.rules.policies import Policy, current_policy
 from registry.rules.posture import DERIVED_FROM, PROVENANCE_REQUIRED, derived_facts
@@ -33,6 +33,7 @@ from registry.rules.validation import (
 )
 from registry.runtime.writer_lock import hold_writer_lock
 from registry.selectors import visible_paths_q
+from registry.selectors.violations import EVERY_RULE, path_verdict
 from registry.services import identifiers as identifier_rules
 from registry.services._common import (
     check_version,
@@ -290,18 +291,39 @@ def _new_path(
     return path, tags, revokers or [], changes
 
 
+def _enforce(
+    path: AccessPath, *, now: dt.datetime, policy: Policy, before: Collection[str] = ()
+) -> None:
+    """Policy at request time, on a registration or an edit written but not yet audited:
+    a rule whose enforcement level is `refuse` newly broken refuses the whole request
+    (the transaction rolls back: nothing saved, nothing audited); otherwise the verdict
+    rides on the path (`path.verdict`) for the answer."""
+    verdict = path_verdict(path, now=now, policy=policy, before=before)
+    if verdict.refused:
+        raise PolicyRefused(verdict)
+    path.verdict = verdict
+
+
 @transaction.atomic
 def path_register(
-    *, actor: Actor, data: Mapping[str, Any], now: dt.datetime | None = None
+    *,
+    actor: Actor,
+    data: Mapping[str, Any],
+    now: dt.datetime | None = None,
+    enforce: bool = True,
 ) -> AccessPath:
     """Record a new access path. With an owner team it starts active, with a review date
-    from its risk tier and an expiry; without one it starts unowned."""
+    from its risk tier and an expiry; without one it starts unowned. `enforce`: the
+    policy's verdict decides (rules/enforcement.py: refused raises PolicyRefused,
+    otherwise `path.verdict` says what it breaks); imports pass False, since the
+    credentials they record already exist."""
     now = resolve_now(now)
+    policy = current_policy()
     data = dict(data)
     identifiers = data.pop("identifiers", None)
     signoff_policy = data.pop("signoff_policy", None)  # services/signoff.py
     wanted = identifier_rules.parse(identifiers) if identifiers is not None else []
-    path, tags, revokers, changes = _new_path(actor, data, now=now, policy=current_policy())
+    path, tags, revokers, changes = _new_path(actor, data, now=now, policy=policy)
     hold_writer_lock()  # before any read or lock: runtime/writer_lock.py
     _refuse_duplicate_external_id(path, actor)
     with _duplicate_external_id_as_invalid():
@@ -311,6 +333,8 @@ def path_register(
     if revokers:
         path.revoker_teams.set(revokers)
     refresh_facts([path.pk], now=now)
+    if enforce:
+        _enforce(path, now=now, policy=policy)
     audit_record(actor=actor, action="access_path.registered", obj=path, now=now, changes=changes)
     if signoff_policy is not None:
         signoff_policy_for_new_path(actor=actor, path=path, data=signoff_policy, now=now)
@@ -395,10 +419,13 @@ def path_update(
     expected_version: int | None = None,
     reason: str = "",
     now: dt.datetime | None = None,
+    enforce: bool = True,
 ) -> AccessPath:
     """Edit a path's facts. A change of risk tier or interval moves the next review date;
     a change that sets every value to what it already is writes nothing. `identifiers`
-    (when given) become the path's live identifiers (services/identifiers.py)."""
+    (when given) become the path's live identifiers (services/identifiers.py).
+    `enforce`: as for path_register; a rule the path broke before the edit does not
+    hold up an edit that did not cause it (rules/enforcement.Finding.already)."""
     now = resolve_now(now)
     changes = dict(changes)
     identifiers = changes.pop("identifiers", None)
@@ -410,6 +437,7 @@ def path_update(
         expected_version=expected_version,
         reason=reason,
         now=now,
+        enforce=enforce,
     )
     if wanted is not None:
         identifier_rules.identifiers_set(actor=actor, path=updated, identifiers=wanted, now=now)
@@ -424,6 +452,7 @@ def _update(
     expected_version: int | None,
     reason: str,
     now: dt.datetime,
+    enforce: bool,
 ) -> AccessPath:
     policy = current_policy()
     _refuse_unknown_fields(changes, UPDATE_FIELDS)
@@ -431,6 +460,9 @@ def _update(
     refuse_if(permissions.refuse_update(actor, locked))
     refuse_transition(preconditions.refuse_not_live(locked, now))
     check_version(locked, expected_version)
+    # What it broke before the edit: judged against, and the answer when nothing changes.
+    unchanged = path_verdict(locked, now=now, policy=policy, before=EVERY_RULE) if enforce else None
+    before = [finding.rule.code for finding in unchanged.findings] if unchanged else []
 
     values = dict(changes)
     steward = values.get("steward_team")
@@ -456,6 +488,7 @@ def _update(
     tags_changed = tags is not None and tags != old_tags
     revokers_changed = revokers is not None and new_revokers != old_revokers
     if not changed and not tags_changed and not revokers_changed:
+        locked.verdict = unchanged
         return locked
     _validate(candidate, changed, now=now, policy=policy)
     _refuse_duplicate_external_id(candidate, actor)
@@ -465,6 +498,7 @@ def _update(
     if "requires_human_signoff" in changed and not candidate.requires_human_signoff:
         refuse_if(permissions.refuse_lift_signoff(actor, locked))
     if not changed and not tags_changed and not revokers_changed:
+        locked.verdict = unchanged
         return locked
 
     writes = {field: getattr(candidate, field) for field in changed}
@@ -485,6 +519,8 @@ def _update(
     if revokers_changed and revokers is not None:
         locked.revoker_teams.set(revokers)
         change_log["revoker_teams"] = [old_revokers, new_revokers]
+    if enforce:
+        _enforce(locked, now=now, policy=policy, before=before)
     audit_record(
         actor=actor,
         action="access_path.updated",
@@ -598,11 +634,16 @@ def _register_would_change(path: AccessPath, data: Mapping[str, Any]) -> bool:
 
 @transaction.atomic
 def path_register_or_update(
-    *, actor: Actor, data: Mapping[str, Any], now: dt.datetime | None = None
+    *,
+    actor: Actor,
+    data: Mapping[str, Any],
+    now: dt.datetime | None = None,
+    enforce: bool = True,
 ) -> tuple[AccessPath, bool]:
     """Register a path by (system, external_id), or bring the registered one up to date:
     what a pipeline calls at the moment it creates access, as often as it runs. An
-    identical second call changes nothing. Returns (path, created)."""
+    identical second call changes nothing. Returns (path, created). `enforce`: as for
+    path_register (imports pass False)."""
     now = resolve_now(now)
     system, external_id = data.get("system"), data.get("external_id")
     missing = [f for f, v in (("system", system), ("external_id", external_id)) if not v]
@@ -612,7 +653,7 @@ def path_register_or_update(
     if existing is None:
         try:
             with transaction.atomic():
-                return path_register(actor=actor, data=data, now=now), True
+                return path_register(actor=actor, data=data, now=now, enforce=enforce), True
         except Invalid as exc:
             if exc.errors.get("external_id") != [errors.DUPLICATE_EXTERNAL_ID]:
                 raise
@@ -629,6 +670,9 @@ def path_register_or_update(
     # edit it (a team token that registered an unowned path); a change needs the permission.
     if not _register_would_change(existing, data):
         refuse_transition(preconditions.refuse_not_live(existing, now))
+        if enforce:
+            policy = current_policy()
+            existing.verdict = path_verdict(existing, now=now, policy=policy, before=EVERY_RULE)
         return existing, False
     refuse_if(permissions.refuse_update(actor, existing))
     changes = dict(data)
@@ -636,4 +680,5 @@ def path_register_or_update(
         owner = changes.pop("owner_team")
         if (owner.pk if owner else None) != existing.owner_team_id:
             raise InvalidTransition(errors.OWNER_DIFFERS)
-    return path_update(actor=actor, path=existing, changes=changes, now=now), False
+    updated = path_update(actor=actor, path=existing, changes=changes, now=now, enforce=enforce)
+    return updated, False

@@ -300,6 +300,8 @@ def request_for(world: World, persona: str, route: str, obj: str) -> tuple[str, 
     resource, _, action = route.partition(":")
     if resource == "me":
         return "get", reverse("me"), None
+    if resource == "posture-rules":
+        return "get", reverse("posture-rules"), None
     if resource == "triage":
         return "post", reverse("triage"), {"value": world.path(obj).external_id}
     if resource == "access-path-source-disabled":
@@ -335,8 +337,8 @@ def request_for(world: World, persona: str, route: str, obj: str) -> tuple[str, 
     if action == "list":
         return "get", reverse(f"{basename}-list") + "?page_size=200", None
     if resource == "access-paths":
-        if action in ("create", "register"):
-            name = "access-path-list" if action == "create" else "access-path-register"
+        if action in ("create", "register", "evaluate"):
+            name = {"create": "access-path-list"}.get(action, f"access-path-{action}")
             return "post", reverse(name), path_body(world, obj)
         pk = world.path(obj).pk
         bodies = {
@@ -467,5 +469,10 @@ def check_cell(world: World, persona: str, route: str, obj: str, expected) -> No
             assert body["results"] == []
     elif route == "me":
         assert body["kind"] == ("token" if persona.startswith("payments") else "user")
-    if response.request["REQUEST_METHOD"] != "GET":
+    if route == "access-paths:evaluate":  # a read sent as a POST: nothing saved
+        assert body["verdict"] in ("allowed", "needs_approval")
+        assert fingerprint() == before, "evaluating changed something"
+    elif route == "posture-rules":
+        assert {"nhi5_overprivileged", "nhi7_agent_static"} <= {r["rule"] for r in body}
+    elif response.request["REQUEST_METHOD"] != "GET":
         assert fingerprint() != before, "an accepted write changed nothing"

@@ -80,6 +80,8 @@ RESOURCE_OBJECTS = {
     "agent-actions": AGENT_ACTIONS,
     # Recording leases (POST): a path that is no issuer (refused) and two issuers.
     "access-path-leases": ("own", "own_issuer", "other_issuer"),
+    # The posture rules' catalog: the same for everyone signed in.
+    "posture-rules": ("-",),
 }
 # Routes whose objects differ from their resource's.
 ROUTE_OBJECTS = {
@@ -112,6 +114,12 @@ MATRIX: dict[str, dict[str, tuple]] = {
         # An existing path the caller cannot see: 404, as everywhere (no oracle).
         "existing_own":   (200, 200, 404, 404, 200, 200, 403, 401, 401, 401),
         "existing_other": (404, 404, 200, 404, 200, 404, 403, 401, 401, 401),
+    },
+    # The policy's verdict on a registration, nothing saved: whoever may register it.
+    "access-paths:evaluate": {
+        "own":            (200, 200, 403, 403, 200, 200, 403, 401, 401, 401),
+        "other":          (403, 403, 200, 403, 200, 403, 403, 401, 401, 401),
+        "unowned":        (200, 200, 200, 403, 200, 200, 403, 401, 401, 401),
     },
     "access-paths:retrieve": {
         "own":            (200, 200, 404, 404, 200, 200, 200, 401, 401, 401),
@@ -274,6 +282,9 @@ MATRIX: dict[str, dict[str, tuple]] = {
     "me": {
         "-":              (200, 200, 200, 200, 200, 200, 200, 401, 401, 401),
     },
+    "posture-rules": {
+        "-":              (200, 200, 200, 200, 200, 200, 200, 401, 401, 401),
+    },
     # The owning, stewarding and revoking teams (their tokens too) and security confirm
     # a revoked path; a live one is 409, a path out of sight 404.
     "access-path-source-disabled": {
@@ -411,6 +422,7 @@ GROUPS = {
         "control-policies",
         "incidents",
         "incident-intake",
+        "posture-rules",
     ),
 }
 

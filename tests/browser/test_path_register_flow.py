@@ -52,6 +52,10 @@ def test_register_then_edit_keeps_the_expiry(sized_page, live_server, personas):
     verdict = page.locator("#path-verdict")
     expect(verdict).to_contain_text("Ready to register.")
     expect(verdict).to_contain_text("Overprivileged")
+    # Each rule's framework ids, enforcement level and fix, and the policy's verdict.
+    expect(verdict).to_contain_text("Frameworks: NHI5 · PR.AA-05 · MEASURE 2.7")
+    expect(verdict).to_contain_text("Needs an approved exception")
+    expect(verdict).to_contain_text("Policy verdict: needs approval.")
     expect(slot).to_be_empty()
     expect(page.get_by_label("Justification", exact=True)).not_to_have_attribute(
         "aria-invalid", "true"
@@ -68,6 +72,7 @@ def test_register_then_edit_keeps_the_expiry(sized_page, live_server, personas):
     expect(page.get_by_text(REGISTERED_MESSAGE)).to_be_visible()
     expect(page.get_by_role("heading", name="invoice-mailer", level=1)).to_be_visible()
     expect(page.locator(".violations")).to_contain_text("Overprivileged")
+    expect(page.locator(".violations")).to_contain_text("Fix:")
     check_page(page, "register-saved")
     path = AccessPath.objects.get(name="invoice-mailer")
     assert path.owner_team == personas.teams.payments

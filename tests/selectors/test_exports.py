@@ -15,10 +15,13 @@ from typing import Any
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from registry import services
 from registry.models import AccessPath
 from registry.rules.control_points import authority_of
+from registry.rules.policies import current_policy
+from registry.rules.posture import path_violations
 from registry.selectors import exports, path_list
 from registry.selectors.exports import (
     COLUMNS,
@@ -54,12 +57,23 @@ def oracle(path: AccessPath) -> list[Any]:
             values.append(authority_of(path).revoker_slugs())
         elif column == "tags":
             values.append(sorted(tag.slug for tag in path.tags.all()))
+        elif column == "violations":
+            values.append([rule.code for rule in _broken(path)])
+        elif column == "framework_ids":
+            ids = [fid for rule in _broken(path) for fid in rule.framework_ids]
+            values.append(list(dict.fromkeys(ids)))
         elif column == "id":
             values.append(str(path.pk))
         else:
             value = getattr(path, column)
             values.append(value.isoformat() if hasattr(value, "isoformat") else value)
     return values
+
+
+def _broken(path: AccessPath) -> list:
+    """The rules the path breaks now, unwaived: its page's answer (the export's `now` is
+    the real clock's)."""
+    return path_violations(path, now=timezone.now(), policy=current_policy())
 
 
 def oracle_rows(actor) -> list[list[Any]]:
@@ -123,8 +137,13 @@ def test_csv_and_json_write_the_oracle_values(personas, varied):
     text = "".join(csv_lines(path_list(actor=personas.sam, now=NOW)))
     header, *cells = list(csv.reader(io.StringIO(text, newline="")))
     assert header == COLUMNS
+    frameworks = COLUMNS.index("framework_ids")
     assert cells == [
-        [csv_safe(" ".join(v) if isinstance(v, list) else v) for v in row] for row in expected
+        [
+            csv_safe(("; " if i == frameworks else " ").join(v) if isinstance(v, list) else v)
+            for i, v in enumerate(row)
+        ]
+        for row in expected
     ]
     records = json.loads("".join(json_chunks(path_list(actor=personas.sam, now=NOW))))
     assert records == [dict(zip(COLUMNS, row, strict=True)) for row in expected]

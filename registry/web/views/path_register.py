@@ -23,8 +23,9 @@ from registry import services
 from registry.models import Team
 from registry.rules import permissions
 from registry.rules.actors import Actor
+from registry.rules.enforcement import Finding, verdict_for
 from registry.rules.errors import Invalid, ServiceError
-from registry.rules.posture import PostureRule
+from registry.rules.policies import current_policy
 from registry.selectors import actor_teams
 from registry.services.path_preview import register_check, register_verdict
 from registry.web.forms import apply_service_errors
@@ -37,10 +38,12 @@ REGISTERED_MESSAGE = "Registered. The path's page shows its status and posture."
 @dataclass
 class Verdict:
     """What the page says before saving: whether the service would accept the path as
-    written and, if so, the posture rules it would break once saved."""
+    written and, if so, the posture rules it would break once saved and the policy's
+    verdict on them (rules/enforcement.py, as the API's evaluate endpoint answers)."""
 
     accepted: bool = False
-    violations: list[PostureRule] = field(default_factory=list)
+    outcome: str = ""
+    findings: list[Finding] = field(default_factory=list)
     still_blank: list[forms.BoundField] = field(default_factory=list)
     to_fix: list[forms.BoundField] = field(default_factory=list)
     refusal: str = ""
@@ -77,7 +80,8 @@ def _verdict(form: PathRegisterForm, actor: Actor, *, now: dt.datetime) -> Verdi
     try:
         path = register_check(actor=actor, data=data, now=now)
         if valid:
-            verdict.violations = register_verdict(path, now=now)
+            policy = verdict_for(register_verdict(path, now=now), policy=current_policy())
+            verdict.outcome, verdict.findings = policy.outcome, list(policy.findings)
             verdict.accepted = True
     except ServiceError as exc:
         if (untold := _not_yet_shown(form, exc)) is not None:

@@ -27,7 +27,7 @@ from registry.rules import permissions, preconditions
 from registry.rules.actors import Actor
 from registry.rules.errors import Invalid, ServiceError
 from registry.rules.policies import current_policy
-from registry.rules.posture import path_violations, record_quality
+from registry.rules.posture import record_quality
 from registry.selectors import (
     PathRequests,
     actor_teams,
@@ -36,6 +36,7 @@ from registry.selectors import (
     path_identifiers,
     path_open_requests,
 )
+from registry.selectors.violations import path_verdict
 from registry.web.forms import (
     AttestForm,
     ClaimForm,
@@ -150,7 +151,10 @@ def _detail_context(request: HttpRequest, path: AccessPath, bound: dict | None =
     requests = path_open_requests(path=path, now=now)
     actions = offered_actions(actor, path, requests, now)
     version = {"version": path.version}
-    violations = path_violations(path, now=now, policy=policy)
+    # Every rule it breaks, waived ones marked, and what the policy would make of a
+    # request for the path as it stands (its edits are judged on what they add).
+    verdict = path_verdict(path, now=now, policy=policy, before=())
+    violations = [finding.rule for finding in verdict.findings if not finding.waived]
     forms_by_name: dict[str, forms.Form] = {
         "claim": ClaimForm(teams=actions.claim_teams, path=path, initial=_suggested(path, actions)),
         "attest": AttestForm(initial=version),
@@ -165,6 +169,8 @@ def _detail_context(request: HttpRequest, path: AccessPath, bound: dict | None =
         "path": path,
         "status_reason": status_reason(path, now=now, policy=policy),
         "violations": violations,
+        "verdict": verdict,
+        "waived_count": len(verdict.findings) - len(violations),
         "quality": record_quality(path),
         "requests": requests,
         "actions": actions,
