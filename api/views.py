@@ -280,6 +280,7 @@ class AccessPathViewSet(_ScopedViewSet):
 
     @extend_schema(
         request=s.AccessPathRegisterSerializer,
+        parameters=[DRY_RUN],
         responses={
             200: s.AccessPathVerdictSerializer,
             201: s.AccessPathVerdictSerializer,
@@ -288,12 +289,16 @@ class AccessPathViewSet(_ScopedViewSet):
         },
         description="Register a path by (system, external_id), or update the one already "
         "registered: idempotent, for pipelines to call every time they run. 201 when "
-        "created, 200 when it existed (changed or not).",
+        "created, 200 when it existed (changed or not). ?dry_run=true: the verdict on "
+        "registering the payload, as evaluate gives it; nothing saved.",
     )
     @action(detail=False, methods=["post"])
     def register(self, request):
+        dry_run = dry_run_asked(request)
         data = s.AccessPathRegisterSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        if dry_run:
+            return self._evaluate(data.validated_data)
         path, created = services.path_register_or_update(actor=self.actor, data=data.validated_data)
         return self._respond_or_held(
             path, status.HTTP_201_CREATED if created else status.HTTP_200_OK

@@ -20,13 +20,14 @@ from typing import Any
 
 from django.db import transaction
 
-from registry.models import AccessPath
+from registry.models import AccessPath, SignoffPolicy
 from registry.rules.actors import Actor
 from registry.rules.enforcement import Verdict, verdict_for
 from registry.rules.policies import current_policy
 from registry.rules.posture import PostureRule, Rule, path_violations
 from registry.services import identifiers as identifier_rules
 from registry.services.paths import _new_path
+from registry.services.signoff import clean_policy
 
 # The posture rules that compare a path with other paths (a shared external id).
 RULES_ABOUT_OTHER_PATHS = frozenset({Rule.NHI8_ENV_ISOLATION, Rule.NHI9_REUSE})
@@ -48,7 +49,9 @@ def register_check(*, actor: Actor, data: Mapping[str, Any], now: dt.datetime) -
     return path
 
 
-def register_verdict(path: AccessPath, *, now: dt.datetime) -> list[PostureRule]:
+def register_verdict(
+    path: AccessPath, *, now: dt.datetime, signoff: Mapping[str, Any] | None = None
+) -> list[PostureRule]:
     """The posture rules `path` (built by `register_check`, not saved) would break once
     saved, among those about the path itself.
 
@@ -56,12 +59,17 @@ def register_verdict(path: AccessPath, *, now: dt.datetime) -> list[PostureRule]
     dashboard and the inventory filter use), so the path is inserted in a savepoint, the
     rules asked about it, and the insert rolled back before anything else happens: the
     verdict cannot drift from the page's. The trial row carries no external id, so it
-    can neither collide with nor be compared to another team's path."""
+    can neither collide with nor be compared to another team's path. `signoff`: the
+    checked values of the sign-off policy the registration carries, inserted with it."""
     found: list[PostureRule] = []
     path.external_id = ""
     try:
         with transaction.atomic():
             path.save(force_insert=True)
+            if signoff is not None:
+                SignoffPolicy.objects.create(
+                    path=path, created_at=now, updated_at=now, updated_by_label="", **signoff
+                )
             found = path_violations(path, now=now, policy=current_policy())
             raise _Undo
     except _Undo:
@@ -74,5 +82,8 @@ def register_evaluate(*, actor: Actor, data: Mapping[str, Any], now: dt.datetime
     raises what `register_check` raises for `data` (the register's own 400/403), else the
     verdict on the rules the path would break once saved (rules/enforcement.py). A new
     path has no exceptions yet and broke nothing before."""
+    data = dict(data)
+    carried = data.pop("signoff_policy", None)
+    signoff = None if carried is None else clean_policy(carried, prefix="signoff_policy.")
     path = register_check(actor=actor, data=data, now=now)
-    return verdict_for(register_verdict(path, now=now), policy=current_policy())
+    return verdict_for(register_verdict(path, now=now, signoff=signoff), policy=current_policy())

@@ -332,12 +332,12 @@ def path_register(
         _set_tags(path, tags)
     if revokers:
         path.revoker_teams.set(revokers)
-    refresh_facts([path.pk], now=now)
-    if enforce:
-        _enforce(path, now=now, policy=policy)
     audit_record(actor=actor, action="access_path.registered", obj=path, now=now, changes=changes)
     if signoff_policy is not None:
         signoff_policy_for_new_path(actor=actor, path=path, data=signoff_policy, now=now)
+    refresh_facts([path.pk], now=now)
+    if enforce:  # after the sign-off policy it carries: MISSING_SIGNOFF_POLICY reads it
+        _enforce(path, now=now, policy=policy)
     if wanted:
         identifier_rules.apply_identifiers(
             actor=actor, locked=path, wanted=wanted, source="manual", now=now

@@ -64,12 +64,7 @@ def test_evaluate_answers_a_production_admin_agent_credential(pat):
     body = response.json()
     assert body["verdict"] == REFUSED  # a static agent credential is refused by default
     found = by_rule(body["violations"])
-    assert {
-        "nhi5_overprivileged",
-        "nhi7_agent_static",
-        "missing_signoff_policy",
-        "missing_provenance",
-    } <= set(found)
+    assert {"nhi5_overprivileged", "nhi7_agent_static", "missing_signoff_policy"} <= set(found)
     static = found["nhi7_agent_static"]
     assert static["owasp_nhi"] == "NHI7" and "PR.AA-01" in static["nist_csf"]
     assert "GOVERN 3.2" in static["nist_ai_rmf"]
@@ -191,7 +186,6 @@ def test_register_answers_its_verdict_and_the_exceptions_to_request(pat, ci):
     assert wanted == {
         (str(path.pk), "nhi5_overprivileged"),
         (str(path.pk), "missing_signoff_policy"),
-        (str(path.pk), "missing_provenance"),
     }
     assert AuditEvent.objects.filter(action="access_path.registered", path=path).count() == 1
     # Called again unchanged, the pipeline is told the same rules, holding nothing up.
@@ -207,6 +201,7 @@ def test_an_edit_introducing_a_refused_violation_is_refused(pat, personas):
             **agent_body(credential_lifetime=AccessPath.CredentialLifetime.EPHEMERAL),
             "owner_team": personas.teams.payments,
             "approved_by_team": personas.teams.payments,
+            "merged_by_team": personas.teams.payments,
         },
     )
     with unchanged():
@@ -222,7 +217,8 @@ def test_an_unrelated_edit_of_a_path_already_breaking_it_is_allowed(pat, persona
     path = services.path_register(
         actor=personas.system,
         data={**agent_body(), "owner_team": personas.teams.payments,
-              "approved_by_team": personas.teams.payments},
+              "approved_by_team": personas.teams.payments,
+              "merged_by_team": personas.teams.payments},
         enforce=False,
     )  # fmt: skip
     response = pat.patch(url(path), {"consumers": "The release bot's nightly run."}, format="json")
@@ -315,7 +311,8 @@ def test_framework_filter(pat, personas, make_path):
     agent = services.path_register(
         actor=personas.system,
         data={**agent_body(privilege_scope="repo:read"), "owner_team": personas.teams.payments,
-              "approved_by_team": personas.teams.payments, "risk_tier": "medium"},
+              "approved_by_team": personas.teams.payments, "risk_tier": "medium",
+              "merged_by_team": personas.teams.payments},
         enforce=False,
     )  # fmt: skip
     plain = make_path(name="plain", risk_tier="medium", privilege_scope="repo:read")
@@ -335,3 +332,32 @@ def test_framework_filter(pat, personas, make_path):
     assert body["errors"]["framework"][0].startswith(
         errors.UNKNOWN_FRAMEWORK_ID.format(value="NHI99", known="").split("Known")[0]
     )
+
+
+def test_a_registration_carrying_its_sign_off_policy_and_provenance_is_told_the_rest(pat, ci):
+    """What an agent team sends (docs/agents-and-pipelines.md): short-lived, narrow, its
+    sign-off policy and its provenance. Evaluate, the dry run and the registration give
+    the same verdict, and none of them asks for a sign-off policy it carries."""
+    body = agent_body(
+        credential_lifetime=AccessPath.CredentialLifetime.EPHEMERAL,
+        privilege_scope="repo:contents:write on acme/release-notes",
+        signoff_policy={
+            "actions": ["deploy"],
+            "allowed_scopes": ["repo:contents:write"],
+            "data_classes": ["pii"],
+            "max_records": 1000,
+            "rollback_path": "Revert the release commit; the agent's next lease is refused.",
+        },
+    )
+    evaluated = pat.post(EVALUATE, body, format="json")
+    assert evaluated.status_code == 200, evaluated.content
+    dry = ci.post(url(action="register") + "?dry_run=true", body, format="json")
+    assert not AccessPath.objects.filter(external_id="agent:release-bot").exists()
+    created = ci.post(url(action="register"), body, format="json")
+    assert created.status_code == 201, created.content
+    for answer in (evaluated.json(), dry.json(), created.json()):
+        assert "missing_signoff_policy" not in by_rule(answer["violations"])
+        assert "missing_provenance" not in by_rule(answer["violations"])
+    assert evaluated.json()["verdict"] == created.json()["verdict"]
+    path = AccessPath.objects.get(external_id="agent:release-bot")
+    assert path.signoff_policy.max_records == 1000
