@@ -48,6 +48,28 @@ def secret_errors(values: Mapping[str, object]) -> dict[str, list[str]]:
     return found
 
 
+def _message_pattern(template: str) -> re.Pattern[str]:
+    return re.compile(re.escape(template).replace(re.escape("{kind}"), ".+", 1))
+
+
+# The refusals that say a value was a credential (secret_errors, an identifier that is
+# a credential): what registry/services/leak_signals.py records against the path.
+_CREDENTIAL_REFUSALS = (
+    _message_pattern(errors.LOOKS_LIKE_SECRET),
+    _message_pattern(errors.IDENTIFIER_IS_A_CREDENTIAL),
+)
+
+
+def credential_refused_fields(found: Mapping[str, Iterable[str]]) -> list[str]:
+    """The fields of a refusal's per-field messages that were refused for holding a
+    credential (their names only: the values are never kept)."""
+    return sorted(
+        field_name
+        for field_name, messages in found.items()
+        if any(p.fullmatch(str(m)) for p in _CREDENTIAL_REFUSALS for m in messages)
+    )
+
+
 def justification_error(text: str, policy: Policy) -> str | None:
     normalized = " ".join(text.lower().split()).strip(" .!")
     if not normalized or normalized in PLACEHOLDER_JUSTIFICATIONS:

@@ -53,6 +53,8 @@ SYSTEMS = ["aws", "gcp", "azure", "github", "gitlab", "kubernetes", "vault", "ok
 # so its high-risk paths show the `missing_authority` posture flag.
 CONTROL_POLICY = ("cloud-iam", "pam", "security")
 UNGOVERNED_SYSTEMS = ("salesforce",)
+# Platforms whose control policy says they offer workload identity (posture NHI6).
+WORKLOAD_IDENTITY_SYSTEMS = ("aws", "gcp", "kubernetes", "github")
 # Who approves a team's high-risk access: its lead, else security's.
 APPROVERS = {"payments": ("lee", "payments"), "data": ("dana", "data")}
 PURPOSES = {
@@ -216,7 +218,7 @@ class Command(BaseCommand):
                 # Idempotent: setting the same owners again changes (and audits) nothing.
                 services.system_control_policy_set(
                     actor=system, system=name, iam_team=iam, pam_team=pam, secops_team=secops,
-                    now=now,
+                    offers_workload_identity=name in WORKLOAD_IDENTITY_SYSTEMS, now=now,
                 )  # fmt: skip
 
     def _paths(self, system: Actor, teams: dict, users: dict, now: dt.datetime) -> int:
