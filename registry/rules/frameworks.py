@@ -138,9 +138,9 @@ def _number(framework_id: str) -> tuple:
 def _controls() -> tuple[Control, ...]:
     found: dict[tuple[str, str], list[PostureRule]] = {}
     for rule in RULES:
-        ids = [(OWASP, rule.owasp)] if rule.owasp else []
-        ids += [(CSF, i) for i in rule.nist_csf] + [(AI_RMF, i) for i in rule.ai_rmf]
-        for key in ids:
+        keys = [(OWASP, rule.owasp)] if rule.owasp else []
+        keys += [(CSF, i) for i in rule.nist_csf] + [(AI_RMF, i) for i in rule.ai_rmf]
+        for key in keys:
             found.setdefault(key, []).append(rule)
     texts = {OWASP: OWASP_TEXT, CSF: CSF_TEXT, AI_RMF: AI_RMF_TEXT}
     controls = []
