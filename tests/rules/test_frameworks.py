@@ -68,3 +68,6 @@ def test_credential_refusals_are_told_from_other_refusals():
     }
     assert credential_refused_fields(found) == ["consumers", "identifiers"]
     assert credential_refused_fields({"name": [errors.REQUIRED]}) == []
+    # A key id names a credential and grants nothing: refused in free text, no leak.
+    key_id = {"justification": [errors.LOOKS_LIKE_SECRET.format(kind="AWS access key id")]}
+    assert credential_refused_fields(key_id) == []
