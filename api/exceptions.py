@@ -30,7 +30,9 @@ from registry.models import ApiToken
 from registry.rules.actors import Actor, NotSignedIn, actor_for
 from registry.rules.enforcement import verdict_json
 from registry.rules.errors import Invalid, PolicyRefused, ServiceError
+from registry.rules.validation import credential_refused_fields
 from registry.runtime.current_request import source_address
+from registry.services.leak_signals import note_refusal
 from registry.services.security import (
     anonymous_actor,
     security_action_refused,
@@ -162,6 +164,16 @@ def _record(exc, context, status: int, reason: str) -> None:
         record_refusal(request, view, status=status, reason=reason)
 
 
+def _note_secret(exc: Invalid, context) -> None:
+    """A change to the named path refused because a field held a credential: the
+    path's NHI2 signal (registry/services/leak_signals.py), after the change rolled back."""
+    request, view = context.get("request"), context.get("view")
+    if request is None or view is None or not credential_refused_fields(exc.errors):
+        return
+    target, _ = _target(view)  # the path the request named, if the caller can see it
+    note_refusal(exc, actor=_actor(request), path=target, now=timezone.now())
+
+
 def exception_handler(exc, context):
     # A failing database or disk: 503 with Retry-After in the API's shape (the same
     # answer registry/web/middleware.py gives outside DRF's views). The service's
@@ -185,6 +197,7 @@ def exception_handler(exc, context):
         }
         if isinstance(exc, Invalid):
             body["errors"] = exc.errors
+            _note_secret(exc, context)
         if isinstance(exc, PolicyRefused):
             body |= verdict_json(exc.verdict)
         _record(exc, context, exc.http_status, exc.message)

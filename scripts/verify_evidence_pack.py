@@ -11,7 +11,10 @@ Needs Python 3.11 and the `cryptography` package. Checks, in order:
 3. the signed anchor names this manifest's SHA-256, and a chain head at or after the
    one the manifest reports;
 4. with --anchors (the SIEM's or the anchor directory's copy): the very same signed
-   statement is in it, so the pack was anchored outside the registry's database.
+   statement is in it, so the pack was anchored outside the registry's database;
+5. the per-control summary adds up: in controls.csv every control's percentage is its
+   passing paths over the live paths (one decimal, half up), every statement says that
+   percentage, and manifest.json's statements are controls.csv's.
 Exit status 0 when all hold; 1 with the first failure otherwise.
 """
 
@@ -19,10 +22,13 @@ from __future__ import annotations
 
 import argparse
 import base64
+import csv
 import hashlib
+import io
 import json
 import sys
 import zipfile
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
@@ -37,6 +43,30 @@ def canonical(value: object) -> str:
 def fail(message: str) -> None:
     print(f"FAILED: {message}")
     sys.exit(1)
+
+
+def percent(part: int, whole: int) -> str:
+    if not whole:
+        return ""
+    return str((Decimal(100 * part) / Decimal(whole)).quantize(Decimal("0.1"), ROUND_HALF_UP))
+
+
+def check_controls(manifest: dict, controls_csv: bytes) -> None:
+    rows = list(csv.DictReader(io.StringIO(controls_csv.decode("utf-8"), newline="")))
+    summary = manifest.get("controls") or {}
+    live = summary.get("live_paths")
+    for row in rows:
+        name, passing, whole = row["control"], int(row["passing"]), int(row["live_paths"])
+        if whole != live or not 0 <= passing <= whole:
+            fail(f"controls.csv: {name} counts {passing} of {whole} live paths, not of {live}")
+        expected = percent(passing, whole)
+        if row["percent"] != expected:
+            fail(f"controls.csv: {name} says {row['percent']}%, {passing}/{whole} is {expected}%")
+        if expected and not row["statement"].startswith(f"{name}: {expected}% of live paths "):
+            fail(f"controls.csv: the statement of {name} does not say {expected}%")
+    if [row["statement"] for row in rows] != summary.get("statements"):
+        fail("manifest.json's control statements are not controls.csv's")
+    print(f"ok: {len(rows)} control figures add up over {live} live paths")
 
 
 def main() -> None:
@@ -62,6 +92,7 @@ def main() -> None:
                 fail(f"{name} does not match its SHA-256 in manifest.json")
         print(f"ok: {len(manifest['files'])} files match manifest.json")
         record = json.loads(pack.read("anchor.json"))
+        controls_csv = pack.read("controls.csv") if "controls.csv" in manifest["files"] else None
     statement = record.get("statement") or {}
     if statement.get("kind") != "nhi-registry/audit-anchor":
         fail("anchor.json is not an NHI Registry audit anchor")
@@ -87,6 +118,8 @@ def main() -> None:
         if not any(canonical(line) == canonical(record) for line in lines):
             fail(f"the pack's anchor is not in {args.anchors}")
         print(f"ok: the same signed anchor is in {args.anchors}")
+    if controls_csv is not None:
+        check_controls(manifest, controls_csv)
     print("Evidence pack verified.")
 
 

@@ -13,6 +13,8 @@ certificates) is the access path.
   human use, not the path's, and are not counted.
 - `disabled`: no access key and no certificate is active: the user cannot call the API.
 - `interactive_login`: `password_enabled` is true (a console password: NHI10).
+- `mfa_active`: the report's `mfa_active` column, when it states one (NHI4: a console
+  password without MFA). A value the report does not give leaves the registry's alone.
 - hints: `name` (the user name), `account` (from the ARN) and `iam_path` when the user
   has a path other than "/" (teams often encode ownership in it).
 - The root account (`<root_account>`) is not an access path: its row is skipped, unless
@@ -151,6 +153,7 @@ def _row(line: int, fields: dict[str, str], system_name: str) -> ImportRow | Non
     rotations = [rotated for is_active, rotated in active if is_active and rotated]
     last_used = [moment for moment in map(timestamp, _LAST_USED) if moment]
     password = flag("password_enabled")
+    mfa = fields["mfa_active"].strip().lower()
 
     data.update(
         kind="service_account",
@@ -158,6 +161,8 @@ def _row(line: int, fields: dict[str, str], system_name: str) -> ImportRow | Non
         created_via="discovery",
         credential_lifetime="static",
     )
+    if mfa not in NO_VALUE:
+        data["mfa_active"] = flag("mfa_active")
     if rotations:
         data["last_rotated_at"] = max(rotations)
     if last_used:

@@ -4,9 +4,9 @@ Columns/keys: every editable field (name, kind, system, external_id, environment
 steward_team, created_via, created_by_ref, consumers, ticket_url, artifact_ref,
 justification, privilege_scope, risk_tier, data_classification, credential_lifetime,
 rotation_days, last_rotated_at, last_used_at, requires_human_signoff, revocation_plan,
-rollback_plan, expires_at, review_interval_days, interactive_login), plus `owner_team` and
-`steward_team` (team slugs), `tags` (space or comma separated in CSV, a list in JSON) and
-the history a previous spreadsheet or CMDB carries: `last_attested_at`.
+rollback_plan, expires_at, review_interval_days, interactive_login, mfa_active), plus
+`owner_team` and `steward_team` (team slugs), `tags` (space or comma separated in CSV, a
+list in JSON) and the history a previous spreadsheet or CMDB carries: `last_attested_at`.
 Authority (registry.rules.control_points): `approved_by`, `approved_by_team` (a slug),
 `approved_at`, `approval_ticket_url`, `iam_team`, `pam_team`, `secops_team` (slugs) and
 `revoker_teams` (slugs, as tags are written). An export's `*_owner` columns are the

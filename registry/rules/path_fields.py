@@ -13,7 +13,7 @@ EDITABLE_FIELD_ORDER = (
     "credential_lifetime", "rotation_days", "last_rotated_at", "last_used_at",
     "requires_human_signoff", "revocation_plan", "rollback_plan", "expires_at",
     "review_interval_days",
-    "interactive_login", "approved_by", "approved_by_team", "approved_at",
+    "interactive_login", "mfa_active", "approved_by", "approved_by_team", "approved_at",
     "approval_ticket_url", "iam_team", "pam_team", "secops_team",
     "change_url", "merged_by", "merged_by_team", "proposed_by",
     "issuer_kind", "max_lease_seconds", "mfa_active",

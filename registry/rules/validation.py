@@ -14,6 +14,7 @@ from registry.rules import errors
 from registry.rules.policies import Policy
 from registry.rules.posture import PROVENANCE_REQUIRED
 from registry.rules.secret_scan import Finding, find_secret
+from registry.rules.secret_scan.rules import RULES as SECRET_RULES
 
 PLACEHOLDER_JUSTIFICATIONS = frozenset(
     {
@@ -48,6 +49,39 @@ def secret_errors(values: Mapping[str, object]) -> dict[str, list[str]]:
         if isinstance(value, str) and (finding := credential_in(field_name, value)):
             found[field_name] = [errors.LOOKS_LIKE_SECRET.format(kind=finding.kind)]
     return found
+
+
+def _message_pattern(template: str) -> re.Pattern[str]:
+    return re.compile(re.escape(template).replace(re.escape("{kind}"), "(?P<kind>.+)", 1))
+
+
+# The refusals that say a value was a credential (secret_errors, an identifier that is
+# a credential): what registry/services/leak_signals.py records against the path.
+_CREDENTIAL_REFUSALS = (
+    _message_pattern(errors.LOOKS_LIKE_SECRET),
+    _message_pattern(errors.IDENTIFIER_IS_A_CREDENTIAL),
+)
+# What names a credential without granting anything (an AWS access key id): refused
+# outside the identifier fields, but no leak.
+_NAMES_ONLY = frozenset(rule.kind for rule in SECRET_RULES if rule.identifier_ok)
+
+
+def _leaks(message: str) -> bool:
+    for pattern in _CREDENTIAL_REFUSALS:
+        if (match := pattern.fullmatch(message)) is not None:
+            return match.group("kind") not in _NAMES_ONLY
+    return False
+
+
+def credential_refused_fields(found: Mapping[str, Iterable[str]]) -> list[str]:
+    """The fields of a refusal's per-field messages that were refused for holding a
+    credential (their names only: the values are never kept). A key id alone is no
+    credential."""
+    return sorted(
+        field_name
+        for field_name, messages in found.items()
+        if any(_leaks(str(message)) for message in messages)
+    )
 
 
 def justification_error(text: str, policy: Policy) -> str | None:

@@ -55,6 +55,11 @@ class Violation:
     count: int
     query: str
 
+    @property
+    def nist_ids(self) -> tuple[str, ...]:
+        """The NIST CSF 2.0 and AI RMF ids the rule supports (rules/frameworks.py)."""
+        return self.rule.nist_csf + self.rule.ai_rmf
+
 
 @dataclass(frozen=True)
 class TeamRow:

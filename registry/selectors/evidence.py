@@ -8,9 +8,14 @@ What is in it, for the period [start, end):
   live during it;
 - escalations.csv, revocations.csv, ownership.csv: the audit events of the period about
   escalation (escalated, lapsed, expired), revocation, and claims and transfers;
+- controls.csv: per framework control (OWASP NHI, NIST CSF 2.0, NIST AI RMF;
+  rules/frameworks.py) the live paths at `now`, how many pass, the percentage and its
+  statement ("GV.OC-02: 97.4% of live paths have a named owning team");
+- rules.csv: per posture rule the live paths breaking it at `now`, with its framework ids
+  and fix (one grouped read of the stored facts: selectors/frameworks.py);
 - manifest.json: who generated the pack and when, the period, the audit chain head the
-  pack describes and the result of walking the chain, and each CSV's row count and
-  SHA-256.
+  pack describes and the result of walking the chain, each CSV's row count and
+  SHA-256, and the controls' statements.
 
 Rows show the records as they are when the pack is generated (the audit events carry
 each change's moment). Datetimes are ISO 8601 in UTC; every cell passes the CSV-injection
@@ -56,8 +61,11 @@ from registry.rules import permissions
 from registry.rules.actors import Actor
 from registry.rules.control_points import CONTROL_POINTS, TEAM_RELATIONS, with_authority
 from registry.rules.errors import Invalid, NotAllowed, Unavailable
+from registry.rules.frameworks import ControlFigure, FrameworkSummary, RuleFigure
+from registry.rules.policies import current_policy
 from registry.selectors import path_queryset
 from registry.selectors.exports import csv_safe
+from registry.selectors.frameworks import framework_summary
 
 if TYPE_CHECKING:
     from registry.selectors.paths import PathWithStatus
@@ -88,6 +96,13 @@ EXCEPTION_COLUMNS = (
 EVENT_COLUMNS = (
     "seq", "created_at", "action", "actor_type", "actor", "path_id", "path_name",
     "object_type", "object_id", "reason", "changes", "hash",
+)  # fmt: skip
+
+CONTROL_COLUMNS = (
+    "control", "framework", "title", "live_paths", "passing", "percent", "statement", "rules",
+)  # fmt: skip
+RULE_COLUMNS = (
+    "rule", "title", "owasp", "nist_csf", "ai_rmf", "framework_ids", "violating", "fix",
 )  # fmt: skip
 
 ESCALATION_ACTIONS = ("access_path.escalated", "access_path.lapsed", "access_path.expired")
@@ -167,6 +182,21 @@ def _event_row(e: AuditEvent) -> Sequence[Any]:
     )  # fmt: skip
 
 
+def _control_row(f: ControlFigure) -> Sequence[Any]:
+    return (
+        f.control.id, f.control.framework, f.control.title, f.live, f.passing,
+        "" if f.percent is None else str(f.percent), f.statement, " ".join(f.control.rule_codes),
+    )  # fmt: skip
+
+
+def _rule_row(f: RuleFigure) -> Sequence[Any]:
+    rule = f.rule
+    return (
+        rule.code, rule.title, rule.owasp, " ".join(rule.nist_csf), " ".join(rule.ai_rmf),
+        " ".join(rule.framework_ids), f.violating, rule.fix,
+    )  # fmt: skip
+
+
 # --- queries -------------------------------------------------------------------------
 
 
@@ -179,6 +209,16 @@ class _PathsWithAuthority:
 
     def iterator(self, chunk_size: int) -> Iterator[AccessPath]:
         return with_authority(self.qs.iterator(chunk_size=chunk_size), chunk_size)
+
+
+class _Listed:
+    """Rows already computed (the controls' figures), streamed like a query's."""
+
+    def __init__(self, rows: Sequence[Any]) -> None:
+        self.rows = rows
+
+    def iterator(self, chunk_size: int) -> Iterator[Any]:
+        return iter(self.rows)
 
 
 def _paths(actor: Actor, end: dt.datetime, now: dt.datetime) -> _PathsWithAuthority:
@@ -251,6 +291,9 @@ class Manifest:
     chain_problem: str
     members: tuple[Member, ...]
     registry_version: str | None
+    # The controls' statements at `generated_at` (controls.csv holds their figures).
+    live_paths: int = 0
+    control_statements: tuple[str, ...] = ()
     # The SHA-256 of manifest.json as stored in the ZIP (it names every CSV's hash);
     # the pack's audit event records it.
     sha256: str = ""
@@ -273,6 +316,11 @@ class Manifest:
                 },
             },
             "files": {m.name: {"rows": m.rows, "sha256": m.sha256} for m in self.members},
+            "controls": {
+                "measured_at": iso(self.generated_at),
+                "live_paths": self.live_paths,
+                "statements": list(self.control_statements),
+            },
         }
 
     def to_json(self) -> bytes:
@@ -292,6 +340,8 @@ class Manifest:
         ]
         lines += [f"  {m.name}: {m.rows} rows, sha256 {m.sha256}" for m in self.members]
         lines.append(f"  {MANIFEST}: sha256 {self.sha256}")
+        lines.append(f"Controls over {self.live_paths} live paths:")
+        lines += [f"  {statement}" for statement in self.control_statements]
         return lines
 
 
@@ -375,7 +425,13 @@ def _write_csv(
     return member.close()
 
 
-def _members(actor: Actor, start: dt.datetime, end: dt.datetime, now: dt.datetime) -> list:
+def _members(
+    actor: Actor,
+    start: dt.datetime,
+    end: dt.datetime,
+    now: dt.datetime,
+    summary: FrameworkSummary,
+) -> list:
     """(member name, columns, queryset, row function), in the pack's fixed order."""
     escalations = Q(action__in=ESCALATION_ACTIONS)
     revocations = Q(action__in=REVOCATION_ACTIONS)
@@ -387,6 +443,8 @@ def _members(actor: Actor, start: dt.datetime, end: dt.datetime, now: dt.datetim
         ("escalations.csv", EVENT_COLUMNS, _events(start, end, escalations), _event_row),
         ("revocations.csv", EVENT_COLUMNS, _events(start, end, revocations), _event_row),
         ("ownership.csv", EVENT_COLUMNS, _events(start, end, ownership), _event_row),
+        ("controls.csv", CONTROL_COLUMNS, _Listed(summary.controls), _control_row),
+        ("rules.csv", RULE_COLUMNS, _Listed(summary.rules), _rule_row),
     ]
 
 
@@ -416,7 +474,8 @@ def build_evidence_pack(
         with chain_snapshot():  # one snapshot for the whole pack
             head = AuditChainHead.objects.filter(pk=1).first()
             report = verify_chain()
-            files = _members(actor, start, end, now)
+            summary = framework_summary(now=now, policy=current_policy())
+            files = _members(actor, start, end, now, summary)
             members = tuple(
                 _write_csv(zf, name, now, columns, qs.iterator(chunk_size=CHUNK), to_row)
                 for name, columns, qs, to_row in files
@@ -434,6 +493,8 @@ def build_evidence_pack(
                 chain_problem=report.problem,
                 members=members,
                 registry_version=registry_version(),
+                live_paths=summary.live,
+                control_statements=tuple(f.statement for f in summary.controls),
             )
             body = manifest.to_json()
             zf.writestr(_zip_info(MANIFEST, now), body)

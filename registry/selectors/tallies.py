@@ -245,3 +245,45 @@ _NO_FIGURES: dict[str, Any] = {
     **{name: 0 for name in ("paths", "expiring", "not_seen", "attested", "violating")},
     **{f"r_{rule.code}": 0 for rule in RULES},
 }
+
+
+# The statuses of a live path (rules.status.live_q): what the framework controls measure.
+LIVE_STATUSES = (*UNOWNED_STATUSES, *OWNED_STATUSES)
+
+
+def live_rule_counts(*, now: dt.datetime, policy: Policy) -> dict[tuple[str, int], int]:
+    """Every live path of the estate counted per (status, the posture-rule bits it
+    breaks), exact at `now`, in one statement over the stored facts (a grouped pass
+    over PathFacts, a narrow table) plus the paths whose facts ran out classified now —
+    the same parts tally_groups sums, grouped by the rule bits as well, so that "breaks
+    none of these rules" can be counted for any set of rules (rules/frameworks.py).
+    When the stored facts were computed under other rules or another policy, every path
+    is classified now instead: slower, never wrong."""
+    with chain_snapshot():
+        if not tally_is_current(policy):
+            parts = [_exact_facts_sql(Q(), now=now, policy=policy, shared=shared_external_ids(now))]
+        else:
+            ran_out = PathFacts.objects.filter(valid_until__lte=now).order_by()
+            listed = list(ran_out.values_list("path_id", flat=True)[: RUN_OUT_IDS_LIMIT + 1])
+            valid = PathFacts.objects.filter(valid_until__gt=now).order_by()
+            sql, params = valid.values(*FACT_NAMES).query.sql_with_params()
+            parts = [(sql, list(params))]
+            if listed:
+                run_out = (
+                    Q(pk__in=listed)
+                    if len(listed) <= RUN_OUT_IDS_LIMIT
+                    else Q(facts__valid_until__lte=now)
+                )
+                parts.append(_exact_facts_sql(run_out, now=now, policy=policy, shared=None))
+        columns = ", ".join(FACT_NAMES)
+        union = " UNION ALL ".join(
+            f"SELECT {columns} FROM ({sql}) AS p{i}"  # noqa: S608
+            for i, (sql, _) in enumerate(parts)
+        )
+        statement = (
+            f"SELECT status, (flags & {RULE_MASK}) AS rule_bits, COUNT(*) "  # noqa: S608
+            f"FROM ({union}) AS facts WHERE {_among(LIVE_STATUSES)} GROUP BY 1, 2"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(statement, [p for _, part_params in parts for p in part_params])
+            return {(status, int(bits)): int(n) for status, bits, n in cursor.fetchall()}

@@ -32,6 +32,7 @@ from registry.selectors.incidents import Match, match_credential
 from registry.selectors.triage import parse_query
 from registry.services._common import refuse_if, require_text, resolve_now
 from registry.services.incident_ladder import climb
+from registry.services.tallies import refresh_facts
 
 State = Incident.State
 Detection = Incident.Detection
@@ -144,6 +145,7 @@ def _create(
         changes={k: [None, v] for k, v in facts.items() if v not in ("", None)} | lookup,
         reason=incident.summary,
     )
+    _refresh_path_facts(incident, now)
     if path is not None:
         # The first rung at once, in this transaction: the owning team hears now.
         climb(now=now, policy=current_policy(), actor=actor, incident_ids=[incident.pk])
@@ -278,6 +280,14 @@ def _alert_updated(*, actor: Actor, incident: Incident, alert: Alert, now: dt.da
     )
 
 
+def _refresh_path_facts(incident: Incident, now: dt.datetime) -> None:
+    """An incident's path breaks NHI2 while the incident is open (rules/posture.py): its
+    opening, linking, containing and closing reclassify the path in this transaction,
+    so the dashboard's count stays exact."""
+    if incident.path_id is not None:
+        refresh_facts([incident.path_id], now=now)
+
+
 # --- transitions ---------------------------------------------------------------------
 
 
@@ -339,6 +349,7 @@ def incident_contain(
         changes=changes,
         reason=note,
     )
+    _refresh_path_facts(incident, now)
     return incident
 
 
@@ -375,6 +386,7 @@ def incident_close(
         changes=changes,
         reason=why,
     )
+    _refresh_path_facts(incident, now)
     return incident
 
 
@@ -403,6 +415,7 @@ def incident_link_path(
         now=now,
         changes={"path": [None, str(path.pk)], "matched_by": changes["matched_by"]},
     )
+    _refresh_path_facts(incident, now)
     if incident.state == State.OPEN:
         climb(now=now, policy=current_policy(), actor=actor, incident_ids=[incident.pk])
         incident.refresh_from_db(fields=["escalation_stage"])

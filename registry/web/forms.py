@@ -452,6 +452,12 @@ class ControlPolicyForm(PageForm):
     iam_team = _active_team("IAM (identity design)")
     pam_team = _active_team("PAM (elevation boundary)")
     secops_team = _active_team("Security operations (monitoring)")
+    offers_workload_identity = forms.BooleanField(
+        required=False,
+        label="The platform offers workload identity",
+        help_text="OIDC federation, IRSA, Workload Identity Federation, SPIFFE: a static or "
+        "long-lived key on this system then breaks NHI6.",
+    )
     version = forms.IntegerField(
         required=False,
         widget=forms.HiddenInput,

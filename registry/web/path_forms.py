@@ -60,6 +60,7 @@ FIELDSETS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
             "privilege_scope",
             "data_classification",
             "interactive_login",
+            "mfa_active",
             "requires_human_signoff",
         ),
     ),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from registry import services
+from registry.models import AccessPath
 from registry.rules import errors
 from tests.api.helpers import KEEP, REVOKE_REASON, assert_error, unchanged, url
 
@@ -51,7 +52,6 @@ NEEDED = errors.ATTEST_CONFIRMATIONS["still_needed"]
         ),
         ({"decision": "forget"}, ["decision"]),
         ({"no_human_use": None}, ["no_human_use"]),
-        ({"note": "token ghp_" + "a" * 36}, ["note"]),
     ],
 )
 def test_attest_refuses_bad_input_per_field(pat, own, changes, expected):
@@ -59,6 +59,16 @@ def test_attest_refuses_bad_input_per_field(pat, own, changes, expected):
         assert_error(
             pat.post(url(own, "attest"), KEEP | changes, format="json"), 400, errors=expected
         )
+
+
+def test_attest_with_a_credential_is_refused_and_signalled(pat, own):
+    changes = {"note": "token ghp_" + "a" * 36}
+    response = pat.post(url(own, "attest"), KEEP | changes, format="json")
+    assert_error(response, 400, errors=["note"])
+    # The attestation rolled back; the paste is the path's leak signal (NHI2).
+    fresh = AccessPath.objects.get(pk=own.pk)
+    assert (fresh.version, fresh.last_attested_at) == (own.version, own.last_attested_at)
+    assert fresh.secret_refused_at is not None
 
 
 def test_attest_by_an_integration_token_is_403(ci, own):

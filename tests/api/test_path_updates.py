@@ -79,12 +79,28 @@ def test_patch_with_a_malformed_if_match_is_400(pat, own):
         ({"owner_team": "data"}, {"owner_team": errors.UNKNOWN_FIELD}),
         ({"expires_at": None}, {"expires_at": errors.EXPIRY_REQUIRED}),
         ({"review_interval_days": 400}, ["review_interval_days"]),
-        ({"privilege_scope": "-----BEGIN RSA PRIVATE KEY-----"}, ["privilege_scope"]),
     ],
 )
 def test_patch_refuses_bad_input_per_field(pat, own, changes, expected):
     with unchanged():
         assert_error(pat.patch(url(own), changes, format="json"), 400, errors=expected)
+
+
+def secret_signalled(path: AccessPath) -> None:
+    """A credential in a refused change: the change rolled back, and the paste is the
+    path's leak signal (NHI2: registry/services/leak_signals.py)."""
+    fresh = AccessPath.objects.get(pk=path.pk)
+    assert (fresh.version, fresh.privilege_scope, fresh.state) == (
+        path.version, path.privilege_scope, path.state
+    )  # fmt: skip
+    assert fresh.secret_refused_at is not None
+    assert AuditEvent.objects.filter(action="access_path.secret_refused", path=path).exists()
+
+
+def test_patch_with_a_credential_is_refused_and_signalled(pat, own):
+    changes = {"privilege_scope": "-----BEGIN RSA PRIVATE KEY-----"}
+    assert_error(pat.patch(url(own), changes, format="json"), 400, errors=["privilege_scope"])
+    secret_signalled(own)
 
 
 def test_patch_refuses_a_read_only_field(pat, own):
@@ -234,11 +250,12 @@ def test_revoke_ends_the_path_and_its_open_requests(pat, lee, own, personas):
 def test_revoke_needs_a_reason(pat, own):
     with unchanged():
         assert_error(pat.post(url(own, "revoke"), {}, format="json"), 400, errors=["reason"])
-        assert_error(
-            pat.post(url(own, "revoke"), {"reason": "xoxb-1234567890-abcdef"}, format="json"),
-            400,
-            errors=["reason"],
-        )
+    assert_error(
+        pat.post(url(own, "revoke"), {"reason": "xoxb-1234567890-abcdef"}, format="json"),
+        400,
+        errors=["reason"],
+    )
+    secret_signalled(own)
 
 
 def test_revoke_twice_is_409(pat, own):

@@ -26,6 +26,7 @@ def test_aws_rows():
         # both keys active: the newer rotation, the later use
         "last_rotated_at": at(2026, 9, 15, 11, 30),
         "last_used_at": at(2026, 11, 21, 2, 0),
+        "mfa_active": False,
     }
     assert billing.hints == {
         "name": "billing-export",
@@ -51,7 +52,8 @@ def test_aws_rows():
 
     # password_last_used no_information and a never-used key (N/A)
     bot = rows[arn + "reporting-bot"]
-    assert (bot.disabled, bot.interactive_login) == (False, True)
+    assert (bot.disabled, bot.interactive_login, bot.data["mfa_active"]) == (False, True, False)
+    assert alice.data["mfa_active"] is True
     assert "last_used_at" not in bot.data
 
     # only a signing certificate is active: not disabled, its rotation counts

@@ -191,7 +191,7 @@ def test_policy_api_reads_for_teams_writes_for_security(personas):
     assert listed == [
         {
             "system": "aws", "iam_team": "security", "pam_team": None, "secops_team": None,
-            "version": 1, "updated_at": "2026-11-22T12:00:00Z",
+            "version": 1, "updated_at": "2026-11-22T12:00:00Z", "offers_workload_identity": False,
         }
     ]  # fmt: skip
     assert pat.get(url).status_code == 200

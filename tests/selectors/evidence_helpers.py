@@ -14,9 +14,11 @@ from registry import services
 from registry.models import AccessPath, PolicyException
 from registry.selectors.evidence import (
     ATTESTATION_COLUMNS,
+    CONTROL_COLUMNS,
     EVENT_COLUMNS,
     EXCEPTION_COLUMNS,
     PATH_COLUMNS,
+    RULE_COLUMNS,
     build_evidence_pack,
 )
 from registry.services.sweep import sweep
@@ -36,6 +38,8 @@ CSV_MEMBERS = [
     "escalations.csv",
     "revocations.csv",
     "ownership.csv",
+    "controls.csv",
+    "rules.csv",
 ]
 MEMBERS = [*CSV_MEMBERS, "manifest.json", "anchor.json", "audit-public-key.pem"]
 HEADERS = {
@@ -45,6 +49,8 @@ HEADERS = {
     "escalations.csv": list(EVENT_COLUMNS),
     "revocations.csv": list(EVENT_COLUMNS),
     "ownership.csv": list(EVENT_COLUMNS),
+    "controls.csv": list(CONTROL_COLUMNS),
+    "rules.csv": list(RULE_COLUMNS),
 }
 
 

@@ -6,12 +6,15 @@ tests/ops/test_evidence_pack_command.py, its page tests/web/test_evidence_page.p
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import io
 import json
 import threading
 import zipfile
+from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
@@ -21,8 +24,12 @@ from registry.models import AccessPath, Attestation, AuditChainHead, AuditEvent,
 from registry.rules import errors
 from registry.rules.actors import Actor
 from registry.rules.errors import Invalid, NotAllowed
+from registry.rules.frameworks import CONTROLS
+from registry.rules.policies import current_policy
+from registry.rules.posture import RULES
 from registry.selectors import evidence, path_get
 from registry.selectors.evidence import PERIOD_INVALID, build_evidence_pack
+from registry.selectors.frameworks import framework_summary
 from tests.assertions import last_event, refused
 from tests.conftest import JUSTIFICATION, NOW, TICKET
 from tests.selectors.evidence_helpers import (
@@ -418,3 +425,89 @@ def test_a_change_committed_during_the_build_is_not_in_the_pack(personas, make_p
     assert last_event().seq == head.last_seq + 2
     assert last_event().changes["chain_head_seq"] == [None, head.last_seq]
     assert verify_chain().intact
+
+
+# --- the per-control summary ---------------------------------------------------------
+
+
+def test_controls_and_rules_summarise_the_live_paths_now(estate, personas):
+    manifest, data = build(personas.sam)
+    t = tables(data)
+    controls = {row["control"]: row for row in t["controls.csv"]}
+    assert list(controls) == [control.id for control in CONTROLS]
+    # Five live paths at the pack's `now` (late-path too: the summary is about now), one
+    # of them unowned (orphan-bot).
+    assert controls["GV.OC-02"] == {
+        "control": "GV.OC-02",
+        "framework": "NIST CSF 2.0",
+        "title": "Internal and external stakeholders' needs and expectations are understood",
+        "live_paths": "5",
+        "passing": "4",
+        "percent": "80.0",
+        "statement": "GV.OC-02: 80.0% of live paths have a named owning team",
+        "rules": "nhi1_offboarding missing_provenance",
+    }
+    summary = framework_summary(now=PACK_NOW, policy=current_policy())
+    for figure in summary.controls:
+        row = controls[figure.control.id]
+        assert (row["live_paths"], row["passing"], row["percent"], row["statement"]) == (
+            str(figure.live), str(figure.passing), str(figure.percent), figure.statement
+        )  # fmt: skip
+    rules = {row["rule"]: row for row in t["rules.csv"]}
+    assert list(rules) == [rule.code for rule in RULES]
+    assert rules["missing_authority"] == {
+        "rule": "missing_authority",
+        "title": "Missing approver or control-point owner",
+        "owasp": "",
+        "nist_csf": "GV.RR-02",
+        "ai_rmf": "GOVERN 2.1",
+        "framework_ids": "GV.RR-02 GOVERN 2.1",
+        "violating": "5",
+        "fix": "Record who approved it and the control-point owners.",
+    }
+    assert rules["missing_ticket"]["violating"] == "1"
+    assert rules["nhi5_overprivileged"]["framework_ids"] == "NHI5 PR.AA-05 MEASURE 2.7"
+    assert {code: int(row["violating"]) for code, row in rules.items()} == {
+        f.rule.code: f.violating for f in summary.rules
+    }
+    doc = json.loads(members(data)["manifest.json"])
+    assert doc["controls"] == {
+        "measured_at": "2027-03-01T12:00:00+00:00",
+        "live_paths": 5,
+        "statements": [row["statement"] for row in t["controls.csv"]],
+    }
+    assert "  GV.OC-02: 80.0% of live paths have a named owning team" in manifest.summary_lines()
+
+
+def _verifier():
+    path = Path(settings.BASE_DIR) / "scripts" / "verify_evidence_pack.py"
+    spec = importlib.util.spec_from_file_location("verify_evidence_pack", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_verifier_checks_the_control_figures(estate, personas, capsys):
+    verifier = _verifier()
+    files = members(build(personas.sam)[1])
+    doc = json.loads(files["manifest.json"])
+    verifier.check_controls(doc, files["controls.csv"])
+    assert (
+        f"ok: {len(CONTROLS)} control figures add up over 5 live paths" in capsys.readouterr().out
+    )
+    # A percentage that does not follow from its counts, a statement that does not say
+    # it, or a manifest whose statements differ: each is reported.
+    wrong_percent = files["controls.csv"].replace(b",4,80.0,", b",4,97.4,")
+    wrong_statement = files["controls.csv"].replace(b"GV.OC-02: 80.0%", b"GV.OC-02: 97.4%")
+    for csv_bytes, manifest, message in [
+        (wrong_percent, doc, "controls.csv: GV.OC-02 says 97.4%, 4/5 is 80.0%"),
+        (wrong_statement, doc, "controls.csv: the statement of GV.OC-02 does not say 80.0%"),
+        (
+            files["controls.csv"],
+            {**doc, "controls": {**doc["controls"], "statements": []}},
+            "manifest.json's control statements are not controls.csv's",
+        ),
+    ]:
+        with pytest.raises(SystemExit):
+            verifier.check_controls(manifest, csv_bytes)
+        assert f"FAILED: {message}" in capsys.readouterr().out

@@ -95,3 +95,15 @@ def test_page_needs_a_login(page, client):
     response = client.get(URL)
     assert response.status_code == 302
     assert response["Location"] == f"/login/?next={URL}"
+
+
+def test_page_shows_the_controls_now_in_a_few_queries(
+    page, client, estate, personas, django_assert_max_num_queries
+):
+    client.force_login(personas.users.sam)
+    with django_assert_max_num_queries(16):
+        html = client.get(URL).content.decode()
+    # Five live paths at PACK_NOW, one of them unowned (as the pack says).
+    assert '<td class="num" data-control-percent="GV.OC-02">80.0</td>' in html
+    assert "GV.OC-02: 80.0% of live paths have a named owning team" in html
+    assert "4 / 5" in html

@@ -59,6 +59,8 @@ CONTROL_POLICY = ("cloud-iam", "pam", "security")
 UNGOVERNED_SYSTEMS = ("salesforce",)
 # The demo's just-in-time issuer (a Vault role): its leases, never paths.
 DEMO_ISSUER = "demo-vault-role-payments-deploy"
+# Platforms whose control policy says they offer workload identity (posture NHI6).
+WORKLOAD_IDENTITY_SYSTEMS = ("aws", "gcp", "kubernetes", "github")
 # Who approves a team's high-risk access: its lead, else security's.
 APPROVERS = {"payments": ("lee", "payments"), "data": ("dana", "data")}
 PURPOSES = {
@@ -223,7 +225,7 @@ class Command(BaseCommand):
                 # Idempotent: setting the same owners again changes (and audits) nothing.
                 services.system_control_policy_set(
                     actor=system, system=name, iam_team=iam, pam_team=pam, secops_team=secops,
-                    now=now,
+                    offers_workload_identity=name in WORKLOAD_IDENTITY_SYSTEMS, now=now,
                 )  # fmt: skip
 
     def _paths(self, system: Actor, teams: dict, users: dict, now: dt.datetime) -> int:

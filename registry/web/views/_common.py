@@ -28,8 +28,10 @@ from registry.rules.errors import (
     ServiceError,
     StaleVersion,
 )
+from registry.rules.validation import credential_refused_fields
 from registry.runtime.current_request import current_request, source_address
 from registry.selectors import path_get
+from registry.services.leak_signals import note_refusal
 from registry.services.security import refusal_target, security_action_refused
 
 # A refused change answers with the status the API uses, so scripts and people agree.
@@ -115,4 +117,22 @@ def error_status(exc: ServiceError) -> int:
     ):
         setattr(exc, _RECORDED, True)
         record_refusal(request, exc, status)
+    if isinstance(exc, Invalid) and request is not None and not getattr(exc, _RECORDED, False):
+        setattr(exc, _RECORDED, True)
+        note_secret_refusal(request, exc)
     return status
+
+
+def note_secret_refusal(request: HttpRequest, exc: Invalid) -> None:
+    """A change to the page's path refused because a field held a credential: the
+    path's NHI2 signal (services/leak_signals.py)."""
+    match = request.resolver_match
+    path_id = match.kwargs.get("path_id") if match is not None else None
+    if path_id is None or not credential_refused_fields(exc.errors):
+        return
+    note_refusal(
+        exc,
+        actor=actor_for(request),
+        path=refusal_target(AccessPath, pk=path_id),
+        now=request_now(request),
+    )

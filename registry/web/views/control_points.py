@@ -36,6 +36,7 @@ def control_policies(request: HttpRequest) -> HttpResponse:
                     iam_team=data["iam_team"],
                     pam_team=data["pam_team"],
                     secops_team=data["secops_team"],
+                    offers_workload_identity=data["offers_workload_identity"],
                     expected_version=data["version"],
                     now=request_now(request),
                 )
@@ -43,7 +44,7 @@ def control_policies(request: HttpRequest) -> HttpResponse:
                 apply_service_errors(form, exc)
                 status = error_status(exc)
             else:
-                messages.success(request, f"Saved the control-point owners of {data['system']}.")
+                messages.success(request, f"Saved the control policy of {data['system']}.")
                 return redirect("registry:control-policies")
     return render(
         request,

@@ -13,7 +13,9 @@ from django.shortcuts import render
 from django.views.decorators.http import require_http_methods
 
 from registry.rules.errors import ServiceError
+from registry.rules.policies import current_policy
 from registry.selectors.evidence import build_evidence_pack, pack_filename, period_from_dates
+from registry.selectors.frameworks import framework_summary
 from registry.web.views._common import actor_for, error_status, request_now
 from registry.web.views.queues import security_only
 
@@ -71,7 +73,9 @@ def evidence_pack(request: HttpRequest) -> HttpResponseBase:
         data, initial={"from": today - dt.timedelta(days=DEFAULT_DAYS), "to": today}
     )
     if data is None:
-        return render(request, TEMPLATE, {"form": form})
+        # The controls as the pack would state them now (one grouped read of the facts).
+        summary = framework_summary(now=now, policy=current_policy())
+        return render(request, TEMPLATE, {"form": form, "summary": summary})
     if not form.is_valid():
         return render(request, TEMPLATE, {"form": form}, status=400)
     first, until = form.cleaned_data["from"], form.cleaned_data["to"]
