@@ -49,8 +49,13 @@ class AccessPathSerializer(serializers.ModelSerializer):
     steward_team: serializers.SlugRelatedField[Team] = serializers.SlugRelatedField(
         slug_field="slug", read_only=True, allow_null=True
     )
-    # Empty until someone records the ticket, so not always a URI.
+    # Empty until someone records the ticket (or the change), so not always a URI.
     ticket_url = serializers.CharField(read_only=True)
+    change_url = serializers.CharField(read_only=True)
+    # Blank: not an issuer.
+    issuer_kind = serializers.ChoiceField(
+        choices=AccessPath.IssuerKind.choices, allow_blank=True, read_only=True
+    )
     status = serializers.ChoiceField(choices=Status.choices, read_only=True)
     # many=True: DRF wraps it in a ManyRelatedField (the stubs type the declaration).
     tags: serializers.SlugRelatedField[Tag] = serializers.SlugRelatedField(

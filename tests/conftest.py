@@ -149,6 +149,10 @@ def path_data(**overrides) -> dict:
         "risk_tier": AccessPath.RiskTier.HIGH,
     }
     data.update(overrides)
+    if data["kind"] == AccessPath.Kind.AGENT_CREDENTIAL:
+        # An agent's credential is short-lived: a static one is refused by default
+        # (posture nhi7_agent_static; tests/api/test_policy_at_request_time.py).
+        data.setdefault("credential_lifetime", AccessPath.CredentialLifetime.SHORT_LIVED)
     owner = data.get("owner_team")
     if owner is not None and data["risk_tier"] in ("high", "critical"):
         # An owned high or critical path names who approved it (its team's lead).

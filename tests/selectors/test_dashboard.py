@@ -294,6 +294,16 @@ def test_the_estate_as_security_sees_it(personas, estate):
         "stale_record": 1,
         # The live high-risk paths: none names an owner for every control point.
         "missing_authority": 21,
+        # Issue 18's rules. The owned live high-risk paths carry no sign-off policy;
+        # nothing here leaked, signs in without MFA, runs on a platform offering workload
+        # identity, is an agent's, issues leases or was made by a pipeline.
+        "nhi2_secret_leakage": 0,
+        "nhi4_insecure_authentication": 0,
+        "nhi6_static_not_workload": 0,
+        "nhi7_agent_static": 0,
+        "nhi7_lease_over_max": 0,
+        "missing_signoff_policy": 18,
+        "missing_provenance": 0,
     }
     rule_query = {v.rule.code: v.query for v in stats.violations}
     assert inventory_ids(personas.sam, rule_query["nhi5_overprivileged"]) == {p.data_admin.pk}
