@@ -20,6 +20,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from django.utils import timezone
+from drf_spectacular.utils import OpenApiResponse
 from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -227,3 +228,8 @@ def not_found(request, exception=None):
     from django.views.defaults import page_not_found
 
     return page_not_found(request, exception)
+
+
+def errors(*codes: int) -> dict:
+    """The documented error responses; every operation may also be throttled (429)."""
+    return {code: OpenApiResponse(ErrorSerializer) for code in (*codes, 429)}

@@ -8,6 +8,7 @@ from api import (
     incident_intake,
     incidents,
     leases,
+    policy,
     signoff,
     source,
     views,
@@ -57,7 +58,7 @@ urlpatterns = [
         leases.LeasesView.as_view(),
         name="access-path-leases",
     ),
-    path("v1/posture-rules/", views.PostureRulesView.as_view(), name="posture-rules"),
+    path("v1/posture-rules/", policy.PostureRulesView.as_view(), name="posture-rules"),
     path("v1/", include(router.urls)),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves Swagger UI's starter script as a file, so the page runs

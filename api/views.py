@@ -19,15 +19,16 @@ from rest_framework.exceptions import ParseError, ValidationError
 from rest_framework.filters import OrderingFilter
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
-from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
+from api import policy_serializers as ps
 from api import serializers as s
-from api.exceptions import ErrorSerializer
+from api.exceptions import errors
 from api.filtering import KnownFiltersBackend
 from api.pagination import AuditCursorPagination, PathCursorPagination
 from api.path_rows import page_json, page_values
 from api.permissions import LookupAccess
+from api.policy import DRY_RUN, dry_run_asked, refuse_query_parameters
 from registry import selectors, services
 from registry.models import (
     AccessPath,
@@ -40,7 +41,6 @@ from registry.models import (
     Team,
     Transfer,
 )
-from registry.rules import errors as dj_errors
 from registry.rules import permissions
 from registry.rules.actors import actor_for
 from registry.rules.enforcement import verdict_json
@@ -48,10 +48,9 @@ from registry.rules.policies import current_policy
 from registry.selectors.filters import (
     AccessPathFilterSet,
     NotificationFilterSet,
-    unknown_parameters,
 )
 from registry.selectors.paths import load_path_details, path_queryset
-from registry.selectors.violations import Violations, path_verdict, rule_catalog
+from registry.selectors.violations import Violations, path_verdict
 from registry.services.path_preview import register_evaluate
 
 IF_MATCH = OpenApiParameter(
@@ -62,39 +61,6 @@ IF_MATCH = OpenApiParameter(
     description='The path\'s version as its ETag (W/"3"): a stale one fails with 412.',
 )
 _VERSION_TAG = re.compile(r'^(?:W/)?"?(\d+)"?$')
-DRY_RUN_PARAMETER = "dry_run"
-DRY_RUN = OpenApiParameter(
-    DRY_RUN_PARAMETER,
-    OpenApiTypes.BOOL,
-    OpenApiParameter.QUERY,
-    required=False,
-    description="true: answer what POST /api/v1/access-paths/evaluate/ answers (200, the "
-    "verdict) and save nothing.",
-)
-_TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no")
-
-
-def refuse_query_parameters(request, *, accepted: tuple[str, ...]) -> None:
-    """A write takes no query parameter but `accepted` (and the format override): any
-    other is a 400 naming it, by the lists' one rule (selectors/filters.py), so a
-    misspelt `?dry_rn=true` cannot save what was meant as a dry run."""
-    steering = {api_settings.URL_FORMAT_OVERRIDE} - {None}
-    unknown = unknown_parameters(request.query_params, filters=accepted, steering=steering)
-    if unknown:
-        raise ValidationError(unknown)
-
-
-def dry_run_asked(request) -> bool:
-    refuse_query_parameters(request, accepted=(DRY_RUN_PARAMETER,))
-    raw = request.query_params.get(DRY_RUN_PARAMETER, "false").strip().lower()
-    if raw not in _TRUE + _FALSE:
-        raise ValidationError({DRY_RUN_PARAMETER: [dj_errors.DRY_RUN_INVALID]})
-    return raw in _TRUE
-
-
-def errors(*codes: int) -> dict:
-    """The documented error responses; every operation may also be throttled (429)."""
-    return {code: OpenApiResponse(ErrorSerializer) for code in (*codes, 429)}
 
 
 def expected_version(request) -> int | None:
@@ -174,14 +140,14 @@ class AccessPathViewSet(_ScopedViewSet):
         if verdict is None:
             body = self._detail_json(fresh)
         else:
-            body = s.AccessPathVerdictSerializer(fresh, context={"verdict": verdict}).data
+            body = ps.AccessPathVerdictSerializer(fresh, context={"verdict": verdict}).data
         return Response(body, status=code, headers={"ETag": etag(fresh.version)})
 
     def _detail_json(self, path: AccessPath) -> dict:
         verdict = path_verdict(path, now=timezone.now(), policy=current_policy())
-        return s.AccessPathDetailSerializer(path, context={"verdict": verdict}).data
+        return ps.AccessPathDetailSerializer(path, context={"verdict": verdict}).data
 
-    @extend_schema(responses={200: s.AccessPathRowSerializer(many=True), **errors(400, 401, 404)})
+    @extend_schema(responses={200: ps.AccessPathRowSerializer(many=True), **errors(400, 401, 404)})
     def list(self, request):
         # Plain rows, not model instances (api/path_rows.py): the same JSON for a page,
         # and each row's violations for the page at once (selectors/violations.py).
@@ -195,7 +161,7 @@ class AccessPathViewSet(_ScopedViewSet):
                 row["violations"] = by_id[value["id"]]
         return self.get_paginated_response(found)
 
-    @extend_schema(responses={200: s.AccessPathDetailSerializer, **errors(401, 404)})
+    @extend_schema(responses={200: ps.AccessPathDetailSerializer, **errors(401, 404)})
     def retrieve(self, request, pk=None):
         path = self.get_object()
         self._details([path])
@@ -206,9 +172,9 @@ class AccessPathViewSet(_ScopedViewSet):
         parameters=[DRY_RUN],
         # 404: the external id is registered on a path the caller cannot see.
         responses={
-            201: s.AccessPathVerdictSerializer,
-            200: OpenApiResponse(s.VerdictSerializer, description="?dry_run=true: nothing saved."),
-            422: OpenApiResponse(s.PolicyRefusalSerializer),
+            201: ps.AccessPathVerdictSerializer,
+            200: OpenApiResponse(ps.VerdictSerializer, description="?dry_run=true: nothing saved."),
+            422: OpenApiResponse(ps.PolicyRefusalSerializer),
             **errors(400, 401, 403, 404, 415),
         },
     )
@@ -227,7 +193,7 @@ class AccessPathViewSet(_ScopedViewSet):
 
     @extend_schema(
         request=s.AccessPathCreateSerializer,
-        responses={200: s.VerdictSerializer, **errors(400, 401, 403, 415)},
+        responses={200: ps.VerdictSerializer, **errors(400, 401, 403, 415)},
         description="The policy's verdict on registering this path, without registering it: "
         "allowed, needs_approval or refused, with every rule it would break, its framework "
         "ids, enforcement level and fix. Nothing is saved or audited. The rules that "
@@ -259,9 +225,9 @@ class AccessPathViewSet(_ScopedViewSet):
     @extend_schema(
         request=s.AccessPathWriteSerializer,
         responses={
-            200: s.AccessPathVerdictSerializer,
+            200: ps.AccessPathVerdictSerializer,
             202: OpenApiResponse(description="Part of the change waits for approval."),
-            422: OpenApiResponse(s.PolicyRefusalSerializer),
+            422: OpenApiResponse(ps.PolicyRefusalSerializer),
             **errors(400, 401, 403, 404, 409, 412, 415),
         },
         parameters=[IF_MATCH],
@@ -282,9 +248,9 @@ class AccessPathViewSet(_ScopedViewSet):
         request=s.AccessPathRegisterSerializer,
         parameters=[DRY_RUN],
         responses={
-            200: s.AccessPathVerdictSerializer,
-            201: s.AccessPathVerdictSerializer,
-            422: OpenApiResponse(s.PolicyRefusalSerializer),
+            200: ps.AccessPathVerdictSerializer,
+            201: ps.AccessPathVerdictSerializer,
+            422: OpenApiResponse(ps.PolicyRefusalSerializer),
             **errors(400, 401, 403, 409, 415),
         },
         description="Register a path by (system, external_id), or update the one already "
@@ -648,13 +614,3 @@ class TriageView(APIView):
             kind=data.validated_data.get("kind"),
         )
         return Response(answer.data, headers={"Cache-Control": "no-store"})
-
-
-class PostureRulesView(APIView):
-    """The posture rules: each with its OWASP NHI, NIST CSF 2.0 and AI RMF ids, its fix
-    and its enforcement level in this deployment's policy (NHI_POLICY)."""
-
-    @extend_schema(responses={200: s.RuleSerializer(many=True), **errors(400, 401, 403)})
-    def get(self, request):
-        refuse_query_parameters(request, accepted=())
-        return Response(rule_catalog(current_policy()))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import re
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -18,16 +18,14 @@ from registry.notifications.events import publish_path_event
 from registry.rules import errors, permissions, preconditions
 from registry.rules.actors import Actor
 from registry.rules.control_points import HIGH_RISK
-from registry.rules.errors import Invalid, InvalidTransition, NotFound, PolicyRefused
+from registry.rules.errors import Invalid, InvalidTransition, NotFound
 from registry.rules.path_fields import AUTHORITY_TEAM_FIELDS, EDITABLE_FIELDS
 from registry.rules.policies import Policy, current_policy
-from registry.rules.posture import DERIVED_FROM, PROVENANCE_REQUIRED, derived_facts
+from registry.rules.posture import DERIVED_FROM, derived_facts
 from registry.rules.validation import (
     PROVENANCE_INPUTS,
-    change_url_error,
     justification_error,
     merge_errors,
-    provenance_errors,
     secret_errors,
     ticket_url_error,
 )
@@ -39,7 +37,6 @@ from registry.services._common import (
     check_version,
     close_open_requests,
     expiry_is_source_stated,
-    is_importing,
     lock_path,
     model_field_errors,
     refuse_if,
@@ -50,6 +47,7 @@ from registry.services._common import (
 )
 from registry.services.change_requests import hold_for_approval
 from registry.services.expiry import expire_locked
+from registry.services.path_checks import enforce_policy, owner_from_merger, provenance_problems
 from registry.services.signoff import signoff_policy_for_new_path, signoff_policy_unchanged
 from registry.services.tallies import refresh_facts
 
@@ -146,7 +144,7 @@ def _domain_errors(
         add("expires_at", errors.EXPIRY_REQUIRED)
     for field, message in _approval_errors(path, fields, now=now):
         add(field, message)
-    for field, message in _provenance_errors(path, fields):
+    for field, message in provenance_problems(path, fields):
         add(field, message)
     if "review_interval_days" in fields and path.risk_tier in policy.review_interval_days:
         longest = policy.interval_for(path.risk_tier)
@@ -184,36 +182,6 @@ def _approval_errors(
             yield field, errors.TEAM_INACTIVE
 
 
-def _provenance_errors(path: AccessPath, fields: set[str]) -> Iterator[tuple[str, str]]:
-    """What a pipeline-made or agent-made path must record (rules/validation.provenance_missing),
-    asked when it is registered or one of its inputs changes; an import records it as
-    found (posture MISSING_PROVENANCE flags it). A change link is http(s); a maximum
-    lease length belongs to an issuer."""
-    if fields & set(PROVENANCE_INPUTS) and not is_importing():
-        for field, messages in provenance_errors(path).items():
-            yield from ((field, message) for message in messages)
-    if (
-        "change_url" in fields
-        and path.change_url
-        and (message := change_url_error(path.change_url))
-    ):
-        yield "change_url", message
-    issuer_fields = "max_lease_seconds" in fields or "issuer_kind" in fields
-    if issuer_fields and path.max_lease_seconds is not None and not path.issuer_kind:
-        yield "max_lease_seconds", errors.MAX_LEASE_WITHOUT_ISSUER
-
-
-def _owner_from_merger(data: Mapping[str, Any]) -> Mapping[str, Any]:
-    """Pipeline-made and AI-assisted access belongs to the human team that merged the
-    change: without an owning team named, the merging team owns it (not in an import,
-    which records the row as it is)."""
-    if data.get("created_via") not in PROVENANCE_REQUIRED or is_importing():
-        return data
-    if data.get("owner_team") is None and data.get("merged_by_team") is not None:
-        return {**data, "owner_team": data["merged_by_team"]}
-    return data
-
-
 def _approval_dated(values: dict, now: dt.datetime, *, before: str = "") -> None:
     """An approver named without a date was approved now; removing the approver
     removes the date (unless the caller says otherwise)."""
@@ -245,7 +213,7 @@ def _new_path(
     changes of its registration: every rule of registering, shared by one-at-a-time
     registration and bulk imports."""
     _refuse_unknown_fields(data, REGISTER_FIELDS)
-    data = _owner_from_merger(data)
+    data = owner_from_merger(data)
     owner = data.get("owner_team")
     refuse_if(permissions.refuse_register(actor, owner))
     if (steward := data.get("steward_team")) is not None:
@@ -291,19 +259,6 @@ def _new_path(
     return path, tags, revokers or [], changes
 
 
-def _enforce(
-    path: AccessPath, *, now: dt.datetime, policy: Policy, before: Collection[str] = ()
-) -> None:
-    """Policy at request time, on a registration or an edit written but not yet audited:
-    a rule whose enforcement level is `refuse` newly broken refuses the whole request
-    (the transaction rolls back: nothing saved, nothing audited); otherwise the verdict
-    rides on the path (`path.verdict`) for the answer."""
-    verdict = path_verdict(path, now=now, policy=policy, before=before)
-    if verdict.refused:
-        raise PolicyRefused(verdict)
-    path.verdict = verdict
-
-
 @transaction.atomic
 def path_register(
     *,
@@ -337,7 +292,7 @@ def path_register(
         signoff_policy_for_new_path(actor=actor, path=path, data=signoff_policy, now=now)
     refresh_facts([path.pk], now=now)
     if enforce:  # after the sign-off policy it carries: MISSING_SIGNOFF_POLICY reads it
-        _enforce(path, now=now, policy=policy)
+        enforce_policy(path, now=now, policy=policy)
     if wanted:
         identifier_rules.apply_identifiers(
             actor=actor, locked=path, wanted=wanted, source="manual", now=now
@@ -520,7 +475,7 @@ def _update(
         locked.revoker_teams.set(revokers)
         change_log["revoker_teams"] = [old_revokers, new_revokers]
     if enforce:
-        _enforce(locked, now=now, policy=policy, before=before)
+        enforce_policy(locked, now=now, policy=policy, before=before)
     audit_record(
         actor=actor,
         action="access_path.updated",
