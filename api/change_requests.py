@@ -46,13 +46,12 @@ class ChangeRequestViewSet(_ListRetrieveViewSet):
     )
     @action(detail=True, methods=["post"])
     def approve(self, request, pk=None):
-        data = s.OptionalReasonInput(data=request.data)
-        data.is_valid(raise_exception=True)
+        reason = s.reason_in(request, required=False)
         decided = services.change_request_decide(
             actor=self.actor,
             request=self.get_object(),
             approve=True,
-            reason=data.validated_data["reason"],
+            reason=reason,
         )
         return Response(ChangeRequestSerializer(decided).data)
 
@@ -62,12 +61,11 @@ class ChangeRequestViewSet(_ListRetrieveViewSet):
     )
     @action(detail=True, methods=["post"])
     def reject(self, request, pk=None):
-        data = s.ReasonInput(data=request.data)
-        data.is_valid(raise_exception=True)
+        reason = s.reason_in(request)
         decided = services.change_request_decide(
             actor=self.actor,
             request=self.get_object(),
             approve=False,
-            reason=data.validated_data["reason"],
+            reason=reason,
         )
         return Response(ChangeRequestSerializer(decided).data)

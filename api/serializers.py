@@ -278,6 +278,14 @@ class OptionalReasonInput(serializers.Serializer):
     reason = serializers.CharField(required=False, allow_blank=True, default="")
 
 
+def reason_in(request, *, required: bool = True) -> str:
+    """The reason a decision's body carries: a 400 naming `reason` when it is required
+    and missing or blank."""
+    data = (ReasonInput if required else OptionalReasonInput)(data=request.data)
+    data.is_valid(raise_exception=True)
+    return data.validated_data["reason"]
+
+
 class ClaimSerializer(serializers.ModelSerializer):
     team: serializers.SlugRelatedField[Team] = serializers.SlugRelatedField(
         slug_field="slug", read_only=True

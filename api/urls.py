@@ -8,6 +8,7 @@ from api import (
     incident_intake,
     incidents,
     leases,
+    ownership,
     policy,
     signoff,
     source,
@@ -16,8 +17,8 @@ from api import (
 
 router = DefaultRouter(trailing_slash=True)
 router.register("access-paths", views.AccessPathViewSet, basename="access-path")
-router.register("claims", views.ClaimViewSet, basename="claim")
-router.register("transfers", views.TransferViewSet, basename="transfer")
+router.register("claims", ownership.ClaimViewSet, basename="claim")
+router.register("transfers", ownership.TransferViewSet, basename="transfer")
 router.register("teams", views.TeamViewSet, basename="team")
 router.register("exceptions", views.ExceptionViewSet, basename="exception")
 router.register("audit-events", views.AuditEventViewSet, basename="audit-event")

@@ -34,12 +34,10 @@ from registry.models import (
     AccessPath,
     ApiToken,
     AuditEvent,
-    Claim,
     ImportRun,
     Notification,
     PolicyException,
     Team,
-    Transfer,
 )
 from registry.rules import permissions
 from registry.rules.actors import actor_for
@@ -332,12 +330,11 @@ class AccessPathViewSet(_ScopedViewSet):
     @action(detail=True, methods=["post"])
     def revoke(self, request, pk=None):
         path = self.get_object()
-        data = s.ReasonInput(data=request.data)
-        data.is_valid(raise_exception=True)
+        reason = s.reason_in(request)
         path = services.path_revoke(
             actor=self.actor,
             path=path,
-            reason=data.validated_data["reason"],
+            reason=reason,
             expected_version=expected_version(request),
         )
         return self._respond(path)
@@ -345,73 +342,6 @@ class AccessPathViewSet(_ScopedViewSet):
 
 class _ListRetrieveViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _ScopedViewSet):
     pass
-
-
-@extend_schema(responses={200: s.ClaimSerializer, **errors(401, 404)})
-class ClaimViewSet(_ListRetrieveViewSet):
-    serializer_class = s.ClaimSerializer
-
-    queryset = Claim.objects.none()
-
-    def scoped_queryset(self) -> QuerySet:
-        return selectors.visible_claims(actor=self.actor)
-
-    @extend_schema(
-        request=s.OptionalReasonInput,
-        responses={200: s.ClaimSerializer, **errors(400, 401, 403, 404, 409, 415)},
-    )
-    @action(detail=True, methods=["post"])
-    def approve(self, request, pk=None):
-        data = s.OptionalReasonInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        claim = services.claim_approve(
-            actor=self.actor, claim=self.get_object(), reason=data.validated_data["reason"]
-        )
-        return Response(s.ClaimSerializer(claim).data)
-
-    @extend_schema(
-        request=s.ReasonInput,
-        responses={200: s.ClaimSerializer, **errors(400, 401, 403, 404, 409, 415)},
-    )
-    @action(detail=True, methods=["post"])
-    def reject(self, request, pk=None):
-        data = s.ReasonInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        claim = services.claim_reject(
-            actor=self.actor, claim=self.get_object(), reason=data.validated_data["reason"]
-        )
-        return Response(s.ClaimSerializer(claim).data)
-
-
-@extend_schema(responses={200: s.TransferSerializer, **errors(401, 404)})
-class TransferViewSet(_ListRetrieveViewSet):
-    serializer_class = s.TransferSerializer
-
-    queryset = Transfer.objects.none()
-
-    def scoped_queryset(self) -> QuerySet:
-        return selectors.visible_transfers(actor=self.actor)
-
-    @extend_schema(
-        request=None, responses={200: s.TransferSerializer, **errors(401, 403, 404, 409)}
-    )
-    @action(detail=True, methods=["post"])
-    def accept(self, request, pk=None):
-        transfer = services.transfer_accept(actor=self.actor, transfer=self.get_object())
-        return Response(s.TransferSerializer(transfer).data)
-
-    @extend_schema(
-        request=s.ReasonInput,
-        responses={200: s.TransferSerializer, **errors(400, 401, 403, 404, 409, 415)},
-    )
-    @action(detail=True, methods=["post"])
-    def decline(self, request, pk=None):
-        data = s.ReasonInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        transfer = services.transfer_decline(
-            actor=self.actor, transfer=self.get_object(), reason=data.validated_data["reason"]
-        )
-        return Response(s.TransferSerializer(transfer).data)
 
 
 @extend_schema(responses={200: s.TeamSerializer, **errors(401, 404)})
@@ -471,10 +401,9 @@ class ExceptionViewSet(mixins.CreateModelMixin, _ListRetrieveViewSet):
     )
     @action(detail=True, methods=["post"])
     def approve(self, request, pk=None):
-        data = s.OptionalReasonInput(data=request.data)
-        data.is_valid(raise_exception=True)
+        reason = s.reason_in(request, required=False)
         exception = services.exception_approve(
-            actor=self.actor, exception=self.get_object(), reason=data.validated_data["reason"]
+            actor=self.actor, exception=self.get_object(), reason=reason
         )
         return Response(s.ExceptionSerializer(exception).data)
 
@@ -484,10 +413,9 @@ class ExceptionViewSet(mixins.CreateModelMixin, _ListRetrieveViewSet):
     )
     @action(detail=True, methods=["post"])
     def reject(self, request, pk=None):
-        data = s.ReasonInput(data=request.data)
-        data.is_valid(raise_exception=True)
+        reason = s.reason_in(request)
         exception = services.exception_reject(
-            actor=self.actor, exception=self.get_object(), reason=data.validated_data["reason"]
+            actor=self.actor, exception=self.get_object(), reason=reason
         )
         return Response(s.ExceptionSerializer(exception).data)
 

@@ -2,8 +2,8 @@
 (disable the credential where it lives), sent through the outbox to the owning and the
 stewarding team's event webhooks (Standard Webhooks, workers/channels/webhook.py).
 
-The one home of an event's payload: revocation (services/paths.revoke_locked), expiry
-(services/paths.path_expire and the sweep) and lapse (the sweep) all build it here. It
+The one home of an event's payload: revocation (services/path_retirement.revoke_locked), expiry
+(services/path_retirement.path_expire and the sweep) and lapse (the sweep) all build it here. It
 names the credential by every live identifier (key ids, principals, client ids,
 fingerprints): names, never a credential (identifiers refuse credential-shaped values
 when they are recorded).

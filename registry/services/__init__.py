@@ -30,13 +30,8 @@ from registry.services.ownership import (
     transfer_accept,
     transfer_decline,
 )
-from registry.services.paths import (
-    path_expire,
-    path_register,
-    path_register_or_update,
-    path_revoke,
-    path_update,
-)
+from registry.services.path_retirement import path_expire, path_revoke
+from registry.services.paths import path_register, path_register_or_update, path_update
 from registry.services.preferences import saved_filter_archive, saved_filter_create
 from registry.services.source import path_confirm_source_disabled
 from registry.services.teams import (

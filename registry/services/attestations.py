@@ -22,7 +22,7 @@ from registry.services._common import (
     resolve_now,
     save_path,
 )
-from registry.services.paths import revoke_locked
+from registry.services.path_retirement import revoke_locked
 
 Decision = Attestation.Decision
 

@@ -1,5 +1,5 @@
 """Expiring paths: the one home of what marking a path expired does, for one path
-(services/paths.path_expire) and for a sweep's batch of thousands (services/sweep.py).
+(services/path_retirement.path_expire) and for a sweep's batch of thousands (services/sweep.py).
 
 For every path given (already locked by the caller, its expiry passed):
 - the path is marked `expired` at `now` (state_changed_at), its version bumped, by one

@@ -77,11 +77,8 @@ from registry.services.import_staging import (
     store_hashes,
     stored_hash,
 )
-from registry.services.paths import (
-    _new_path,
-    path_register_or_update,
-    path_revoke,
-)
+from registry.services.path_retirement import path_revoke
+from registry.services.paths import _new_path, path_register_or_update
 from registry.services.source import paths_flag_still_listed
 from registry.services.tallies import refresh_facts
 

@@ -1,4 +1,4 @@
-"""Registering, editing, revoking and expiring access paths."""
+"""Registering and editing access paths (revoking and expiring: services/path_retirement.py)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 
 from registry.audit import AuditEntry, audit_record, audit_record_many
-from registry.models import AccessPath, Notification, PolicyException, Tag, Team
-from registry.notifications.events import publish_path_event
+from registry.models import AccessPath, PolicyException, Tag, Team
 from registry.rules import errors, permissions, preconditions
 from registry.rules.actors import Actor
 from registry.rules.control_points import HIGH_RISK
@@ -35,7 +34,6 @@ from registry.selectors.violations import EVERY_RULE, path_verdict
 from registry.services import identifiers as identifier_rules
 from registry.services._common import (
     check_version,
-    close_open_requests,
     expiry_is_source_stated,
     lock_path,
     model_field_errors,
@@ -46,7 +44,6 @@ from registry.services._common import (
     save_path,
 )
 from registry.services.change_requests import hold_for_approval
-from registry.services.expiry import expire_locked
 from registry.services.path_checks import enforce_policy, owner_from_merger, provenance_problems
 from registry.services.signoff import signoff_policy_for_new_path, signoff_policy_unchanged
 from registry.services.tallies import refresh_facts
@@ -499,70 +496,6 @@ def _live_expiry_waiver(path: AccessPath, now: dt.datetime) -> PolicyException |
         .order_by("-expires_at")
         .first()
     )
-
-
-@transaction.atomic
-def path_revoke(
-    *,
-    actor: Actor,
-    path: AccessPath,
-    reason: str,
-    expected_version: int | None = None,
-    now: dt.datetime | None = None,
-) -> AccessPath:
-    now = resolve_now(now)
-    locked = lock_path(path.pk)
-    refuse_if(permissions.refuse_revoke(actor, locked))
-    reason = require_text("reason", reason)
-    refuse_transition(preconditions.refuse_not_live(locked, now))
-    check_version(locked, expected_version)
-    return revoke_locked(locked, actor=actor, reason=reason, now=now)
-
-
-def revoke_locked(locked: AccessPath, *, actor: Actor, reason: str, now: dt.datetime) -> AccessPath:
-    """Revoke a path already locked and checked by the calling service."""
-    change_log = save_path(
-        locked,
-        {"state": AccessPath.State.REVOKED, "state_changed_at": now, "escalation_stage": 0},
-        now=now,
-    )
-    close_open_requests(locked, actor=actor, now=now, why="The path was revoked.")
-    audit_record(
-        actor=actor,
-        action="access_path.revoked",
-        obj=locked,
-        now=now,
-        changes=change_log,
-        reason=reason,
-    )
-    # Tell integrations, so the credential is disabled where it lives too.
-    publish_path_event(
-        locked, Notification.Reason.EVENT_REVOKED, cycle=now, occurred_at=now, now=now
-    )
-    return locked
-
-
-@transaction.atomic
-def path_expire(
-    *, actor: Actor, path: AccessPath, now: dt.datetime | None = None, publish: bool = True
-) -> AccessPath:
-    """Mark a path whose expiry has passed as expired (the sweep does this for all) and
-    publish `access_path.expired`. The sweep passes publish=False: it publishes a whole
-    batch's events together (one identifiers query per batch, not per path)."""
-    now = resolve_now(now)
-    locked = lock_path(path.pk)
-    refuse_if(permissions.refuse_expire(actor))
-    refuse_transition(preconditions.refuse_expire_now(locked, now))
-    expiry = locked.expires_at
-    if expiry is None:  # never: a live-state path with no expiry is live
-        raise InvalidTransition(errors.NOT_YET_EXPIRED)
-    # What expiring does has one home, shared with the sweep's batches.
-    audit_record_many(actor=actor, now=now, entries=expire_locked(locked, actor=actor, now=now))
-    if publish:
-        publish_path_event(
-            locked, Notification.Reason.EVENT_EXPIRED, cycle=expiry, occurred_at=expiry, now=now
-        )
-    return locked
 
 
 def _register_would_change(path: AccessPath, data: Mapping[str, Any]) -> bool:

@@ -18,7 +18,8 @@ from registry.rules.errors import Invalid, InvalidTransition
 from registry.rules.status import is_live
 from registry.runtime.writer_lock import hold_writer_lock
 from registry.services._common import lock_path, refuse_if, require_text, resolve_now
-from registry.services.paths import path_register, revoke_locked
+from registry.services.path_retirement import revoke_locked
+from registry.services.paths import path_register
 
 MAX_TOKEN_DAYS = 365
 # A token that was used within this long is not written to again on each request.
