@@ -11,6 +11,8 @@ moments to learn which parameters move with time, and checks the lesson: the SQL
 be identical at all three moments and each parameter either the same at all three or a
 date-time that moved exactly as far as `now` did. Then any later `now` gets the cached
 SQL with the moving parameters shifted, which is exactly what compiling would give.
+On SQLite a date-time parameter is already text (Django's SQLite backend passes naive
+UTC `str(datetime)`); such text is read back, shifted and written the same way.
 A build that does not pass the check (a date, a rounded day, a text made from the
 time) is compiled at every call instead: slower, never wrong.
 """
@@ -40,10 +42,31 @@ class _Compiled:
     def at_time(self, now: dt.datetime) -> tuple[str, list[Any]]:
         shift = now - self.at
         params = [
-            value + shift if index in self.moving else value
+            _shifted(value, shift) if index in self.moving else value
             for index, value in enumerate(self.params)
         ]
         return self.sql, params
+
+
+def _as_moment(value: Any) -> dt.datetime | None:
+    """A parameter as the moment it stands for: a date-time, or SQLite's text of one."""
+    if isinstance(value, dt.datetime):
+        return value
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    # Only text exactly as the SQLite backend writes a date-time, so writing it back
+    # after a shift gives what compiling would.
+    return moment if moment.tzinfo is None and str(moment) == value else None
+
+
+def _shifted(value: Any, shift: dt.timedelta) -> Any:
+    if isinstance(value, str):
+        return str(dt.datetime.fromisoformat(value) + shift)
+    return value + shift
 
 
 _cache: dict[Hashable, _Compiled | None] = {}
@@ -63,9 +86,9 @@ def _moving(
     for index, value in enumerate(base):
         if all(params[index] == value for _, params in probes):
             continue
-        if not isinstance(value, dt.datetime):
+        if _as_moment(value) is None:
             return None
-        if any(params[index] != value + shift for shift, params in probes):
+        if any(params[index] != _shifted(value, shift) for shift, params in probes):
             return None
         moving.add(index)
     return frozenset(moving)

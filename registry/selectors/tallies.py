@@ -99,7 +99,7 @@ def _facts_select(now: dt.datetime, policy: Policy, shared: Any) -> tuple[str, l
     return time_shifted(("tally-facts", fingerprint(policy)), build, now)
 
 
-def _rows_where(rows: Q) -> tuple[str, list]:
+def rows_where(rows: Q) -> tuple[str, list]:
     """`rows` as a WHERE clause on the paths table alone ("" for every row): a condition
     that needs a join (a path's facts, say) becomes `id IN (SELECT …)`."""
     query = AccessPath.objects.filter(rows).order_by().query
@@ -115,7 +115,7 @@ def _rows_where(rows: Q) -> tuple[str, list]:
 
 def _exact_facts_sql(rows: Q, *, now: dt.datetime, policy: Policy, shared: Any) -> tuple[str, list]:
     select, select_params = _facts_select(now, policy, shared)
-    where, where_params = _rows_where(rows)
+    where, where_params = rows_where(rows)
     columns = ", ".join(f"x_{name} AS {name}" for name in FACT_NAMES)
     return (
         f"SELECT {columns} FROM ({select}{where}) AS exact",  # noqa: S608

@@ -42,9 +42,19 @@ def test_the_facts_moved_in_time_are_what_compiling_then_gives(later):
     fresh_sql, fresh_params = facts_query(NOW + later).query.sql_with_params()
     assert sql == fresh_sql
     assert params == list(fresh_params)
-    if connection.vendor == "postgresql":  # datetimes stay datetimes: they move
-        assert compiled._cache["facts"] is not None
-        assert compiled._cache["facts"].moving
+    # Date-times move on both databases: PostgreSQL's stay date-times, SQLite's are text.
+    assert compiled._cache["facts"] is not None
+    assert compiled._cache["facts"].moving
+
+
+def test_sqlite_text_of_a_whole_second_is_written_as_the_backend_writes_it():
+    learnt_at = NOW + dt.timedelta(microseconds=250_000)
+    time_shifted("facts", facts_query, learnt_at)
+    sql, params = time_shifted("facts", facts_query, NOW)
+    fresh_sql, fresh_params = facts_query(NOW).query.sql_with_params()
+    assert (sql, params) == (fresh_sql, list(fresh_params))
+    if connection.vendor == "sqlite":
+        assert "2026-11-22 12:00:00" in params  # no fraction, as str(datetime) writes it
 
 
 def test_a_build_with_a_parameter_that_does_not_move_with_time_is_compiled_each_time():
