@@ -6,11 +6,10 @@ that needs no server, so a newcomer can run everything with nothing installed.
 
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
-import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from config.database import database_config
 from config.env import env_bool, env_int, env_json, env_list, env_str, load_dotenv
 from registry.rules.policies import Policy, check_delivery_lease, policy_overrides
 
@@ -156,62 +155,7 @@ TEMPLATES = [
 ]
 
 
-def _database_config() -> dict[str, Any]:
-    url = env_str("DATABASE_URL")
-    if not url:
-        return {
-            "ENGINE": "django.db.backends.sqlite3",
-            "NAME": str(VAR_DIR / "nhi-registry.sqlite3"),
-            # WAL lets readers run beside the single writer; IMMEDIATE takes the write lock at
-            # BEGIN so two writers queue (busy timeout) instead of failing at their first write.
-            "OPTIONS": {
-                "transaction_mode": "IMMEDIATE",
-                "timeout": 20,
-                "init_command": (
-                    "PRAGMA journal_mode=WAL;"
-                    "PRAGMA synchronous=NORMAL;"
-                    "PRAGMA foreign_keys=ON;"
-                    "PRAGMA busy_timeout=20000;"
-                ),
-            },
-        }
-    config: dict[str, Any] = dict(
-        dj_database_url.parse(url, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))
-    )
-    if config["ENGINE"] not in (
-        "django.db.backends.postgresql",
-        "django.db.backends.sqlite3",
-    ):
-        raise ImproperlyConfigured("DATABASE_URL must be a postgres:// or sqlite:// URL.")
-    # Persistent connections (DB_CONN_MAX_AGE seconds, default 60), one per thread that
-    # serves requests: gunicorn needs WEB_CONCURRENCY x GUNICORN_THREADS of them (24 by
-    # default), a Celery worker one per process. Checked before reuse, so a connection the
-    # server dropped (a restart, a failover) costs a reconnect, never an error page.
-    config["CONN_HEALTH_CHECKS"] = True
-    if config["ENGINE"] == "django.db.backends.postgresql":
-        # Connecting has a deadline too: a database host that does not answer fails the
-        # request (503) or the readiness check within seconds, it never hangs it.
-        config.setdefault("OPTIONS", {}).setdefault(
-            "connect_timeout", env_int("DB_CONNECT_TIMEOUT_SECONDS", 5)
-        )
-    if config["ENGINE"] == "django.db.backends.postgresql":
-        # No JIT compilation: the application's queries are short (a page, a count over
-        # an index), and PostgreSQL's JIT spent more compiling them than it saved (3.5 s
-        # of a 13 s dashboard request at a million paths; see docs/performance.md).
-        flags = ["-c jit=off"]
-        # A per-statement deadline, set by config/gunicorn_conf.py for the web processes
-        # only (25 s, inside gunicorn's 30 s): threaded workers keep heartbeating while a
-        # request waits, so the database bounds what a request may wait for.
-        statement_timeout_ms = env_int("DB_STATEMENT_TIMEOUT_MS", 0)
-        if statement_timeout_ms:
-            flags.append(f"-c statement_timeout={statement_timeout_ms}")
-        options = config.setdefault("OPTIONS", {})
-        given = options.get("options", "")  # e.g. from DATABASE_URL's ?options=
-        options["options"] = " ".join([given, *flags]).strip()
-    return config
-
-
-DATABASES = {"default": _database_config()}
+DATABASES = {"default": database_config(VAR_DIR)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Argon2id at OWASP's m=19 MiB, t=2, p=1 (registry/runtime/passwords.py says why): 37 ms

@@ -20,9 +20,11 @@ class RegistryConfig(AppConfig):
             account_signals,
             admin,
             admin_accounts,
+            admin_decisions,
             admin_identity,
             admin_leases,
             admin_operations,
+            admin_signoff,
         )
 
         account_signals.connect()

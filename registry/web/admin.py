@@ -21,24 +21,19 @@ from django.utils.text import slugify
 from registry import services
 from registry.models import (
     AccessPath,
-    AgentAction,
     ApiToken,
     Attestation,
     AuditEvent,
     ChangeRequest,
-    Claim,
     CredentialIdentifier,
     ImportRun,
     Incident,
     Membership,
     Notification,
-    PolicyException,
     SavedFilter,
-    SignoffPolicy,
     SystemControlPolicy,
     Tag,
     Team,
-    Transfer,
 )
 from registry.rules.actors import Actor
 from registry.rules.errors import Invalid, ServiceError
@@ -317,69 +312,6 @@ class AccessPathAdmin(PathStatusMixin, ServiceAdmin):
         return fields
 
 
-@admin.register(Claim)
-class ClaimAdmin(ReadOnlyAdmin):
-    list_display = ("path", "team", "status", "requested_by_label", "created_at", "decided_at")
-    list_filter = ("status",)
-    list_select_related = ("path", "team")
-    actions = [
-        without_reason(
-            "Approve",
-            lambda actor, claim: services.claim_approve(actor=actor, claim=claim),
-            "Approved",
-        ),
-        with_reason(
-            "Reject",
-            lambda actor, claim, reason: services.claim_reject(
-                actor=actor, claim=claim, reason=reason
-            ),
-            "Rejected",
-        ),
-    ]
-
-
-@admin.register(Transfer)
-class TransferAdmin(ReadOnlyAdmin):
-    list_display = ("path", "from_team", "to_team", "status", "created_at", "decided_at")
-    list_filter = ("status",)
-    list_select_related = ("path", "from_team", "to_team")
-    actions = [
-        without_reason(
-            "Accept",
-            lambda actor, transfer: services.transfer_accept(actor=actor, transfer=transfer),
-            "Accepted",
-        ),
-        with_reason(
-            "Decline",
-            lambda actor, transfer, reason: services.transfer_decline(
-                actor=actor, transfer=transfer, reason=reason
-            ),
-            "Declined",
-        ),
-    ]
-
-
-@admin.register(PolicyException)
-class PolicyExceptionAdmin(ReadOnlyAdmin):
-    list_display = ("path", "rule", "status", "expires_at", "created_at", "decided_at")
-    list_filter = ("status", "rule")
-    list_select_related = ("path",)
-    actions = [
-        without_reason(
-            "Approve",
-            lambda actor, exc: services.exception_approve(actor=actor, exception=exc),
-            "Approved",
-        ),
-        with_reason(
-            "Reject",
-            lambda actor, exc, reason: services.exception_reject(
-                actor=actor, exception=exc, reason=reason
-            ),
-            "Rejected",
-        ),
-    ]
-
-
 class TeamForm(ServiceForm):
     class Meta:
         formfield_callback = https_by_default
@@ -604,19 +536,4 @@ class ChangeRequestAdmin(ReadOnlyAdmin):
     # Read-only: deciding is a service (the path page and the API).
     list_display = ["id", "path", "status", "approver", "requested_by_label", "created_at"]
     list_filter = ["status", "approver"]
-    list_select_related = ["path"]
-
-
-@admin.register(SignoffPolicy)
-class SignoffPolicyAdmin(ReadOnlyAdmin):
-    # Read-only: a lead sets it through services.signoff (the path page and the API).
-    list_display = ["path", "version", "max_records", "updated_by_label", "updated_at"]
-    list_select_related = ["path"]
-
-
-@admin.register(AgentAction)
-class AgentActionAdmin(ReadOnlyAdmin):
-    # Read-only: recorded and decided through services.signoff.
-    list_display = ["id", "path", "action", "signoff", "recorded_by_label", "recorded_at"]
-    list_filter = ["signoff"]
     list_select_related = ["path"]

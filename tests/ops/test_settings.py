@@ -51,11 +51,12 @@ def test_debug_on_needs_no_secret_key():
 
 
 def test_sqlite_default_uses_wal_and_immediate_transactions(settings):
-    from config.settings import _database_config
+    from config.database import database_config
+    from config.settings import VAR_DIR
 
     saved = os.environ.pop("DATABASE_URL", None)
     try:
-        config = _database_config()
+        config = database_config(VAR_DIR)
     finally:
         if saved is not None:
             os.environ["DATABASE_URL"] = saved
@@ -67,10 +68,11 @@ def test_sqlite_default_uses_wal_and_immediate_transactions(settings):
 
 
 def test_database_url_selects_postgresql(monkeypatch):
-    from config.settings import _database_config
+    from config.database import database_config
+    from config.settings import VAR_DIR
 
     monkeypatch.setenv("DATABASE_URL", "postgres://nhi:pw@db.internal:5432/nhi")
-    config = _database_config()
+    config = database_config(VAR_DIR)
     assert config["ENGINE"] == "django.db.backends.postgresql"
     assert (config["HOST"], config["NAME"]) == ("db.internal", "nhi")
 

@@ -23,8 +23,6 @@ never asserted.
 
 from __future__ import annotations
 
-import datetime as dt
-import itertools
 import json
 import os
 import sys
@@ -45,7 +43,7 @@ from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connection, connections, transaction
+from django.db import connection, connections
 from django.db.models import Count
 from django.http import StreamingHttpResponse
 from django.test import Client
@@ -59,6 +57,7 @@ from registry.management.commands._bench_env import (
     no_worker_kicks,
     run_facts,
 )
+from registry.management.commands._bench_leases import measure_leases
 from registry.management.commands._bench_load import (
     PURPOSES,
     SCOPES,
@@ -94,8 +93,6 @@ from registry.rules.actors import Actor
 from registry.rules.policies import current_policy
 from registry.runtime.request_id import request_context
 from registry.selectors.pagination import DEFAULT_SORT, _encode
-from registry.services._common import lock_path, save_path
-from registry.services.leases import leases_record
 from registry.services.sweep import sweep
 from registry.services.tokens import token_create
 
@@ -578,46 +575,7 @@ class Command(BaseCommand):
     # -- leases -----------------------------------------------------------------------
 
     def _section_leases(self, ctx: Context) -> list[Row]:
-        """A pipeline's bulk call: full batches (the policy's max_leases_per_request) of
-        new leases recorded under one issuer, as the API records them; leases per second."""
-        size = current_policy().max_leases_per_request
-        now = timezone.now()
-        with request_context(), transaction.atomic():
-            live = AccessPath.objects.filter(
-                state=AccessPath.State.ACTIVE, expires_at__gt=now + dt.timedelta(days=1)
-            )
-            found = live.order_by("id").first()
-            if found is None:
-                self.say("  no live owned path to make an issuer: leases skipped")
-                return []
-            issuer = lock_path(found.pk)
-            save_path(issuer, {"issuer_kind": AccessPath.IssuerKind.VAULT_ROLE}, now=now)
-        actor = Actor.system("bench")
-        batches = itertools.count()
-
-        def record() -> Any:
-            n, at = next(batches), timezone.now()
-            start = at - dt.timedelta(hours=1)
-            leases = [
-                {
-                    "lease_ref": f"bench/{n}/{i:05d}",
-                    "subject": f"ci:bench/deploy#{n}",
-                    "issued_at": (start + dt.timedelta(milliseconds=500 * i)).isoformat(),
-                    "ttl_seconds": 900,
-                }
-                for i in range(size)
-            ]
-            with request_context():
-                return leases_record(actor=actor, issuer=issuer, leases=leases, now=at)
-
-        timing = measure(record, ctx.samples)
-        rate = size / (timing.median_ms / 1000)
-        return [
-            Row(
-                "leases", f"record {size:,}-lease batches", timing,
-                note=f"{rate:,.0f} leases/s", extra={"batch": size, "leases_per_s": rate},
-            )
-        ]  # fmt: skip
+        return measure_leases(ctx.samples, say=self.say)
 
     # -- output -----------------------------------------------------------------------
 
