@@ -61,7 +61,7 @@ def _append_stored(path_ids: Sequence[Any], *, sign: int) -> None:
 def _stored_facts_select(now: dt.datetime, policy: Policy) -> tuple[str, list]:
     """SELECT <every path's id, facts and valid_until at `now`> with no WHERE: the
     caller appends its rows' condition. Compiled once per policy and process
-    (selectors/compiled.py): building the expression through the ORM costs some 80 ms
+    (selectors/compiled.py): building the expression through the ORM cost about 100 ms
     of Python, which every registration and edit paid before its few-ms statement."""
 
     def build(moment: dt.datetime) -> QuerySet:
